@@ -1,0 +1,33 @@
+# Two commands: `make demo` (fresh machine -> the main job) and `make test` (the whole suite).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Every installable package of the repository: the core, each plugin, each contrib extra.
+PACKAGES := . $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml))
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel
+
+# torch first, pinned: a CPU build of 2.13.0 is on these machines; an open range pulls CUDA wheels.
+$(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml)
+	$(BIN)/python -m pip install -q torch==2.13.0
+	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)[plot]") pytest hypothesis
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/deepaid demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP)
+	$(BIN)/deepaid bench core
+
+clean:
+	rm -rf $(VENV) .deepaid-cache

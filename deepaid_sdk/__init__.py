@@ -1,0 +1,28 @@
+"""deepaid-sdk: explain why an unsupervised deep anomaly detector raised an alert.
+
+For each alert, find the closest input the detector would accept (the *reference*) under
+constraints, and report how the alert differs from it.
+"""
+
+from deepaid_sdk.adapters import ModelAdapter, ReconstructionAdapter, ScoreAdapter
+from deepaid_sdk.constraints import (
+    BoxConstraint, ConcisenessConstraint, Constraint, FidelityConstraint, FrozenConstraint,
+    IntegerConstraint, OneHotConstraint, StabilityConstraint,
+)
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.gradient import GradientSearch
+from deepaid_sdk.hookspecs import hookimpl
+from deepaid_sdk.interpreter import Interpreter, build_constraints, create
+from deepaid_sdk.registry import Registry, RegistryError, registry
+from deepaid_sdk.results import Interpretation, InterpretationBatch
+from deepaid_sdk.search import ReferenceSearch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BoxConstraint", "ConcisenessConstraint", "Constraint", "Distance", "FidelityConstraint",
+    "FrozenConstraint", "GradientSearch", "IntegerConstraint", "Interpretation", "InterpretationBatch",
+    "Interpreter", "ModelAdapter", "OneHotConstraint", "ReconstructionAdapter", "ReferenceSearch",
+    "Registry", "RegistryError", "ScoreAdapter", "StabilityConstraint", "__version__", "build_constraints",
+    "create", "hookimpl", "registry",
+]

@@ -1,0 +1,74 @@
+"""Input checks shared by the public entry points (private: the messages are the API)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+
+def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None, device: Any = None) -> Tensor:
+    """``value`` (numpy array, tensor, nested list) as a detached tensor; a clear TypeError otherwise."""
+    if isinstance(value, Tensor):
+        t = value.detach()
+    elif isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
+        try:
+            t = torch.as_tensor(np.asarray(value))
+        except (TypeError, ValueError) as exc:
+            raise TypeError(f"{name}: expected a numeric array or tensor; could not convert ({exc})") from None
+    else:
+        raise TypeError(f"{name}: expected a numpy array or torch tensor; got {type(value).__name__}")
+    if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in _INT_DTYPES):
+        raise TypeError(f"{name}: expected a real numeric array; got dtype {t.dtype}")
+    if dtype is not None or device is not None:
+        t = t.to(dtype=dtype or t.dtype, device=device if device is not None else t.device)
+    return t
+
+
+_INT_DTYPES = (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8)
+
+
+def check_batch(x: Tensor, name: str, sample_shape: Sequence[int] | None) -> None:
+    """A non-empty batch ``[B, *sample_shape]`` of finite values."""
+    if x.ndim == 0:
+        raise ValueError(f"{name}: expected a batch [B, ...]; got a scalar")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name}: the batch is empty (shape {tuple(x.shape)})")
+    if sample_shape is not None:
+        expected = (x.shape[0], *sample_shape)
+        if tuple(x.shape) != expected:
+            raise ValueError(
+                f"{name}: expected shape [B, {', '.join(map(str, sample_shape))}]; got {list(x.shape)}"
+            )
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).nonzero().flatten().tolist()
+        raise ValueError(f"{name}: contains NaN or inf (rows {bad[:10]}{'...' if len(bad) > 10 else ''})")
+
+
+def check_finite_number(value: Any, name: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name}: expected a number; got {type(value).__name__}: {value!r}") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name}: expected a finite number; got {number}")
+    return number
+
+
+def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name}: expected an integer; got {type(value).__name__}: {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name}: expected an integer >= {minimum}; got {value}")
+    return int(value)
+
+
+def index_array(value: Any, name: str, width: int) -> Tensor:
+    """Feature indices ``value`` as a sorted unique int64 tensor inside ``[0, width)``."""
+    idx = torch.as_tensor(np.asarray(value, dtype=np.int64).reshape(-1))
+    if idx.numel() and (int(idx.min()) < -width or int(idx.max()) >= width):
+        raise ValueError(f"{name}: indices must lie in [0, {width}); got {idx.tolist()}")
+    return torch.unique(idx % width)

@@ -1,0 +1,46 @@
+"""The core's own components, registered through the same hooks as any plugin."""
+
+from __future__ import annotations
+
+from deepaid_sdk.adapters import ReconstructionAdapter, ScoreAdapter
+from deepaid_sdk.constraints import BUILTIN_CONSTRAINTS
+from deepaid_sdk.distances import BUILTIN_DISTANCES
+from deepaid_sdk.gradient import GradientSearch
+from deepaid_sdk.hookspecs import Register, hookimpl
+
+
+@hookimpl
+def register_searches(register: Register) -> None:
+    register(GradientSearch.name, GradientSearch)
+
+
+@hookimpl
+def register_constraints(register: Register) -> None:
+    for constraint in BUILTIN_CONSTRAINTS:
+        register(constraint.name, constraint)
+
+
+@hookimpl
+def register_distances(register: Register) -> None:
+    for distance in BUILTIN_DISTANCES:
+        register(distance.name, distance)
+
+
+@hookimpl
+def register_adapters(register: Register) -> None:
+    register("score", ScoreAdapter)
+    register("reconstruction", ReconstructionAdapter)
+
+
+@hookimpl
+def register_interpreters(register: Register) -> None:
+    from deepaid_sdk.interpreter import gradient_interpreter
+
+    register("gradient", gradient_interpreter)
+
+
+@hookimpl
+def register_benchmarks(register: Register) -> None:
+    from deepaid_sdk.benchmarks.core import run_core_benchmark
+
+    register("core", run_core_benchmark)
