@@ -6,7 +6,8 @@ import argparse
 import json
 import pathlib
 import sys
-from typing import Sequence
+import warnings
+from typing import Any, Sequence
 
 from deepaid_sdk import __version__
 from deepaid_sdk.registry import RegistryError, registry
@@ -59,7 +60,18 @@ def _plugins(as_json: bool) -> int:
     return 0
 
 
+def _one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
+                      line: str | None = None) -> None:
+    sys.stderr.write(f"deepaid: warning: {message}\n")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    with warnings.catch_warnings():
+        warnings.showwarning = _one_line_warning
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = _parser().parse_args(argv)
     if args.command is None:
         _parser().print_help()

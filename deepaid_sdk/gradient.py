@@ -1,18 +1,30 @@
 """The DeepAID gradient search for continuous inputs, on a whole batch at once.
 
-Objective per row: the soft penalties (fidelity + lambda * distance, ...). Each step takes an
-optimiser step, keeps the K changed features whose change does most for the objective
-(|gradient x change|), resets the others to the anomaly, and projects onto every hard
-constraint. Gradients are taken at the projected point and applied to a continuous shadow
-variable (straight-through), so integer and one-hot features still move. A row stops as soon
-as every constraint holds (fidelity included); finished rows are masked, not removed.
+Objective per row: the soft penalties (fidelity + lambda * distance, ...) under hard
+projections (box, integer, one-hot, frozen) and an L0 budget of K changed features.
+
+The search runs in two phases, each a smooth problem:
+
+1. *Where*: a dense descent without the L0 budget. Its change weighted by the smoothed
+   gradient (|gradient| x |change| per feature, DeepAID's effectiveness) picks the K features
+   whose change does most for the objective.
+2. *How much*: descent on that fixed support, warm-started from the dense values there.
+
+Choosing the support from the dense solution rather than one step at a time avoids locking
+onto whichever features tie first (with Adam every step has the same size). Where the adapter
+can reconstruct, a second start takes the K largest residual features with the reconstruction's
+values; both starts run in the same batch and each row keeps its normal reference nearest the
+anomaly. Gradients are taken at the projected point and applied to a continuous variable
+(straight-through), so integer and one-hot features still move. A row stops as soon as every
+constraint holds (fidelity included); finished rows are masked, not removed.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
+import attrs
 import torch
 from torch import Tensor
 
@@ -26,6 +38,7 @@ from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch, prune_changes
 
 STARTS = ("auto", "anomaly", "reconstruction", "both")
+_BETA1, _BETA2 = 0.9, 0.99  # moment decays, as in Adam
 
 
 def _flat(t: Tensor) -> Tensor:
@@ -37,20 +50,34 @@ def _keep_top(score: Tensor, k: int) -> Tensor:
     return torch.zeros_like(score, dtype=torch.bool).scatter_(1, score.topk(k, dim=1).indices, True)
 
 
+@attrs.define(eq=False)
+class _Descent:
+    """What one descent returns per row: the best reference, whether it satisfied everything, when."""
+
+    best: Tensor
+    done: Tensor
+    steps: Tensor
+    grad_sq: Tensor
+    """EMA of squared gradients per feature: how strongly the objective pulls on each."""
+
+
 class GradientSearch(ReferenceSearch):
     """DeepAID's constrained gradient search (continuous features; integer/one-hot via projection).
 
-    :param steps: step budget per row.
+    :param steps: step budget per phase and row.
     :param lr: optimiser step size, in input units.
-    :param optimizer: ``"adam"`` or ``"sgd"``.
+    :param optimizer: ``"adam"`` or ``"sgd"`` (with momentum).
     :param init_noise: std of seeded Gaussian noise added to the start (robustness); 0 for none.
     :param seed: seed of that noise; the same noise pattern is used for every row, so a sample's
         result does not depend on the batch it is in.
-    :param start: ``"anomaly"``; ``"reconstruction"`` (the anomaly with its K largest residual
-        features set to the detector's reconstruction); ``"both"`` (run both starts in one batch,
-        keep per row the normal reference nearest the anomaly); ``"auto"`` = both where the
-        adapter can reconstruct.
+    :param start: ``"anomaly"`` (the two phases above); ``"reconstruction"`` (the K largest
+        residual features, starting from the detector's reconstruction); ``"both"``; ``"auto"`` =
+        both where the adapter can reconstruct.
     :param prune: after the search, undo changes the reference does not need.
+
+    Step sizes adapt per row: a row whose objective went up (it overshot) shrinks its step, a
+    row that improves grows it back towards ``lr``, so long moves and a reference settled just
+    inside a tight threshold both work with one ``lr``.
     """
 
     name = "gradient"
@@ -85,27 +112,6 @@ class GradientSearch(ReferenceSearch):
         return {"search": self.name, "steps": self.steps, "lr": self.lr, "optimizer": self.optimizer,
                 "init_noise": self.init_noise, "seed": self.seed, "start": self.start, "prune": self.prune}
 
-    def _starts(self, adapter: ModelAdapter, x: Tensor, a: Tensor, movable: Tensor, k: int) -> list[Tensor]:
-        """Starting points ``[B, N]`` of each start mode in use."""
-        starts = []
-        if self.start in ("auto", "both", "anomaly"):
-            start = a.clone()
-            if self.init_noise > 0:
-                gen = torch.Generator(device="cpu").manual_seed(self.seed)
-                noise = torch.randn(a.shape[1], generator=gen, dtype=torch.float64).to(a.device, a.dtype)
-                start = torch.where(movable, a + self.init_noise * noise, a)
-            starts.append(start)
-        if self.start in ("auto", "both", "reconstruction"):
-            with torch.no_grad():
-                rec = adapter.reconstruct(x)
-            if rec is None and self.start != "auto":
-                raise ValueError(f"start={self.start!r}: {type(adapter).__name__} offers no reconstruction")
-            if rec is not None:
-                rec = _flat(rec).to(a.dtype)
-                residual = (rec - a).abs().masked_fill(~movable, -1.0)
-                starts.append(torch.where(_keep_top(residual, k) & movable, rec, a))
-        return starts
-
     def _search(
         self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
     ) -> InterpretationBatch:
@@ -113,36 +119,74 @@ class GradientSearch(ReferenceSearch):
         if not any(isinstance(c, FidelityConstraint) for c in constraints):
             constraints = [FidelityConstraint().bind(adapter, distance), *constraints]
         shape = anomalies.shape[1:]
-        b, a0 = anomalies.shape[0], _flat(anomalies)
-        n = a0.shape[1]
+        a = _flat(anomalies)
+        b, n = a.shape
         k = min(max_changes(constraints) or n, n)
-        movable0 = changeable_mask(constraints, anomalies)
-        starts = self._starts(adapter, anomalies, a0, movable0, k)
-        s = len(starts)
-        a = a0.repeat(s, 1)
-        movable = movable0.repeat(s, 1)
+        movable = changeable_mask(constraints, anomalies)
 
         def shaped(t: Tensor) -> Tensor:
             return t.reshape(t.shape[0], *shape)
 
-        u = torch.cat(starts).detach().clone().requires_grad_(True)
-        opt = (torch.optim.Adam([u], lr=self.lr) if self.optimizer == "adam"
-               else torch.optim.SGD([u], lr=self.lr, momentum=0.9))
-        active = torch.ones(s * b, dtype=torch.bool, device=a.device)
-        best = _flat(project_all(constraints, shaped(u.detach()), shaped(a)))
-        best_loss = torch.full((s * b,), float("inf"), device=a.device)
-        done = torch.zeros(s * b, dtype=torch.bool, device=a.device)
-        steps = torch.zeros(s * b, dtype=torch.int64, device=a.device)
+        starts, supports = [], []
+        if self.start in ("auto", "both", "anomaly"):
+            dense = self._descend(adapter, [c for c in constraints if c.max_changes is None],
+                                  self._noisy(a, movable), a, movable, shaped)
+            if k < n:
+                effect = (dense.grad_sq.sqrt() * (dense.best - a).abs()).masked_fill(~movable, -1.0)
+                supports.append(_keep_top(effect, k) & movable)
+                starts.append(torch.where(supports[-1], dense.best, a))
+            else:
+                supports.append(movable)
+                starts.append(dense.best)
+        if self.start in ("auto", "both", "reconstruction"):
+            with torch.no_grad():
+                rec = adapter.reconstruct(anomalies)
+            if rec is None and self.start != "auto":
+                raise ValueError(f"start={self.start!r}: {type(adapter).__name__} offers no reconstruction")
+            if rec is not None:
+                rec = _flat(rec).to(a.dtype)
+                supports.append(_keep_top((rec - a).abs().masked_fill(~movable, -1.0), k) & movable)
+                starts.append(torch.where(supports[-1], rec, a))
+        s = len(starts)
+        sparse = self._descend(adapter, constraints, torch.cat(starts), a.repeat(s, 1), torch.cat(supports), shaped)
+        refs, steps = self._pick(sparse, a, s, b, adapter, distance, shaped)
+        refs = shaped(refs)
+        if self.prune:
+            refs = prune_changes(adapter, constraints, anomalies, refs)
+        return build_batch(adapter, anomalies, refs, steps=steps, started=started, method=self.name,
+                           params={**self.describe(), "k": k, "starts": s})
 
+    def _noisy(self, a: Tensor, movable: Tensor) -> Tensor:
+        if self.init_noise == 0:
+            return a.clone()
+        gen = torch.Generator(device="cpu").manual_seed(self.seed)
+        noise = torch.randn(a.shape[1], generator=gen, dtype=torch.float64).to(a.device, a.dtype)
+        return torch.where(movable, a + self.init_noise * noise, a)
+
+    def _descend(self, adapter: ModelAdapter, constraints: list[Constraint], start: Tensor, a: Tensor,
+                 movable: Tensor, shaped: Callable[[Tensor], Tensor]) -> _Descent:
+        """Descend the summed penalties from ``start``, moving only ``movable`` features."""
+        u = start.clone()
+        rows = u.shape[0]
+        active = torch.ones(rows, dtype=torch.bool, device=u.device)
+        best = project_all(constraints, shaped(u), shaped(a)).reshape(u.shape).clone()
+        best_loss = torch.full((rows,), float("inf"), device=u.device)
+        done = torch.zeros(rows, dtype=torch.bool, device=u.device)
+        steps = torch.zeros(rows, dtype=torch.int64, device=u.device)
+        moment, grad_sq = torch.zeros_like(u), torch.zeros_like(u)
+        row_lr = torch.full((rows, 1), self.lr, device=u.device, dtype=u.dtype)
+        prev_loss = torch.full((rows,), float("inf"), device=u.device)
         for step in range(self.steps + 1):
-            ref = _flat(project_all(constraints, shaped(u.detach()), shaped(a))).requires_grad_(True)
+            with torch.no_grad():
+                ref = _flat(project_all(constraints, shaped(u), shaped(a))).clone()
+            ref.requires_grad_(True)
             loss, ok = evaluate_all(constraints, shaped(ref), shaped(a))
             with torch.no_grad():
+                loss_now = loss.detach()
                 finish = ok & active
-                improve = active & (loss.detach() < best_loss)
-                keep = finish | improve
+                keep = finish | (active & (loss_now < best_loss))
                 best[keep] = ref.detach()[keep]
-                best_loss = torch.where(improve, loss.detach(), best_loss)
+                best_loss = torch.where(keep, loss_now, best_loss)
                 done |= finish
                 steps = torch.where(active, torch.full_like(steps, step), steps)
                 active &= ~finish
@@ -150,36 +194,34 @@ class GradientSearch(ReferenceSearch):
                 break
             (grad,) = torch.autograd.grad(loss.sum(), ref)
             with torch.no_grad():
-                before = u.detach().clone()
-                u.grad = torch.where(active[:, None], grad, torch.zeros_like(grad))
-                opt.step()
-                moved = torch.where(active[:, None] & movable, u, before)
-                if k < n:
-                    # Conciseness: keep the K features whose change does most for the objective.
-                    effect = (grad.abs() * (moved - a).abs()).masked_fill(~movable, -1.0)
-                    moved = torch.where(_keep_top(effect, k), moved, a)
-                u.copy_(moved)
-
-        best, steps, done = self._pick(best, steps, done, a0, s, b, adapter, distance, shaped)
-        refs = shaped(best)
-        if self.prune:
-            refs = prune_changes(adapter, constraints, anomalies, refs)
-        return build_batch(adapter, anomalies, refs, steps=steps, started=started, method=self.name,
-                           params={**self.describe(), "k": k, "starts": s})
+                live = active[:, None] & movable
+                grad = torch.where(live, grad, torch.zeros_like(grad))
+                overshot = (loss_now > prev_loss)[:, None]
+                row_lr = torch.where(overshot, row_lr * 0.5, torch.clamp(row_lr * 1.1, max=self.lr))
+                prev_loss = loss_now
+                grad_sq = grad.pow(2) if step == 0 else _BETA2 * grad_sq + (1 - _BETA2) * grad.pow(2)
+                if self.optimizer == "adam":
+                    moment = _BETA1 * moment + (1 - _BETA1) * grad
+                    t = step + 1
+                    update = (moment / (1 - _BETA1 ** t)) / ((grad_sq / (1 - _BETA2 ** t)).sqrt() + 1e-12)
+                else:
+                    moment = 0.9 * moment + grad
+                    update = moment
+                u = torch.where(live, u - row_lr * update, u)
+        return _Descent(best, done, steps, grad_sq)
 
     @staticmethod
-    def _pick(best: Tensor, steps: Tensor, done: Tensor, a0: Tensor, s: int, b: int,
-              adapter: ModelAdapter, distance: Distance, shaped: Any) -> tuple[Tensor, Tensor, Tensor]:
+    def _pick(result: _Descent, a: Tensor, s: int, b: int, adapter: ModelAdapter, distance: Distance,
+              shaped: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
         """Per row, among its starts: a finished reference nearest the anomaly, else the lowest score."""
         if s == 1:
-            return best, steps, done
+            return result.best, result.steps
         with torch.no_grad():
-            dist = distance(shaped(best), shaped(a0.repeat(s, 1))).reshape(s, b)
-            score = adapter.score(shaped(best)).reshape(s, b)
-            fin = done.reshape(s, b)
-            # Finished rows rank by distance; unfinished ones after all finished, by score.
+            dist = distance(shaped(result.best), shaped(a.repeat(s, 1))).reshape(s, b)
+            score = adapter.score(shaped(result.best)).reshape(s, b)
+            fin = result.done.reshape(s, b)
+            # Finished rows rank by distance; unfinished ones come after all finished, by score.
             key = torch.where(fin, dist, dist.new_full((), float("inf")))
             choice = torch.where(fin.any(dim=0), key.argmin(dim=0), score.argmin(dim=0))
-            rows = choice * b + torch.arange(b, device=best.device)
-        return best[rows], steps[rows], done[rows]
-
+            rows = choice * b + torch.arange(b, device=a.device)
+        return result.best[rows], result.steps[rows]

@@ -1,0 +1,162 @@
+"""Conformance checks every plugin runs against its own components (ours and third parties').
+
+Each ``check_*`` function raises ``AssertionError`` with a message naming the broken property.
+Call them from a plugin's tests with real data of the plugin's domain::
+
+    from deepaid_sdk.testing import check_constraint
+    def test_my_constraint_conforms():
+        check_constraint(MyConstraint(...), sample_shape=(20,))
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.constraints import Constraint
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.results import InterpretationBatch
+from deepaid_sdk.search import ReferenceSearch
+
+
+def _random(shape: Sequence[int], seed: int, batch: int = 8) -> Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(batch, *shape, generator=gen)
+
+
+def _close(a: Tensor, b: Tensor, what: str, atol: float = 1e-5) -> None:
+    assert a.shape == b.shape, f"{what}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}"
+    assert torch.allclose(a.float(), b.float(), atol=atol, rtol=1e-4), f"{what}: values differ"
+
+
+def _changed_set(changed: np.ndarray) -> set[tuple[int, ...]]:
+    return {tuple(np.atleast_1d(c).tolist()) for c in changed}
+
+
+def check_constraint(
+    constraint: Constraint,
+    sample_shape: Sequence[int],
+    *,
+    refs: Tensor | None = None,
+    anomalies: Tensor | None = None,
+    adapter: ModelAdapter | None = None,
+    distance: Distance | None = None,
+    seed: int = 0,
+) -> None:
+    """Shapes, ``satisfied`` after ``project``, idempotence, feasible points unchanged, rows independent."""
+    name = type(constraint).__name__
+    anomalies = _random(sample_shape, seed) if anomalies is None else anomalies
+    refs = anomalies + _random(sample_shape, seed + 1, anomalies.shape[0]) if refs is None else refs
+    if adapter is not None:
+        from deepaid_sdk.distances import L2Distance
+
+        constraint = constraint.bind(adapter, distance or L2Distance())
+    b = refs.shape[0]
+    penalty = constraint.penalty(refs, anomalies)
+    assert penalty.shape == (b,), f"{name}.penalty: expected shape [{b}]; got {tuple(penalty.shape)}"
+    assert bool(torch.isfinite(penalty).all()) and bool((penalty >= 0).all()), f"{name}.penalty: not finite and >= 0"
+    ok = constraint.satisfied(refs, anomalies)
+    assert ok.shape == (b,) and ok.dtype == torch.bool, f"{name}.satisfied: expected bool [{b}]; got {ok.dtype} {tuple(ok.shape)}"
+    projected = constraint.project(refs, anomalies)
+    assert projected.shape == refs.shape, f"{name}.project: changed the shape"
+    assert projected.device == refs.device, f"{name}.project: changed the device"
+    if constraint.hard:
+        assert bool(constraint.satisfied(projected, anomalies).all()), f"{name}: project() output does not satisfy it"
+        _close(constraint.project(projected, anomalies), projected, f"{name}.project is not idempotent")
+    else:
+        _close(projected, refs, f"{name}: a soft constraint's project must be the identity")
+    feasible = ok.nonzero().flatten()
+    if feasible.numel():
+        _close(constraint.project(refs[feasible], anomalies[feasible]), refs[feasible],
+               f"{name}.project changed rows that were already feasible")
+    single = torch.cat([constraint.project(refs[i:i + 1], anomalies[i:i + 1]) for i in range(b)])
+    _close(single, projected, f"{name}.project: a row's result depends on the batch")
+    mask = constraint.changeable(anomalies)
+    if mask is not None:
+        assert mask.shape == (b, int(np.prod(sample_shape))) and mask.dtype == torch.bool, \
+            f"{name}.changeable: expected bool [B, N]; got {mask.dtype} {tuple(mask.shape)}"
+
+
+def check_distance(distance: Distance, sample_shape: Sequence[int], *, seed: int = 0,
+                   a: Tensor | None = None, b: Tensor | None = None, c: Tensor | None = None,
+                   metric: bool = True) -> None:
+    """Non-negative, zero on equal inputs, symmetric, rows independent; triangle inequality if ``metric``."""
+    name = type(distance).__name__
+    a = _random(sample_shape, seed) if a is None else a
+    b = _random(sample_shape, seed + 1, a.shape[0]) if b is None else b
+    c = _random(sample_shape, seed + 2, a.shape[0]) if c is None else c
+    d_ab = distance(a, b)
+    assert d_ab.shape == (a.shape[0],), f"{name}: expected shape [{a.shape[0]}]; got {tuple(d_ab.shape)}"
+    assert bool((d_ab >= 0).all()), f"{name}: negative distance"
+    assert bool((distance(a, a) == 0).all()), f"{name}: d(a, a) != 0"
+    _close(d_ab, distance(b, a), f"{name}: not symmetric")
+    if metric:
+        assert bool((distance(a, c) <= d_ab + distance(b, c) + 1e-4).all()), f"{name}: triangle inequality fails"
+    single = torch.cat([distance(a[i:i + 1], b[i:i + 1]) for i in range(a.shape[0])])
+    _close(single, d_ab, f"{name}: a row's distance depends on the batch")
+
+
+def check_adapter(adapter: ModelAdapter, batch: Any, *, atol: float = 1e-4) -> None:
+    """Scores ``[B]`` finite on the adapter's device, verdicts agree with the threshold, rows independent."""
+    name = type(adapter).__name__
+    x = adapter.prepare(batch, "batch")
+    b = x.shape[0]
+    assert x.device == adapter.device, f"{name}.prepare: batch not on the adapter's device"
+    with torch.no_grad():
+        scores = adapter.score(x)
+        assert scores.shape == (b,), f"{name}.score: expected shape [{b}]; got {tuple(scores.shape)}"
+        assert bool(torch.isfinite(scores).all()), f"{name}.score: not finite"
+        normal = adapter.is_normal(x)
+        assert normal.dtype == torch.bool and normal.shape == (b,), f"{name}.is_normal: expected bool [{b}]"
+        assert bool((normal == (scores <= adapter.threshold)).all()), f"{name}.is_normal disagrees with the threshold"
+        loss = adapter.fidelity_loss(x)
+        assert bool((loss >= 0).all()), f"{name}.fidelity_loss: negative"
+        assert bool((loss[scores <= adapter.threshold - adapter.eps] == 0).all()), \
+            f"{name}.fidelity_loss: not zero for rows normal with margin"
+        single = torch.cat([adapter.score(x[i:i + 1]) for i in range(b)])
+        _close(single, scores, f"{name}.score: a row's score depends on the batch", atol=atol)
+        rec = adapter.reconstruct(x)
+        if rec is not None:
+            assert rec.shape == x.shape, f"{name}.reconstruct: expected shape {tuple(x.shape)}; got {tuple(rec.shape)}"
+
+
+def check_search(
+    search: ReferenceSearch,
+    adapter: ModelAdapter,
+    anomalies: Any,
+    constraints: Sequence[Constraint] = (),
+    distance: Distance | None = None,
+    *,
+    single_rows: int = 3,
+) -> InterpretationBatch:
+    """Results line up with inputs, hard constraints hold, verdicts are the model's, batch equals single."""
+    name = type(search).__name__
+    x = adapter.prepare(anomalies, "anomalies")
+    result = search.search(adapter, x, constraints, distance)
+    assert isinstance(result, InterpretationBatch), f"{name}.search: expected an InterpretationBatch"
+    assert len(result) == x.shape[0], f"{name}.search: {len(result)} results for {x.shape[0]} anomalies"
+    assert result.references.shape == tuple(x.shape), f"{name}: references have shape {result.references.shape}"
+    np.testing.assert_array_equal(result.anomalies, x.cpu().numpy(), err_msg=f"{name}: anomalies altered")
+    refs = adapter.prepare(result.references, "references")
+    with torch.no_grad():
+        verdict = adapter.is_normal(refs).cpu().numpy()
+    np.testing.assert_array_equal(result.flipped, verdict, err_msg=f"{name}: flipped is not the model's verdict")
+    from deepaid_sdk.distances import L2Distance
+
+    bound = [c.bind(adapter, distance or L2Distance()) for c in constraints]
+    for c in bound:
+        if c.hard:
+            assert bool(c.satisfied(refs, x).all()), f"{name}: hard constraint {c.name} violated by a reference"
+    diff = result.references != result.anomalies
+    np.testing.assert_array_equal(result.changed_mask(), diff, err_msg=f"{name}: changed does not match the difference")
+    for item in result:
+        assert isinstance(item.reference, np.ndarray), f"{name}: references must be numpy arrays"
+    for i in range(min(single_rows, len(result))):
+        one = search.search(adapter, x[i:i + 1], constraints, distance)[0]
+        assert _changed_set(one.changed) == _changed_set(result[i].changed), \
+            f"{name}: row {i} changes different features alone than in a batch"
+    return result

@@ -1,0 +1,60 @@
+"""The deepaid command line and the evaluation metrics."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from deepaid_sdk import __version__, evaluation
+from deepaid_sdk.cli import main
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_plugins_json_lists_builtins(capsys):
+    assert main(["plugins", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    names = {c["name"] for c in data["components"]["constraints"]}
+    assert {"fidelity", "stability", "conciseness", "box", "integer", "frozen", "onehot"} <= names
+    assert {c["name"] for c in data["components"]["distances"]} >= {"l0", "l1", "l2", "linf", "hamming"}
+
+
+def test_unknown_command_and_option_fail_in_one_line():
+    for args in (["frobnicate"], ["plugins", "--yaml"], ["bench", "nope"], ["demo", "nope"]):
+        proc = subprocess.run([sys.executable, "-m", "deepaid_sdk.cli", *args], capture_output=True, text=True)
+        assert proc.returncode == 2, args
+        errors = [line for line in proc.stderr.splitlines() if not line.startswith("deepaid: warning:")]
+        assert len(errors) == 1 and "error" in errors[0], proc.stderr
+
+
+def test_label_flip_and_precision_recall():
+    assert evaluation.label_flip_rate([True, False, True, True]) == 0.75
+    changed = np.array([[1, 1, 0, 0], [0, 0, 1, 1]], dtype=bool)
+    truth = np.array([[1, 0, 0, 0], [0, 0, 1, 1]], dtype=bool)
+    precision, recall = evaluation.precision_recall_at_k(changed, truth)
+    assert precision == pytest.approx(0.75) and recall == pytest.approx(1.0)
+
+
+def test_jaccard_stability_conciseness():
+    a = np.array([[1, 1, 0], [0, 0, 0]], dtype=bool)
+    b = np.array([[1, 0, 0], [0, 0, 0]], dtype=bool)
+    assert evaluation.jaccard(a, b).tolist() == [0.5, 1.0]
+    assert evaluation.stability([a, a, b]) == pytest.approx((1.0 + 0.75 + 0.75) / 3)
+    assert evaluation.conciseness(a) == 1.0
+    with pytest.raises(ValueError, match="at least 2 runs"):
+        evaluation.stability([a])
+
+
+def test_robustness_uses_noise_and_throughput_counts():
+    explain = lambda x: np.abs(x) > 1.0  # noqa: E731 - a toy explainer
+    x = np.array([[2.0, 0.0, 5.0], [0.0, 3.0, 0.0]])
+    assert evaluation.robustness(explain, x, noise=0.01) == 1.0
+    rate, result = evaluation.throughput(lambda: 42, n=10)
+    assert result == 42 and rate > 0
