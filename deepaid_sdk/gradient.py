@@ -130,7 +130,7 @@ class GradientSearch(ReferenceSearch):
         starts, supports = [], []
         if self.start in ("auto", "both", "anomaly"):
             dense = self._descend(adapter, [c for c in constraints if c.max_changes is None],
-                                  self._noisy(a, movable), a, movable, shaped)
+                                  self._noisy(a, movable), a, movable, shaped, per_row=True)
             if k < n:
                 effect = (dense.grad_sq.sqrt() * (dense.best - a).abs()).masked_fill(~movable, -1.0)
                 supports.append(_keep_top(effect, k) & movable)
@@ -164,8 +164,13 @@ class GradientSearch(ReferenceSearch):
         return torch.where(movable, a + self.init_noise * noise, a)
 
     def _descend(self, adapter: ModelAdapter, constraints: list[Constraint], start: Tensor, a: Tensor,
-                 movable: Tensor, shaped: Callable[[Tensor], Tensor]) -> _Descent:
-        """Descend the summed penalties from ``start``, moving only ``movable`` features."""
+                 movable: Tensor, shaped: Callable[[Tensor], Tensor], *, per_row: bool = False) -> _Descent:
+        """Descend the summed penalties from ``start``, moving only ``movable`` features.
+
+        ``per_row`` scales each row's gradient by its root mean square instead of each feature's
+        (as Adam does), so features move in proportion to their pull: the change then says
+        where the objective wants to move, which is what the support is chosen by.
+        """
         u = start.clone()
         rows = u.shape[0]
         active = torch.ones(rows, dtype=torch.bool, device=u.device)
@@ -200,7 +205,11 @@ class GradientSearch(ReferenceSearch):
                 row_lr = torch.where(overshot, row_lr * 0.5, torch.clamp(row_lr * 1.1, max=self.lr))
                 prev_loss = loss_now
                 grad_sq = grad.pow(2) if step == 0 else _BETA2 * grad_sq + (1 - _BETA2) * grad.pow(2)
-                if self.optimizer == "adam":
+                if per_row:
+                    moment = _BETA1 * moment + (1 - _BETA1) * grad
+                    rms = moment.pow(2).sum(dim=1, keepdim=True).div(live.sum(dim=1, keepdim=True).clamp_min(1)).sqrt()
+                    update = moment / (rms + 1e-12)
+                elif self.optimizer == "adam":
                     moment = _BETA1 * moment + (1 - _BETA1) * grad
                     t = step + 1
                     update = (moment / (1 - _BETA1 ** t)) / ((grad_sq / (1 - _BETA2 ** t)).sqrt() + 1e-12)
