@@ -173,7 +173,6 @@ class GradientSearch(ReferenceSearch):
         """
         u = start.clone()
         rows = u.shape[0]
-        active = torch.ones(rows, dtype=torch.bool, device=u.device)
         best = project_all(constraints, shaped(u), shaped(a)).reshape(u.shape).clone()
         best_loss = torch.full((rows,), float("inf"), device=u.device)
         done = torch.zeros(rows, dtype=torch.bool, device=u.device)
@@ -181,42 +180,41 @@ class GradientSearch(ReferenceSearch):
         moment, grad_sq = torch.zeros_like(u), torch.zeros_like(u)
         row_lr = torch.full((rows, 1), self.lr, device=u.device, dtype=u.dtype)
         prev_loss = torch.full((rows,), float("inf"), device=u.device)
+        idx = torch.arange(rows, device=u.device)  # rows still searching; finished rows drop out in bulk
         for step in range(self.steps + 1):
+            a_i, live = a[idx], movable[idx]
             with torch.no_grad():
-                ref = _flat(project_all(constraints, shaped(u), shaped(a))).clone()
+                ref = _flat(project_all(constraints, shaped(u[idx]), shaped(a_i))).clone()
             ref.requires_grad_(True)
-            loss, ok = evaluate_all(constraints, shaped(ref), shaped(a))
+            loss, ok = evaluate_all(constraints, shaped(ref), shaped(a_i))
             with torch.no_grad():
                 loss_now = loss.detach()
-                finish = ok & active
-                keep = finish | (active & (loss_now < best_loss))
-                best[keep] = ref.detach()[keep]
-                best_loss = torch.where(keep, loss_now, best_loss)
-                done |= finish
-                steps = torch.where(active, torch.full_like(steps, step), steps)
-                active &= ~finish
-            if step == self.steps or not bool(active.any()):
+                keep = ok | (loss_now < best_loss[idx])
+                best[idx[keep]] = ref.detach()[keep]
+                best_loss[idx] = torch.where(keep, loss_now, best_loss[idx])
+                done[idx] = ok
+                steps[idx] = step
+            if step == self.steps or bool(ok.all()):
                 break
             (grad,) = torch.autograd.grad(loss.sum(), ref)
             with torch.no_grad():
-                live = active[:, None] & movable
                 grad = torch.where(live, grad, torch.zeros_like(grad))
-                overshot = (loss_now > prev_loss)[:, None]
-                row_lr = torch.where(overshot, row_lr * 0.5, torch.clamp(row_lr * 1.1, max=self.lr))
-                prev_loss = loss_now
-                grad_sq = grad.pow(2) if step == 0 else _BETA2 * grad_sq + (1 - _BETA2) * grad.pow(2)
+                overshot = (loss_now > prev_loss[idx])[:, None]
+                lr_i = torch.where(overshot, row_lr[idx] * 0.5, torch.clamp(row_lr[idx] * 1.1, max=self.lr))
+                g2 = grad.pow(2) if step == 0 else _BETA2 * grad_sq[idx] + (1 - _BETA2) * grad.pow(2)
+                m = _BETA1 * moment[idx] + (1 - _BETA1) * grad
                 if per_row:
-                    moment = _BETA1 * moment + (1 - _BETA1) * grad
-                    rms = moment.pow(2).sum(dim=1, keepdim=True).div(live.sum(dim=1, keepdim=True).clamp_min(1)).sqrt()
-                    update = moment / (rms + 1e-12)
+                    rms = m.pow(2).sum(dim=1, keepdim=True).div(live.sum(dim=1, keepdim=True).clamp_min(1)).sqrt()
+                    update = m / (rms + 1e-12)
                 elif self.optimizer == "adam":
-                    moment = _BETA1 * moment + (1 - _BETA1) * grad
                     t = step + 1
-                    update = (moment / (1 - _BETA1 ** t)) / ((grad_sq / (1 - _BETA2 ** t)).sqrt() + 1e-12)
+                    update = (m / (1 - _BETA1 ** t)) / ((g2 / (1 - _BETA2 ** t)).sqrt() + 1e-12)
                 else:
-                    moment = 0.9 * moment + grad
-                    update = moment
-                u = torch.where(live, u - row_lr * update, u)
+                    m = 0.9 * moment[idx] + grad
+                    update = m
+                u[idx] = torch.where(live, u[idx] - lr_i * update, u[idx])
+                moment[idx], grad_sq[idx], row_lr[idx], prev_loss[idx] = m, g2, lr_i, loss_now
+                idx = idx[~ok]
         return _Descent(best, done, steps, grad_sq)
 
     @staticmethod
