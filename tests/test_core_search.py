@@ -139,3 +139,39 @@ def test_create_gradient_preset_by_name():
     assert interp.interpret_batch(x).flip_rate == 1.0
     with pytest.raises(ValueError, match=r"k: expected at most the number of features \(10\); got 11"):
         deepaid_sdk.create("gradient", model=RadiusDetector(), threshold=1.0, k=11, sample_shape=(D,))
+
+
+class CategoryDetector(nn.Module):
+    """Two numeric features and a 4-way one-hot category; category 0 is the only normal one."""
+
+    def forward(self, x):
+        numeric = x[:, :2].pow(2).sum(dim=1)
+        category = 4 * (1 - x[:, 2])
+        return numeric + category
+
+
+def test_onehot_features_stay_one_hot_and_flip():
+    adapter = ScoreAdapter(CategoryDetector(), threshold=1.0, sample_shape=(6,), device="cpu")
+    x = torch.tensor([[0.1, 0.2, 0, 0, 1, 0], [0.3, 0.1, 0, 1, 0, 0]], dtype=torch.float32)
+    interp = Interpreter(adapter, GradientSearch(steps=500, lr=0.2),
+                         build_constraints(k=2, onehot=[[2, 3, 4, 5]]), L2Distance())
+    result = interp.interpret_batch(x)
+    assert result.flip_rate == 1.0
+    assert np.array_equal(result.references[:, 2:], np.array([[1, 0, 0, 0], [1, 0, 0, 0]], dtype=np.float32))
+    assert np.array_equal(result.references[:, :2], x[:, :2].numpy())
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sets(st.integers(0, D - 1), min_size=1, max_size=3), st.floats(2.0, 6.0), st.integers(1, 4))
+def test_any_planted_shift_is_explained_within_k(shifted, size, k):
+    centre = torch.linspace(-1, 1, D)
+    x = centre.clone()
+    x[sorted(shifted)] += size
+    result = make_interpreter(k=max(k, len(shifted))).interpret(x)
+    assert result.flipped
+    assert len(result.changed) <= max(k, len(shifted))
+    assert set(result.changed.tolist()) <= shifted, "only the planted features can lower this score"
+    assert result.reference_score <= 1.0
