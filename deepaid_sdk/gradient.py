@@ -74,6 +74,8 @@ class GradientSearch(ReferenceSearch):
         residual features, starting from the detector's reconstruction); ``"both"``; ``"auto"`` =
         both where the adapter can reconstruct.
     :param prune: after the search, undo changes the reference does not need.
+    :param patience: a row whose objective has not improved for this many steps stops (it keeps
+        its best reference); the step budget still bounds every row.
 
     Step sizes adapt per row: a row whose objective went up (it overshot) shrinks its step, a
     row that improves grows it back towards ``lr``, so long moves and a reference settled just
@@ -91,6 +93,7 @@ class GradientSearch(ReferenceSearch):
         seed: int = 0,
         start: str = "auto",
         prune: bool = True,
+        patience: int = 50,
     ) -> None:
         self.steps = check_positive_int(steps, "steps")
         self.lr = check_finite_number(lr, "lr")
@@ -107,10 +110,11 @@ class GradientSearch(ReferenceSearch):
             raise ValueError(f"start: expected one of {STARTS}; got {start!r}")
         self.start = start
         self.prune = bool(prune)
+        self.patience = check_positive_int(patience, "patience")
 
     def describe(self) -> dict[str, Any]:
         return {"search": self.name, "steps": self.steps, "lr": self.lr, "optimizer": self.optimizer,
-                "init_noise": self.init_noise, "seed": self.seed, "start": self.start, "prune": self.prune}
+                "init_noise": self.init_noise, "seed": self.seed, "start": self.start, "prune": self.prune, "patience": self.patience}
 
     def _search(
         self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
@@ -180,6 +184,7 @@ class GradientSearch(ReferenceSearch):
         moment, grad_sq = torch.zeros_like(u), torch.zeros_like(u)
         row_lr = torch.full((rows, 1), self.lr, device=u.device, dtype=u.dtype)
         prev_loss = torch.full((rows,), float("inf"), device=u.device)
+        improved_at = torch.zeros(rows, dtype=torch.int64, device=u.device)
         idx = torch.arange(rows, device=u.device)  # rows still searching; finished rows drop out in bulk
         for step in range(self.steps + 1):
             a_i, live = a[idx], movable[idx]
@@ -189,12 +194,15 @@ class GradientSearch(ReferenceSearch):
             loss, ok = evaluate_all(constraints, shaped(ref), shaped(a_i))
             with torch.no_grad():
                 loss_now = loss.detach()
-                keep = ok | (loss_now < best_loss[idx])
+                better = loss_now < best_loss[idx] * (1 - 1e-4)
+                improved_at[idx[better]] = step
+                keep = ok | better
                 best[idx[keep]] = ref.detach()[keep]
                 best_loss[idx] = torch.where(keep, loss_now, best_loss[idx])
                 done[idx] = ok
                 steps[idx] = step
-            if step == self.steps or bool(ok.all()):
+            stop = ok | (step - improved_at[idx] >= self.patience)
+            if step == self.steps or bool(stop.all()):
                 break
             (grad,) = torch.autograd.grad(loss.sum(), ref)
             with torch.no_grad():
@@ -214,7 +222,7 @@ class GradientSearch(ReferenceSearch):
                     update = m
                 u[idx] = torch.where(live, u[idx] - lr_i * update, u[idx])
                 moment[idx], grad_sq[idx], row_lr[idx], prev_loss[idx] = m, g2, lr_i, loss_now
-                idx = idx[~ok]
+                idx = idx[~stop]
         return _Descent(best, done, steps, grad_sq)
 
     @staticmethod
