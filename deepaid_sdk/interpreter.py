@@ -39,13 +39,17 @@ class Interpreter:
             raise TypeError(f"search: expected a ReferenceSearch; got {type(self.search).__name__}")
 
     def interpret(self, x: Any) -> Interpretation:
-        """Explain one sample (no batch dimension)."""
-        t = as_tensor(x, "x")
-        shape = self.adapter.sample_shape
-        if shape is not None and tuple(t.shape) != tuple(shape):
-            raise ValueError(f"x: expected one sample of shape {list(shape)}; got {list(t.shape)}"
-                             + (" (use interpret_batch for a batch)" if t.ndim == len(shape) + 1 else ""))
-        return self.interpret_batch(t[None])[0]
+        """Explain one sample (no batch dimension); the adapter converts it, so domain inputs work too."""
+        if isinstance(x, (torch.Tensor, np.ndarray)):
+            t = as_tensor(x, "x")
+            shape = self.adapter.sample_shape
+            if shape is not None and tuple(t.shape) != tuple(shape):
+                hint = " (use interpret_batch for a batch)" if t.ndim == len(shape) + 1 else ""
+                raise ValueError(f"x: expected one sample of shape {list(shape)}; got {list(t.shape)}{hint}")
+            batch: Any = t[None]
+        else:
+            batch = [x]
+        return self.interpret_batch(batch)[0]
 
     def interpret_batch(self, X: Any) -> InterpretationBatch:
         """Explain every row of ``X``; rows the detector already accepts come back unchanged and flipped."""
