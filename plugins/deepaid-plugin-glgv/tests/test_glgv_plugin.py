@@ -1,0 +1,102 @@
+"""The plugin as users meet it: registry, the ``glgv`` preset, views, the baseline, the demo."""
+
+import json
+
+import numpy as np
+import pytest
+
+import deepaid_sdk
+from deepaid_sdk import Interpreter
+from deepaid_sdk.registry import Registry
+from deepaid_sdk.plugins import get_plugin_manager
+
+from deepaid_plugin_glgv import GLGV, AuthGraph, enterprise
+from deepaid_plugin_glgv.bench import NearestNormalEdgeBaseline, graph_metrics
+from deepaid_plugin_glgv.demo import run as run_demo
+from deepaid_plugin_glgv.views import explain_text, plot_neighbourhood, summary
+
+
+@pytest.fixture(scope="module")
+def setup():
+    data = enterprise(departments=3, users_per_department=10, workstations_per_department=6,
+                      servers_per_department=2, services=3, chains=3, seed=0)
+    graph = AuthGraph.from_arrays(*data.train)
+    det = GLGV.fit(graph, dim=16, walks_per_node=5, epochs=2, classifier_epochs=100, seed=0)
+    pairs, _ = data.test_edges()
+    alerts = pairs[det.score_edges(pairs) > det.threshold]
+    return graph, det, alerts
+
+
+def test_registry_lists_the_plugins_components():
+    reg = Registry.from_plugin_manager(get_plugin_manager())
+    expected = {"searches": "graph", "distances": "graph-hops", "constraints": "same-kinds", "adapters": "edge",
+                "interpreters": "glgv", "demos": "glgv", "benchmarks": "glgv"}
+    for kind, name in expected.items():
+        assert reg.get(kind, name).provider == "glgv", (kind, name)
+    assert reg.get("distances", "edge-embedding").provider == "glgv"
+    assert not [f for f in reg.failures if f.plugin == "glgv"]
+
+
+def test_preset_explains_alerts_given_by_node_names(setup):
+    graph, det, alerts = setup
+    interp = deepaid_sdk.create("glgv", model=det)
+    assert isinstance(interp, Interpreter) and interp.search.name == "graph"
+    assert [c.name for c in interp.constraints] == ["fidelity", "stability", "same-kinds"]
+    batch = interp.interpret_batch(alerts)
+    assert batch.flipped.mean() >= 0.95
+    assert np.median([d["hops"] for d in batch.details]) <= 2
+    assert [d["anomaly_edge"] for d in batch.details] == alerts.tolist()
+    json.dumps(batch.to_dict())  # JSON-safe, details included
+    one = interp.interpret(graph.ids(alerts[0]))
+    assert one.flipped and one.reference.shape == (2,)
+    keep = deepaid_sdk.create("glgv", model=det.adapter(), frozen=[0], max_depth=2)
+    assert (keep.interpret_batch(alerts).references[:, 0] == graph.ids(alerts[:, 0])).all()
+
+
+def test_preset_rejects_bad_options(setup):
+    _, det, _ = setup
+    with pytest.raises(TypeError, match="model: expected a fitted GLGV or an EdgeAdapter"):
+        deepaid_sdk.create("glgv", model=det.classifier)
+    with pytest.raises(ValueError, match=r"k: expected at most the number of features \(2\)"):
+        deepaid_sdk.create("glgv", model=det, k=3)
+    with pytest.raises(ValueError, match="max_depth: expected an integer >= 1; got 0"):
+        deepaid_sdk.create("glgv", model=det, max_depth=0)
+
+
+def test_views_summarise_and_draw(setup, tmp_path):
+    graph, det, alerts = setup
+    batch = deepaid_sdk.create("glgv", model=det).interpret_batch(alerts)
+    text = summary(batch, limit=3)
+    assert f"{len(alerts)} alerts" in text and "judged normal for 100.0%" in text and "first 3 shown" in text
+    sentence = explain_text(batch, 0)
+    assert sentence.startswith(" -> ".join(alerts[0])) and "judged normal" in sentence and "changed" in sentence
+    plot_neighbourhood(batch, 0, graph, tmp_path / "alert.png")
+    assert (tmp_path / "alert.png").stat().st_size > 5000
+    normal_edge = graph.names[graph.edges[det.score_edges(graph.edges) <= det.threshold][:1]]
+    mixed = deepaid_sdk.create("glgv", model=det).interpret_batch(np.concatenate([normal_edge, alerts[:2]]))
+    assert "2 alerts" in summary(mixed) and "1 rows were not alerts" in summary(mixed)
+    assert "not an alert" in explain_text(mixed, 0) and "judged normal" in explain_text(mixed, 1)
+    plain = deepaid_sdk.create("gradient", model=lambda x: x.sum(dim=1), threshold=0.0, sample_shape=(2,))
+    with pytest.raises(ValueError, match="batch: has no graph details"):
+        summary(plain.interpret_batch(np.ones((1, 2), dtype=np.float32)))
+
+
+def test_baseline_finds_normal_edges_anywhere_in_the_graph(setup):
+    graph, det, alerts = setup
+    adapter = det.adapter()
+    ours = deepaid_sdk.create("glgv", model=det).interpret_batch(alerts)
+    base = Interpreter(adapter, NearestNormalEdgeBaseline()).interpret_batch(alerts)
+    assert base.flipped.all() and graph.has_edges(base.references).all()
+    ours_m, base_m = graph_metrics(ours), graph_metrics(base)
+    assert base_m["embedding_distance"] <= ours_m["embedding_distance"] + 1e-6  # its only criterion
+    assert ours_m["mean_hops"] <= base_m["mean_hops"]
+    assert set(ours_m) == {"normal", "median_hops", "mean_hops", "within_2", "embedding_distance", "ms_per_alert"}
+
+
+def test_demo_runs_end_to_end_on_a_small_enterprise(tmp_path, capsys):
+    assert run_demo(tmp_path, departments=3) == 0
+    out = capsys.readouterr().out
+    assert "reference judged normal" in out and "alerts" in out
+    data = json.loads((tmp_path / "glgv_interpretations.json").read_text())
+    assert data["method"] == "graph" and data["interpretations"][0]["details"]["path"]
+    assert (tmp_path / "glgv_alert.png").exists()
