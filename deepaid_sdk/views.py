@@ -6,6 +6,11 @@ from typing import Any, Sequence
 
 
 def format_number(value: Any) -> str:
+    """Numbers compactly; a missing value (None, e.g. a metric that does not apply) as ``-``."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
     if isinstance(value, (int,)) or (hasattr(value, "is_integer") and float(value).is_integer() and abs(value) < 1e15):
         return str(int(value))
     return f"{float(value):.6g}"
@@ -16,6 +21,7 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title
     cells = [[c if isinstance(c, str) else format_number(c) for c in row] for row in rows]
     widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
     numeric = [all(not isinstance(row[i], str) for row in rows) if rows else False for i in range(len(headers))]
+    # None cells print as "-" and still align with the numbers of their column.
 
     def line(values: Sequence[str]) -> str:
         return "  ".join(v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric)).rstrip()
