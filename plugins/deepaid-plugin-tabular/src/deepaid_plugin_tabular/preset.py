@@ -1,0 +1,279 @@
+"""The ``tabular`` interpreter preset: an autoencoder (or score model) on feature vectors.
+
+``deepaid_sdk.create("tabular", model=ae, threshold=t, k=10)`` or
+``create("tabular", model=ae, normal=X_train, percentile=99)`` wires the core gradient search
+with fidelity, stability and conciseness, plus box / integer / frozen constraints from the
+feature metadata, and defaults calibrated from the width, the data's scale and the threshold.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import os
+import pathlib
+from typing import Any, Callable, Sequence
+
+import attrs
+import numpy as np
+
+from deepaid_sdk._checks import as_tensor, check_finite_number, check_positive_int
+from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
+from deepaid_sdk.registry import registry
+from deepaid_sdk.results import Interpretation, InterpretationBatch
+from deepaid_sdk.search import ReferenceSearch
+
+from deepaid_plugin_tabular.adapters import OutputSelector, tabular_adapter
+from deepaid_plugin_tabular.constraints import affine_of, model_constraints
+from deepaid_plugin_tabular.features import FeatureSpec
+
+#: Largest default K: an explanation an analyst reads at a glance.
+MAX_DEFAULT_K = 10
+#: Data spread per threshold unit, assumed when no normal rows tell the scale (typical of the
+#: synthetic and KitNET-like detectors we measured: the RMSE threshold is a fifth of the spread).
+SPREAD_PER_THRESHOLD = 5.0
+
+
+@attrs.frozen
+class Calibration:
+    """Default hyperparameters of the tabular preset and what they were derived from."""
+
+    k: int
+    """Features a reference may change: round(sqrt(D)) capped at 10."""
+    lam: float
+    """Stability weight: 0.1 / sqrt(D), below the pull of an RMSE score on one feature."""
+    eps: float
+    """Fidelity margin below the threshold: 2% of it."""
+    lr: float
+    """Search step, in input units: a tenth of the data's scale."""
+    steps: int
+    """Step budget per search phase."""
+    scale: float
+    """Typical spread of one feature (median std of normal rows, or 5 x threshold)."""
+    scale_source: str
+    """``normal`` or ``threshold``."""
+
+
+def data_scale(normal: Any) -> float:
+    """Median per-feature standard deviation of normal rows (constant features ignored)."""
+    x = as_tensor(normal, "normal").double().reshape(len(normal), -1)
+    std = x.std(dim=0) if x.shape[0] > 1 else x.new_zeros(x.shape[1])
+    std = std[std > 0]
+    return float(std.median()) if std.numel() else 1.0
+
+
+def calibrate(width: int, threshold: float, scale: float | None = None, steps: int = 150) -> Calibration:
+    """Defaults from the width ``D``, the threshold and (when known) the scale of normal data."""
+    width = check_positive_int(width, "width")
+    threshold = check_finite_number(threshold, "threshold")
+    source = "normal"
+    if scale is None or not scale > 0:
+        scale, source = SPREAD_PER_THRESHOLD * abs(threshold) or 1.0, "threshold"
+    return Calibration(
+        k=min(MAX_DEFAULT_K, max(1, round(math.sqrt(width)))),
+        lam=0.1 / math.sqrt(width),
+        eps=0.02 * abs(threshold),
+        lr=0.1 * float(scale),
+        steps=steps,
+        scale=float(scale),
+        scale_source=source,
+    )
+
+
+@attrs.define(eq=False)
+class TabularInterpreter(Interpreter):
+    """An ``Interpreter`` that also knows the feature names and the scaler back to original units."""
+
+    features: FeatureSpec | None = None
+    scaler: Any = None
+    """Object with ``inverse_transform`` from model units to original units, or None."""
+    calibration: Calibration | None = None
+
+    @property
+    def feature_names(self) -> tuple[str, ...] | None:
+        return None if self.features is None else self.features.names
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        """Rows in original units (identity without a scaler)."""
+        return x if self.scaler is None else np.asarray(self.scaler.inverse_transform(np.asarray(x, dtype=np.float64)))
+
+    def table(self, result: Interpretation | InterpretationBatch) -> str:
+        """Changed features of one result or a batch, named and in original units."""
+        return result.table(self.feature_names, None if self.scaler is None else self.inverse)
+
+    def plot(self, result: Interpretation, path: str | os.PathLike, *, original: bool = False) -> pathlib.Path:
+        """Bar chart anomaly vs reference of one result (needs matplotlib: the ``plot`` extra).
+
+        In model units by default, where features of different units share one axis readably;
+        ``original=True`` draws original units (through the scaler), as the table shows them.
+        """
+        from deepaid_sdk.plotting import plot_interpretation
+
+        inverse = self.inverse if original and self.scaler is not None else None
+        return plot_interpretation(result, path, self.feature_names, inverse)
+
+    def heatmap(self, batch: InterpretationBatch, path: str | os.PathLike) -> pathlib.Path:
+        """Heat map of reference minus anomaly over a batch (needs matplotlib)."""
+        from deepaid_sdk.plotting import plot_heatmap
+
+        return plot_heatmap(batch, path, self.feature_names)
+
+    def describe(self) -> dict[str, Any]:
+        extra = {"calibration": attrs.asdict(self.calibration)} if self.calibration is not None else {}
+        return {**super().describe(), **extra}
+
+
+def _features(features: Any, width: int) -> FeatureSpec | None:
+    if features is None:
+        return None
+    if isinstance(features, FeatureSpec):
+        spec = features
+    elif isinstance(features, (str, os.PathLike)):
+        spec = FeatureSpec.from_csv(features)
+    elif isinstance(features, Sequence):
+        spec = FeatureSpec.from_lists(features)
+    else:
+        raise TypeError(f"features: expected a FeatureSpec, a list of names or a CSV path; "
+                        f"got {type(features).__name__}")
+    spec.check_width(width, "features")
+    return spec
+
+
+def _accepted(factory: Callable[..., Any], options: dict[str, Any]) -> dict[str, Any]:
+    """Options the factory takes as keywords; calibrated defaults are only offered where they fit."""
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return dict(options)
+    return {key: v for key, v in options.items() if key in params}
+
+
+def _search(search: Any, options: dict[str, Any] | None, calibrated: dict[str, Any]) -> ReferenceSearch:
+    """A search by name or ``(name, options)``, offered the calibrated options its factory takes."""
+    if isinstance(search, tuple) and len(search) == 2 and isinstance(search[0], str) and isinstance(search[1], dict):
+        search, options = search[0], {**search[1], **(options or {})}
+    if isinstance(search, str):
+        factory = registry().get("searches", search).factory
+        built = factory(**{**_accepted(factory, calibrated), **(options or {})})
+        if not isinstance(built, ReferenceSearch):
+            raise TypeError(f"search: {search!r} built a {type(built).__name__}, not a ReferenceSearch")
+        return built
+    return registry().build("searches", search, ReferenceSearch, **(options or {}))
+
+
+def _has_threshold(adapter: ModelAdapter) -> bool:
+    try:
+        adapter.threshold
+    except ValueError:
+        return False
+    return True
+
+
+def _check_integer_units(spec: FeatureSpec, normal: Any, scaler: Any) -> None:
+    """Integer features without a scaler must be whole numbers in the model's own input."""
+    if scaler is not None or normal is None or not spec.integer.any():
+        return
+    x = as_tensor(normal, "normal").double().cpu().numpy().reshape(len(normal), -1)[:, spec.integer]
+    off = np.flatnonzero(np.abs(x - np.round(x)).max(axis=0) > 1e-6)
+    if off.size:
+        names = [spec.names[i] for i in np.flatnonzero(spec.integer)[off[:3]]]
+        raise ValueError(f"features: integer features {names} are not whole numbers in the model's input "
+                         "(normal rows); if the model sees scaled data pass scaler= so they stay whole in "
+                         "original units")
+
+
+def _adapter(model: Any, threshold: float | None, normal: Any, percentile: float, adapter: Any,
+             width: int | None, output: OutputSelector, device: Any) -> ModelAdapter:
+    if threshold is not None:
+        threshold = check_finite_number(threshold, "threshold")
+    if isinstance(model, ModelAdapter):
+        built = model
+        if threshold is not None:
+            built.threshold = threshold
+    elif isinstance(adapter, str) and adapter in ("auto", "autoencoder", "score"):
+        built = tabular_adapter(model, threshold, kind=adapter, width=width, output=output, device=device)
+    else:
+        options = {"model": model, "threshold": threshold, **({"device": device} if device is not None else {})}
+        built = registry().build("adapters", adapter, ModelAdapter, **options)
+    if built.sample_shape is None or len(built.sample_shape) != 1:
+        raise ValueError(f"model: the tabular preset explains feature vectors [B, D]; the adapter's sample "
+                         f"shape is {built.sample_shape} (give the adapter sample_shape=(D,))")
+    if threshold is None and not _has_threshold(built):
+        if normal is None:
+            raise ValueError("threshold: pass threshold=, or normal= (normal rows) to calibrate it at a percentile")
+        built.calibrate(normal, percentile)
+    return built
+
+
+def tabular_interpreter(
+    model: Any,
+    *,
+    threshold: float | None = None,
+    normal: Any = None,
+    percentile: float = 99.0,
+    k: int | None = None,
+    lam: float | None = None,
+    eps: float | None = None,
+    lr: float | None = None,
+    steps: int | None = None,
+    features: FeatureSpec | Sequence[str] | str | os.PathLike | None = None,
+    scaler: Any = None,
+    adapter: Any = "auto",
+    width: int | None = None,
+    output: OutputSelector = None,
+    constraints: Sequence[Any] = (),
+    distance: Any = "l2",
+    search: Any = "gradient",
+    search_options: dict[str, Any] | None = None,
+    seed: int = 0,
+    device: Any = None,
+) -> TabularInterpreter:
+    """Explain alerts of a tabular autoencoder or score model; every default is overridable.
+
+    :param threshold: alert threshold; or give ``normal`` rows and a ``percentile`` to calibrate it.
+    :param normal: normal rows (model units): calibrate the threshold (unless given) and the search's scale.
+    :param k, lam, eps, lr, steps: override the calibrated defaults (see ``Calibration``).
+    :param features: ``FeatureSpec``, feature names, or a CSV file whose header names them;
+        its bounds, integer and frozen features become constraints (original units, via ``scaler``).
+    :param scaler: maps original units to model units (``transform``/``inverse_transform``);
+        tables and plots then show original units.
+    :param adapter: ``auto``/``autoencoder``/``score``, a registered adapter name, or pass a
+        ``ModelAdapter`` as ``model``.
+    :param distance, search: registered names (or instances / ``(name, options)`` pairs).
+    """
+    built = _adapter(model, threshold, normal, percentile, adapter, width, output, device)
+    d = int(built.sample_shape[0])
+    spec = _features(features, d)
+    if spec is not None:
+        _check_integer_units(spec, normal, scaler)
+    if scaler is not None:
+        affine_of(scaler, d)  # fail now, not when the first table is printed
+    cal = calibrate(d, built.threshold, data_scale(normal) if normal is not None else None,
+                    steps=150 if steps is None else check_positive_int(steps, "steps"))
+    if k is None:
+        k = cal.k
+    if lr is not None:
+        lr = check_finite_number(lr, "lr")
+    cal = attrs.evolve(cal, k=check_k(k, d), lam=cal.lam if lam is None else check_finite_number(lam, "lam"),
+                       eps=cal.eps if eps is None else check_finite_number(eps, "eps"),
+                       lr=cal.lr if lr is None else lr)
+    reg = registry()
+    search_obj = _search(search, search_options, {"lr": cal.lr, "steps": cal.steps, "seed": seed})
+    extra: list[Any] = list(model_constraints(spec, scaler)) if spec is not None else []
+    extra += list(constraints)
+    return TabularInterpreter(
+        adapter=built,
+        search=search_obj,
+        constraints=build_constraints(k=cal.k, lam=cal.lam, eps=cal.eps, extra=extra, reg=reg),
+        distance=reg.build("distances", distance, Distance),
+        name="tabular",
+        features=spec,
+        scaler=scaler,
+        calibration=cal,
+    )
+
+
