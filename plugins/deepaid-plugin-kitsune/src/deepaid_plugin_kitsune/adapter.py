@@ -1,0 +1,76 @@
+"""The model adapter for KitNET: scores, threshold, reconstruction, in raw or KitNET-scaled units.
+
+AfterImage features span ten orders of magnitude (a jitter of milliseconds next to a radius
+of 1e10 bytes^2), and the core search moves every feature by steps of one size. So besides
+raw units the adapter offers ``space="scaled"``: inputs in KitNET's own min-max units
+(training range -> [0, 1]), where one step means the same for every feature. ``to_raw`` and
+``to_space`` convert between the two.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from deepaid_sdk.adapters import ModelAdapter, module_device
+
+from deepaid_plugin_kitsune.kitnet import KitNET, _span
+
+SPACES = ("raw", "scaled")
+
+
+class KitNETAdapter(ModelAdapter):
+    """KitNET as a ``ModelAdapter``: ``score`` is the output RMSE ``[B]``; ``reconstruct`` the ensemble's.
+
+    :param threshold: alert threshold; default the one KitNET learnt from its training scores.
+    :param space: ``"raw"`` (feature units) or ``"scaled"`` (KitNET's min-max units).
+    """
+
+    def __init__(self, model: KitNET, threshold: float | None = None, *, eps: float = 0.0,
+                 space: str = "raw", device: Any = None) -> None:
+        if not isinstance(model, KitNET):
+            raise TypeError(f"model: expected a KitNET; got {type(model).__name__}")
+        if space not in SPACES:
+            raise ValueError(f"space: expected one of {SPACES}; got {space!r}")
+        if threshold is None and bool(torch.isfinite(model.threshold)):
+            threshold = float(model.threshold)
+        self.model = model.eval()
+        self.space = space
+        super().__init__(threshold, eps=eps, device=module_device(model) if device is None else device)
+        self.sample_shape = (model.width,)
+
+    def _affine(self, like: Tensor) -> tuple[Tensor, Tensor]:
+        low = self.model.x_min.to(like.device, like.dtype)
+        return low, _span(low, self.model.x_max.to(like.device, like.dtype))
+
+    def to_raw(self, x: Tensor) -> Tensor:
+        """Inputs of this adapter's space in raw feature units."""
+        if self.space == "raw":
+            return x
+        low, span = self._affine(x)
+        return x * span + low
+
+    def to_space(self, raw: Tensor) -> Tensor:
+        """Raw feature rows in this adapter's space."""
+        if self.space == "raw":
+            return raw
+        low, span = self._affine(raw)
+        return (raw - low) / span
+
+    def inverse(self, x: np.ndarray) -> np.ndarray:
+        """numpy rows of this space in raw units (the ``inverse=`` of tables and plots)."""
+        with torch.no_grad():
+            return self.to_raw(torch.as_tensor(np.asarray(x), dtype=torch.float64).to(self.device)).cpu().numpy()
+
+    def score(self, x: Tensor) -> Tensor:
+        return self.model(self.to_raw(x))
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """The ensemble's reconstruction of every feature, in this adapter's space."""
+        return self.to_space(self.model.reconstruct(self.to_raw(x)))
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "space": self.space, "groups": len(self.model.groups)}

@@ -1,0 +1,34 @@
+"""Hook implementations: the KitNET adapter, the ``kitsune`` preset, demo and benchmark."""
+
+from __future__ import annotations
+
+from deepaid_sdk import hookimpl
+from deepaid_sdk.hookspecs import Register
+
+
+@hookimpl
+def register_adapters(register: Register) -> None:
+    from deepaid_plugin_kitsune.adapter import KitNETAdapter
+
+    register("kitnet", KitNETAdapter)
+
+
+@hookimpl
+def register_interpreters(register: Register) -> None:
+    from deepaid_plugin_kitsune.preset import kitsune_interpreter
+
+    register("kitsune", kitsune_interpreter)
+
+
+@hookimpl
+def register_demos(register: Register) -> None:
+    from deepaid_plugin_kitsune.demo import run_demo
+
+    register("kitsune", run_demo)
+
+
+@hookimpl
+def register_benchmarks(register: Register) -> None:
+    from deepaid_plugin_kitsune.benchmark import run_benchmark
+
+    register("kitsune", run_benchmark)

@@ -1,0 +1,144 @@
+"""The ``kitsune`` interpreter preset: DeepAID's gradient search on KitNET, in KitNET's own units.
+
+Users pass and get back raw AfterImage rows. Inside, the search runs on KitNET's min-max
+scaled features (each feature's training range is [0, 1]), so one step size, one margin and
+one distance weight fit all 115 features; the box keeps counts, sizes and spreads
+non-negative and the pcc within [-1, 1]; the references are mapped back to raw units and
+judged again by KitNET there.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import attrs
+import numpy as np
+import torch
+
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
+from deepaid_sdk.registry import registry
+from deepaid_sdk.results import InterpretationBatch
+from deepaid_sdk.search import ReferenceSearch
+
+from deepaid_plugin_kitsune.adapter import KitNETAdapter
+from deepaid_plugin_kitsune.kitnet import KitNET
+from deepaid_plugin_kitsune.names import N_FEATURES, feature_bounds, feature_names as afterimage_names
+
+#: Defaults, in scaled units (a feature's training range is 1) and as shares of the threshold.
+DEFAULT_LR = 0.05
+DEFAULT_STEPS = 300
+DEFAULT_EPS_SHARE = 0.02
+DEFAULT_LAM_SHARE = 0.01
+
+
+@attrs.define(eq=False)
+class KitsuneInterpreter(Interpreter):
+    """Explains KitNET alerts given as raw feature rows; results are in raw units."""
+
+    feature_names: tuple[str, ...] = ()
+    """Names used by ``table`` (AfterImage names for 115 features)."""
+
+    def interpret_batch(self, X: Any) -> InterpretationBatch:
+        """Explain every row of raw ``X`` (search in scaled units, results mapped back and re-judged)."""
+        adapter = self.adapter
+        if not isinstance(adapter, KitNETAdapter):
+            raise TypeError(f"adapter: the kitsune interpreter needs a KitNETAdapter; got {type(adapter).__name__}")
+        raw = adapter.prepare(X, "X")
+        batch = super().interpret_batch(adapter.to_space(raw))
+        return raw_batch(batch, raw, adapter)
+
+    def table(self, batch: InterpretationBatch, limit: int | None = None) -> str:
+        """Text tables of the first ``limit`` interpretations with the feature names."""
+        items = list(batch)[:limit] if limit is not None else list(batch)
+        names = self.feature_names or None
+        return "\n\n".join(f"#{i} " + item.table(names) for i, item in enumerate(items))
+
+
+def raw_batch(batch: InterpretationBatch, raw: torch.Tensor, adapter: KitNETAdapter) -> InterpretationBatch:
+    """``batch`` found in ``adapter``'s space, with anomalies and references in raw units, re-scored raw."""
+    anomalies = raw.detach().cpu().numpy()
+    changed = batch.changed_mask()
+    refs = np.where(changed, adapter.inverse(batch.references).astype(anomalies.dtype), anomalies)
+    with torch.no_grad():
+        ref_scores = adapter.model(torch.as_tensor(refs, device=adapter.device)).cpu().numpy()
+    return attrs.evolve(
+        batch, anomalies=anomalies, references=refs, reference_scores=ref_scores.astype(batch.reference_scores.dtype),
+        flipped=ref_scores <= adapter.threshold, params={**batch.params, "space": adapter.space},
+    )
+
+
+def _scaled_box(box: Any, adapter: KitNETAdapter) -> tuple[np.ndarray, np.ndarray] | None:
+    """Raw bounds -> scaled bounds; ``True``: AfterImage bounds (115 features) or none."""
+    if box is None or box is False:
+        return None
+    if box is True:
+        if adapter.model.width != N_FEATURES:
+            return None
+        low, high = feature_bounds()
+    elif isinstance(box, (tuple, list)) and len(box) == 2:
+        low = np.broadcast_to(np.asarray(box[0], dtype=np.float64), (adapter.model.width,))
+        high = np.broadcast_to(np.asarray(box[1], dtype=np.float64), (adapter.model.width,))
+    else:
+        raise TypeError(f"box: expected True, False/None or a (low, high) pair in raw units; got {box!r}")
+    x_min = adapter.model.x_min.double().cpu().numpy()
+    span = (adapter.model.x_max.double().cpu().numpy() - x_min)
+    span = np.where(span > 1e-12, span, 1.0)
+    with np.errstate(invalid="ignore"):
+        return (low - x_min) / span, (high - x_min) / span
+
+
+def kitsune_interpreter(
+    model: KitNET | KitNETAdapter,
+    *,
+    threshold: float | None = None,
+    k: int | None = 5,
+    lam: float | None = None,
+    eps: float | None = None,
+    box: Any = True,
+    steps: int = DEFAULT_STEPS,
+    lr: float = DEFAULT_LR,
+    init_noise: float = 0.0,
+    seed: int = 0,
+    start: str = "reconstruction",
+    prune: bool = False,
+    distance: Any = "l2",
+    constraints: Sequence[Any] = (),
+    feature_names: Sequence[str] | None = None,
+) -> KitsuneInterpreter:
+    """DeepAID on KitNET: at most ``k`` changed features, references KitNET judges normal.
+
+    ``lam`` (distance weight) and ``eps`` (margin below the threshold) default to
+    ``0.01 * threshold`` and ``0.02 * threshold``; ``lr`` is in scaled units (share of a
+    feature's training range per step). ``box=True`` applies the AfterImage bounds.
+    The search starts from the ensemble's reconstruction of the K most deviant features and
+    keeps all K changes (``prune=False``): on KitNET a flood shows in several windows at once,
+    and pruning to the fewest sufficient changes drops some of them from the explanation.
+    ``start="auto", prune=True`` gives the shortest explanation instead.
+    """
+    if isinstance(model, KitNETAdapter):
+        base, threshold = model.model, model.threshold if threshold is None else threshold
+    elif isinstance(model, KitNET):
+        base = model
+    else:
+        raise TypeError(f"model: expected a KitNET or a KitNETAdapter; got {type(model).__name__}")
+    adapter = KitNETAdapter(base, threshold, space="scaled")
+    t = adapter.threshold
+    eps = DEFAULT_EPS_SHARE * t if eps is None else eps
+    adapter.eps = float(eps)
+    names = tuple(feature_names) if feature_names is not None else (
+        tuple(afterimage_names()) if base.width == N_FEATURES else ())
+    if names and len(names) != base.width:
+        raise ValueError(f"feature_names: expected {base.width} names; got {len(names)}")
+    reg = registry()
+    search = reg.build("searches", "gradient", ReferenceSearch, steps=steps, lr=lr, init_noise=init_noise,
+                       seed=seed, start=start, prune=prune)
+    return KitsuneInterpreter(
+        adapter=adapter,
+        search=search,
+        constraints=build_constraints(k=check_k(k, base.width), lam=DEFAULT_LAM_SHARE * t if lam is None else lam,
+                                      eps=eps, box=_scaled_box(box, adapter), extra=constraints, reg=reg),
+        distance=reg.build("distances", distance, Distance),
+        name="kitsune",
+        feature_names=names,
+    )
