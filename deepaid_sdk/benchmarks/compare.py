@@ -18,6 +18,7 @@ import platform
 import time
 from typing import Any, Callable, Sequence
 
+import attrs
 import numpy as np
 import torch
 
@@ -32,6 +33,9 @@ from deepaid_sdk.results import InterpretationBatch
 #: Columns of the report; the truth column is named for the cases' truth metric.
 METRICS = ("flip@K", "truth", "stability", "robustness", "changed", "anomalies/s")
 _TRUTH_NAMES = {"recall": "recall@K", "position_accuracy": "position acc."}
+#: Cell of a figure that was not measured (no ground truth, one seed, a failed method).
+#: A string until ``deepaid_sdk.views.format_number`` renders None; then None.
+MISSING = "n/a"
 
 
 def machine() -> str:
@@ -148,7 +152,7 @@ def _rounded(values: list[Any]) -> list[Any]:
     out = []
     for name, v in zip(METRICS, values):
         if v is None:
-            out.append(None)
+            out.append(MISSING)
         elif name == "anomalies/s":
             out.append(round(float(v), 1) if v >= 10 else round(float(v), 3))
         elif name == "changed":
@@ -215,21 +219,21 @@ def compare(
             try:
                 values, more = _measure(case, method, explain, int(seeds))
             except Exception as exc:  # one broken method must not hide the others' figures
-                rows.append((case.name, method, *([None] * len(METRICS))))
+                rows.append((case.name, method, *([MISSING] * len(METRICS))))
                 notes.append(f"{case.name}/{method} FAILED: {type(exc).__name__}: {exc}")
                 continue
             rows.append((case.name, method, *_rounded(values)))
             notes.extend(more)
     notes.append(f"flip@K: share of alerts the detector accepts with each method's first K changes applied; "
                  f"stability over seeds 0-{int(seeds) - 1}; robustness under "
-                 + ("each case's perturbation" if all(c.perturb for c in items) else "1% Gaussian noise per feature"))
+                 + ("each case's perturbation" if all(c.perturb for c in items) else
+                    "the case's perturbation where given, else 1% Gaussian noise per feature"
+                    if any(c.perturb for c in items) else "1% Gaussian noise per feature"))
     name = _report_name(items)
     report = BenchmarkReport(name=name, columns=columns, rows=tuple(rows), setup=_setup(items, int(seeds)),
                              notes=tuple(notes))
     if out is not None:
-        notes.append(plot_report(report, pathlib.Path(out) / f"bench-{name}.png"))
-        report = BenchmarkReport(name=name, columns=columns, rows=tuple(rows), setup=report.setup,
-                                 notes=tuple(notes))
+        report = attrs.evolve(report, notes=(*notes, plot_report(report, pathlib.Path(out) / f"bench-{name}.png")))
     return report
 
 
@@ -247,7 +251,7 @@ def plot_report(report: BenchmarkReport, path: pathlib.Path) -> str:
     positions = np.arange(len(labels))
     for j, (ax, title) in enumerate(zip(axes, figures)):
         values = [row[2 + j] for row in report.rows]
-        heights = [np.nan if v is None else float(v) for v in values]
+        heights = [float(v) if isinstance(v, (int, float)) else np.nan for v in values]
         colours = ["tab:blue" if row[1] == "deepaid" else "tab:gray" for row in report.rows]
         ax.barh(positions, heights, color=colours)
         ax.set_title(title, fontsize=9)
@@ -281,15 +285,14 @@ def baseline_explainers(
     *,
     normal: Any = None,
     kind: str = "continuous",
-    device: Any = None,
     constraints: Sequence[Constraint] = (),
 ) -> dict[str, Explainer]:
     """Every registered baseline search that applies to ``adapter``, as ``explain(anomalies, seed)``.
 
     A search is a baseline when its factory has ``is_baseline = True`` and ``kind`` in its
     ``input_kinds``; one with an ``applies_to(adapter, normal=...)`` classmethod returning False
-    (e.g. it needs a reconstruction or normal rows) is left out. Factories get ``normal=``,
-    ``seed=`` and ``device=`` where their signature takes them; searches run with
+    (e.g. it needs a reconstruction or normal rows) is left out. Factories get ``normal=`` and
+    ``seed=`` where their signature takes them; searches run on the adapter's device with
     ``ConcisenessConstraint(k)`` plus ``constraints``.
     """
     if not isinstance(adapter, ModelAdapter):
@@ -302,7 +305,7 @@ def baseline_explainers(
     for i, c in enumerate(extra):
         if not isinstance(c, Constraint):
             raise TypeError(f"constraints[{i}]: expected a Constraint; got {type(c).__name__}")
-    options = {key: v for key, v in (("normal", normal), ("device", device)) if v is not None}
+    options = {"normal": normal} if normal is not None else {}
     found: dict[str, Explainer] = {}
     for component in registry().iter("searches"):
         factory = component.factory
