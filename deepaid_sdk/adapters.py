@@ -94,8 +94,10 @@ class ModelAdapter(ABC):
     def prepare(self, x: Any, name: str = "x") -> Tensor:
         """Check and convert user input to a batch on the adapter's device; errors name ``name``."""
         t = as_tensor(x, name)
-        if not t.is_floating_point() and self.input_dtype.is_floating_point:
-            t = t.to(self.input_dtype)
+        if t.is_floating_point() and not self.input_dtype.is_floating_point:
+            whole = torch.isfinite(t) & (t == torch.round(t))
+            if not bool(whole.all()):
+                raise TypeError(f"{name}: expected whole numbers ({self.input_dtype}); got fractional values")
         check_batch(t, name, self.sample_shape)
         return t.to(device=self.device, dtype=self.input_dtype)
 

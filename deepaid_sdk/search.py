@@ -95,7 +95,7 @@ def rank_changes(adapter: ModelAdapter, anomalies: Tensor, references: Tensor) -
     index, counts = _changed_lists(changed)
     m = index.shape[1]
     size = torch.gather(delta.abs(), 1, index.clamp_min(0)).float()
-    if m and b * m * delta.shape[1] <= _RANK_BUDGET:
+    if m > 1 and b * m * delta.shape[1] <= _RANK_BUDGET:
         variants = revert_variants(anomalies, references, index).reshape(b * m, *anomalies.shape[1:])
         rise = score_in_chunks(adapter, variants).reshape(b, m) - adapter.score(references)[:, None]
         # Sort by rise, then size: a stable sort on size first, then on rise.

@@ -94,3 +94,13 @@ def test_calibrate_checks_percentile():
     with pytest.raises(ValueError, match="percentile"):
         adapter.calibrate(np.ones((3, 2)), 0)
     assert adapter.calibrate(np.arange(10.0)[:, None], 50) == pytest.approx(4.5)
+
+
+def test_integer_inputs_do_not_truncate_fractions():
+    class KeyAdapter(ScoreAdapter):
+        input_dtype = torch.int64
+
+    adapter = KeyAdapter(lambda x: x.float().sum(dim=1), threshold=1.0, device="cpu")
+    assert adapter.prepare(np.array([[1.0, 2.0]])).dtype == torch.int64
+    with pytest.raises(TypeError, match=r"x: expected whole numbers \(torch.int64\); got fractional values"):
+        adapter.prepare(np.array([[1.5, 2.0]]))
