@@ -1,0 +1,93 @@
+"""The ``deeplog`` interpreter preset: ``interpret_batch(windows, next_keys)`` over a DeepLog model."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import attrs
+import numpy as np
+from torch import nn
+
+from deepaid_sdk import Interpreter, InterpretationBatch, Interpretation, ReferenceSearch, build_constraints
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.registry import registry
+
+from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+from deepaid_plugin_deeplog.search import DeepLogSearch, change_details
+
+
+@attrs.define(eq=False)
+class DeepLogInterpreter(Interpreter):
+    """Explains DeepLog alerts: each anomaly is a window ``[W]`` of key ids and the next key.
+
+    Results hold sequences of ``W + 1`` keys (position ``W`` is the next key); each
+    ``details`` entry says whether the next key or the window was blamed and gives the
+    templates of the changed keys.
+    """
+
+    def interpret_batch(self, windows: Any, next_keys: Any = None) -> InterpretationBatch:  # type: ignore[override]
+        """Explain every alert of ``windows [B, W]`` with ``next_keys [B]`` (or sequences ``[B, W+1]``)."""
+        adapter = self.adapter
+        if not isinstance(adapter, DeepLogAdapter):
+            raise TypeError(f"adapter: expected a DeepLogAdapter; got {type(adapter).__name__}")
+        seqs = adapter.prepare(windows, "windows") if next_keys is None else adapter.prepare_parts(windows, next_keys)
+        if isinstance(self.search, DeepLogSearch):
+            # The deeplog search judges every row in its own first pass: no separate normality check.
+            return self.search.search(adapter, seqs, self.constraints, self.distance)
+        batch = super().interpret_batch(seqs)
+        # Rows the detector already accepted come back unchanged: say so in their details.
+        details = tuple(d if d else {"verdict": "normal", "changes": change_details(adapter, a, r, c)}
+                        for d, a, r, c in zip(batch.details or ({},) * len(batch), batch.anomalies,
+                                              batch.references, batch.changed))
+        return attrs.evolve(batch, details=details)
+
+    def interpret(self, window: Any, next_key: Any = None) -> Interpretation:  # type: ignore[override]
+        """Explain one alert: a window ``[W]`` and its next key (or one sequence ``[W+1]``)."""
+        w = np.asarray(window) if not hasattr(window, "detach") else window.detach().cpu().numpy()
+        if w.ndim != 1:
+            raise ValueError(f"window: expected one window of key ids [W] (or [W+1] without next_key); got shape "
+                             f"{list(w.shape)} (use interpret_batch for a batch)")
+        if next_key is None:
+            return self.interpret_batch(w[None])[0]
+        n = np.asarray(next_key)
+        if n.ndim != 0:
+            raise ValueError(f"next_key: expected one key id; got shape {list(n.shape)} "
+                             "(use interpret_batch for a batch)")
+        return self.interpret_batch(w[None], n[None])[0]
+
+
+def deeplog_interpreter(
+    model: nn.Module | DeepLogAdapter,
+    *,
+    num_candidates: int = 9,
+    k: int = 1,
+    templates: Mapping[int, str] | None = None,
+    num_keys: int | None = None,
+    window: int | None = None,
+    pad_key: int | None = None,
+    unknown_key: int | None = None,
+    frozen: Sequence[int] | None = None,
+    search: Any = "deeplog",
+    search_options: dict[str, Any] | None = None,
+    device: Any = None,
+) -> DeepLogInterpreter:
+    """DeepLog preset: top-g adapter, the ``deeplog`` search, at most ``k`` window replacements.
+
+    :param model: an ``nn.Module`` ``[B, W, C]`` one-hot -> ``[B, C]`` logits, or a ``DeepLogAdapter``.
+    :param frozen: positions (0..W, W = next key) a reference must not change.
+    """
+    reg = registry()
+    if isinstance(model, DeepLogAdapter):
+        adapter = model
+    else:
+        adapter = DeepLogAdapter(model, num_candidates=num_candidates, num_keys=num_keys, window=window,
+                                 templates=templates, pad_key=pad_key, unknown_key=unknown_key, device=device)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= adapter.window:
+        raise ValueError(f"k: expected a number of window replacements in [1, {adapter.window}]; got {k!r}")
+    return DeepLogInterpreter(
+        adapter=adapter,
+        search=reg.build("searches", search, ReferenceSearch, **(search_options or {})),
+        constraints=build_constraints(k=int(k), frozen=frozen, reg=reg),
+        distance=reg.build("distances", "hamming", Distance),
+        name="deeplog",
+    )

@@ -1,0 +1,41 @@
+"""Hook implementations of the deeplog plugin: search, adapter, preset, demo and benchmark."""
+
+from __future__ import annotations
+
+from deepaid_sdk import hookimpl
+from deepaid_sdk.hookspecs import Register
+
+
+@hookimpl
+def register_searches(register: Register) -> None:
+    from deepaid_plugin_deeplog.search import DeepLogSearch
+
+    register(DeepLogSearch.name, DeepLogSearch)
+
+
+@hookimpl
+def register_adapters(register: Register) -> None:
+    from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+
+    register("deeplog", DeepLogAdapter)
+
+
+@hookimpl
+def register_interpreters(register: Register) -> None:
+    from deepaid_plugin_deeplog.interpreter import deeplog_interpreter
+
+    register("deeplog", deeplog_interpreter)
+
+
+@hookimpl
+def register_demos(register: Register) -> None:
+    from deepaid_plugin_deeplog.demo import run
+
+    register("deeplog", run)
+
+
+@hookimpl
+def register_benchmarks(register: Register) -> None:
+    from deepaid_plugin_deeplog.bench import run_benchmark
+
+    register("deeplog", run_benchmark)
