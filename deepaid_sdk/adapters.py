@@ -55,6 +55,11 @@ class ModelAdapter(ABC):
             raise ValueError("threshold: not set; pass threshold= or call calibrate(normal_data)")
         return self._threshold
 
+    @property
+    def has_threshold(self) -> bool:
+        """Whether a threshold was given or calibrated (``threshold`` raises until then)."""
+        return self._threshold is not None
+
     @threshold.setter
     def threshold(self, value: float) -> None:
         self._threshold = check_finite_number(value, "threshold")

@@ -165,14 +165,6 @@ def _search(search: Any, options: dict[str, Any] | None, calibrated: dict[str, A
     return registry().build("searches", search, ReferenceSearch, **(options or {}))
 
 
-def _has_threshold(adapter: ModelAdapter) -> bool:
-    try:
-        adapter.threshold
-    except ValueError:
-        return False
-    return True
-
-
 def _check_integer_units(spec: FeatureSpec, normal: Any, scaler: Any) -> None:
     """Integer features without a scaler must be whole numbers in the model's own input."""
     if scaler is not None or normal is None or not spec.integer.any():
@@ -202,7 +194,7 @@ def _adapter(model: Any, threshold: float | None, normal: Any, percentile: float
     if built.sample_shape is None or len(built.sample_shape) != 1:
         raise ValueError(f"model: the tabular preset explains feature vectors [B, D]; the adapter's sample "
                          f"shape is {built.sample_shape} (give the adapter sample_shape=(D,))")
-    if threshold is None and not _has_threshold(built):
+    if threshold is None and not built.has_threshold:
         if normal is None:
             raise ValueError("threshold: pass threshold=, or normal= (normal rows) to calibrate it at a percentile")
         built.calibrate(normal, percentile)
