@@ -1,0 +1,178 @@
+"""Adapter for next-vector predictors ``[B, W, D] -> [B, D]`` (any ``nn.Module`` with that signature).
+
+A sample is ``[W + 1, D]``: W context steps and the actual vector. The score is the RMSE between
+the prediction from the context and the actual vector; the reconstruction is the sample with its
+last row replaced by the prediction, which gives the search its reconstruction start.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+from typing import Any, Iterator
+
+import torch
+from torch import Tensor, nn
+
+from deepaid_sdk._checks import as_tensor, check_positive_int
+from deepaid_sdk.adapters import ReconstructionAdapter
+from deepaid_plugin_multits.windows import sliding_windows
+
+#: How gradients through cuDNN RNNs are made possible on CUDA (cuDNN's RNN backward needs train mode).
+RNN_BACKWARD = ("cudnn_off", "train_rnn", "none")
+
+
+@contextlib.contextmanager
+def rnn_train_mode(model: nn.Module) -> Iterator[list[nn.RNNBase]]:
+    """Train mode on ``model``'s RNN modules only, their inter-layer dropout off; restored on exit.
+
+    cuDNN builds an RNN's backward only in train mode. Switching just the RNN modules (with
+    dropout 0, so train mode computes what eval mode does) leaves every other module's dropout and
+    normalisation as the user set them. Not thread-safe: the model is modified for the duration.
+    """
+    saved = [(m, m.training, m.dropout) for m in model.modules() if isinstance(m, nn.RNNBase)]
+    try:
+        for module, _, _ in saved:
+            module.dropout = 0.0
+            module.training = True
+        yield [m for m, _, _ in saved]
+    finally:
+        for module, training, dropout in saved:
+            module.training = training
+            module.dropout = dropout
+
+
+@contextlib.contextmanager
+def cudnn_disabled() -> Iterator[None]:
+    """cuDNN off for the duration, so RNNs run torch's own kernels (whose backward works in eval mode).
+
+    Only the ``enabled`` flag changes; the user's other cuDNN flags stay as they are.
+    """
+    was = torch.backends.cudnn.enabled
+    torch.backends.cudnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.enabled = was
+
+
+class LSTMPredictorAdapter(ReconstructionAdapter):
+    """A next-vector predictor as a detector: score = RMSE(prediction from W steps, actual vector).
+
+    :param model: any ``nn.Module`` mapping ``[B, W, D]`` to ``[B, D]``.
+    :param window: W, the number of context steps the model reads.
+    :param features: D; read from ``model.features`` when omitted.
+    :param rnn_backward: on CUDA, how gradients through cuDNN RNNs are obtained without touching
+        dropout: ``"cudnn_off"`` (cuDNN disabled while a differentiable score is computed),
+        ``"train_rnn"`` (train mode on the RNN modules only, dropout 0, restored after), or
+        ``"none"`` (the model handles it).
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        window: int,
+        features: int | None = None,
+        threshold: float | None = None,
+        *,
+        eps: float = 0.0,
+        device: Any = None,
+        rnn_backward: str = "cudnn_off",
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model: expected an nn.Module mapping [B, W, D] to [B, D]; got {type(model).__name__}")
+        if features is None:
+            features = getattr(model, "features", None)
+            if features is None:
+                raise ValueError("features: pass D, the number of features per step (the model has no .features)")
+        self.window = check_positive_int(window, "window")
+        self.features = check_positive_int(features, "features")
+        if rnn_backward not in RNN_BACKWARD:
+            raise ValueError(f"rnn_backward: expected one of {RNN_BACKWARD}; got {rnn_backward!r}")
+        self.rnn_backward = rnn_backward
+        #: Whether scores are differentiable with respect to the context rows (see ``fixed_context``).
+        self.context_gradient = True
+        #: Median score of the normal data the threshold was calibrated on (None before ``calibrate``).
+        self.typical_score: float | None = None
+        super().__init__(model, threshold, eps=eps, sample_shape=(self.window + 1, self.features), device=device)
+
+    def rnn_context(self, device: torch.device | str) -> contextlib.AbstractContextManager[Any]:
+        """What a model call on ``device`` is wrapped in so that its graph has a backward.
+
+        Only CUDA with gradients enabled needs anything: cuDNN's RNN backward exists only for
+        RNNs run in train mode.
+        """
+        if self.rnn_backward == "none" or torch.device(device).type != "cuda" or not torch.is_grad_enabled():
+            return contextlib.nullcontext()
+        if self.rnn_backward == "cudnn_off":
+            return cudnn_disabled()
+        return rnn_train_mode(self.model)
+
+    def target(self, x: Tensor) -> Tensor:
+        """The actual vector: the sample's last row."""
+        return x[:, -1]
+
+    def fixed_context(self) -> "LSTMPredictorAdapter":
+        """A copy for searches that never change the context (the last-step mode).
+
+        Its prediction is a constant of the search: computed without gradient, so no backward
+        runs through the model (about half of a search step's cost). The scores are the same;
+        only the gradient with respect to the W context rows, which such a search never uses,
+        is zero. Model, threshold and settings are shared at the time of the call.
+        """
+        twin = copy.copy(self)
+        twin.context_gradient = False
+        return twin
+
+    def output(self, x: Tensor) -> Tensor:
+        """The model's prediction ``[B, D]`` from the sample's W context steps."""
+        if self.context_gradient:
+            with self.rnn_context(x.device):
+                out = self.model(x[:, :-1])
+        else:
+            with torch.no_grad():
+                out = self.model(x[:, :-1])
+        expected = (x.shape[0], self.features)
+        if not isinstance(out, Tensor) or tuple(out.shape) != expected:
+            got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"model: expected a prediction [B, D] = {list(expected)} from input "
+                             f"[B, W, D] = {[x.shape[0], self.window, self.features]}; got {got}")
+        return out
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """The sample with its actual vector replaced by the prediction."""
+        return torch.cat([x[:, :-1], self.output(x)[:, None].to(x.dtype)], dim=1)
+
+    def prepare(self, x: Any, name: str = "x") -> Tensor:
+        """Check a batch of samples ``[B, W + 1, D]``; errors say which axis is wrong and why."""
+        t = as_tensor(x, name)
+        w, d = self.window, self.features
+        if t.ndim == 2 and tuple(t.shape) == (w + 1, d):
+            raise ValueError(f"{name}: got one sample [W + 1, D] = {[w + 1, d]}; expected a batch [B, W + 1, D] "
+                             "(add a batch axis, or use Interpreter.interpret)")
+        if t.ndim != 3:
+            raise ValueError(f"{name}: expected a batch of windows [B, W + 1, D] = [B, {w + 1}, {d}]; "
+                             f"got shape {list(t.shape)}")
+        if t.shape[2] != d:
+            raise ValueError(f"{name}: expected D={d} features per step (last axis); got {t.shape[2]}")
+        if t.shape[1] != w + 1:
+            hint = (" (that is W: append the actual vector to each window, see sliding_windows)"
+                    if t.shape[1] == w else "")
+            raise ValueError(f"{name}: expected windows of W + 1 = {w + 1} steps (W={w} context steps, then the "
+                             f"actual vector); got {t.shape[1]}{hint}")
+        return super().prepare(t, name)
+
+    def calibrate(self, normal: Any, percentile: float = 99.0) -> float:
+        """Set the threshold from normal samples ``[N, W + 1, D]``; also record their median score."""
+        threshold = super().calibrate(normal, percentile)
+        self.typical_score = float(torch.median(self.scores(normal).double().cpu()))
+        return threshold
+
+    def calibrate_series(self, series: Any, percentile: float = 99.0) -> float:
+        """Set the threshold to the ``percentile`` of the scores of every window of a normal series."""
+        return self.calibrate(sliding_windows(series, self.window), percentile)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "window": self.window, "features": self.features,
+                "rnn_backward": self.rnn_backward, "typical_score": self.typical_score,
+                "context_gradient": self.context_gradient}
