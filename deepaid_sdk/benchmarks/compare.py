@@ -33,9 +33,9 @@ from deepaid_sdk.results import InterpretationBatch
 #: Columns of the report; the truth column is named for the cases' truth metric.
 METRICS = ("flip@K", "truth", "stability", "robustness", "changed", "anomalies/s")
 _TRUTH_NAMES = {"recall": "recall@K", "position_accuracy": "position acc."}
-#: Cell of a figure that was not measured (no ground truth, one seed, a failed method).
-#: A string until ``deepaid_sdk.views.format_number`` renders None; then None.
-MISSING = "n/a"
+#: Cell of a figure that was not measured (no ground truth, one seed, a failed method):
+#: ``null`` in JSON, ``-`` in the table.
+MISSING = None
 
 
 def machine() -> str:

@@ -62,8 +62,9 @@ def test_compare_without_matplotlib_says_so(baselines_ae, tmp_path, monkeypatch)
     report = compare(tiny_case(baselines_ae, names=("residual",), n=4), tmp_path, seeds=1)
     assert any("matplotlib is not installed" in note for note in report.notes)
     assert not list(tmp_path.iterdir())
-    assert report.rows[0][4] == MISSING, "one seed: no stability figure"
-    assert "n/a" in report.text()
+    assert report.rows[0][4] is MISSING, "one seed: no stability figure"
+    assert report.text().splitlines()[3].split()[4] == "-", "a missing figure prints as -"
+    assert json.loads(json.dumps(report.to_dict()))["results"][0]["stability"] is None
 
 
 def test_flip_at_k_applies_only_the_first_k_changes(baselines_ae):
@@ -189,5 +190,5 @@ def test_compare_without_truth_leaves_the_truth_column_empty(baselines_ae):
     case = tiny_case(baselines_ae, names=("residual",), n=4)
     case.truth = None
     report = compare(case, None, seeds=1)
-    assert report.columns[3] == "recall@K" and all(row[3] == MISSING for row in report.rows)
-    assert "n/a" in report.text()
+    assert report.columns[3] == "recall@K" and all(row[3] is MISSING for row in report.rows)
+    assert report.text().splitlines()[3].split()[3] == "-"
