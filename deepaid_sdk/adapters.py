@@ -12,7 +12,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk._checks import as_tensor, check_batch, check_finite_number
+from deepaid_sdk.checks import as_tensor, check_batch, check_finite_number
 
 
 def module_device(model: nn.Module, name: str = "model") -> torch.device:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk._checks import check_finite_number, check_positive_int
+from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_sdk.distances import Distance, L2Distance
 
 if TYPE_CHECKING:

@@ -28,7 +28,7 @@ import attrs
 import torch
 from torch import Tensor
 
-from deepaid_sdk._checks import check_finite_number, check_positive_int
+from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import (
     Constraint, FidelityConstraint, changeable_mask, evaluate_all, max_changes, project_all,

@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 import torch
 
-from deepaid_sdk._checks import as_tensor, check_positive_int
+from deepaid_sdk.checks import as_tensor, check_positive_int
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint
 from deepaid_sdk.distances import Distance

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from deepaid_sdk._checks import as_tensor
+from deepaid_sdk.checks import as_tensor
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 

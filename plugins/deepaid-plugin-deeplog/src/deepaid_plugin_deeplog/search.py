@@ -31,7 +31,7 @@ import torch
 from torch import Tensor
 
 from deepaid_sdk import ReferenceSearch
-from deepaid_sdk._checks import check_finite_number, check_positive_int
+from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint, changeable_mask, max_changes
 from deepaid_sdk.distances import Distance

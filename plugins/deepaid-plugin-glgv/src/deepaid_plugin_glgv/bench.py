@@ -39,7 +39,7 @@ from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch
 from deepaid_sdk.views import format_table
 
-from deepaid_plugin_glgv._checks import check_int
+from deepaid_sdk.checks import check_positive_int
 from deepaid_plugin_glgv.adapter import EdgeAdapter, LinkClassifier
 from deepaid_plugin_glgv.detector import GLGV
 from deepaid_plugin_glgv.graph import AuthGraph
@@ -61,7 +61,7 @@ class NearestNormalEdgeBaseline(ReferenceSearch):
 
     def __init__(self, same_kinds: bool = True, chunk: int = 65_536) -> None:
         self.same_kinds = bool(same_kinds)
-        self.chunk = check_int(chunk, "chunk")
+        self.chunk = check_positive_int(chunk, "chunk")
 
     def describe(self) -> dict[str, Any]:
         return {"search": self.name, "same_kinds": self.same_kinds}
@@ -191,7 +191,7 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     alert = (adapter.scores(ids) > adapter.threshold).cpu().numpy()
     alerts, planted = ids[alert], malicious[alert]
     if n is not None:
-        alerts, planted = alerts[:check_int(n, "n")], planted[:n]
+        alerts, planted = alerts[:check_positive_int(n, "n")], planted[:n]
 
     def ours(s: int) -> Interpreter:
         return create("glgv", model=adapter, search_options={"seed": s, "init_noise": 0.05})

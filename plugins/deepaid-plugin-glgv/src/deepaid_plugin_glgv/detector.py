@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_plugin_glgv._checks import check_float, check_int, check_positive_float
+from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_plugin_glgv.adapter import EdgeAdapter, LinkClassifier
 from deepaid_plugin_glgv.embeddings import embed_graph
 from deepaid_plugin_glgv.graph import AuthGraph
@@ -24,10 +24,10 @@ from deepaid_plugin_glgv.graph import AuthGraph
 
 def sample_non_edges(graph: AuthGraph, n: int, *, seed: int = 0) -> np.ndarray:
     """``[n, 2]`` node pairs that are not edges: a random edge with one endpoint swapped for a node of its kind."""
-    n = check_int(n, "n")
+    n = check_positive_int(n, "n")
     if graph.num_edges == 0:
         raise ValueError("graph: has no edges to sample non-edges from")
-    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    rng = np.random.default_rng(check_positive_int(seed, "seed", minimum=0))
     by_kind = np.argsort(graph.kinds, kind="stable")
     count = np.bincount(graph.kinds, minlength=3)
     offset = np.concatenate([[0], np.cumsum(count)[:-1]])
@@ -105,17 +105,17 @@ class GLGV:
         """
         if not isinstance(graph, AuthGraph):
             raise TypeError(f"graph: expected an AuthGraph; got {type(graph).__name__}")
-        percentile = check_float(percentile, "percentile")
+        percentile = check_finite_number(percentile, "percentile")
         if not 0.0 < percentile <= 100.0:
             raise ValueError(f"percentile: expected a value in (0, 100]; got {percentile}")
-        non_edges = check_positive_float(non_edges, "non_edges")
+        non_edges = check_finite_number(non_edges, "non_edges", above=0)
         emb = embed_graph(graph, dim=dim, walks_per_node=walks_per_node, walk_length=walk_length, window=window,
                           negatives=negatives, epochs=epochs, seed=seed, device=device)
         pos = torch.as_tensor(graph.edges, device=emb.device)
         neg = torch.as_tensor(sample_non_edges(graph, max(1, int(round(non_edges * graph.num_edges))), seed=seed),
                               device=emb.device)
         classifier = train_link_classifier(emb[pos[:, 0]] * emb[pos[:, 1]], emb[neg[:, 0]] * emb[neg[:, 1]],
-                                           epochs=check_int(classifier_epochs, "classifier_epochs"), seed=seed)
+                                           epochs=check_positive_int(classifier_epochs, "classifier_epochs"), seed=seed)
         detector = cls(graph, emb, classifier, 0.0)
         with torch.no_grad():
             scores = detector.adapter().score(pos).double().cpu()

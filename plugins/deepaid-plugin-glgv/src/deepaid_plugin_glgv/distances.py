@@ -10,7 +10,7 @@ from torch import Tensor
 
 from deepaid_sdk.distances import Distance
 
-from deepaid_plugin_glgv._checks import check_int
+from deepaid_sdk.checks import check_positive_int
 from deepaid_plugin_glgv.adapter import _as_embeddings
 from deepaid_plugin_glgv.graph import AuthGraph
 
@@ -36,7 +36,7 @@ class HopDistance(Distance):
         if not isinstance(graph, AuthGraph):
             raise TypeError(f"graph: expected an AuthGraph; got {type(graph).__name__}")
         self.graph = graph
-        self.max_depth = None if max_depth is None else check_int(max_depth, "max_depth")
+        self.max_depth = None if max_depth is None else check_positive_int(max_depth, "max_depth")
 
     def _distance(self, a: Tensor, b: Tensor) -> Tensor:
         ea = _edge_ids(a, self.name, self.graph.num_nodes).cpu().numpy()

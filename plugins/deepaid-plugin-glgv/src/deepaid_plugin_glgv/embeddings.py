@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_plugin_glgv._checks import check_int, check_positive_float
+from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_plugin_glgv.graph import AuthGraph
 
 
@@ -23,9 +23,9 @@ def random_walks(graph: AuthGraph, *, walks_per_node: int = 10, walk_length: int
     """
     if not isinstance(graph, AuthGraph):
         raise TypeError(f"graph: expected an AuthGraph; got {type(graph).__name__}")
-    walks_per_node = check_int(walks_per_node, "walks_per_node")
-    walk_length = check_int(walk_length, "walk_length", minimum=2)
-    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    walks_per_node = check_positive_int(walks_per_node, "walks_per_node")
+    walk_length = check_positive_int(walk_length, "walk_length", minimum=2)
+    rng = np.random.default_rng(check_positive_int(seed, "seed", minimum=0))
     current = np.repeat(np.arange(graph.num_nodes, dtype=np.int64), walks_per_node)
     walks = np.empty((current.size, walk_length), dtype=np.int64)
     walks[:, 0] = current
@@ -43,7 +43,7 @@ def random_walks(graph: AuthGraph, *, walks_per_node: int = 10, walk_length: int
 
 def skipgram_pairs(walks: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray]:
     """``(centre, context)`` node ids of every pair at most ``window`` apart in a walk, both directions."""
-    window = check_int(window, "window")
+    window = check_positive_int(window, "window")
     centres, contexts = [], []
     for offset in range(1, min(window, walks.shape[1] - 1) + 1):
         left, right = walks[:, :-offset].reshape(-1), walks[:, offset:].reshape(-1)
@@ -73,18 +73,18 @@ def train_skipgram(
     walks = np.asarray(walks, dtype=np.int64)
     if walks.ndim != 2 or walks.size == 0:
         raise ValueError(f"walks: expected a non-empty [W, L] array of node ids; got shape {walks.shape}")
-    num_nodes = check_int(num_nodes, "num_nodes")
+    num_nodes = check_positive_int(num_nodes, "num_nodes")
     if walks.min() < 0 or walks.max() >= num_nodes:
         raise ValueError(f"walks: node ids must lie in [0, {num_nodes}); got [{walks.min()}, {walks.max()}]")
-    dim, negatives = check_int(dim, "dim"), check_int(negatives, "negatives")
-    epochs = check_int(epochs, "epochs")
-    lr = check_positive_float(lr, "lr")
+    dim, negatives = check_positive_int(dim, "dim"), check_positive_int(negatives, "negatives")
+    epochs = check_positive_int(epochs, "epochs")
+    lr = check_finite_number(lr, "lr", above=0)
     device = torch.device(device)
-    gen = torch.Generator(device="cpu").manual_seed(check_int(seed, "seed", minimum=0))
+    gen = torch.Generator(device="cpu").manual_seed(check_positive_int(seed, "seed", minimum=0))
     centre_np, context_np = skipgram_pairs(walks, window)
     if batch_size is None:
         batch_size = min(8192, max(256, centre_np.size // 100))
-    batch_size = check_int(batch_size, "batch_size")
+    batch_size = check_positive_int(batch_size, "batch_size")
     centre = torch.as_tensor(centre_np, device=device)
     context = torch.as_tensor(context_np, device=device)
     freq = torch.as_tensor(np.bincount(walks.reshape(-1), minlength=num_nodes), dtype=torch.float64)

@@ -34,7 +34,7 @@ from deepaid_sdk.gradient import GradientSearch
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch
 
-from deepaid_plugin_glgv._checks import check_float, check_int
+from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_plugin_glgv.adapter import EdgeAdapter
 from deepaid_plugin_glgv.graph import AuthGraph, in_sorted
 
@@ -80,19 +80,19 @@ class GraphReferenceSearch(ReferenceSearch):
     def __init__(self, max_depth: int = 3, target: str = "ideal", *, ideal_steps: int = 100,
                  ideal_lr: float = 0.1, ideal_k: int | None = None, init_noise: float = 0.0, seed: int = 0,
                  chunk: int = 1 << 20, group: int = 1024) -> None:
-        self.max_depth = check_int(max_depth, "max_depth")
+        self.max_depth = check_positive_int(max_depth, "max_depth")
         if target not in TARGETS:
             raise ValueError(f"target: expected one of {TARGETS}; got {target!r}")
         self.target = target
-        self.ideal_steps = check_int(ideal_steps, "ideal_steps")
-        self.ideal_lr = check_float(ideal_lr, "ideal_lr")
+        self.ideal_steps = check_positive_int(ideal_steps, "ideal_steps")
+        self.ideal_lr = check_finite_number(ideal_lr, "ideal_lr")
         if self.ideal_lr <= 0:
             raise ValueError(f"ideal_lr: expected a number > 0; got {self.ideal_lr}")
-        self.ideal_k = None if ideal_k is None else check_int(ideal_k, "ideal_k")
-        self.init_noise = check_float(init_noise, "init_noise", minimum=0.0)
-        self.seed = check_int(seed, "seed", minimum=0)
-        self.chunk = check_int(chunk, "chunk")
-        self.group = check_int(group, "group")
+        self.ideal_k = None if ideal_k is None else check_positive_int(ideal_k, "ideal_k")
+        self.init_noise = check_finite_number(init_noise, "init_noise", minimum=0.0)
+        self.seed = check_positive_int(seed, "seed", minimum=0)
+        self.chunk = check_positive_int(chunk, "chunk")
+        self.group = check_positive_int(group, "group")
 
     def describe(self) -> dict[str, Any]:
         return {"search": self.name, "max_depth": self.max_depth, "target": self.target,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import attrs
 import numpy as np
 
-from deepaid_plugin_glgv._checks import check_int
+from deepaid_sdk.checks import check_positive_int
 
 Events = tuple[np.ndarray, np.ndarray, np.ndarray]
 
@@ -70,15 +70,15 @@ def enterprise(
     seed: int = 0,
 ) -> Enterprise:
     """Generate the enterprise; every array operation is vectorised, so a million edges is quick."""
-    d_count = check_int(departments, "departments", minimum=2)
-    u_per, w_per = check_int(users_per_department, "users_per_department"), check_int(
+    d_count = check_positive_int(departments, "departments", minimum=2)
+    u_per, w_per = check_positive_int(users_per_department, "users_per_department"), check_positive_int(
         workstations_per_department, "workstations_per_department")
-    s_per, n_svc = check_int(servers_per_department, "servers_per_department"), check_int(services, "services")
-    n_chains = check_int(chains, "chains", minimum=0)
-    length = check_int(chain_length, "chain_length")
+    s_per, n_svc = check_positive_int(servers_per_department, "servers_per_department"), check_positive_int(services, "services")
+    n_chains = check_positive_int(chains, "chains", minimum=0)
+    length = check_positive_int(chain_length, "chain_length")
     if n_chains > d_count * u_per:
         raise ValueError(f"chains: expected at most one chain per user ({d_count * u_per}); got {n_chains}")
-    rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
+    rng = np.random.default_rng(check_positive_int(seed, "seed", minimum=0))
     n_users, n_ws, n_srv = d_count * u_per, d_count * w_per, d_count * s_per
     width = len(str(max(n_users, n_ws + n_srv)))
     users = _names("U", n_users, width)

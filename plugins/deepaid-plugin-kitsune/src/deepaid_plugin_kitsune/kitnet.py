@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk._checks import check_positive_int
+from deepaid_sdk.checks import check_positive_int
 
 #: Floor of a normalisation span: a constant training feature is measured in its own units.
 _MIN_SPAN = 1e-12

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from deepaid_sdk._checks import check_positive_int
+from deepaid_sdk.checks import check_positive_int
 
 LINKAGES = ("single", "complete", "average")
 

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk._checks import as_tensor, check_positive_int
+from deepaid_sdk.checks import as_tensor, check_positive_int
 from deepaid_sdk.adapters import ReconstructionAdapter
 from deepaid_plugin_multits.windows import sliding_windows
 

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk._checks import check_finite_number, check_positive_int
+from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_plugin_multits.windows import training_pairs
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepaid_sdk._checks import as_tensor, check_finite_number
+from deepaid_sdk.checks import as_tensor, check_finite_number
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k

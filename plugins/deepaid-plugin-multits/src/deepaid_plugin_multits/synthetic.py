@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deepaid_sdk._checks import check_positive_int
+from deepaid_sdk.checks import check_positive_int
 from deepaid_plugin_multits.windows import mask_windows_at, windows_at
 
 _arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from deepaid_sdk._checks import as_tensor, check_positive_int
+from deepaid_sdk.checks import as_tensor, check_positive_int
 
 
 def check_series(series: Any, name: str = "series", *, features: int | None = None) -> np.ndarray:

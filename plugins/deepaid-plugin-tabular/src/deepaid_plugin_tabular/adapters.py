@@ -14,7 +14,7 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk._checks import check_positive_int
+from deepaid_sdk.checks import check_positive_int
 from deepaid_sdk.adapters import ModelAdapter, ReconstructionAdapter, ScoreAdapter, module_device
 
 #: ``output=``: which part of the model's output is the reconstruction.

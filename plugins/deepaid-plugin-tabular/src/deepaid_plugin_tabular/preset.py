@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 import attrs
 import numpy as np
 
-from deepaid_sdk._checks import as_tensor, check_finite_number, check_positive_int
+from deepaid_sdk.checks import as_tensor, check_finite_number, check_positive_int
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k

@@ -1,4 +1,7 @@
-"""Input checks shared by the public entry points (private: the messages are the API)."""
+"""Argument checks for public entry points, shared by the core and plugins.
+
+Each raises ``TypeError``/``ValueError`` naming the argument, what was expected and what was given.
+"""
 
 from __future__ import annotations
 
@@ -48,17 +51,26 @@ def check_batch(x: Tensor, name: str, sample_shape: Sequence[int] | None) -> Non
         raise ValueError(f"{name}: contains NaN or inf (rows {bad[:10]}{'...' if len(bad) > 10 else ''})")
 
 
-def check_finite_number(value: Any, name: str) -> float:
+def check_finite_number(value: Any, name: str, *, minimum: float | None = None,
+                        above: float | None = None) -> float:
+    """``value`` as a finite float, ``>= minimum`` and ``> above`` where those are given."""
+    if isinstance(value, bool):
+        raise TypeError(f"{name}: expected a number; got bool: {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
         raise TypeError(f"{name}: expected a number; got {type(value).__name__}: {value!r}") from None
     if not math.isfinite(number):
         raise ValueError(f"{name}: expected a finite number; got {number}")
+    if minimum is not None and number < minimum:
+        raise ValueError(f"{name}: expected a number >= {minimum}; got {number}")
+    if above is not None and number <= above:
+        raise ValueError(f"{name}: expected a number > {above}; got {number}")
     return number
 
 
 def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
+    """``value`` as an int ``>= minimum``; TypeError for non-integers (bools included)."""
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise TypeError(f"{name}: expected an integer; got {type(value).__name__}: {value!r}")
     if value < minimum:
