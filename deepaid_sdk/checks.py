@@ -78,9 +78,13 @@ def check_positive_int(value: Any, name: str, *, minimum: int = 1) -> int:
     return int(value)
 
 
-def index_array(value: Any, name: str, width: int) -> Tensor:
-    """Feature indices ``value`` as a sorted unique int64 tensor inside ``[0, width)``."""
-    idx = torch.as_tensor(np.asarray(value, dtype=np.int64).reshape(-1))
-    if idx.numel() and (int(idx.min()) < -width or int(idx.max()) >= width):
-        raise ValueError(f"{name}: indices must lie in [0, {width}); got {idx.tolist()}")
-    return torch.unique(idx % width)
+def feature_indices(value: Any, name: str = "dims") -> np.ndarray:
+    """Feature indices (ints or a bool mask) as a 1-d int64 array, order kept; >= 0."""
+    idx = np.asarray(value)
+    if idx.dtype == bool:
+        idx = np.flatnonzero(idx)
+    if idx.size and not np.issubdtype(idx.dtype, np.integer):
+        raise TypeError(f"{name}: expected integer feature indices; got dtype {idx.dtype}")
+    if idx.size and idx.min() < 0:
+        raise ValueError(f"{name}: expected indices >= 0; got {int(idx.min())}")
+    return idx.astype(np.int64).reshape(-1)

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.checks import check_finite_number, check_positive_int
+from deepaid_sdk.checks import check_finite_number, check_positive_int, feature_indices
 from deepaid_sdk.distances import Distance, L2Distance
 
 if TYPE_CHECKING:
@@ -204,14 +204,7 @@ class _DimsConstraint(Constraint):
 
     def __init__(self, dims: Sequence[int] | None = None) -> None:
         if dims is not None:
-            arr = np.asarray(dims)
-            if arr.dtype == bool:
-                arr = np.flatnonzero(arr)
-            if arr.size and not np.issubdtype(arr.dtype, np.integer):
-                raise TypeError(f"dims: expected integer feature indices; got dtype {arr.dtype}")
-            if arr.size and arr.min() < 0:
-                raise ValueError(f"dims: expected indices >= 0; got {arr.min()}")
-            dims = np.unique(arr.astype(np.int64))
+            dims = np.unique(feature_indices(dims, "dims"))
         self.dims = None if dims is None else torch.as_tensor(dims)
 
     def _mask(self, ref: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from deepaid_sdk.checks import feature_indices
 from deepaid_sdk.constraints import BoxConstraint, Constraint, FrozenConstraint, IntegerConstraint
 
 from deepaid_plugin_tabular.features import FeatureSpec
@@ -42,14 +43,7 @@ class GridConstraint(Constraint):
     priority = 20
 
     def __init__(self, dims: Sequence[int], origin: Any = 0.0, step: Any = 1.0) -> None:
-        idx = np.asarray(dims)
-        if idx.dtype == bool:
-            idx = np.flatnonzero(idx)
-        if idx.size and not np.issubdtype(idx.dtype, np.integer):
-            raise TypeError(f"dims: expected integer feature indices; got dtype {idx.dtype}")
-        if idx.size and idx.min() < 0:
-            raise ValueError(f"dims: expected indices >= 0; got {int(idx.min())}")
-        idx = idx.astype(np.int64).reshape(-1)
+        idx = feature_indices(dims, "dims")
         if np.unique(idx).size != idx.size:
             raise ValueError("dims: a feature is listed twice")
         self.dims = torch.as_tensor(idx)
