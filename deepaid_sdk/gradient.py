@@ -96,15 +96,11 @@ class GradientSearch(ReferenceSearch):
         patience: int = 50,
     ) -> None:
         self.steps = check_positive_int(steps, "steps")
-        self.lr = check_finite_number(lr, "lr")
-        if self.lr <= 0:
-            raise ValueError(f"lr: expected > 0; got {self.lr}")
+        self.lr = check_finite_number(lr, "lr", above=0)
         if optimizer not in ("adam", "sgd"):
             raise ValueError(f"optimizer: expected 'adam' or 'sgd'; got {optimizer!r}")
         self.optimizer = optimizer
-        self.init_noise = check_finite_number(init_noise, "init_noise")
-        if self.init_noise < 0:
-            raise ValueError(f"init_noise: expected >= 0; got {self.init_noise}")
+        self.init_noise = check_finite_number(init_noise, "init_noise", minimum=0)
         self.seed = check_positive_int(seed, "seed", minimum=0)
         if start not in STARTS:
             raise ValueError(f"start: expected one of {STARTS}; got {start!r}")
@@ -114,7 +110,8 @@ class GradientSearch(ReferenceSearch):
 
     def describe(self) -> dict[str, Any]:
         return {"search": self.name, "steps": self.steps, "lr": self.lr, "optimizer": self.optimizer,
-                "init_noise": self.init_noise, "seed": self.seed, "start": self.start, "prune": self.prune, "patience": self.patience}
+                "init_noise": self.init_noise, "seed": self.seed, "start": self.start, "prune": self.prune,
+                "patience": self.patience}
 
     def _search(
         self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
@@ -131,10 +128,11 @@ class GradientSearch(ReferenceSearch):
         def shaped(t: Tensor) -> Tensor:
             return t.reshape(t.shape[0], *shape)
 
-        starts, supports = [], []
+        starts, supports, first_phase = [], [], []
         if self.start in ("auto", "both", "anomaly"):
             dense = self._descend(adapter, [c for c in constraints if c.max_changes is None],
                                   self._noisy(a, movable), a, movable, shaped, per_row=True)
+            first_phase.append(dense.steps)
             if k < n:
                 effect = (dense.grad_sq.sqrt() * (dense.best - a).abs()).masked_fill(~movable, -1.0)
                 supports.append(_keep_top(effect, k) & movable)
@@ -151,8 +149,11 @@ class GradientSearch(ReferenceSearch):
                 rec = _flat(rec).to(a.dtype)
                 supports.append(_keep_top((rec - a).abs().masked_fill(~movable, -1.0), k) & movable)
                 starts.append(torch.where(supports[-1], rec, a))
+                first_phase.append(torch.zeros(b, dtype=torch.int64, device=a.device))
         s = len(starts)
         sparse = self._descend(adapter, constraints, torch.cat(starts), a.repeat(s, 1), torch.cat(supports), shaped)
+        # A row's steps: its dense phase (if its start had one) plus its descent on the support.
+        sparse.steps = sparse.steps + torch.cat(first_phase)
         refs, steps = self._pick(sparse, a, s, b, adapter, distance, shaped)
         refs = shaped(refs)
         if self.prune:

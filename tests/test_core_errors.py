@@ -49,7 +49,7 @@ def test_non_finite_threshold_and_bad_search_options():
         _ = ScoreAdapter(lambda x: x.sum(dim=1)).threshold
     with pytest.raises(ValueError, match="optimizer: expected 'adam' or 'sgd'; got 'lbfgs'"):
         GradientSearch(optimizer="lbfgs")
-    with pytest.raises(ValueError, match="lr: expected > 0"):
+    with pytest.raises(ValueError, match="lr: expected a number > 0; got 0.0"):
         GradientSearch(lr=0)
 
 
