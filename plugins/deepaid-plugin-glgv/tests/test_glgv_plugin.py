@@ -10,18 +10,14 @@ from deepaid_sdk import Interpreter
 from deepaid_sdk.registry import Registry
 from deepaid_sdk.plugins import get_plugin_manager
 
-from deepaid_plugin_glgv import GLGV, AuthGraph, enterprise
 from deepaid_plugin_glgv.bench import NearestNormalEdgeBaseline, graph_metrics
 from deepaid_plugin_glgv.demo import run as run_demo
 from deepaid_plugin_glgv.views import explain_text, plot_neighbourhood, summary
 
 
 @pytest.fixture(scope="module")
-def setup():
-    data = enterprise(departments=3, users_per_department=10, workstations_per_department=6,
-                      servers_per_department=2, services=3, chains=3, seed=0)
-    graph = AuthGraph.from_arrays(*data.train)
-    det = GLGV.fit(graph, dim=16, walks_per_node=5, epochs=2, classifier_epochs=100, seed=0)
+def setup(glgv_trained):
+    data, graph, det = glgv_trained
     pairs, _ = data.test_edges()
     alerts = pairs[det.score_edges(pairs) > det.threshold]
     return graph, det, alerts

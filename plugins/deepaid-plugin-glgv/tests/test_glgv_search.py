@@ -8,17 +8,13 @@ from deepaid_sdk.constraints import FidelityConstraint, FrozenConstraint
 from deepaid_sdk.testing import check_constraint, check_distance, check_search
 
 from deepaid_plugin_glgv import (
-    GLGV, AuthGraph, EdgeAdapter, EdgeEmbeddingDistance, GraphReferenceSearch, HopDistance, SameKindsConstraint,
-    enterprise,
+    AuthGraph, EdgeAdapter, EdgeEmbeddingDistance, GraphReferenceSearch, HopDistance, SameKindsConstraint,
 )
 
 
 @pytest.fixture(scope="module")
-def setup():
-    data = enterprise(departments=3, users_per_department=10, workstations_per_department=6,
-                      servers_per_department=2, services=3, chains=3, seed=0)
-    graph = AuthGraph.from_arrays(*data.train)
-    det = GLGV.fit(graph, dim=16, walks_per_node=5, epochs=2, classifier_epochs=100, seed=0)
+def setup(glgv_trained):
+    data, graph, det = glgv_trained
     pairs, malicious = data.test_edges()
     ids = graph.ids(pairs)
     alerts = ids[det.score_edges(ids) > det.threshold]
