@@ -14,44 +14,13 @@ import time
 
 import numpy as np
 import torch
-from torch import nn
 
 from deepaid_sdk.adapters import ReconstructionAdapter
 from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.benchmarks.synthetic import manifold_data, train_autoencoder
 from deepaid_sdk.distances import L2Distance
 from deepaid_sdk.gradient import GradientSearch
 from deepaid_sdk.interpreter import Interpreter, build_constraints
-
-
-def manifold_data(n_normal: int, n_anomalies: int, width: int, latent: int, shifted: int, seed: int):
-    """Normal rows on a random linear manifold plus noise; anomalies shift ``shifted`` features by 3-5 std."""
-    rng = np.random.default_rng(seed)
-    mixing = rng.standard_normal((latent, width)) / np.sqrt(latent)
-    normal = rng.standard_normal((n_normal, latent)) @ mixing + 0.05 * rng.standard_normal((n_normal, width))
-    base = rng.standard_normal((n_anomalies, latent)) @ mixing + 0.05 * rng.standard_normal((n_anomalies, width))
-    truth = np.zeros((n_anomalies, width), dtype=bool)
-    for i in range(n_anomalies):
-        truth[i, rng.choice(width, shifted, replace=False)] = True
-    shift = rng.uniform(3.0, 5.0, size=base.shape) * rng.choice([-1.0, 1.0], size=base.shape)
-    anomalies = base + truth * shift * normal.std(axis=0)
-    return normal.astype(np.float32), anomalies.astype(np.float32), truth
-
-
-def train_autoencoder(normal: np.ndarray, *, epochs: int, seed: int, device: str = "cpu") -> nn.Module:
-    torch.manual_seed(seed)
-    width = normal.shape[1]
-    model = nn.Sequential(nn.Linear(width, 64), nn.Tanh(), nn.Linear(64, 16), nn.Tanh(),
-                          nn.Linear(16, 64), nn.Tanh(), nn.Linear(64, width)).to(device)
-    x = torch.as_tensor(normal, device=device)
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=gen).split(128):
-            batch = x[idx.to(device)]
-            opt.zero_grad()
-            nn.functional.mse_loss(model(batch), batch).backward()
-            opt.step()
-    return model.eval()
 
 
 def run_core_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",

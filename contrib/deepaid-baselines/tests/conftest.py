@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deepaid_sdk.adapters import ReconstructionAdapter
-from deepaid_sdk.benchmarks.core import manifold_data, train_autoencoder
+from deepaid_sdk.benchmarks.synthetic import manifold_data, train_autoencoder
 
 WIDTH = 20
 K = 3

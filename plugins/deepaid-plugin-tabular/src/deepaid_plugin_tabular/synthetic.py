@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepaid_sdk.benchmarks.synthetic import mlp_autoencoder, train_autoencoder as train_mlp_autoencoder
+
 _arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
 
 #: Where trained synthetic detectors are cached, relative to the current directory.
@@ -169,13 +171,6 @@ def make_table(design: str, **options: Any) -> SyntheticTable:
     return makers[design](**options)
 
 
-def autoencoder(width: int, hidden: int = 64, bottleneck: int = 16) -> nn.Module:
-    """A small MLP autoencoder ``[B, width] -> [B, width]``."""
-    return nn.Sequential(
-        nn.Linear(width, hidden), nn.Tanh(), nn.Linear(hidden, bottleneck), nn.Tanh(),
-        nn.Linear(bottleneck, hidden), nn.Tanh(), nn.Linear(hidden, width),
-    )
-
 
 def train_autoencoder(
     normal: np.ndarray,
@@ -188,22 +183,9 @@ def train_autoencoder(
     denoise: float = 0.0,
     seed: int = 0,
 ) -> nn.Module:
-    """Train an MLP autoencoder on normal rows (MSE; optional Gaussian input noise: a denoising AE)."""
-    torch.manual_seed(seed)
-    x = torch.as_tensor(np.asarray(normal, dtype=np.float32))
-    model = autoencoder(x.shape[1], hidden, bottleneck)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
-    gen = torch.Generator().manual_seed(seed)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-            batch = x[idx]
-            noisy = batch + denoise * torch.randn(batch.shape, generator=gen) if denoise > 0 else batch
-            opt.zero_grad()
-            nn.functional.mse_loss(model(noisy), batch).backward()
-            opt.step()
-        sched.step()
-    return model.eval()
+    """Train an MLP autoencoder on normal rows (MSE, cosine-annealed; optional input noise: a denoising AE)."""
+    return train_mlp_autoencoder(normal, hidden=hidden, bottleneck=bottleneck, epochs=epochs, batch_size=batch_size,
+                                 lr=lr, denoise=denoise, seed=seed, cosine=True)
 
 
 def cached_autoencoder(
@@ -223,7 +205,7 @@ def cached_autoencoder(
                              sort_keys=True).encode())
     folder = pathlib.Path(cache_dir) if cache_dir is not None else CACHE_DIR
     path = folder / f"{name}-{digest.hexdigest()[:16]}.pt"
-    model = autoencoder(rows.shape[1], options["hidden"], options["bottleneck"])
+    model = mlp_autoencoder(rows.shape[1], options["hidden"], options["bottleneck"])
     if path.exists():
         try:
             model.load_state_dict(torch.load(path, weights_only=True))
