@@ -83,11 +83,13 @@ def score_in_chunks(adapter: ModelAdapter, x: Tensor, chunk: int = 65_536) -> Te
 
 
 @torch.no_grad()
-def rank_changes(adapter: ModelAdapter, anomalies: Tensor, references: Tensor) -> list[np.ndarray]:
+def rank_changes(adapter: ModelAdapter, anomalies: Tensor, references: Tensor,
+                 reference_scores: Tensor | None = None) -> list[np.ndarray]:
     """Changed features per row, most important first.
 
     Importance of a change is how much the reference's score rises when that one change is
     undone (all rows and changes in one batched call); ties fall back to the size of the change.
+    ``reference_scores``: the references' scores where the caller has them already.
     """
     b = anomalies.shape[0]
     delta = (references - anomalies).reshape(b, -1)
@@ -97,7 +99,8 @@ def rank_changes(adapter: ModelAdapter, anomalies: Tensor, references: Tensor) -
     size = torch.gather(delta.abs(), 1, index.clamp_min(0)).float()
     if m > 1 and b * m * delta.shape[1] <= _RANK_BUDGET:
         variants = revert_variants(anomalies, references, index).reshape(b * m, *anomalies.shape[1:])
-        rise = score_in_chunks(adapter, variants).reshape(b, m) - adapter.score(references)[:, None]
+        base = adapter.score(references) if reference_scores is None else reference_scores
+        rise = score_in_chunks(adapter, variants).reshape(b, m) - base[:, None]
         # Sort by rise, then size: a stable sort on size first, then on rise.
         order = torch.sort(size, dim=1, descending=True, stable=True).indices
         rise = torch.gather(rise.float(), 1, order)
@@ -131,7 +134,7 @@ def build_batch(
         scores = adapter.score(anomalies)
         ref_scores = adapter.score(references)
         flipped = ref_scores <= adapter.threshold
-    changed = rank_changes(adapter, anomalies, references)
+    changed = rank_changes(adapter, anomalies, references, ref_scores)
     seconds = time.perf_counter() - started
 
     def np_(t: Tensor) -> np.ndarray:
