@@ -64,19 +64,57 @@ class ModelAdapter(ABC):
     def threshold(self, value: float) -> None:
         self._threshold = check_finite_number(value, "threshold")
 
-    def scores(self, x: Any, *, batch_size: int = 8192) -> Tensor:
+    def scores(self, x: Any, *, batch_size: int = 8192, name: str = "x") -> Tensor:
         """Scores of user data (checked, no gradient), in chunks; a convenience outside hot paths."""
-        prepared = self.prepare(x, "x")
+        prepared = self.prepare(x, name)
         with torch.no_grad():
             return torch.cat([self.score(chunk) for chunk in prepared.split(batch_size)])
 
     def calibrate(self, normal: Any, percentile: float = 99.0) -> float:
-        """Set the threshold to the ``percentile`` of the scores of normal data, and return it."""
+        """Set the threshold to the ``percentile`` of the scores of normal data, and return it.
+
+        The normal scores' distribution is also recorded (``observe_normal``), so searches can aim
+        for a typically-normal reference rather than one just below the threshold.
+        """
         if not 0.0 < float(percentile) <= 100.0:
             raise ValueError(f"percentile: expected a value in (0, 100]; got {percentile}")
-        scores = self.scores(normal).double().cpu()
+        scores = self._record_normal(normal)
         self.threshold = float(torch.quantile(scores, float(percentile) / 100.0))
         return self.threshold
+
+    #: Points of the recorded normal-score distribution (quantiles 0, 0.001, ..., 1).
+    _NORMAL_POINTS = 1001
+
+    def observe_normal(self, normal: Any) -> None:
+        """Record the score distribution of normal rows without touching the threshold."""
+        self._record_normal(normal)
+
+    def _record_normal(self, normal: Any) -> Tensor:
+        scores = self.scores(normal, name="normal").double().cpu()
+        if scores.numel() == 0:
+            raise ValueError("normal: expected at least one normal row; got none")
+        if not bool(torch.isfinite(scores).all()):
+            raise ValueError("normal: the model gave non-finite scores to some normal rows")
+        grid = torch.linspace(0.0, 1.0, self._NORMAL_POINTS, dtype=torch.float64)
+        self._normal_quantiles = torch.quantile(scores, grid)
+        return scores
+
+    @property
+    def knows_normal_scores(self) -> bool:
+        """Whether the normal data's score distribution was recorded (``calibrate``/``observe_normal``)."""
+        return getattr(self, "_normal_quantiles", None) is not None
+
+    def normal_score_quantile(self, q: float) -> float | None:
+        """The ``q`` quantile (0..1) of the recorded normal scores, or None when none were recorded."""
+        if not 0.0 <= float(q) <= 1.0:
+            raise ValueError(f"q: expected a quantile in [0, 1]; got {q}")
+        points = getattr(self, "_normal_quantiles", None)
+        if points is None:
+            return None
+        pos = float(q) * (len(points) - 1)
+        lo = int(pos)
+        hi = min(lo + 1, len(points) - 1)
+        return float(points[lo] + (points[hi] - points[lo]) * (pos - lo))
 
     @abstractmethod
     def score(self, x: Tensor) -> Tensor:

@@ -3,20 +3,28 @@
 Objective per row: the soft penalties (fidelity + lambda * distance, ...) under hard
 projections (box, integer, one-hot, frozen) and an L0 budget of K changed features.
 
-The search runs in two phases, each a smooth problem:
+**Target.** By default the reference must be *typically* normal: its score must reach the
+``quantile`` (0.9) of the normal data's scores where the adapter recorded them (``calibrate`` or
+``observe_normal``), else ``threshold - margin * |threshold|``; never above ``threshold - eps``.
+A reference just below the threshold is the smallest change that silences the detector, which
+on correlated data keeps one of several real causes; the analyst reads ``changed`` as the causes.
+``target="threshold"`` gives that strict minimum (``threshold - eps``) when it is what is wanted.
 
-1. *Where*: a dense descent without the L0 budget. Its change weighted by the smoothed
-   gradient (|gradient| x |change| per feature, DeepAID's effectiveness) picks the K features
-   whose change does most for the objective.
-2. *How much*: descent on that fixed support, warm-started from the dense values there.
+**Where and how much.** Where the adapter can reconstruct, the first start takes the K features
+with the largest residual (in per-feature ``scale`` units) at the reconstruction's values; a row
+whose start already satisfies every constraint costs no descent. Other rows search in two
+smooth phases: a dense descent without the L0 budget picks the K features whose change does most
+for the objective (|smoothed gradient| x |change|, DeepAID's effectiveness), then a descent on
+that fixed support, batched with the residual start; each row keeps its finished reference
+nearest the anomaly. Gradients are taken at the projected point and applied to a continuous
+variable (straight-through), so integer and one-hot features still move.
 
-Choosing the support from the dense solution rather than one step at a time avoids locking
-onto whichever features tie first (with Adam every step has the same size). Where the adapter
-can reconstruct, a second start takes the K largest residual features with the reconstruction's
-values; both starts run in the same batch and each row keeps its normal reference nearest the
-anomaly. Gradients are taken at the projected point and applied to a continuous variable
-(straight-through), so integer and one-hot features still move. A row stops as soon as every
-constraint holds (fidelity included); finished rows are masked, not removed.
+**Pruning and ranking** (``deepaid_sdk.search.prune_and_rank``): a change is undone only when the
+reference still meets the target without it; the rest are ranked by how much undoing each
+raises the score. K is a budget, not a quota.
+
+Rows are searched in chunks of ``chunk_rows``; no row's result depends on the others or on the
+batch size (checked by ``deepaid_sdk.testing.check_search``).
 """
 
 from __future__ import annotations
@@ -25,19 +33,21 @@ import time
 from typing import Any, Callable
 
 import attrs
+import numpy as np
 import torch
 from torch import Tensor
 
 from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import (
-    Constraint, FidelityConstraint, changeable_mask, evaluate_all, max_changes, project_all,
+    Constraint, FidelityConstraint, all_satisfied, changeable_mask, evaluate_all, max_changes, project_all,
 )
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.results import InterpretationBatch
-from deepaid_sdk.search import ReferenceSearch, build_batch, prune_changes
+from deepaid_sdk.search import ReferenceSearch, build_batch, prune_and_rank
 
 STARTS = ("auto", "anomaly", "reconstruction", "both")
+TARGETS = ("typical", "threshold")
 _BETA1, _BETA2 = 0.9, 0.99  # moment decays, as in Adam
 
 
@@ -65,21 +75,35 @@ class GradientSearch(ReferenceSearch):
     """DeepAID's constrained gradient search (continuous features; integer/one-hot via projection).
 
     :param steps: step budget per phase and row.
-    :param lr: optimiser step size, in input units.
+    :param lr: optimiser step size, in ``scale`` units (input units when no scale is given).
     :param optimizer: ``"adam"`` or ``"sgd"`` (with momentum).
-    :param init_noise: std of seeded Gaussian noise added to the start (robustness); 0 for none.
+    :param init_noise: std of seeded Gaussian noise added to the dense start, in ``scale`` units
+        (robustness); 0 for none.
     :param seed: seed of that noise; the same noise pattern is used for every row, so a sample's
         result does not depend on the batch it is in.
-    :param start: ``"anomaly"`` (the two phases above); ``"reconstruction"`` (the K largest
-        residual features, starting from the detector's reconstruction); ``"both"``; ``"auto"`` =
-        both where the adapter can reconstruct.
-    :param prune: after the search, undo changes the reference does not need.
+    :param start: ``"anomaly"`` (the two phases from the anomaly); ``"reconstruction"`` (the K
+        largest residual features, starting from the detector's reconstruction); ``"both"``;
+        ``"auto"`` = both where the adapter can reconstruct.
+    :param prune: after the search, undo changes the reference does not need to meet the target.
     :param patience: a row whose objective has not improved for this many steps stops (it keeps
         its best reference); the step budget still bounds every row.
+    :param target: ``"typical"`` (default: see the module docstring) or ``"threshold"`` (the strict
+        minimum: just below ``threshold - eps``).
+    :param quantile: the normal-score quantile a typical reference must reach.
+    :param margin: without recorded normal scores, the typical target is this share of
+        ``|threshold|`` below the threshold.
+    :param scale: per-feature units ``[N]`` (e.g. each feature's std on normal rows): steps, start
+        noise and the residual ranking are measured in them, so features of different units share
+        one ``lr``. None: every feature in its own input unit.
+    :param chunk_rows: rows searched together; bounds memory, never changes a row's result.
+    :param rec_rounds: times the residual start is reconstructed again and its support re-chosen
+        from the anomaly's residual against that (one model call each), before any descent.
+    :param keep_share: with the typical target, a change whose undo raises the score by at least
+        this share of the row's largest rise is kept even where the target would allow undoing it.
 
     Step sizes adapt per row: a row whose objective went up (it overshot) shrinks its step, a
     row that improves grows it back towards ``lr``, so long moves and a reference settled just
-    inside a tight threshold both work with one ``lr``.
+    inside a tight target both work with one ``lr``.
     """
 
     name = "gradient"
@@ -94,6 +118,13 @@ class GradientSearch(ReferenceSearch):
         start: str = "auto",
         prune: bool = True,
         patience: int = 50,
+        target: str = "typical",
+        quantile: float = 0.9,
+        margin: float = 0.25,
+        scale: Any = None,
+        chunk_rows: int = 4096,
+        rec_rounds: int = 3,
+        keep_share: float = 0.2,
     ) -> None:
         self.steps = check_positive_int(steps, "steps")
         self.lr = check_finite_number(lr, "lr", above=0)
@@ -107,74 +138,177 @@ class GradientSearch(ReferenceSearch):
         self.start = start
         self.prune = bool(prune)
         self.patience = check_positive_int(patience, "patience")
+        if target not in TARGETS:
+            raise ValueError(f"target: expected one of {TARGETS}; got {target!r}")
+        self.target = target
+        self.quantile = check_finite_number(quantile, "quantile", minimum=0)
+        if self.quantile > 1:
+            raise ValueError(f"quantile: expected a normal-score quantile in [0, 1]; got {quantile}")
+        self.margin = check_finite_number(margin, "margin", minimum=0)
+        self.scale = _check_scale(scale)
+        self.chunk_rows = check_positive_int(chunk_rows, "chunk_rows")
+        self.rec_rounds = check_positive_int(rec_rounds, "rec_rounds", minimum=0)
+        self.keep_share = check_finite_number(keep_share, "keep_share", minimum=0)
+        if self.keep_share > 1:
+            raise ValueError(f"keep_share: expected a share in [0, 1]; got {keep_share}")
 
     def describe(self) -> dict[str, Any]:
         return {"search": self.name, "steps": self.steps, "lr": self.lr, "optimizer": self.optimizer,
                 "init_noise": self.init_noise, "seed": self.seed, "start": self.start, "prune": self.prune,
-                "patience": self.patience}
+                "patience": self.patience, "target": self.target, "quantile": self.quantile,
+                "margin": self.margin, "scale": None if self.scale is None else "per-feature",
+                "chunk_rows": self.chunk_rows, "rec_rounds": self.rec_rounds, "keep_share": self.keep_share}
+
+    def target_score(self, adapter: ModelAdapter, eps: float | None = None) -> float:
+        """The score every reference aims for (and pruning keeps): see the module docstring."""
+        strict = adapter.threshold - (adapter.eps if eps is None else eps)
+        if self.target == "threshold":
+            return strict
+        typical = adapter.normal_score_quantile(self.quantile)
+        if typical is None:
+            typical = adapter.threshold - self.margin * abs(adapter.threshold)
+        return min(typical, strict)
 
     def _search(
         self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
     ) -> InterpretationBatch:
         started = time.perf_counter()
-        if not any(isinstance(c, FidelityConstraint) for c in constraints):
-            constraints = [FidelityConstraint().bind(adapter, distance), *constraints]
+        given = next((c for c in constraints if isinstance(c, FidelityConstraint)), None)
+        fidelity = given if given is not None else FidelityConstraint().bind(adapter, distance)
+        target = self.target_score(adapter, fidelity.margin())
+        # The search aims at the target: fidelity with the margin that reaches it.
+        aimed = FidelityConstraint(eps=adapter.threshold - target, weight=fidelity.weight).bind(adapter, distance)
+        constraints = [aimed, *(c for c in constraints if not isinstance(c, FidelityConstraint))]
+        width = int(anomalies[0].numel()) if anomalies.shape[0] else 0
+        k = min(max_changes(constraints) or width, width)
+        scale = self._scale_for(width, anomalies)
+        refs, steps = [], []
+        for part in anomalies.split(self.chunk_rows):
+            r, s = self._search_rows(adapter, part, constraints, distance, k, scale,
+                                     adapter.threshold - fidelity.margin())
+            refs.append(r)
+            steps.append(s)
+        found = torch.cat(refs).reshape(anomalies.shape) if refs else anomalies.clone()
+        refs_out, changed = prune_and_rank(
+            adapter, constraints, anomalies, found, target, prune=self.prune,
+            keep_share=self.keep_share if self.target == "typical" else None)
+        return build_batch(adapter, anomalies, refs_out, steps=torch.cat(steps) if steps else torch.zeros(0),
+                           started=started, method=self.name, changed=changed,
+                           params={**self.describe(), "k": k, "target_score": target})
+
+    def _scale_for(self, width: int, anomalies: Tensor) -> Tensor:
+        """``[1, N]`` per-feature units on the anomalies' device (ones when no scale was given)."""
+        if self.scale is None:
+            return torch.ones(1, width, device=anomalies.device, dtype=anomalies.dtype)
+        if self.scale.numel() != width:
+            raise ValueError(f"scale: has {self.scale.numel()} values; the samples have {width} features")
+        return self.scale.to(anomalies.device, anomalies.dtype).reshape(1, width)
+
+    def _search_rows(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint],
+                     distance: Distance, k: int, scale: Tensor, strict: float) -> tuple[Tensor, Tensor]:
+        """References ``[B, N]`` and steps ``[B]`` of one chunk of rows.
+
+        A residual start that is normal with the strict margin (``strict``) is kept without
+        descent even when it misses the typical target: the descent only reaches further on the
+        same K features, at a hundred times the cost, and pruning keeps every change it needs.
+        """
         shape = anomalies.shape[1:]
         a = _flat(anomalies)
         b, n = a.shape
-        k = min(max_changes(constraints) or n, n)
         movable = changeable_mask(constraints, anomalies)
 
         def shaped(t: Tensor) -> Tensor:
             return t.reshape(t.shape[0], *shape)
 
-        starts, supports, first_phase = [], [], []
-        if self.start in ("auto", "both", "anomaly"):
-            dense = self._descend(adapter, [c for c in constraints if c.max_changes is None],
-                                  self._noisy(a, movable), a, movable, shaped, per_row=True)
-            first_phase.append(dense.steps)
-            if k < n:
-                effect = (dense.grad_sq.sqrt() * (dense.best - a).abs()).masked_fill(~movable, -1.0)
-                supports.append(_keep_top(effect, k) & movable)
-                starts.append(torch.where(supports[-1], dense.best, a))
-            else:
-                supports.append(movable)
-                starts.append(dense.best)
-        if self.start in ("auto", "both", "reconstruction"):
+        refs, steps = a.clone(), torch.zeros(b, dtype=torch.int64, device=a.device)
+        todo = torch.ones(b, dtype=torch.bool, device=a.device)
+        residual: tuple[Tensor, Tensor] | None = None
+        if self.start != "anomaly":
             with torch.no_grad():
                 rec = adapter.reconstruct(anomalies)
             if rec is None and self.start != "auto":
                 raise ValueError(f"start={self.start!r}: {type(adapter).__name__} offers no reconstruction")
             if rec is not None:
                 rec = _flat(rec).to(a.dtype)
-                supports.append(_keep_top((rec - a).abs().masked_fill(~movable, -1.0), k) & movable)
-                starts.append(torch.where(supports[-1], rec, a))
-                first_phase.append(torch.zeros(b, dtype=torch.int64, device=a.device))
+                start, support, ok = self._settle_start(adapter, anomalies, rec, movable, k, scale, shaped,
+                                                        constraints, strict)
+                refs = torch.where(ok[:, None], start, refs)  # a start that already fits costs no descent
+                todo = ~ok
+                residual = (start, support)
+        rows = todo.nonzero().flatten()
+        if rows.numel() == 0:
+            return refs, steps
+        a_r, movable_r = a[rows], movable[rows]
+        starts, supports, first_phase = [], [], []
+        if self.start in ("auto", "both", "anomaly"):
+            dense = self._descend(adapter, [c for c in constraints if c.max_changes is None],
+                                  self._noisy(a_r, movable_r, scale), a_r, movable_r, scale, shaped, per_row=True)
+            first_phase.append(dense.steps)
+            if k < n:
+                effect = (dense.grad_sq.sqrt() * (dense.best - a_r).abs()).masked_fill(~movable_r, -1.0)
+                supports.append(_keep_top(effect, k) & movable_r)
+                starts.append(torch.where(supports[-1], dense.best, a_r))
+            else:
+                supports.append(movable_r)
+                starts.append(dense.best)
+        if residual is not None:
+            starts.append(residual[0][rows])
+            supports.append(residual[1][rows])
+            first_phase.append(torch.zeros(rows.numel(), dtype=torch.int64, device=a.device))
         s = len(starts)
-        sparse = self._descend(adapter, constraints, torch.cat(starts), a.repeat(s, 1), torch.cat(supports), shaped)
+        sparse = self._descend(adapter, constraints, torch.cat(starts), a_r.repeat(s, 1), torch.cat(supports),
+                               scale, shaped)
         # A row's steps: its dense phase (if its start had one) plus its descent on the support.
         sparse.steps = sparse.steps + torch.cat(first_phase)
-        refs, steps = self._pick(sparse, a, s, b, adapter, distance, shaped)
-        refs = shaped(refs)
-        if self.prune:
-            refs = prune_changes(adapter, constraints, anomalies, refs)
-        return build_batch(adapter, anomalies, refs, steps=steps, started=started, method=self.name,
-                           params={**self.describe(), "k": k, "starts": s})
+        picked, picked_steps = self._pick(sparse, a_r, s, rows.numel(), adapter, distance, shaped)
+        refs[rows] = picked.to(refs.dtype)
+        steps[rows] = picked_steps
+        return refs, steps
 
-    def _noisy(self, a: Tensor, movable: Tensor) -> Tensor:
+    @torch.no_grad()
+    def _settle_start(self, adapter: ModelAdapter, anomalies: Tensor, rec: Tensor, movable: Tensor, k: int,
+                      scale: Tensor, shaped: Callable[[Tensor], Tensor], constraints: list[Constraint],
+                      bound: float) -> tuple[Tensor, Tensor, Tensor]:
+        """The residual start, its support, and whether it needs no descent: every constraint holds
+        and its score is at most ``bound`` (the threshold minus its margin).
+
+        An anomaly's reconstruction is pulled towards the anomaly, and its largest residuals
+        include normal features the planted ones dragged along. So, ``rec_rounds`` times, the
+        start is reconstructed again and the support re-chosen from the anomaly's residual
+        against that (a robust, trimmed reconstruction): one model call per round.
+        """
+        a = _flat(anomalies)
+
+        def support_of(r: Tensor) -> Tensor:
+            return _keep_top(((r - a).abs() / scale).masked_fill(~movable, -1.0), k) & movable
+
+        support = support_of(rec)
+        start = torch.where(support, rec, a)
+        for _ in range(self.rec_rounds):
+            again = _flat(adapter.reconstruct(shaped(start))).to(a.dtype)
+            support = support_of(again)
+            start = torch.where(support, again, a)
+        start = _flat(project_all(constraints, shaped(start), anomalies))
+        others = [c for c in constraints if not isinstance(c, FidelityConstraint)]
+        ok = all_satisfied(others, shaped(start), anomalies) & (adapter.score(shaped(start)) <= bound)
+        return start, support, ok
+
+    def _noisy(self, a: Tensor, movable: Tensor, scale: Tensor) -> Tensor:
         if self.init_noise == 0:
             return a.clone()
         gen = torch.Generator(device="cpu").manual_seed(self.seed)
         noise = torch.randn(a.shape[1], generator=gen, dtype=torch.float64).to(a.device, a.dtype)
-        return torch.where(movable, a + self.init_noise * noise, a)
+        return torch.where(movable, a + self.init_noise * scale * noise, a)
 
     def _descend(self, adapter: ModelAdapter, constraints: list[Constraint], start: Tensor, a: Tensor,
-                 movable: Tensor, shaped: Callable[[Tensor], Tensor], *, per_row: bool = False) -> _Descent:
+                 movable: Tensor, scale: Tensor, shaped: Callable[[Tensor], Tensor], *,
+                 per_row: bool = False) -> _Descent:
         """Descend the summed penalties from ``start``, moving only ``movable`` features.
 
         ``per_row`` scales each row's gradient by its root mean square instead of each feature's
         (as Adam does), so features move in proportion to their pull: the change then says
-        where the objective wants to move, which is what the support is chosen by.
+        where the objective wants to move, which is what the support is chosen by. Steps are
+        taken in ``scale`` units: the gradient and the step of feature i are both scaled by s_i.
         """
         u = start.clone()
         rows = u.shape[0]
@@ -207,7 +341,7 @@ class GradientSearch(ReferenceSearch):
                 break
             (grad,) = torch.autograd.grad(loss.sum(), ref)
             with torch.no_grad():
-                grad = torch.where(live, grad, torch.zeros_like(grad))
+                grad = torch.where(live, grad * scale, torch.zeros_like(grad))
                 overshot = (loss_now > prev_loss[idx])[:, None]
                 lr_i = torch.where(overshot, row_lr[idx] * 0.5, torch.clamp(row_lr[idx] * 1.1, max=self.lr))
                 g2 = grad.pow(2) if step == 0 else _BETA2 * grad_sq[idx] + (1 - _BETA2) * grad.pow(2)
@@ -221,7 +355,7 @@ class GradientSearch(ReferenceSearch):
                 else:
                     m = 0.9 * moment[idx] + grad
                     update = m
-                u[idx] = torch.where(live, u[idx] - lr_i * update, u[idx])
+                u[idx] = torch.where(live, u[idx] - lr_i * scale * update, u[idx])
                 moment[idx], grad_sq[idx], row_lr[idx], prev_loss[idx] = m, g2, lr_i, loss_now
                 idx = idx[~stop]
         return _Descent(best, done, steps, grad_sq)
@@ -241,3 +375,17 @@ class GradientSearch(ReferenceSearch):
             choice = torch.where(fin.any(dim=0), key.argmin(dim=0), score.argmin(dim=0))
             rows = choice * b + torch.arange(b, device=a.device)
         return result.best[rows], result.steps[rows]
+
+
+def _check_scale(scale: Any) -> Tensor | None:
+    """Per-feature units as a 1-d float tensor of positive finite values, or None."""
+    if scale is None:
+        return None
+    try:
+        t = torch.as_tensor(np.asarray(scale, dtype=np.float64)).flatten()
+    except (TypeError, ValueError):
+        raise TypeError(f"scale: expected an array of positive numbers, one per feature; got {type(scale).__name__}") \
+            from None
+    if t.numel() == 0 or not bool(torch.isfinite(t).all()) or bool((t <= 0).any()):
+        raise ValueError("scale: expected positive finite values, one per feature (e.g. each feature's std)")
+    return t

@@ -11,12 +11,12 @@ import torch
 from torch import Tensor
 
 from deepaid_sdk.adapters import ModelAdapter
-from deepaid_sdk.constraints import Constraint, all_satisfied
+from deepaid_sdk.constraints import Constraint, FidelityConstraint, all_satisfied
 from deepaid_sdk.distances import Distance, L2Distance
 from deepaid_sdk.results import InterpretationBatch
 
-#: Above this many variant elements, changes are ranked by size instead of by model calls.
-_RANK_BUDGET = 50_000_000
+#: Rows per model call when scoring variants: bounds memory; a row's result never depends on it.
+SCORE_CHUNK = 65_536
 
 
 class ReferenceSearch(ABC):
@@ -66,20 +66,49 @@ def _changed_lists(changed: Tensor) -> tuple[Tensor, Tensor]:
 
 
 @torch.no_grad()
-def revert_variants(anomalies: Tensor, references: Tensor, index: Tensor) -> Tensor:
-    """``[B, M, *shape]``: each reference with one changed feature (``index[b, m]``) put back."""
-    b, m = index.shape
-    flat_ref = references.reshape(b, 1, -1).expand(b, m, -1).clone()
-    flat_anom = anomalies.reshape(b, -1)
-    safe = index.clamp_min(0)
-    values = torch.gather(flat_anom, 1, safe)
-    flat_ref.scatter_(2, safe[..., None], values[..., None])
-    return flat_ref.reshape(b, m, *references.shape[1:])
+def score_in_chunks(adapter: ModelAdapter, x: Tensor, chunk: int = SCORE_CHUNK) -> Tensor:
+    """Scores of ``x`` in row chunks of ``chunk`` (memory bound; every row is scored on its own)."""
+    return torch.cat([adapter.score(part) for part in x.split(chunk)]) if x.shape[0] else x.new_zeros(0)
 
 
 @torch.no_grad()
-def score_in_chunks(adapter: ModelAdapter, x: Tensor, chunk: int = 65_536) -> Tensor:
-    return torch.cat([adapter.score(part) for part in x.split(chunk)]) if x.shape[0] else x.new_zeros(0)
+def undo_scores(adapter: ModelAdapter, anomalies: Tensor, references: Tensor, index: Tensor) -> Tensor:
+    """``[B, M]``: the score of each reference with one change (``index[b, m]``) undone; inf on padding.
+
+    One model call per change slot over the rows that have that many changes, so memory stays
+    ``O(B x N)`` whatever the batch, and no row's figure depends on the others.
+    """
+    b, m = index.shape
+    shape = anomalies.shape[1:]
+    a, r = anomalies.reshape(b, -1), references.reshape(b, -1)
+    out = torch.full((b, m), float("inf"), device=a.device, dtype=torch.float64)
+    for slot in range(m):
+        rows = (index[:, slot] >= 0).nonzero().flatten()
+        if rows.numel() == 0:
+            continue
+        col = index[rows, slot]
+        variant = r[rows].clone()
+        variant[torch.arange(rows.numel(), device=a.device), col] = a[rows, col]
+        out[rows, slot] = score_in_chunks(adapter, variant.reshape(-1, *shape)).double()
+    return out
+
+
+def _importance_order(undone: Tensor, size: Tensor) -> Tensor:
+    """Per row, slots ordered most important first: highest undo score (= rise), ties by larger change."""
+    order = torch.sort(size, dim=1, descending=True, stable=True).indices
+    by_rise = torch.sort(torch.gather(undone, 1, order).nan_to_num(posinf=-float("inf")), dim=1,
+                         descending=True, stable=True).indices
+    return torch.gather(order, 1, by_rise)
+
+
+def _as_lists(index: Tensor, counts: Tensor, shape: tuple[int, ...]) -> list[np.ndarray]:
+    """Ordered flat indices (padding dropped) as per-row arrays, multi-axis for samples of rank > 1."""
+    index_np, counts_np = index.cpu().numpy(), counts.cpu().numpy()
+    out = []
+    for row, count in zip(index_np, counts_np):  # result assembly only, not the search
+        kept = row[row >= 0][:count] if count else row[:0]
+        out.append(kept.astype(np.int64) if len(shape) <= 1 else np.stack(np.unravel_index(kept, shape), axis=1))
+    return out
 
 
 @torch.no_grad()
@@ -88,34 +117,147 @@ def rank_changes(adapter: ModelAdapter, anomalies: Tensor, references: Tensor,
     """Changed features per row, most important first.
 
     Importance of a change is how much the reference's score rises when that one change is
-    undone (all rows and changes in one batched call); ties fall back to the size of the change.
-    ``reference_scores``: the references' scores where the caller has them already.
+    undone (one model call per change slot, over all rows); ties fall back to the size of the
+    change. ``reference_scores`` is accepted for compatibility; the order needs only undo scores.
     """
     b = anomalies.shape[0]
     delta = (references - anomalies).reshape(b, -1)
-    changed = delta != 0
-    index, counts = _changed_lists(changed)
-    m = index.shape[1]
-    size = torch.gather(delta.abs(), 1, index.clamp_min(0)).float()
-    if m > 1 and b * m * delta.shape[1] <= _RANK_BUDGET:
-        variants = revert_variants(anomalies, references, index).reshape(b * m, *anomalies.shape[1:])
-        base = adapter.score(references) if reference_scores is None else reference_scores
-        rise = score_in_chunks(adapter, variants).reshape(b, m) - base[:, None]
-        # Sort by rise, then size: a stable sort on size first, then on rise.
-        order = torch.sort(size, dim=1, descending=True, stable=True).indices
-        rise = torch.gather(rise.float(), 1, order)
-        order = torch.gather(order, 1, torch.sort(rise, dim=1, descending=True, stable=True).indices)
-    else:
-        order = torch.sort(size, dim=1, descending=True, stable=True).indices
-    index = torch.gather(index, 1, order) if m else index
-    # Padding (-1) sorted last: it has size 0 and no rise; drop it per row.
-    index, counts = index.cpu().numpy(), counts.cpu().numpy()
+    index, counts = _changed_lists(delta != 0)
+    if index.shape[1] == 0:
+        return _as_lists(index, counts, tuple(anomalies.shape[1:]))
+    size = torch.gather(delta.abs(), 1, index.clamp_min(0)).float().masked_fill(index < 0, -1.0)
+    undone = undo_scores(adapter, anomalies, references, index).masked_fill(index < 0, -float("inf"))
+    order = _importance_order(undone, size)
+    return _as_lists(torch.gather(index, 1, order), counts, tuple(anomalies.shape[1:]))
+
+
+def _checked(constraints: Sequence[Constraint]) -> list[Constraint]:
+    """Constraints a pruned reference must keep; the score bar stands in for fidelity."""
+    return [c for c in constraints if not isinstance(c, FidelityConstraint)]
+
+
+@torch.no_grad()
+def prune_and_rank(
+    adapter: ModelAdapter, constraints: Sequence[Constraint], anomalies: Tensor, references: Tensor,
+    bar: Tensor | float | None = None, *, prune: bool = True, protected: Tensor | None = None,
+    keep_share: float | None = None,
+) -> tuple[Tensor, list[np.ndarray]]:
+    """Undo the changes a reference does not need, then rank the rest; returns ``(references, changed)``.
+
+    ``bar`` is the score a reference must stay at or below (per row or one value; default: the
+    threshold minus the adapter's margin). A row whose reference scores above its bar keeps its
+    own score as the bar: only changes that do not help are undone there. ``protected``
+    (``[B, N]`` bool, optional) marks changes that are never undone (e.g. far outside their
+    feature's normal variation): they are causes whether or not the score needs them.
+    ``keep_share`` protects, per row, every change whose undo raises the score by at least that
+    share of the row's largest rise (measured once, on the reference as given): a change that
+    matters a fifth as much as the main cause is itself a cause, even where the target has room.
+
+    Each pass scores every single undo of every row (one model call per change slot), sorts a
+    row's changes by the score its undo leaves, lowest first, and undoes the longest prefix of
+    that order whose every step stays at or below the bar and keeps every other constraint. A
+    pass that undoes nothing ends the row, and its undo scores are the ranking: importance is
+    how much undoing a change raises the score, ties broken by the size of the change. Every
+    reported change is therefore needed on its own, and rows never see each other.
+    """
     shape = tuple(anomalies.shape[1:])
-    out = []
-    for row, count in zip(index, counts):  # result assembly only, not the search
-        kept = row[row >= 0][:count] if count else row[:0]
-        out.append(kept.astype(np.int64) if len(shape) <= 1 else np.stack(np.unravel_index(kept, shape), axis=1))
-    return out
+    b = anomalies.shape[0]
+    a = anomalies.reshape(b, -1)
+    refs = references.reshape(b, -1).clone()
+    checked = _checked(constraints)
+    if bar is None:
+        bar = adapter.threshold - adapter.eps
+    bars = torch.as_tensor(bar, dtype=torch.float64, device=a.device).expand(b).clone()
+    bars_own = score_in_chunks(adapter, references).double()
+    bars = torch.maximum(bars, bars_own)
+    lock_all = None if protected is None else protected.reshape(b, -1).clone()
+    first = True
+    final_counts = torch.zeros(b, dtype=torch.int64, device=a.device)
+    active = torch.arange(b, device=a.device)
+    results: list[tuple[Tensor, Tensor, Tensor]] = []
+    while active.numel():
+        a_i, r_i = a[active], refs[active]
+        index, counts = _changed_lists(r_i != a_i)
+        m = index.shape[1]
+        if m == 0:
+            results.append((active, index, counts))
+            break
+        undone = undo_scores(adapter, a_i.reshape(-1, *shape), r_i.reshape(-1, *shape), index)
+        accepted = torch.zeros(active.numel(), dtype=torch.int64, device=a.device)
+        if first and keep_share is not None:
+            rise = (undone - bars_own[active, None]).masked_fill(index < 0, 0.0)
+            strong = (rise >= keep_share * rise.max(dim=1, keepdim=True).values) & (rise > 0) & (index >= 0)
+            marks = torch.zeros(active.numel(), a.shape[1] + 1, dtype=torch.bool, device=a.device)
+            marks.scatter_(1, torch.where(strong, index, a.shape[1]), True)
+            lock_all = marks[:, :-1] if lock_all is None else lock_all | marks[:, :-1]
+        first = False
+        if prune:
+            locked = None if lock_all is None else torch.gather(lock_all[active], 1, index.clamp_min(0)) & (index >= 0)
+            accepted = _longest_prefix(adapter, checked, a_i, r_i, index, undone, bars[active], shape, locked)
+        else:
+            locked = None
+        done = accepted == 0
+        if bool(done.any()):
+            size = torch.gather((r_i - a_i).abs(), 1, index.clamp_min(0)).float().masked_fill(index < 0, -1.0)
+            order = _importance_order(undone.masked_fill(index < 0, -float("inf")), size)
+            results.append((active[done], torch.gather(index, 1, order)[done], counts[done]))
+        if bool((~done).any()):
+            rows = (~done).nonzero().flatten()
+            order_by = undone if locked is None else undone.masked_fill(locked, float("inf"))
+            cheap = torch.sort(order_by[rows], dim=1, stable=True).indices
+            cols = torch.gather(index[rows], 1, cheap)
+            take = (torch.arange(m, device=a.device)[None, :] < accepted[rows, None]) & (cols >= 0)
+            # Undo the accepted prefix: a mask with one spare column that padding writes to.
+            mask = torch.zeros(rows.numel(), a.shape[1] + 1, dtype=torch.bool, device=a.device)
+            mask.scatter_(1, torch.where(take, cols, a.shape[1]), True)
+            sub = active[rows]
+            refs[sub] = torch.where(mask[:, :-1], a[sub], refs[sub])
+        active = active[~done]
+    width = max((idx.shape[1] for _, idx, _ in results), default=0)
+    ordered = torch.full((b, width), -1, dtype=torch.int64, device=a.device)
+    for rows, idx, counts in results:
+        ordered[rows, : idx.shape[1]] = idx
+        final_counts[rows] = counts
+    return refs.reshape(references.shape), _as_lists(ordered, final_counts, shape)
+
+
+def _longest_prefix(adapter: ModelAdapter, checked: list[Constraint], a: Tensor, r: Tensor, index: Tensor,
+                    undone: Tensor, bars: Tensor, shape: tuple[int, ...], locked: Tensor | None = None) -> Tensor:
+    """Per row, how many of its cheapest undos (in order) can be applied together under the bar."""
+    n, m = index.shape
+    if locked is not None:  # a protected change sorts last and is never part of a prefix
+        undone = undone.masked_fill(locked, float("inf"))
+    cheap = torch.sort(undone, dim=1, stable=True).indices
+    cols = torch.gather(index, 1, cheap)
+    accepted = torch.zeros(n, dtype=torch.int64, device=a.device)
+    cheapest = torch.gather(undone, 1, cheap)
+    going = cheapest[:, 0] <= bars  # the first undo alone must already fit
+    variant = r.clone()
+    for j in range(m):
+        rows = (going & (cols[:, j] >= 0) & torch.isfinite(cheapest[:, j])).nonzero().flatten()
+        if rows.numel() == 0:
+            break
+        col = cols[rows, j]
+        variant[rows, col] = a[rows, col]
+        sub = variant[rows].reshape(-1, *shape)
+        # The first prefix is a single undo, already scored.
+        score = cheapest[rows, 0] if j == 0 else score_in_chunks(adapter, sub).double()
+        fits = (score <= bars[rows]) & all_satisfied(checked, sub, a[rows].reshape(-1, *shape))
+        accepted[rows[fits]] = j + 1
+        going[rows[~fits]] = False
+    return accepted
+
+
+@torch.no_grad()
+def prune_changes(
+    adapter: ModelAdapter, constraints: Sequence[Constraint], anomalies: Tensor, references: Tensor,
+    rounds: int | None = None, *, bar: Tensor | float | None = None,
+) -> Tensor:
+    """Undo changes the reference does not need while it stays at or below ``bar`` (see ``prune_and_rank``).
+
+    ``rounds`` is accepted for compatibility and ignored: passes run until nothing can be undone.
+    """
+    return prune_and_rank(adapter, constraints, anomalies, references, bar)[0]
 
 
 def build_batch(
@@ -128,13 +270,19 @@ def build_batch(
     method: str,
     params: dict[str, Any],
     details: Sequence[dict[str, Any]] = (),
+    changed: Sequence[np.ndarray] | None = None,
 ) -> InterpretationBatch:
-    """Scores, verdicts and ranked changes of final references, as an ``InterpretationBatch``."""
+    """Scores, verdicts and ranked changes of final references, as an ``InterpretationBatch``.
+
+    ``changed``: the ranked changes where the search has them already (``prune_and_rank``);
+    otherwise they are ranked here with ``rank_changes``.
+    """
     with torch.no_grad():
-        scores = adapter.score(anomalies)
-        ref_scores = adapter.score(references)
+        scores = score_in_chunks(adapter, anomalies)
+        ref_scores = score_in_chunks(adapter, references)
         flipped = ref_scores <= adapter.threshold
-    changed = rank_changes(adapter, anomalies, references, ref_scores)
+    if changed is None:
+        changed = rank_changes(adapter, anomalies, references, ref_scores)
     seconds = time.perf_counter() - started
 
     def np_(t: Tensor) -> np.ndarray:
@@ -147,35 +295,3 @@ def build_batch(
                                                              dtype=np.int64),
         threshold=adapter.threshold, seconds=seconds, method=method, params=params, details=tuple(details),
     )
-
-
-@torch.no_grad()
-def prune_changes(
-    adapter: ModelAdapter, constraints: Sequence[Constraint], anomalies: Tensor, references: Tensor,
-    rounds: int | None = None,
-) -> Tensor:
-    """Undo changes the reference does not need, one per row per round, while every constraint holds.
-
-    Each round tries, for all rows at once, undoing each remaining change and keeps the undo
-    that leaves the lowest score, if the reference then still satisfies every constraint.
-    """
-    refs = references.clone()
-    b = refs.shape[0]
-    ok = adapter.is_normal(refs) & all_satisfied(constraints, refs, anomalies)
-    rounds = rounds if rounds is not None else int((refs != anomalies).reshape(b, -1).sum(dim=1).max().item() or 0)
-    for _ in range(rounds):
-        changed = (refs != anomalies).reshape(b, -1)
-        index, counts = _changed_lists(changed)
-        m = index.shape[1]
-        if m == 0 or b * m * changed.shape[1] > _RANK_BUDGET:
-            break
-        variants = revert_variants(anomalies, refs, index)
-        scores = score_in_chunks(adapter, variants.reshape(b * m, *refs.shape[1:])).reshape(b, m)
-        scores = scores.masked_fill(index < 0, float("inf"))
-        best = scores.argmin(dim=1)
-        candidate = variants[torch.arange(b, device=refs.device), best]
-        accept = ok & (counts > 0) & adapter.is_normal(candidate) & all_satisfied(constraints, candidate, anomalies)
-        if not bool(accept.any()):
-            break
-        refs[accept] = candidate[accept]
-    return refs

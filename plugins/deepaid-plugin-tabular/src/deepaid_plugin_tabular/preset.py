@@ -198,6 +198,8 @@ def _adapter(model: Any, threshold: float | None, normal: Any, percentile: float
         if normal is None:
             raise ValueError("threshold: pass threshold=, or normal= (normal rows) to calibrate it at a percentile")
         built.calibrate(normal, percentile)
+    elif normal is not None:
+        built.observe_normal(normal)  # the typical-normal target of the search comes from these scores
     return built
 
 
