@@ -41,6 +41,8 @@ def register_interpreters(register: Register) -> None:
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
+    from deepaid_sdk.benchmarks import reference_quality
     from deepaid_sdk.benchmarks.core import run_core_benchmark
 
     register("core", run_core_benchmark)
+    register("search", reference_quality.run)

@@ -135,8 +135,15 @@ def gradient_interpreter(
     search: Any = "gradient",
     search_options: dict[str, Any] | None = None,
     sample_shape: Sequence[int] | None = None,
+    normal: Any = None,
+    percentile: float = 99.0,
 ) -> Interpreter:
-    """Generic preset: any ModelAdapter, or a score model/function, with the gradient search."""
+    """Generic preset: any ModelAdapter, or a score model/function, with the gradient search.
+
+    ``normal``: normal rows; they set the threshold at ``percentile`` when none is given, and
+    their scores are recorded so the search aims for a typically-normal reference (see
+    ``deepaid_sdk.gradient``). Without them the target is a documented margin below the threshold.
+    """
     reg = registry()
     if isinstance(model, ModelAdapter):
         if threshold is not None:
@@ -147,6 +154,11 @@ def gradient_interpreter(
         if sample_shape is not None:
             options["sample_shape"] = sample_shape
         model_adapter = reg.build("adapters", adapter, ModelAdapter, model=model, threshold=threshold, **options)
+    if normal is not None:
+        if threshold is None and not model_adapter.has_threshold:
+            model_adapter.calibrate(normal, percentile)
+        else:
+            model_adapter.observe_normal(normal)
     width = int(np.prod(model_adapter.sample_shape)) if model_adapter.sample_shape is not None else None
     return Interpreter(
         adapter=model_adapter,

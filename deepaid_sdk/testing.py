@@ -23,6 +23,10 @@ from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch
 
 
+#: Rows of the large batch of ``check_batch_invariance``: more than any internal chunk of ours.
+INVARIANCE_ROWS = 10_000
+
+
 def _random(shape: Sequence[int], seed: int, batch: int = 8) -> Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(batch, *shape, generator=gen)
@@ -132,8 +136,14 @@ def check_search(
     distance: Distance | None = None,
     *,
     single_rows: int = 3,
+    batch_rows: int = INVARIANCE_ROWS,
 ) -> InterpretationBatch:
-    """Results line up with inputs, hard constraints hold, verdicts are the model's, batch equals single."""
+    """Results line up with inputs, hard constraints hold, verdicts are the model's, batch equals single.
+
+    ``batch_rows``: also run ``check_batch_invariance`` on a batch of that many rows (at least
+    ``INVARIANCE_ROWS``, so it crosses every internal chunk of our searches); 0 where the same
+    search was already held to it in another call of the same test module.
+    """
     name = type(search).__name__
     x = adapter.prepare(anomalies, "anomalies")
     result = search.search(adapter, x, constraints, distance)
@@ -159,4 +169,48 @@ def check_search(
         one = search.search(adapter, x[i:i + 1], constraints, distance)[0]
         assert _changed_set(one.changed) == _changed_set(result[i].changed), \
             f"{name}: row {i} changes different features alone than in a batch"
+    if batch_rows:
+        if batch_rows < INVARIANCE_ROWS:
+            raise ValueError(f"batch_rows: expected 0 or at least {INVARIANCE_ROWS}; got {batch_rows}")
+        check_batch_invariance(search, adapter, x, constraints, distance, rows=batch_rows)
     return result
+
+
+def check_batch_invariance(
+    search: ReferenceSearch,
+    adapter: ModelAdapter,
+    anomalies: Any,
+    constraints: Sequence[Constraint] = (),
+    distance: Distance | None = None,
+    *,
+    rows: int = INVARIANCE_ROWS,
+    probes: int = 4,
+    atol: float = 1e-5,
+) -> None:
+    """A row's result never depends on the batch: the same rows alone and inside a large batch agree.
+
+    The anomalies are tiled to ``rows`` rows (so copies of each sit in different internal chunks
+    among other rows); for ``probes`` of them, the changed features *and their order*, the
+    reference (within ``atol``), the reference score and the verdict of every copy must equal
+    those of the row searched alone.
+    """
+    name = type(search).__name__
+    x = adapter.prepare(anomalies, "anomalies")
+    n = x.shape[0]
+    reps = -(-int(rows) // n)
+    big = x.repeat(reps, *([1] * (x.ndim - 1)))
+    result = search.search(adapter, big, constraints, distance)
+    assert len(result) == big.shape[0], f"{name}: {len(result)} results for {big.shape[0]} rows"
+    for i in np.linspace(0, n - 1, min(probes, n)).round().astype(int):
+        alone = search.search(adapter, x[i:i + 1], constraints, distance)
+        want = [tuple(np.atleast_1d(c).tolist()) for c in alone.changed[0]]
+        for r in sorted({0, reps // 2, reps - 1}):
+            j = int(i + r * n)
+            got = [tuple(np.atleast_1d(c).tolist()) for c in result.changed[j]]
+            assert got == want, (f"{name}: row {i} changes {want} alone but {got} at position {j} of a batch "
+                                 f"of {big.shape[0]}")
+            np.testing.assert_allclose(np.asarray(result.references[j], dtype=np.float64),
+                                       np.asarray(alone.references[0], dtype=np.float64), atol=atol, rtol=1e-5,
+                                       err_msg=f"{name}: row {i}'s reference differs at position {j} of the batch")
+            assert bool(result.flipped[j]) == bool(alone.flipped[0]), \
+                f"{name}: row {i}'s verdict differs at position {j} of the batch"

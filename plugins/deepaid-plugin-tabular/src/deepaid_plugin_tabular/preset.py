@@ -64,6 +64,20 @@ def data_scale(normal: Any) -> float:
     return float(std.median()) if std.numel() else 1.0
 
 
+def feature_scale(normal: Any) -> np.ndarray:
+    """Each feature's std on normal rows relative to the median (constant features: 1).
+
+    Passed to the search as its per-feature ``scale``: ``lr`` stays in the median feature's
+    units, and every other feature steps (and ranks its residual) in its own.
+    """
+    x = as_tensor(normal, "normal").double().reshape(len(normal), -1)
+    std = x.std(dim=0).cpu().numpy() if x.shape[0] > 1 else np.zeros(x.shape[1])
+    positive = std[std > 0]
+    if positive.size == 0:
+        return np.ones_like(std)
+    return np.where(std > 0, std, np.median(positive)) / np.median(positive)
+
+
 def calibrate(width: int, threshold: float, scale: float | None = None, steps: int = 150) -> Calibration:
     """Defaults from the width ``D``, the threshold and (when known) the scale of normal data."""
     width = check_positive_int(width, "width")
@@ -229,7 +243,8 @@ def tabular_interpreter(
     """Explain alerts of a tabular autoencoder or score model; every default is overridable.
 
     :param threshold: alert threshold; or give ``normal`` rows and a ``percentile`` to calibrate it.
-    :param normal: normal rows (model units): calibrate the threshold (unless given) and the search's scale.
+    :param normal: normal rows (model units): calibrate the threshold (unless given), record the
+        normal scores (the search's typically-normal target) and give the search per-feature units.
     :param k, lam, eps, lr, steps: override the calibrated defaults (see ``Calibration``).
     :param features: ``FeatureSpec``, feature names, or a CSV file whose header names them;
         its bounds, integer and frozen features become constraints (original units, via ``scaler``).
@@ -256,7 +271,10 @@ def tabular_interpreter(
                        eps=cal.eps if eps is None else check_finite_number(eps, "eps"),
                        lr=cal.lr if lr is None else lr)
     reg = registry()
-    search_obj = _search(search, search_options, {"lr": cal.lr, "steps": cal.steps, "seed": seed})
+    offered = {"lr": cal.lr, "steps": cal.steps, "seed": seed}
+    if normal is not None:
+        offered["scale"] = feature_scale(normal)
+    search_obj = _search(search, search_options, offered)
     extra: list[Any] = list(model_constraints(spec, scaler)) if spec is not None else []
     extra += list(constraints)
     return TabularInterpreter(
