@@ -182,17 +182,12 @@ class GradientSearch(ReferenceSearch):
         width = int(anomalies[0].numel()) if anomalies.shape[0] else 0
         k = min(max_changes(constraints) or width, width)
         scale = self._scale_for(width, anomalies)
-        refs, steps = [], []
-        for part in anomalies.split(self.chunk_rows):
-            r, s = self._search_rows(adapter, part, constraints, distance, k, scale,
-                                     adapter.threshold - fidelity.margin())
-            refs.append(r)
-            steps.append(s)
-        found = torch.cat(refs).reshape(anomalies.shape) if refs else anomalies.clone()
+        found, steps = self._search_all(adapter, anomalies, constraints, distance, k, scale,
+                                        adapter.threshold - fidelity.margin())
         refs_out, changed = prune_and_rank(
             adapter, constraints, anomalies, found, target, prune=self.prune,
             keep_share=self.keep_share if self.target == "typical" else None)
-        return build_batch(adapter, anomalies, refs_out, steps=torch.cat(steps) if steps else torch.zeros(0),
+        return build_batch(adapter, anomalies, refs_out, steps=steps,
                            started=started, method=self.name, changed=changed,
                            params={**self.describe(), "k": k, "target_score": target})
 
@@ -204,41 +199,66 @@ class GradientSearch(ReferenceSearch):
             raise ValueError(f"scale: has {self.scale.numel()} values; the samples have {width} features")
         return self.scale.to(anomalies.device, anomalies.dtype).reshape(1, width)
 
-    def _search_rows(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint],
-                     distance: Distance, k: int, scale: Tensor, strict: float) -> tuple[Tensor, Tensor]:
-        """References ``[B, N]`` and steps ``[B]`` of one chunk of rows.
+    def _search_all(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint],
+                    distance: Distance, k: int, scale: Tensor, strict: float) -> tuple[Tensor, Tensor]:
+        """References (shaped like ``anomalies``) and steps ``[B]`` of every row, ``chunk_rows`` at a time.
 
-        A residual start that is normal with the strict margin (``strict``) is kept without
-        descent even when it misses the typical target: the descent only reaches further on the
-        same K features, at a hundred times the cost, and pruning keeps every change it needs.
+        Residual starts come first, for all rows. A start that is normal with the strict margin
+        (``strict``) is kept without descent even when it misses the typical target: the descent
+        only reaches further on the same K features, at a hundred times the cost, and pruning
+        keeps every change it needs. The other rows are then gathered and descend together.
         """
+        b = anomalies.shape[0]
+        refs = _flat(anomalies).clone()
+        steps = torch.zeros(b, dtype=torch.int64, device=anomalies.device)
+        todo = torch.ones(b, dtype=torch.bool, device=anomalies.device)
+        starts: list[tuple[Tensor, Tensor]] = []
+        if self.start != "anomaly":
+            offset = 0
+            for part in anomalies.split(self.chunk_rows):
+                found = self._residual_start(adapter, part, constraints, k, scale, strict)
+                if found is None:
+                    break
+                starts.append(found[:2])
+                todo[offset:offset + part.shape[0]] = ~found[2]
+                offset += part.shape[0]
+        residual = (torch.cat([t[0] for t in starts]), torch.cat([t[1] for t in starts])) if starts else None
+        if residual is not None:
+            refs = torch.where(todo[:, None], refs, residual[0])  # a start that fits costs no descent
+        for rows in todo.nonzero().flatten().split(self.chunk_rows):
+            if rows.numel() == 0:
+                continue
+            given = None if residual is None else (residual[0][rows], residual[1][rows])
+            refs[rows], steps[rows] = self._descend_rows(adapter, anomalies[rows], constraints, distance, k, scale,
+                                                         given)
+        return refs.reshape(anomalies.shape), steps
+
+    def _residual_start(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], k: int,
+                        scale: Tensor, strict: float) -> tuple[Tensor, Tensor, Tensor] | None:
+        """``(start, support, fits)`` of one chunk, or None where the adapter cannot reconstruct."""
+        with torch.no_grad():
+            rec = adapter.reconstruct(anomalies)
+        if rec is None:
+            if self.start != "auto":
+                raise ValueError(f"start={self.start!r}: {type(adapter).__name__} offers no reconstruction")
+            return None
         shape = anomalies.shape[1:]
-        a = _flat(anomalies)
-        b, n = a.shape
         movable = changeable_mask(constraints, anomalies)
+        return self._settle_start(adapter, anomalies, _flat(rec).to(anomalies.dtype), movable, k, scale,
+                                  lambda t: t.reshape(t.shape[0], *shape), constraints, strict)
+
+    def _descend_rows(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint],
+                      distance: Distance, k: int, scale: Tensor,
+                      residual: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+        """The two-phase descent (and the residual start's, where given) of rows that need one."""
+        shape = anomalies.shape[1:]
+        a_r = _flat(anomalies)
+        n = a_r.shape[1]
+        movable_r = changeable_mask(constraints, anomalies)
 
         def shaped(t: Tensor) -> Tensor:
             return t.reshape(t.shape[0], *shape)
 
-        refs, steps = a.clone(), torch.zeros(b, dtype=torch.int64, device=a.device)
-        todo = torch.ones(b, dtype=torch.bool, device=a.device)
-        residual: tuple[Tensor, Tensor] | None = None
-        if self.start != "anomaly":
-            with torch.no_grad():
-                rec = adapter.reconstruct(anomalies)
-            if rec is None and self.start != "auto":
-                raise ValueError(f"start={self.start!r}: {type(adapter).__name__} offers no reconstruction")
-            if rec is not None:
-                rec = _flat(rec).to(a.dtype)
-                start, support, ok = self._settle_start(adapter, anomalies, rec, movable, k, scale, shaped,
-                                                        constraints, strict)
-                refs = torch.where(ok[:, None], start, refs)  # a start that already fits costs no descent
-                todo = ~ok
-                residual = (start, support)
-        rows = todo.nonzero().flatten()
-        if rows.numel() == 0:
-            return refs, steps
-        a_r, movable_r = a[rows], movable[rows]
         starts, supports, first_phase = [], [], []
         if self.start in ("auto", "both", "anomaly"):
             dense = self._descend(adapter, [c for c in constraints if c.max_changes is None],
@@ -252,18 +272,24 @@ class GradientSearch(ReferenceSearch):
                 supports.append(movable_r)
                 starts.append(dense.best)
         if residual is not None:
-            starts.append(residual[0][rows])
-            supports.append(residual[1][rows])
-            first_phase.append(torch.zeros(rows.numel(), dtype=torch.int64, device=a.device))
+            starts.append(residual[0])
+            supports.append(residual[1])
+            first_phase.append(torch.zeros(a_r.shape[0], dtype=torch.int64, device=a_r.device))
         s = len(starts)
         sparse = self._descend(adapter, constraints, torch.cat(starts), a_r.repeat(s, 1), torch.cat(supports),
                                scale, shaped)
         # A row's steps: its dense phase (if its start had one) plus its descent on the support.
         sparse.steps = sparse.steps + torch.cat(first_phase)
-        picked, picked_steps = self._pick(sparse, a_r, s, rows.numel(), adapter, distance, shaped)
-        refs[rows] = picked.to(refs.dtype)
-        steps[rows] = picked_steps
-        return refs, steps
+        # The starts stay candidates: the descent trades score for closeness, so where no
+        # reference reaches the target, a start may still be the lowest-scoring one.
+        a_s = a_r.repeat(s, 1)
+        with torch.no_grad():
+            begun = _flat(project_all(constraints, shaped(torch.cat(starts)), shaped(a_s)))
+            begun_ok = evaluate_all(constraints, shaped(begun), shaped(a_s))[1]
+        sparse = _Descent(torch.cat([sparse.best, begun]), torch.cat([sparse.done, begun_ok]),
+                          torch.cat([sparse.steps, torch.cat(first_phase)]), sparse.grad_sq)
+        picked, picked_steps = self._pick(sparse, a_r, 2 * s, a_r.shape[0], adapter, distance, shaped)
+        return picked.to(a_r.dtype), picked_steps
 
     @torch.no_grad()
     def _settle_start(self, adapter: ModelAdapter, anomalies: Tensor, rec: Tensor, movable: Tensor, k: int,

@@ -50,7 +50,7 @@ DESIGNS = (
     Design("m40", 40, 3, 3),
     Design("m60", 60, 6, 4),
     Design("m100", 100, 4, 10),
-    Design("m200", 200, 10, 6),
+    Design("m200", 200, 8, 6),
 )
 #: Alert kinds: shift range and the band of score / threshold an alert must fall in.
 KINDS = {"hard": ((0.35, 0.6), (1.0, 1.2)), "large": ((0.6, 0.9), (1.2, np.inf))}

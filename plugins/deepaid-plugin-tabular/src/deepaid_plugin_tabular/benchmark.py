@@ -9,6 +9,7 @@ batch (speed on 50 alerts is mostly fixed cost).
 
 from __future__ import annotations
 
+import copy
 import pathlib
 import time
 from typing import Any
@@ -52,8 +53,8 @@ def _ours(interp: TabularInterpreter) -> Explainer:
     def explain(anomalies: np.ndarray, seed: int) -> InterpretationBatch:
         search = interp.search
         if isinstance(search, GradientSearch):
-            options = {key: v for key, v in search.describe().items() if key != "search"}
-            search = GradientSearch(**{**options, "seed": seed})
+            search = copy.copy(search)
+            search.seed = seed
         return attrs.evolve(interp, search=search).interpret_batch(anomalies)
 
     return explain
