@@ -10,14 +10,16 @@ A reference just below the threshold is the smallest change that silences the de
 on correlated data keeps one of several real causes; the analyst reads ``changed`` as the causes.
 ``target="threshold"`` gives that strict minimum (``threshold - eps``) when it is what is wanted.
 
-**Where and how much.** Where the adapter can reconstruct, the first start takes the K features
-with the largest residual (in per-feature ``scale`` units) at the reconstruction's values; a row
-whose start already satisfies every constraint costs no descent. Other rows search in two
+**Where and how much.** Where the adapter can reconstruct, the first start changes the K features
+with the largest |gradient of the score| x |reconstruction - anomaly| (DeepAID's effectiveness,
+with the reconstruction as the change) to the reconstruction's values, refined by reconstructing
+that start again; a row whose start is already normal costs no descent. Other rows search in two
 smooth phases: a dense descent without the L0 budget picks the K features whose change does most
-for the objective (|smoothed gradient| x |change|, DeepAID's effectiveness), then a descent on
-that fixed support, batched with the residual start; each row keeps its finished reference
-nearest the anomaly. Gradients are taken at the projected point and applied to a continuous
-variable (straight-through), so integer and one-hot features still move.
+for the objective (|smoothed gradient| x |change|), then a descent on that fixed support, batched
+with the residual starts; each row keeps its finished reference nearest the anomaly, or the
+lowest-scoring candidate where none reaches the target. Steps are taken in per-feature ``scale``
+units. Gradients are taken at the projected point and applied to a continuous variable
+(straight-through), so integer and one-hot features still move.
 
 **Pruning and ranking** (``deepaid_sdk.search.prune_and_rank``): a change is undone only when the
 reference still meets the target without it; the rest are ranked by how much undoing each
@@ -68,7 +70,7 @@ class _Descent:
     done: Tensor
     steps: Tensor
     grad_sq: Tensor
-    """EMA of squared gradients per feature: how strongly the objective pulls on each."""
+    """EMA of squared gradients per feature (in ``scale`` units): how strongly the objective pulls on each."""
 
 
 class GradientSearch(ReferenceSearch):
@@ -96,8 +98,8 @@ class GradientSearch(ReferenceSearch):
         noise and the residual ranking are measured in them, so features of different units share
         one ``lr``. None: every feature in its own input unit.
     :param chunk_rows: rows searched together; bounds memory, never changes a row's result.
-    :param rec_rounds: times the residual start is reconstructed again and its support re-chosen
-        from the anomaly's residual against that (one model call each), before any descent.
+    :param rec_rounds: times the residual start's values are refined by reconstructing the start
+        itself on its support (one model call each), before any descent.
     :param keep_share: with the typical target, a change whose undo raises the score by at least
         this share of the row's largest rise is kept even where the target would allow undoing it.
 
@@ -212,30 +214,31 @@ class GradientSearch(ReferenceSearch):
         refs = _flat(anomalies).clone()
         steps = torch.zeros(b, dtype=torch.int64, device=anomalies.device)
         todo = torch.ones(b, dtype=torch.bool, device=anomalies.device)
-        starts: list[tuple[Tensor, Tensor]] = []
+        parts: list[tuple[Tensor, ...]] = []
         if self.start != "anomaly":
             offset = 0
             for part in anomalies.split(self.chunk_rows):
                 found = self._residual_start(adapter, part, constraints, k, scale, strict)
                 if found is None:
                     break
-                starts.append(found[:2])
-                todo[offset:offset + part.shape[0]] = ~found[2]
+                parts.append(found[:-1])
+                todo[offset:offset + part.shape[0]] = ~found[-1]
                 offset += part.shape[0]
-        residual = (torch.cat([t[0] for t in starts]), torch.cat([t[1] for t in starts])) if starts else None
+        # (refined start, its support, plain residual start, its support) of every row
+        residual = tuple(torch.cat(t) for t in zip(*parts)) if parts else None
         if residual is not None:
             refs = torch.where(todo[:, None], refs, residual[0])  # a start that fits costs no descent
         for rows in todo.nonzero().flatten().split(self.chunk_rows):
             if rows.numel() == 0:
                 continue
-            given = None if residual is None else (residual[0][rows], residual[1][rows])
+            given = None if residual is None else [(residual[i][rows], residual[i + 1][rows]) for i in (0, 2)]
             refs[rows], steps[rows] = self._descend_rows(adapter, anomalies[rows], constraints, distance, k, scale,
                                                          given)
         return refs.reshape(anomalies.shape), steps
 
     def _residual_start(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], k: int,
                         scale: Tensor, strict: float) -> tuple[Tensor, Tensor, Tensor] | None:
-        """``(start, support, fits)`` of one chunk, or None where the adapter cannot reconstruct."""
+        """``(start, support, plain start, its support, fits)`` of one chunk, or None without reconstruction."""
         with torch.no_grad():
             rec = adapter.reconstruct(anomalies)
         if rec is None:
@@ -249,7 +252,7 @@ class GradientSearch(ReferenceSearch):
 
     def _descend_rows(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint],
                       distance: Distance, k: int, scale: Tensor,
-                      residual: tuple[Tensor, Tensor] | None) -> tuple[Tensor, Tensor]:
+                      residual: list[tuple[Tensor, Tensor]] | None) -> tuple[Tensor, Tensor]:
         """The two-phase descent (and the residual start's, where given) of rows that need one."""
         shape = anomalies.shape[1:]
         a_r = _flat(anomalies)
@@ -265,15 +268,17 @@ class GradientSearch(ReferenceSearch):
                                   self._noisy(a_r, movable_r, scale), a_r, movable_r, scale, shaped, per_row=True)
             first_phase.append(dense.steps)
             if k < n:
-                effect = (dense.grad_sq.sqrt() * (dense.best - a_r).abs()).masked_fill(~movable_r, -1.0)
+                # |gradient| x |change| in input units (the stored gradients are in scale units),
+                # so the choice does not depend on the units the features are measured in.
+                effect = (dense.grad_sq.sqrt() / scale * (dense.best - a_r).abs()).masked_fill(~movable_r, -1.0)
                 supports.append(_keep_top(effect, k) & movable_r)
                 starts.append(torch.where(supports[-1], dense.best, a_r))
             else:
                 supports.append(movable_r)
                 starts.append(dense.best)
-        if residual is not None:
-            starts.append(residual[0])
-            supports.append(residual[1])
+        for start, support in residual or ():
+            starts.append(start)
+            supports.append(support)
             first_phase.append(torch.zeros(a_r.shape[0], dtype=torch.int64, device=a_r.device))
         s = len(starts)
         sparse = self._descend(adapter, constraints, torch.cat(starts), a_r.repeat(s, 1), torch.cat(supports),
@@ -291,33 +296,40 @@ class GradientSearch(ReferenceSearch):
         picked, picked_steps = self._pick(sparse, a_r, 2 * s, a_r.shape[0], adapter, distance, shaped)
         return picked.to(a_r.dtype), picked_steps
 
-    @torch.no_grad()
     def _settle_start(self, adapter: ModelAdapter, anomalies: Tensor, rec: Tensor, movable: Tensor, k: int,
                       scale: Tensor, shaped: Callable[[Tensor], Tensor], constraints: list[Constraint],
-                      bound: float) -> tuple[Tensor, Tensor, Tensor]:
-        """The residual start, its support, and whether it needs no descent: every constraint holds
-        and its score is at most ``bound`` (the threshold minus its margin).
+                      bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """The refined residual start, its support, the plain residual start, its support, and
+        whether the refined one needs no descent: every constraint holds and its score is at most
+        ``bound`` (the threshold minus its margin).
 
-        An anomaly's reconstruction is pulled towards the anomaly, and its largest residuals
-        include normal features the planted ones dragged along. So, ``rec_rounds`` times, the
-        start is reconstructed again and the support re-chosen from the anomaly's residual
-        against that (a robust, trimmed reconstruction): one model call per round.
+        The support is DeepAID's effectiveness with the reconstruction as the change: the K
+        features with the largest |gradient of the score at the anomaly| x |reconstruction -
+        anomaly| (one backward pass; the product is the same in any units). Where the detector
+        spreads one cause's error over correlated features, the gradient tells the cause from the
+        features it drags along, which the residual alone cannot. The values are then refined
+        ``rec_rounds`` times by reconstructing the start itself on its support (an anomaly's
+        reconstruction is pulled towards the anomaly). The plain residual start (largest
+        residuals in ``scale`` units, reconstruction values) stays a candidate of rows that
+        descend: with K below the number of causes it can score lower.
         """
         a = _flat(anomalies)
-
-        def support_of(r: Tensor) -> Tensor:
-            return _keep_top(((r - a).abs() / scale).masked_fill(~movable, -1.0), k) & movable
-
-        support = support_of(rec)
-        start = torch.where(support, rec, a)
-        for _ in range(self.rec_rounds):
-            again = _flat(adapter.reconstruct(shaped(start))).to(a.dtype)
-            support = support_of(again)
-            start = torch.where(support, again, a)
-        start = _flat(project_all(constraints, shaped(start), anomalies))
-        others = [c for c in constraints if not isinstance(c, FidelityConstraint)]
-        ok = all_satisfied(others, shaped(start), anomalies) & (adapter.score(shaped(start)) <= bound)
-        return start, support, ok
+        probe = anomalies.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            (grad,) = torch.autograd.grad(adapter.score(probe).sum(), probe)
+        with torch.no_grad():
+            effect = (_flat(grad).abs() * (rec - a).abs()).nan_to_num(0.0).masked_fill(~movable, -1.0)
+            support = _keep_top(effect, k) & movable
+            start = torch.where(support, rec, a)
+            for _ in range(self.rec_rounds):
+                again = _flat(adapter.reconstruct(shaped(start))).to(a.dtype)
+                start = torch.where(support, again, a)
+            start = _flat(project_all(constraints, shaped(start), anomalies))
+            plain_support = _keep_top(((rec - a).abs() / scale).masked_fill(~movable, -1.0), k) & movable
+            plain = _flat(project_all(constraints, shaped(torch.where(plain_support, rec, a)), anomalies))
+            others = [c for c in constraints if not isinstance(c, FidelityConstraint)]
+            ok = all_satisfied(others, shaped(start), anomalies) & (adapter.score(shaped(start)) <= bound)
+        return start, support, plain, plain_support, ok
 
     def _noisy(self, a: Tensor, movable: Tensor, scale: Tensor) -> Tensor:
         if self.init_noise == 0:

@@ -64,17 +64,24 @@ def data_scale(normal: Any) -> float:
     return float(std.median()) if std.numel() else 1.0
 
 
-def feature_scale(normal: Any) -> np.ndarray:
-    """Each feature's std on normal rows relative to the median (constant features: 1).
+#: Features whose spreads on normal rows differ by more than this factor get per-feature units.
+MIXED_UNITS_RATIO = 10.0
+
+
+def feature_scale(normal: Any) -> np.ndarray | None:
+    """Each feature's std on normal rows relative to the median, where units are mixed; else None.
 
     Passed to the search as its per-feature ``scale``: ``lr`` stays in the median feature's
-    units, and every other feature steps (and ranks its residual) in its own.
+    units, and every other feature steps (and ranks its residual) in its own. Where every
+    spread is within ``MIXED_UNITS_RATIO`` of the others (scaled data) one unit serves all:
+    measured on the correlated-manifold cases, per-feature units there only bias the support
+    choice towards wide features (score-only m60: recall@4 0.86 with, 0.91 without).
     """
     x = as_tensor(normal, "normal").double().reshape(len(normal), -1)
     std = x.std(dim=0).cpu().numpy() if x.shape[0] > 1 else np.zeros(x.shape[1])
     positive = std[std > 0]
-    if positive.size == 0:
-        return np.ones_like(std)
+    if positive.size == 0 or positive.max() <= MIXED_UNITS_RATIO * positive.min():
+        return None
     return np.where(std > 0, std, np.median(positive)) / np.median(positive)
 
 
@@ -272,8 +279,8 @@ def tabular_interpreter(
                        lr=cal.lr if lr is None else lr)
     reg = registry()
     offered = {"lr": cal.lr, "steps": cal.steps, "seed": seed}
-    if normal is not None:
-        offered["scale"] = feature_scale(normal)
+    if normal is not None and (units := feature_scale(normal)) is not None:
+        offered["scale"] = units
     search_obj = _search(search, search_options, offered)
     extra: list[Any] = list(model_constraints(spec, scaler)) if spec is not None else []
     extra += list(constraints)
