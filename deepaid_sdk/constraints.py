@@ -145,7 +145,12 @@ class ConcisenessConstraint(Constraint):
         if self.k >= r.shape[1]:
             return ref
         delta = (r - a).abs()
-        keep = torch.zeros_like(delta, dtype=torch.bool).scatter_(1, delta.topk(self.k, dim=1).indices, True)
+        over = ((delta > 0).sum(dim=1) > self.k).nonzero().flatten()
+        if over.numel() == 0:  # every row within budget (e.g. a descent on a fixed support): unchanged
+            return ref
+        keep = torch.ones_like(delta, dtype=torch.bool)
+        top = delta[over].topk(self.k, dim=1).indices
+        keep[over] = torch.zeros_like(delta[over], dtype=torch.bool).scatter_(1, top, True)
         return torch.where(keep, r, a).reshape(ref.shape)
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:

@@ -329,7 +329,11 @@ class GradientSearch(ReferenceSearch):
             plain = _flat(project_all(constraints, shaped(torch.where(plain_support, rec, a)), anomalies))
             others = [c for c in constraints if not isinstance(c, FidelityConstraint)]
             ok = all_satisfied(others, shaped(start), anomalies) & (adapter.score(shaped(start)) <= bound)
-        return start, support, plain, plain_support, ok
+            # Where the effectiveness start is not normal but the plain residual one is, that one serves.
+            plain_ok = ~ok & all_satisfied(others, shaped(plain), anomalies) & (adapter.score(shaped(plain)) <= bound)
+            start = torch.where(plain_ok[:, None], plain, start)
+            support = torch.where(plain_ok[:, None], plain_support, support)
+        return start, support, plain, plain_support, ok | plain_ok
 
     def _noisy(self, a: Tensor, movable: Tensor, scale: Tensor) -> Tensor:
         if self.init_noise == 0:
