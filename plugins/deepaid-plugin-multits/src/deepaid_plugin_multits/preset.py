@@ -6,8 +6,8 @@ as in the original method; ``steps="all"`` lets the search change any cell of th
 way ``changed`` comes back as ``(step, feature)`` pairs. The score is the detector's own (the
 last vector's error), or with ``score="all"`` the error of every step the model can predict from
 the steps before it (``AllStepsAdapter``), so that odd *context* cells show in the score and can be
-changed. Feature options (``box``, ``integer``,
-``frozen``) name features ``d`` in ``[0, D)`` and apply to every step the search may change.
+changed. Feature options (``box``, ``integer``, ``frozen``) name features ``d`` in ``[0, D)``
+and apply to every step the search may change.
 """
 
 from __future__ import annotations
@@ -167,11 +167,12 @@ def multits_interpreter(
     :param steps: ``"last"`` (only the actual vector changes) or ``"all"`` (any step of the window);
         default ``"last"``, or ``"all"`` with ``score="all"``.
     :param score: ``"last"`` (default; ``"all"`` for an ``AllStepsAdapter``): the detector's own
-        score, the error of the last vector; ``"all"``:
-        the error of every step the model can predict from the steps before it inside the window
-        (``AllStepsAdapter``, from at least ``min_context`` steps, default 1), so that anomalous *context* cells
-        count in the score and can be found. Its threshold and per-step scale are calibrated on
-        ``normal`` (required unless ``model`` is an ``AllStepsAdapter`` already calibrated).
+        score, the error of the last vector; ``"all"``: the error of every step the model can
+        predict from the steps before it inside the window (``AllStepsAdapter``, from at least
+        ``min_context`` steps, default 1), so that anomalous *context* cells count in the score
+        and can be found. Its per-step scale and threshold (at ``percentile``) are calibrated on
+        ``normal``, required unless ``model`` is an ``AllStepsAdapter`` already calibrated;
+        ``threshold=`` then sets the all-steps threshold.
     :param k: at most this many cells change.
     :param eps: fidelity margin below the threshold; ``"typical"`` asks the reference to score no
         worse than the median normal sample (``threshold - typical_score``), so it looks normal
