@@ -222,7 +222,8 @@ def test_all_steps_score_predicts_every_step_from_the_steps_before_it():
         torch.testing.assert_close(fast.reconstruct(x)[:, :2], x[:, :2])
     normal = torch.randn(200, W + 1, D, generator=torch.Generator().manual_seed(1))
     threshold = fast.calibrate(normal, 99.0)
-    assert fast.step_scale.shape == (W - 1,) and 0.8 < fast.typical_score < 1.2 < threshold + 0.5
+    assert fast.step_scale.shape == (W - 1,) and 0.8 < fast.typical_score < 1.2  # a normal window scores about 1
+    assert threshold > fast.typical_score
     # A cell far off in a context row raises the score, and its gradient is largest there.
     odd = normal[:4].clone()
     odd[:, 3, 1] += 8.0
