@@ -49,6 +49,21 @@ def test_preset_explains_alerts_given_by_node_names(setup):
     assert (keep.interpret_batch(alerts).references[:, 0] == graph.ids(alerts[:, 0])).all()
 
 
+def test_preset_keeps_the_account_by_default_and_keep_changes_it(setup):
+    graph, det, alerts = setup
+    ids = graph.ids(alerts)
+    default = deepaid_sdk.create("glgv", model=det)
+    assert default.search.keep == "source"
+    batch = default.interpret_batch(alerts)
+    assert batch.flipped.all()
+    np.testing.assert_array_equal(batch.references[:, 0], ids[:, 0])  # the acting account stays
+    either = deepaid_sdk.create("glgv", model=det, keep="either").interpret_batch(alerts)
+    assert either.flipped.all() and (either.references[:, 0] != ids[:, 0]).any()
+    host = deepaid_sdk.create("glgv", model=det, keep="destination").interpret_batch(alerts)
+    np.testing.assert_array_equal(host.references[:, 1], ids[:, 1])
+    assert np.mean([d["hops"] for d in batch.details]) <= np.mean([d["hops"] for d in either.details])
+
+
 def test_preset_rejects_bad_options(setup):
     _, det, _ = setup
     with pytest.raises(TypeError, match="model: expected a fitted GLGV or an EdgeAdapter"):
@@ -57,6 +72,8 @@ def test_preset_rejects_bad_options(setup):
         deepaid_sdk.create("glgv", model=det, k=3)
     with pytest.raises(ValueError, match="max_depth: expected an integer >= 1; got 0"):
         deepaid_sdk.create("glgv", model=det, max_depth=0)
+    with pytest.raises(ValueError, match="keep: expected one of .*; got 'account'"):
+        deepaid_sdk.create("glgv", model=det, keep="account")
 
 
 def test_views_summarise_and_draw(setup, tmp_path):

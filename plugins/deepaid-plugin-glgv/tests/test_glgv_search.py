@@ -140,6 +140,33 @@ def test_best_first_goes_only_as_deep_as_needed_and_falls_back_within_max_depth(
         assert d["path"] == ["C2", "C3", "C4"] and sorted(d["reference_edge"]) == ["C3", "C4"]
 
 
+def _two_logins(normal_pairs):
+    """U1 -> C1 and U2 -> C2; the alert U1 -> C2 has one neighbour edge per endpoint. ``normal_pairs`` are normal."""
+    g = AuthGraph.from_events([(0, "U1", "C1"), (0, "U2", "C2")])
+    emb = torch.eye(g.num_nodes) + 1.0  # edge features: 2 at both endpoints, 1 elsewhere
+    pairs = [(g.index[a], g.index[b]) for a, b in normal_pairs]
+
+    def classifier(features):
+        return torch.stack([(features[:, a] > 1.5) & (features[:, b] > 1.5) for a, b in pairs]).any(dim=0).float()
+
+    return EdgeAdapter(g, emb, classifier, threshold=0.5)
+
+
+def test_keep_prefers_the_chosen_endpoint_and_falls_back_when_it_has_no_normal_edge():
+    both = _two_logins([("U1", "C1"), ("U2", "C2")])
+    alert = [["U1", "C2"]]
+    names = {keep: GraphReferenceSearch(keep=keep, target="anomaly").search(both, alert).details[0]["reference_edge"]
+             for keep in ("source", "destination")}
+    assert names == {"source": ["U1", "C1"], "destination": ["U2", "C2"]}
+    # The account's only edge is not normal: "source" changes the account rather than give no reference.
+    host_only = _two_logins([("U2", "C2")])
+    soft = GraphReferenceSearch(keep="source", target="anomaly").search(host_only, alert)
+    assert soft.flipped[0] and soft.details[0]["reference_edge"] == ["U2", "C2"] and soft.changed[0].tolist() == [0]
+    hard = GraphReferenceSearch(keep="source", target="anomaly").search(
+        host_only, alert, [FidelityConstraint(), FrozenConstraint([0])])
+    assert not hard.flipped[0] and hard.details[0]["reference_edge"][0] == "U1"
+
+
 def test_search_errors_name_the_argument(setup):
     graph, det, alerts = setup
     with pytest.raises(ValueError, match="max_depth: expected an integer >= 1; got 0"):
@@ -148,6 +175,10 @@ def test_search_errors_name_the_argument(setup):
         GraphReferenceSearch(max_depth=2.5)
     with pytest.raises(ValueError, match="target: expected one of"):
         GraphReferenceSearch(target="nearest")
+    with pytest.raises(ValueError, match=r"keep: expected one of \('source', 'destination', 'either'\); got 'account'"):
+        GraphReferenceSearch(keep="account")
+    with pytest.raises(ValueError, match="keep: expected one of .*; got 0"):
+        GraphReferenceSearch(keep=0)
     with pytest.raises(ValueError, match=r"anomalies: 1 node\(s\) not in the graph: \['C_GHOST'\]"):
         GraphReferenceSearch().search(det.adapter(), [[graph.names[0], "C_GHOST"]])
     from deepaid_sdk.adapters import ScoreAdapter

@@ -195,3 +195,40 @@ def test_fixed_context_scores_the_same_without_gradient_into_the_context():
     torch.testing.assert_close(last[:, -1], full[:, -1])
     assert bool((last[:, :-1] == 0).all()) and bool((full[:, :-1] != 0).any())
     check_adapter(fixed, _batch(8))
+
+
+class PrefixOnly(nn.Module):
+    """The same predictor without ``predict_steps``: the all-steps adapter calls it once per prefix length."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+        self.features = inner.features
+
+    def forward(self, x):
+        return self.inner(x)
+
+
+def test_all_steps_score_predicts_every_step_from_the_steps_before_it():
+    torch.manual_seed(0)
+    model = LSTMPredictor(D, hidden=8)
+    fast, slow = (LSTMPredictorAdapter(m, W).all_steps(min_context=2) for m in (model, PrefixOnly(model)))
+    x = _batch(6)
+    with torch.no_grad():
+        expected = torch.stack([model(x[:, :t]) for t in range(2, W + 1)], dim=1)
+        torch.testing.assert_close(fast.output(x), expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(slow.output(x), expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fast.reconstruct(x)[:, 2:], expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(fast.reconstruct(x)[:, :2], x[:, :2])
+    normal = torch.randn(200, W + 1, D, generator=torch.Generator().manual_seed(1))
+    threshold = fast.calibrate(normal, 99.0)
+    assert fast.step_scale.shape == (W - 1,) and 0.8 < fast.typical_score < 1.2  # a normal window scores about 1
+    assert threshold > fast.typical_score
+    # A cell far off in a context row raises the score, and its gradient is largest there.
+    odd = normal[:4].clone()
+    odd[:, 3, 1] += 8.0
+    assert bool((fast.scores(odd) > fast.scores(normal[:4])).all())
+    odd.requires_grad_(True)
+    (grad,) = torch.autograd.grad(fast.score(odd).sum(), odd)
+    assert bool((grad.abs().flatten(1).argmax(dim=1) == 3 * D + 1).all())
+    check_adapter(fast, _batch(8))

@@ -6,7 +6,7 @@ import pytest
 from deepaid_sdk.benchmarks.compare import compare
 from deepaid_sdk.registry import registry
 from deepaid_plugin_multits.adapter import LSTMPredictorAdapter
-from deepaid_plugin_multits.benchmark import build_case
+from deepaid_plugin_multits.benchmark import build_case, build_context_case
 from deepaid_plugin_multits.demo import run
 from deepaid_plugin_multits.detector import fit_detector
 from deepaid_plugin_multits.synthetic import make_multits
@@ -42,6 +42,19 @@ def test_benchmark_case_runs_through_compare(tmp_path):
     report = compare(case, None, seeds=2)
     assert [row[1] for row in report.rows] == ["deepaid", "deepaid-all-steps"]
     assert all(row[2] is not None for row in report.rows), report.notes
+
+
+def test_context_case_runs_through_compare(tmp_path):
+    data = make_multits(features=5, window=6, train_steps=1000, events=30, planted=2, kinds=("spike",),
+                        magnitude=(8.0, 12.0), seed=2)
+    det = fit_detector(data, epochs=6, hidden=16, cache_dir=tmp_path)
+    case = build_context_case(det, baselines=False)
+    assert list(case.explainers) == ["deepaid-all-steps-score", "deepaid-all-steps"]
+    assert case.truth[:, -1].sum() == 0 and case.truth.any(axis=(1, 2)).all()  # planted in context rows only
+    np.testing.assert_array_equal(case.is_normal(case.anomalies), np.zeros(len(case.anomalies), dtype=bool))
+    report = compare(case, None, seeds=2)
+    recall = {row[1]: row[3] for row in report.rows}
+    assert recall["deepaid-all-steps-score"] > recall["deepaid-all-steps"], report.text()
 
 
 def test_cached_detector_is_reloaded_identically(tmp_path):

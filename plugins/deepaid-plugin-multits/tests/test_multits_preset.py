@@ -134,3 +134,63 @@ def test_preset_errors():
         create("multits", model="lstm")
     with pytest.raises(ValueError, match="eps: expected a number, None or 'typical'"):
         create("multits", model=model, window=4, threshold=1.0, eps="median")
+
+
+@pytest.fixture(scope="module")
+def context(small, tmp_path_factory):
+    """Spikes planted in context rows of windows the all-steps score flags (same training series: same detector)."""
+    det, _, _ = small
+    data = make_multits(features=D, window=W, train_steps=1500, events=40, planted=PLANTED, kinds=("spike",),
+                        magnitude=(8.0, 12.0), seed=1)  # larger spikes than small's: the small model is rough
+    spikes = fit_detector(data, epochs=8, hidden=16, cache_dir=tmp_path_factory.getbasetemp() / "multits-cache")
+    windows, truth = data.context_samples(0)
+    x = spikes.scaler.transform(windows).astype(np.float32)
+    normal = spikes.normal_samples()
+    scored = spikes.adapter.all_steps()
+    scored.calibrate(normal)
+    flagged = (scored.scores(x) > scored.threshold).numpy()
+    assert flagged.sum() >= 10, "the all-steps score should flag most context spikes"
+    assert not truth[flagged][:, -1].any() and truth[flagged][:, :-1].any(axis=(1, 2)).all()  # context rows only
+    return spikes, normal, x[flagged], truth[flagged]
+
+
+def test_all_steps_score_finds_anomalies_in_context_rows(context):
+    det, normal, x, truth = context
+    interp = create("multits", model=det.adapter, k=PLANTED, score="all", normal=normal)
+    assert interp.adapter.step_scale is not None and interp.adapter is not det.adapter
+    assert not any(isinstance(c, FrozenConstraint) for c in interp.constraints)  # steps="all" by default
+    batch = check_search(interp.search, interp.adapter, x, interp.constraints, interp.distance)
+    _, recall = precision_recall_at_k(batch, truth, k=PLANTED)
+    assert recall >= 0.85 and label_flip_rate(batch) >= 0.9
+    # the planted (context) cells move towards the model's prediction: the reference fixes them
+    rows = np.flatnonzero(batch.flipped)
+    planted = truth[rows]
+    pred = interp.adapter.reconstruct(torch.as_tensor(x[rows])).detach().numpy()
+    moved = np.abs(batch.references[rows] - pred)[planted] < np.abs(x[rows] - pred)[planted]
+    assert moved.mean() >= 0.85
+    # The last-step score sees context spikes only through the last prediction: nothing to find.
+    last = create("multits", model=det.adapter, k=PLANTED, steps="all").interpret_batch(x)
+    assert precision_recall_at_k(last, truth, k=PLANTED)[1] < 0.5
+
+
+def test_all_steps_options_and_errors(small):
+    det, x, _ = small
+    normal = det.normal_samples(300)
+    scored = create("multits", model=det.adapter, score="all", normal=normal, min_context=3).adapter
+    assert scored.min_context == 3 and scored.scored_steps == W - 2
+    assert create("multits", model=scored, k=2).adapter is scored  # an AllStepsAdapter implies score="all"
+    assert create("multits", model=scored, steps="last").adapter.context_gradient is False
+    with pytest.raises(ValueError, match="score: expected one of \\('last', 'all'\\); got 'every'"):
+        create("multits", model=det.adapter, score="every", normal=normal)
+    with pytest.raises(ValueError, match="normal: score='all' needs normal data"):
+        create("multits", model=det.adapter, score="all")
+    with pytest.raises(ValueError, match="min_context: only used with score='all'"):
+        create("multits", model=det.adapter, min_context=2)
+    with pytest.raises(ValueError, match=f"min_context: expected at most W={W} context steps; got {W + 1}"):
+        create("multits", model=det.adapter, score="all", normal=normal, min_context=W + 1)
+    with pytest.raises(ValueError, match="min_context: expected an integer >= 1; got 0"):
+        create("multits", model=det.adapter, score="all", normal=normal, min_context=0)
+    with pytest.raises(ValueError, match="min_context: the AllStepsAdapter given scores from 3"):
+        create("multits", model=scored, min_context=1)
+    with pytest.raises(ValueError, match="score: the model is an AllStepsAdapter"):
+        create("multits", model=scored, score="last")

@@ -25,14 +25,19 @@ def glgv_interpreter(
     constraints: Sequence[Any] = (),
     max_depth: int = 3,
     target: str = "ideal",
+    keep: str = "source",
     search_options: dict[str, Any] | None = None,
     distance: Any = "edge-embedding",
 ) -> Interpreter:
     """GL-GV preset: explain an alerting login edge by the nearest existing edge judged normal.
 
     ``model`` is a fitted ``GLGV`` or an ``EdgeAdapter`` (user embeddings and classifier).
-    ``k=1`` keeps one endpoint of the alert (references share a node with it); ``frozen=[0]``
-    keeps the source (the account); ``same_kinds`` asks the reference to join the same kinds of
+    ``keep="source"`` (default) keeps the acting account whenever it has an edge judged normal
+    ("this account normally logs into these hosts"), and changes it only when it has none;
+    ``keep="either"`` lets either endpoint change (nearest normal edge, the account as likely to
+    change as the host); ``keep="destination"`` prefers keeping the host. ``frozen=[0]`` keeps
+    the account as a hard rule (no reference where it has no normal edge). ``k=1`` keeps one
+    endpoint of the alert (references share a node with it); ``same_kinds`` asks the reference to join the same kinds of
     node as the alert (a user->host login is explained by a user->host login); ``eps`` is the margin below the threshold a reference needs;
     ``lam`` weighs stability in the search for the ideal edge embedding.
     """
@@ -46,7 +51,7 @@ def glgv_interpreter(
         adapter.threshold = threshold
     reg = registry()
     search = reg.build("searches", "graph", ReferenceSearch,
-                       **{"max_depth": max_depth, "target": target, **(search_options or {})})
+                       **{"max_depth": max_depth, "target": target, "keep": keep, **(search_options or {})})
     if isinstance(distance, str):
         options = ({"embeddings": adapter.embeddings} if distance == "edge-embedding"
                    else {"graph": adapter.graph} if distance == "graph-hops" else {})

@@ -9,7 +9,8 @@ Two stages, both on the whole batch of alerts:
 2. Best-first over the graph, outward from both endpoints of every alert at once, one hop
    level per step up to ``max_depth``. A level's candidate edges (all alerts together) are
    scored in one batched call (embedding gather + Hadamard + one classifier call); candidates
-   rank by (judged normal, hops, distance of their edge features to e*). An alert stops at the
+   rank by (judged normal, hops, keeps the preferred endpoint -- ``keep`` --, distance of their
+   edge features to e*). An alert stops at the
    first level holding an edge judged normal: no deeper edge can rank higher.
 
 The reference is the chosen edge, oriented so that a shared endpoint keeps its position; the
@@ -39,6 +40,9 @@ from deepaid_plugin_glgv.adapter import EdgeAdapter
 from deepaid_plugin_glgv.graph import AuthGraph, in_sorted
 
 TARGETS = ("ideal", "anomaly")
+#: Which endpoint of the alert a reference keeps when a normal edge allows it (position 0 is the
+#: source, the acting account; 1 the destination); ``"either"``: no preference.
+KEEP = {"source": 0, "destination": 1, "either": None}
 
 
 def orient(near: np.ndarray, far: np.ndarray, anomalies: np.ndarray, kinds: np.ndarray) -> np.ndarray:
@@ -52,9 +56,10 @@ def orient(near: np.ndarray, far: np.ndarray, anomalies: np.ndarray, kinds: np.n
     return np.stack([np.where(swap, far, near), np.where(swap, near, far)], axis=1)
 
 
-def first_per_group(group: np.ndarray, key: np.ndarray) -> np.ndarray:
-    """Positions of the smallest ``key`` within each value of ``group`` (ties: first position)."""
-    order = np.lexsort((np.arange(group.size), key, group))
+def first_per_group(group: np.ndarray, key: np.ndarray, before: np.ndarray | None = None) -> np.ndarray:
+    """Positions of the smallest ``(before, key)`` within each value of ``group`` (ties: first position)."""
+    keys = (np.arange(group.size), key) if before is None else (np.arange(group.size), key, before)
+    order = np.lexsort((*keys, group))
     starts = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1]])
     return order[starts]
 
@@ -65,6 +70,12 @@ class GraphReferenceSearch(ReferenceSearch):
     :param max_depth: largest number of hops from the alert's edge to the reference edge (>= 1).
     :param target: ``"ideal"``: rank same-hop candidates by distance to e* (found by the gradient
         search on edge features); ``"anomaly"``: by distance to the alert's own edge features.
+    :param keep: ``"source"``: among the edges of one hop level, those that keep the alert's source
+        (the acting account: "this account normally logs into these hosts") rank first, so the
+        reference changes the destination whenever the account has an edge judged normal, and
+        changes the account only when it has none; ``"destination"`` likewise for the
+        destination; ``"either"``: no preference (the link model is symmetric, so either
+        endpoint may change). A hard rule is the core's ``FrozenConstraint([0])`` instead.
     :param ideal_steps: step budget of the gradient search for e*.
     :param ideal_lr: its step size, relative to the mean magnitude of the alerts' edge features.
     :param ideal_k: at most this many feature dimensions may change in e* (None: any).
@@ -77,13 +88,16 @@ class GraphReferenceSearch(ReferenceSearch):
 
     name = "graph"
 
-    def __init__(self, max_depth: int = 3, target: str = "ideal", *, ideal_steps: int = 100,
+    def __init__(self, max_depth: int = 3, target: str = "ideal", *, keep: str = "either", ideal_steps: int = 100,
                  ideal_lr: float = 0.1, ideal_k: int | None = None, init_noise: float = 0.0, seed: int = 0,
                  chunk: int = 1 << 20, group: int = 1024) -> None:
         self.max_depth = check_positive_int(max_depth, "max_depth")
         if target not in TARGETS:
             raise ValueError(f"target: expected one of {TARGETS}; got {target!r}")
         self.target = target
+        if not isinstance(keep, str) or keep not in KEEP:
+            raise ValueError(f"keep: expected one of {tuple(KEEP)}; got {keep!r}")
+        self.keep = keep
         self.ideal_steps = check_positive_int(ideal_steps, "ideal_steps")
         self.ideal_lr = check_finite_number(ideal_lr, "ideal_lr")
         if self.ideal_lr <= 0:
@@ -95,7 +109,7 @@ class GraphReferenceSearch(ReferenceSearch):
         self.group = check_positive_int(group, "group")
 
     def describe(self) -> dict[str, Any]:
-        return {"search": self.name, "max_depth": self.max_depth, "target": self.target,
+        return {"search": self.name, "max_depth": self.max_depth, "target": self.target, "keep": self.keep,
                 "ideal_steps": self.ideal_steps, "ideal_lr": self.ideal_lr, "ideal_k": self.ideal_k,
                 "init_noise": self.init_noise, "seed": self.seed}
 
@@ -199,14 +213,20 @@ class GraphReferenceSearch(ReferenceSearch):
                     ok = all_satisfied(admissible, torch.as_tensor(cand, device=dev),
                                        torch.as_tensor(anom[c_own], device=dev)).cpu().numpy()
                 normal = ok & (scores <= bound)
-                # Ranking (judged normal, hops, distance): a normal edge at this level ends the alert's search.
+                pos = KEEP[self.keep]
+                # 0 where the candidate keeps the preferred endpoint (or there is no preference), else 1.
+                moved = (np.zeros(c_own.size, np.int8) if pos is None
+                         else (cand[:, pos] != anom[c_own, pos]).astype(np.int8))
+                # Ranking (judged normal, hops, keeps the preferred endpoint, distance): a normal edge
+                # at this level ends the alert's search. Edges keeping an endpoint are all one hop away.
                 if normal.any():
-                    idx = np.flatnonzero(normal)[first_per_group(c_own[normal], dists[normal])]
+                    idx = np.flatnonzero(normal)[first_per_group(c_own[normal], dists[normal], moved[normal])]
                     self._take(out, idx, c_own, c_near, cand, level, normal=True)
                 # Otherwise keep the nearest admissible edge of the first level that had one.
                 fallback = ok & ~out["found"][c_own]
                 if fallback.any():
-                    idx = np.flatnonzero(fallback)[first_per_group(c_own[fallback], dists[fallback])]
+                    idx = np.flatnonzero(fallback)[first_per_group(c_own[fallback], dists[fallback],
+                                                                   moved[fallback])]
                     self._take(out, idx, c_own, c_near, cand, level, normal=False)
             if level == self.max_depth:
                 break

@@ -112,6 +112,22 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         """The actual vector: the sample's last row."""
         return x[:, -1]
 
+    def all_steps(self, min_context: int = 1) -> "AllStepsAdapter":
+        """An adapter on the same model that scores every step it can predict (see ``AllStepsAdapter``).
+
+        It has its own threshold and per-step scale: calibrate it on normal data before use.
+        """
+        return AllStepsAdapter(self.model, self.window, self.features, min_context=min_context,
+                               device=self.device, rnn_backward=self.rnn_backward)
+
+    def _call(self, fn: Any, x: Tensor) -> Tensor:
+        """``fn(x)`` under the RNN context (gradient through the context) or without gradient."""
+        if self.context_gradient:
+            with self.rnn_context(x.device):
+                return fn(x)
+        with torch.no_grad():
+            return fn(x)
+
     def fixed_context(self) -> "LSTMPredictorAdapter":
         """A copy for searches that never change the context (the last-step mode).
 
@@ -126,12 +142,7 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
 
     def output(self, x: Tensor) -> Tensor:
         """The model's prediction ``[B, D]`` from the sample's W context steps."""
-        if self.context_gradient:
-            with self.rnn_context(x.device):
-                out = self.model(x[:, :-1])
-        else:
-            with torch.no_grad():
-                out = self.model(x[:, :-1])
+        out = self._call(self.model, x[:, :-1])
         expected = (x.shape[0], self.features)
         if not isinstance(out, Tensor) or tuple(out.shape) != expected:
             got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
@@ -176,3 +187,95 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         return {**super().describe(), "window": self.window, "features": self.features,
                 "rnn_backward": self.rnn_backward, "typical_score": self.typical_score,
                 "context_gradient": self.context_gradient}
+
+
+class AllStepsAdapter(LSTMPredictorAdapter):
+    """Scores every step of the window the predictor can predict, not only the last one.
+
+    Step t of a sample ``[W + 1, D]`` (for ``min_context <= t <= W``) is predicted from the steps
+    before it inside the window, and its error counts in the score, so an odd *context* cell
+    shows up in the score and in its gradient (the last-step score sees it only through the
+    prediction of the last vector). Each step's RMSE is divided by its RMS on normal data
+    (``step_scale``, from ``calibrate``), so a step predicted from a short prefix, less accurate
+    even on normal data, does not dominate; the score is the power mean ``mean_t(z_t ** 8) ** (1 / 8)``
+    of these over the steps (``POWER``): one odd step among W is not averaged away as in a plain
+    mean, and unlike a maximum the gradient reaches every step. A normal window scores about 1.
+    The reconstruction is the window with every scored step replaced by its prediction.
+
+    Predictions come from one call of ``model.predict_steps(x)`` (``[B, W, D] -> [B, W, D]``, row
+    t predicted from rows ``<= t``) where the model has it (``LSTMPredictor`` does: one LSTM
+    pass), else from one model call per prefix length ``min_context .. W``, each on the whole batch.
+
+    :param min_context: the fewest context steps a scored step is predicted from (1 .. W).
+    """
+
+    #: Exponent of the power mean over steps. Lower (towards a plain mean), fixing some of the
+    #: spiked cells of a step already looks normal and the others are left; standardising single
+    #: cells instead of steps made the search reach a normal window less often.
+    POWER = 8.0
+
+    def __init__(self, model: nn.Module, window: int, features: int | None = None, threshold: float | None = None,
+                 *, min_context: int = 1, eps: float = 0.0, device: Any = None,
+                 rnn_backward: str = "cudnn_off") -> None:
+        super().__init__(model, window, features, threshold, eps=eps, device=device, rnn_backward=rnn_backward)
+        self.min_context = check_positive_int(min_context, "min_context")
+        if self.min_context > self.window:
+            raise ValueError(f"min_context: expected at most W={self.window} context steps; got {self.min_context}")
+        #: ``[W + 1 - min_context]`` RMS prediction error of each scored step on normal data (None: 1).
+        self.step_scale: Tensor | None = None
+
+    @property
+    def scored_steps(self) -> int:
+        """How many steps of a window are scored: ``W + 1 - min_context``."""
+        return self.window + 1 - self.min_context
+
+    def target(self, x: Tensor) -> Tensor:
+        """The scored steps ``[B, W + 1 - min_context, D]``."""
+        return x[:, self.min_context:]
+
+    def _predict_all(self, context: Tensor) -> Tensor:
+        steps = getattr(self.model, "predict_steps", None)
+        if callable(steps):
+            return steps(context)[:, self.min_context - 1:]
+        return torch.stack([self.model(context[:, :t]) for t in range(self.min_context, self.window + 1)], dim=1)
+
+    def output(self, x: Tensor) -> Tensor:
+        """Predictions ``[B, W + 1 - min_context, D]`` of the scored steps, each from the steps before it."""
+        out = self._call(self._predict_all, x[:, :-1])
+        expected = (x.shape[0], self.scored_steps, self.features)
+        if not isinstance(out, Tensor) or tuple(out.shape) != expected:
+            got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
+            raise ValueError(f"model: expected predictions {list(expected)} of the steps {self.min_context}..W "
+                             f"of windows [B, W + 1, D]; got {got}")
+        return out
+
+    def step_errors(self, x: Tensor) -> Tensor:
+        """``[B, W + 1 - min_context]`` mean squared prediction error of each scored step."""
+        return (self.output(x) - self.target(x)).pow(2).mean(dim=2)
+
+    def score(self, x: Tensor) -> Tensor:
+        z2 = self.step_errors(x)  # squared RMSE per step, then standardised: z_t ** 2
+        if self.step_scale is not None:
+            z2 = z2 / self.step_scale.to(z2.device, z2.dtype).pow(2)
+        return (z2.pow(self.POWER / 2).mean(dim=1) + 1e-12).pow(1.0 / self.POWER)
+
+    def reconstruct(self, x: Tensor) -> Tensor:
+        """The sample with every scored step replaced by its prediction."""
+        return torch.cat([x[:, :self.min_context], self.output(x).to(x.dtype)], dim=1)
+
+    def fit_step_scale(self, normal: Any) -> Tensor:
+        """Set ``step_scale`` to each scored step's RMS prediction error on normal samples ``[N, W + 1, D]``."""
+        x = self.prepare(normal, "normal")
+        with torch.no_grad():
+            sq = torch.cat([self.step_errors(part) for part in x.split(4096)]).double().mean(dim=0)
+        self.step_scale = sq.sqrt().clamp_min(1e-6).float()
+        return self.step_scale
+
+    def calibrate(self, normal: Any, percentile: float = 99.0) -> float:
+        """Per-step scale, then threshold and median score, all from normal samples ``[N, W + 1, D]``."""
+        self.fit_step_scale(normal)
+        return super().calibrate(normal, percentile)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "score": "all steps", "min_context": self.min_context,
+                "step_scale": None if self.step_scale is None else self.step_scale.tolist()}

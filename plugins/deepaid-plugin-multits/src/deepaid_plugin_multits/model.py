@@ -31,6 +31,14 @@ class LSTMPredictor(nn.Module):
         out, _ = self.lstm(x)
         return self.head(out[:, -1])
 
+    def predict_steps(self, x: Tensor) -> Tensor:
+        """``[B, W, D] -> [B, W, D]``: row t is the prediction from ``x[:, :t + 1]`` (one LSTM pass).
+
+        Row t equals ``forward(x[:, :t + 1])``; the all-steps adapter scores every step with it.
+        """
+        out, _ = self.lstm(x)
+        return self.head(out)
+
     def config(self) -> dict[str, Any]:
         """Constructor arguments, saved beside the state dict so the model can be rebuilt without pickle."""
         return {"features": self.features, "hidden": self.hidden, "layers": self.layers,

@@ -56,6 +56,23 @@ class SyntheticSeries:
         """``[E, W + 1, D]`` bool: the planted cells of those windows (in the last row only)."""
         return mask_windows_at(self.truth, self.onsets, self.window)
 
+    def context_offsets(self, seed: int = 0) -> np.ndarray:
+        """``[E]`` seeded offsets in ``[1, W - 1]``: how many steps after its onset a context window ends."""
+        if self.window < 2:
+            raise ValueError(f"window: context offsets need W >= 2; the series has W={self.window}")
+        rng = np.random.default_rng(check_positive_int(seed, "seed", minimum=0))
+        return rng.integers(1, self.window, size=self.onsets.size)
+
+    def context_samples(self, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Windows whose event sits in a *context* step, and their planted cells: ``[E, W + 1, D]`` each.
+
+        Window e ends ``context_offsets(seed)[e]`` steps after event e's onset, so a spike lies in
+        context row ``W - offset`` (1 .. W - 1: a row the predictor sees and, with steps before
+        it, also predicts) and the last vector is clean; a shift may still cover later rows.
+        """
+        ends = self.onsets + self.context_offsets(seed)
+        return windows_at(self.test, ends, self.window), mask_windows_at(self.truth, ends, self.window)
+
 
 def feature_names(features: int) -> tuple[str, ...]:
     """Readable names for the synthetic features (``f<d>`` beyond the ten named ones)."""
