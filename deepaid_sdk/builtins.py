@@ -44,3 +44,10 @@ def register_benchmarks(register: Register) -> None:
     from deepaid_sdk.benchmarks.core import run_core_benchmark
 
     register("core", run_core_benchmark)
+
+
+@hookimpl
+def register_distill_states(register: Register) -> None:
+    from deepaid_sdk.distill.states import IntervalStates
+
+    register(IntervalStates.name, IntervalStates)
