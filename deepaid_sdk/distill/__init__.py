@@ -7,8 +7,9 @@ false positives into a retraining set or an allow-list.
 
 from deepaid_sdk.distill.alerts import Alert, as_alerts
 from deepaid_sdk.distill.distiller import FALSE_POSITIVE, UNKNOWN, Distiller, Predictions
+from deepaid_sdk.distill.improve import AllowList, RetrainingSet, retraining_set
 from deepaid_sdk.distill.rules import Rule
 from deepaid_sdk.distill.states import IntervalStates, State, StateExtractor
 
-__all__ = ["Alert", "Distiller", "FALSE_POSITIVE", "IntervalStates", "Predictions", "Rule", "State",
+__all__ = ["Alert", "AllowList", "RetrainingSet", "retraining_set", "Distiller", "FALSE_POSITIVE", "IntervalStates", "Predictions", "Rule", "State",
            "StateExtractor", "UNKNOWN", "as_alerts"]

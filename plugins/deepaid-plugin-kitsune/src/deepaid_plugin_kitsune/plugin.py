@@ -32,3 +32,7 @@ def register_benchmarks(register: Register) -> None:
     from deepaid_plugin_kitsune.benchmark import run_benchmark
 
     register("kitsune", run_benchmark)
+
+    from deepaid_plugin_kitsune.distill_bench import run as run_distill_bench
+
+    register("distill", run_distill_bench)
