@@ -86,14 +86,14 @@ def explanation_vectors(case: DistillCase) -> np.ndarray:
     return (case.batch.anomalies - case.batch.references) / span
 
 
-def baselines(case: DistillCase, train: np.ndarray, seed: int) -> dict[str, dict[str, float]]:
+def baselines(case: DistillCase, train: np.ndarray, seed: int, trees: int = 200) -> dict[str, dict[str, float]]:
     """Random forest on raw features and 1-NN on explanations, trained on the same labels."""
     ensemble, _, neighbors = _sklearn()
     kinds = np.asarray(case.kinds)
     labels = np.array(case.verdicts)[train]
     test = ~train
     out = {}
-    forest = ensemble.RandomForestClassifier(n_estimators=200, random_state=seed).fit(case.batch.anomalies[train], labels)
+    forest = ensemble.RandomForestClassifier(n_estimators=trees, random_state=seed).fit(case.batch.anomalies[train], labels)
     proba = forest.predict_proba(case.batch.anomalies[test])
     pred = np.where(proba.max(axis=1) >= 0.5, forest.classes_[proba.argmax(axis=1)], "unknown")
     out["random forest, raw features (unknown: max proba < 0.5)"] = scores(pred, kinds[test], pred == FALSE_POSITIVE)

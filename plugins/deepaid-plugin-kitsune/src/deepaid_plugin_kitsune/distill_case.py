@@ -96,9 +96,9 @@ def alert_rows(model: KitNET, kinds: Sequence[str], per_kind: int, rng: np.rando
 
 
 def distill_case(per_kind: int = 110, seed: int = 0, device: str = "cpu",
-                 cache: pathlib.Path | None = CACHE) -> DistillCase:
-    """KitNET trained on ``N_NORMAL`` synthetic rows (cached), ``per_kind`` explained alerts of every kind."""
-    data = traffic_features(N_NORMAL, 10, seed=seed)
+                 cache: pathlib.Path | None = CACHE, n_normal: int = N_NORMAL) -> DistillCase:
+    """KitNET trained on ``n_normal`` synthetic rows (cached), ``per_kind`` explained alerts of every kind."""
+    data = traffic_features(n_normal, 10, seed=seed)
     model = cached_kitnet(data, seed=seed, device=device, cache=cache)
     rng = np.random.default_rng(seed + 1)
     rows, kinds, rates = alert_rows(model, tuple(KINDS), per_kind, rng)

@@ -26,6 +26,10 @@ def register_demos(register: Register) -> None:
 
     register("kitsune", run_demo)
 
+    from deepaid_plugin_kitsune.distill_demo import run as run_distill_demo
+
+    register("distill", run_distill_demo)
+
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
