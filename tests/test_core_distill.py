@@ -229,3 +229,24 @@ def test_cli_distils_rules_and_triages_explain_records(tmp_path, capsys):
     assert main(["distill", "--interpretations", str(tmp_path / "alerts.jsonl"), "--verdicts",
                  str(tmp_path / "verdicts.jsonl"), "--output", str(rules)]) == 2
     assert "give --normal FILE" in capsys.readouterr().err
+
+
+@settings(max_examples=25, deadline=None)
+@given(alert_sets, alert_sets, st.sampled_from(["path", "fsm"]))
+def test_a_rows_verdict_does_not_depend_on_its_batch(train, queue, mode):
+    import deepaid_sdk.distill.distiller as distiller_module
+
+    recs, labels = _consistent(train)
+    d = Distiller(STATES, mode=mode, min_score=0.3).fit(recs, labels)
+    incoming = _consistent(queue)[0]
+    whole = d.predict(incoming)
+    saved = distiller_module._BLOCK
+    distiller_module._BLOCK = 1  # one alert per chunk
+    try:
+        chunked = d.predict(incoming)
+    finally:
+        distiller_module._BLOCK = saved
+    alone = [d.predict([r]) for r in incoming]
+    assert chunked.verdicts == whole.verdicts == tuple(p.verdicts[0] for p in alone)
+    np.testing.assert_allclose(whole.confidence, [p.confidence[0] for p in alone])
+    np.testing.assert_array_equal(whole.rule, chunked.rule)

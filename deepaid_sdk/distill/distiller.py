@@ -17,7 +17,7 @@ import attrs
 import numpy as np
 
 from deepaid_sdk.distill.alerts import Alert, as_alerts
-from deepaid_sdk.distill.rules import MODES, Rule, encode, fsm_scores, path_scores, state_similarity
+from deepaid_sdk.distill.rules import MODES, Encoded, Rule, encode, fsm_scores, path_scores, state_similarity
 from deepaid_sdk.distill.states import State, StateExtractor
 
 FORMAT = "deepaid-distill/1"
@@ -26,6 +26,8 @@ FALSE_POSITIVE = "false_positive"
 #: Default least confidence for a verdict; below it an alert is ``unknown``.
 DEFAULT_MIN_SCORE = 0.6
 DEFAULT_MODE = "path"
+#: Similarity values per chunk of alerts in ``predict`` (about 32 MB of float64).
+_BLOCK = 4_000_000
 
 
 @attrs.frozen(eq=False)
@@ -104,34 +106,44 @@ class Distiller:
             raise ValueError("rules: this Distiller has no rules yet; call fit(interpretations, verdicts) first")
         paths = self.states.states(alerts)
         vocab: dict[State, int] = {}
-        rule_enc = encode([r.states for r in self.rules], vocab)
+        rule_enc = encode([r.states for r in self.rules], vocab)  # rule states take ids 0..S-1
+        rule_states = list(vocab)
         alert_enc = encode(paths, vocab)
-        states = list(vocab)
-        sim = state_similarity(states, states)
-        per_rule = path_scores(alert_enc, rule_enc, sim)  # [n, R]
-        exact = _exact(alert_enc.index, rule_enc.index)  # [n, R]
-        support = np.array([r.support for r in self.rules], dtype=np.float64)
-        rank = per_rule + 1e-6 * exact + 1e-9 * support / support.max()
-        if self.mode == "path":
-            best = rank.argmax(axis=1)
-            confidence = per_rule[np.arange(n), best]
-        else:
-            verdicts = self.verdicts
-            rule_verdict = np.array([verdicts.index(r.verdict) for r in self.rules])
-            machine = fsm_scores(alert_enc, rule_enc, rule_verdict, verdicts, sim)  # [n, V]
-            chosen = machine.argmax(axis=1)
-            # an alert that repeats a rule's path exactly takes that rule's verdict
-            has_exact = exact.any(axis=1)
-            chosen = np.where(has_exact, rule_verdict[rank.argmax(axis=1)], chosen)
-            confidence = np.where(has_exact, 1.0, machine[np.arange(n), chosen])
-            in_machine = rule_verdict[None, :] == chosen[:, None]
-            best = np.where(in_machine, rank, -np.inf).argmax(axis=1)
+        sim = state_similarity(list(vocab), rule_states)  # [all states, rule states]
+        best, confidence = np.zeros(n, dtype=np.int64), np.zeros(n)
+        # chunks bound the [rows, La, R, Lr] similarity block; a row's result does not depend on them
+        size = max(1, _BLOCK // max(1, alert_enc.index.shape[1] * rule_enc.index.size))
+        for start in range(0, n, size):
+            rows = slice(start, start + size)
+            part = Encoded(alert_enc.index[rows], alert_enc.weight[rows])
+            best[rows], confidence[rows] = self._match(part, rule_enc, sim)
         known = confidence >= self.min_score
         verdict = tuple(self.rules[b].verdict if k else UNKNOWN for b, k in zip(best.tolist(), known.tolist()))
         rule = np.where(known, best, -1)
         text = tuple(f"#{r} {self.rules[r].verdict}: {self.rules[r].text()}" if r >= 0 else None for r in rule.tolist())
         suppressed = np.array([v in self.suppress for v in verdict], dtype=bool)
         return Predictions(verdict, np.clip(confidence, 0.0, 1.0), rule, text, suppressed)
+
+    def _match(self, alerts: Encoded, rule_enc: Encoded, sim: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Best rule and confidence of each alert of one chunk."""
+        n = alerts.index.shape[0]
+        per_rule = path_scores(alerts, rule_enc, sim)  # [n, R]
+        exact = _exact(alerts.index, rule_enc.index)  # [n, R]
+        support = np.array([r.support for r in self.rules], dtype=np.float64)
+        rank = per_rule + 1e-6 * exact + 1e-9 * support / support.max()
+        if self.mode == "path":
+            best = rank.argmax(axis=1)
+            return best, per_rule[np.arange(n), best]
+        verdicts = self.verdicts
+        rule_verdict = np.array([verdicts.index(r.verdict) for r in self.rules])
+        machine = fsm_scores(alerts, rule_enc, rule_verdict, verdicts, sim)  # [n, V]
+        chosen = machine.argmax(axis=1)
+        # an alert that repeats a rule's path exactly takes that rule's verdict
+        has_exact = exact.any(axis=1)
+        chosen = np.where(has_exact, rule_verdict[rank.argmax(axis=1)], chosen)
+        confidence = np.where(has_exact, 1.0, machine[np.arange(n), chosen])
+        in_machine = rule_verdict[None, :] == chosen[:, None]
+        return np.where(in_machine, rank, -np.inf).argmax(axis=1), confidence
 
     def triage(self, interpretations: Any) -> Predictions:
         """``predict`` for an alert queue: suppressed alerts stay in the result, flagged."""
