@@ -250,3 +250,16 @@ def test_a_rows_verdict_does_not_depend_on_its_batch(train, queue, mode):
     assert chunked.verdicts == whole.verdicts == tuple(p.verdicts[0] for p in alone)
     np.testing.assert_allclose(whole.confidence, [p.confidence[0] for p in alone])
     np.testing.assert_array_equal(whole.rule, chunked.rule)
+
+
+def test_retraining_set_moves_each_false_positives_changes_onto_normal_contexts():
+    batch = _batch()
+    contexts = np.random.default_rng(2).normal(size=(30, D))
+    rs = retraining_set(batch, ["false_positive", "scan", "scan", "false_positive"], points=2, contexts=contexts,
+                        per_alert=5)
+    assert rs.rows.shape == (2 * 2 + 2 * 5, D) and rs.source.tolist() == [0, 0, 3, 3] + [0] * 5 + [3] * 5
+    moved = rs.rows[4:].reshape(2, 5, D)
+    np.testing.assert_allclose(moved[:, :, :2], np.repeat(batch.anomalies[[0, 3]][:, None, :2], 5, axis=1))
+    assert all(any(np.allclose(row[2:], c[2:]) for c in contexts) for row in moved.reshape(-1, D))
+    with pytest.raises(ValueError, match=r"contexts: expected normal rows \[N, 8\]; got shape \[30, 3\]"):
+        retraining_set(batch, np.ones(4, dtype=bool), contexts=contexts[:, :3])

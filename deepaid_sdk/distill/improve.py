@@ -2,9 +2,12 @@
 
 A false positive's reference is an input the detector accepts, and the analyst says the
 anomaly is benign too, so the segment between them is benign traffic the detector has not
-learnt. ``retraining_set`` returns points along those segments (the anomaly included) for
-detectors that can be refit on ``normal + rows``; ``AllowList`` keeps the Distiller's
-false-positive rules as the per-rule allow-list for detectors that cannot.
+learnt. ``retraining_set`` returns points along those segments (the anomaly included) and,
+given normal rows as ``contexts``, the false positive's changed features set on other normal
+rows: the rule that suppresses it matches on those features alone, and the retraining teaches
+the detector the same (leave ``contexts`` out where the benign pattern depends on the rest of
+the row). Detectors that can be refit train on ``normal + rows``; ``AllowList`` keeps the
+Distiller's false-positive rules as the per-rule allow-list for detectors that cannot.
 """
 
 from __future__ import annotations
@@ -23,7 +26,8 @@ class RetrainingSet:
     """Benign rows to add to a detector's training data, and the alert each row comes from."""
 
     rows: np.ndarray
-    """``[M, *sample_shape]`` rows: points from each false positive's reference to the alert."""
+    """``[M, *sample_shape]`` rows: points from each false positive's reference to the alert, then the
+    false positives' changes on normal context rows (when contexts were given)."""
     source: np.ndarray
     """``[M]`` index of the alert (in the batch given) each row was made from."""
     alerts: int
@@ -52,11 +56,14 @@ def false_positive_mask(batch: InterpretationBatch, marks: Predictions | Sequenc
 
 
 def retraining_set(batch: InterpretationBatch, marks: Predictions | Sequence[str] | np.ndarray, *,
-                   points: int = 4, verdicts: Sequence[str] = ("false_positive",)) -> RetrainingSet:
+                   points: int = 4, contexts: np.ndarray | None = None, per_alert: int = 50, seed: int = 0,
+                   verdicts: Sequence[str] = ("false_positive",)) -> RetrainingSet:
     """Rows for refitting: ``points`` evenly spaced points from each false positive's reference to it.
 
     ``marks``: the Distiller's ``Predictions`` for ``batch`` (suppressed alerts), analyst verdicts,
-    or a bool mask. The last point of each segment is the alert itself.
+    or a bool mask. The last point of each segment is the alert itself. With ``contexts``
+    (normal rows ``[N, *sample_shape]``), also ``per_alert`` rows per false positive: random
+    context rows (``seed``) with the false positive's changed features set to its values.
     """
     if not isinstance(batch, InterpretationBatch):
         raise TypeError(f"batch: expected an InterpretationBatch (it holds the references); "
@@ -68,8 +75,21 @@ def retraining_set(batch: InterpretationBatch, marks: Predictions | Sequence[str
     anomalies, references = batch.anomalies[idx], batch.references[idx]
     t = (np.arange(1, points + 1) / points).reshape(1, points, *([1] * (anomalies.ndim - 1)))
     rows = references[:, None] + t * (anomalies - references)[:, None]
-    return RetrainingSet(rows.reshape(-1, *anomalies.shape[1:]).astype(batch.anomalies.dtype),
-                         np.repeat(idx, points), int(idx.size))
+    rows = rows.reshape(-1, *anomalies.shape[1:])
+    source = np.repeat(idx, points)
+    if contexts is not None and idx.size:
+        ctx = np.asarray(contexts)
+        if ctx.ndim != anomalies.ndim or ctx.shape[1:] != anomalies.shape[1:] or ctx.shape[0] < 1:
+            raise ValueError(f"contexts: expected normal rows [N, {', '.join(map(str, anomalies.shape[1:]))}]; "
+                             f"got shape {list(ctx.shape)}")
+        if isinstance(per_alert, bool) or not isinstance(per_alert, int) or per_alert < 1:
+            raise ValueError(f"per_alert: expected a positive integer; got {per_alert!r}")
+        pick = ctx[np.random.default_rng(seed).integers(0, ctx.shape[0], (idx.size, per_alert))]
+        changed = batch.changed_mask()[idx][:, None]
+        moved = np.where(changed, anomalies[:, None], pick).reshape(-1, *anomalies.shape[1:])
+        rows = np.concatenate([rows, moved.astype(rows.dtype)])
+        source = np.concatenate([source, np.repeat(idx, per_alert)])
+    return RetrainingSet(rows.astype(batch.anomalies.dtype), source, int(idx.size))
 
 
 @attrs.frozen

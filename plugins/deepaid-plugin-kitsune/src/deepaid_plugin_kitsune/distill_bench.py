@@ -165,8 +165,8 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     marks = np.zeros(len(kinds), dtype=bool)
     marks[np.flatnonzero(train)] = np.array(labels) == FALSE_POSITIVE
     marks[np.flatnonzero(~train)] = triage.suppressed
-    distilled = retraining_set(case.batch, marks)
-    labelled_only = retraining_set(case.batch, np.where(train, marks, False))
+    distilled = retraining_set(case.batch, marks, contexts=case.normal, seed=seed)
+    labelled_only = retraining_set(case.batch, np.where(train, marks, False), contexts=case.normal, seed=seed)
     retrained = refit(case.normal, distilled.rows, seed)
     bar.update()
     fp_after, drift_after, recall_after, caught_after = detector_counts(retrained, normal, drift, attacks)

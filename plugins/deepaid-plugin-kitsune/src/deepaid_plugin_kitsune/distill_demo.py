@@ -77,14 +77,15 @@ def run(out_dir: pathlib.Path, *, per_kind: int = 40, seed: int = 0, show: int =
     marks = np.zeros(len(kinds), dtype=bool)
     marks[train] = np.array(case.verdicts)[train] == FALSE_POSITIVE
     marks[queue] = triage.suppressed
-    rset = retraining_set(case.batch, marks)
+    rset = retraining_set(case.batch, marks, contexts=case.normal, seed=seed)
     rng = np.random.default_rng(seed + 2)
     normal = traffic_rows(4000, rng).astype(np.float32)
     drift = kind_rows(DRIFT, 900, rng)
     attacks = np.concatenate([kind_rows(k, 300, rng) for k in KINDS if k != DRIFT])
     before = detector_counts(case.model, normal, drift, attacks)
     after = detector_counts(refit(case.normal, rset.rows, seed), normal, drift, attacks)
-    print(f"\nRetraining set: {rset.rows.shape[0]} rows from {rset.alerts} false positives and their references")
+    print(f"\nRetraining set: {rset.rows.shape[0]} rows from {rset.alerts} false positives: points from each "
+          "reference to the alert, and its changed features on 50 normal rows")
     print(format_table(["KitNET", "false alerts", f"on {DRIFT} rows", "attack recall"],
                        [["as trained", before[0], before[1], before[2]], ["refit", after[0], after[1], after[2]]],
                        title="Fresh traffic: 4000 normal rows, 900 backup rows, 300 rows of each attack"))
