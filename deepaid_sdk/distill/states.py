@@ -11,6 +11,7 @@ parameters, so ``Distiller.from_dict`` rebuilds it.
 from __future__ import annotations
 
 import abc
+import re
 from typing import Any, ClassVar, Mapping, Sequence
 
 import attrs
@@ -18,6 +19,7 @@ import numpy as np
 
 from deepaid_sdk.distill.alerts import Alert
 
+_STEP_LABEL = re.compile(r"t=([0-9]+(?:,[0-9]+)*) (.+)")
 #: Default quantiles of the normal data that cut each feature into cells.
 DEFAULT_QUANTILES: tuple[float, ...] = (0.001, 0.01, 0.05, 0.25, 0.75, 0.95, 0.99, 0.999)
 
@@ -149,6 +151,10 @@ class IntervalStates(StateExtractor):
     def feature_index(self, key: Any) -> tuple[int, str]:
         """The feature row of ``key`` and its readable name; unknown keys raise ValueError."""
         if isinstance(key, str):
+            step = _STEP_LABEL.fullmatch(key)
+            if key not in self._index and step is not None and step.group(2) in self._index:
+                # "t=3 bytes" as feature_label writes a window cell
+                return self.feature_index((*map(int, step.group(1).split(",")), self._index[step.group(2)]))
             if key not in self._index:
                 raise ValueError(f"changed: unknown feature name {key!r}; the states know {len(self._index)} names "
                                  f"(e.g. {list(self.feature_names[:3])})")

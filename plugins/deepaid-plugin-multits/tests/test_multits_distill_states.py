@@ -37,6 +37,10 @@ def test_states_name_feature_and_step_and_rules_learn_the_event_kinds(series):
     (early,) = states.states(as_alerts([{"changed": [[length - 3, 1]], "anomaly_values": [0.0],
                                           "reference_values": [0.0]}]))
     assert early[0].feature == f"{series.feature_names[1]} @ t-2"
+    # explain records name window cells as feature_label writes them ("t=4 name")
+    (named,) = states.states(as_alerts([{"changed": [f"t={length - 3} {series.feature_names[1]}"],
+                                         "anomaly_values": [0.0], "reference_values": [0.0]}]))
+    assert named == early
     first: dict = {}
     labels = [first.setdefault(p, k) for p, k in zip(paths, series.kinds)]
     rules = Distiller(states).fit(records, labels)
