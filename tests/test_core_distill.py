@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 
 from deepaid_sdk.cli import main
 from deepaid_sdk.distill import (
-    AllowList, Distiller, IntervalStates, Rule, State, UNKNOWN, as_alerts, retraining_set,
+    AllowList, Distiller, IntervalStates, State, UNKNOWN, as_alerts, retraining_set,
 )
 from deepaid_sdk.distill.files import triage_records
 from deepaid_sdk.registry import registry

@@ -16,7 +16,7 @@ from typing import Any, Mapping, Sequence
 import attrs
 import numpy as np
 
-from deepaid_sdk.distill.alerts import Alert, as_alerts
+from deepaid_sdk.distill.alerts import as_alerts
 from deepaid_sdk.distill.rules import MODES, Encoded, Rule, encode, fsm_scores, path_scores, state_similarity
 from deepaid_sdk.distill.states import State, StateExtractor
 

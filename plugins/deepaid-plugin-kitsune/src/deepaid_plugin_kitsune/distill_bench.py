@@ -46,12 +46,10 @@ COLUMNS = ("method", "f1_micro", "unknown_flagged", "fp_suppressed", "attacks_su
 
 def _sklearn() -> Any:
     try:
-        import sklearn  # noqa: F401
+        from sklearn import ensemble, metrics, neighbors
     except ImportError as exc:  # pragma: no cover - the bench extra
         raise ValueError("the distill bench needs scikit-learn for its baselines: "
                          "pip install 'deepaid-plugin-kitsune[bench]'") from exc
-    from sklearn import ensemble, metrics, neighbors
-
     return ensemble, metrics, neighbors
 
 
