@@ -1,4 +1,4 @@
-"""The ``deepaid`` command line: plugins, demos and benchmarks, all found through the registry."""
+"""The ``deepaid`` command line: plugins, demos, benchmarks (found through the registry), distill and triage."""
 
 from __future__ import annotations
 
