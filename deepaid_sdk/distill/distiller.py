@@ -19,6 +19,7 @@ import numpy as np
 from deepaid_sdk.distill.alerts import as_alerts
 from deepaid_sdk.distill.rules import MODES, Encoded, Rule, encode, fsm_scores, path_scores, state_similarity
 from deepaid_sdk.distill.states import State, StateExtractor
+from deepaid_sdk.progress import progress
 
 FORMAT = "deepaid-distill/1"
 UNKNOWN = "unknown"
@@ -113,7 +114,7 @@ class Distiller:
         best, confidence = np.zeros(n, dtype=np.int64), np.zeros(n)
         # chunks bound the [rows, La, R, Lr] similarity block; a row's result does not depend on them
         size = max(1, _BLOCK // max(1, alert_enc.index.shape[1] * rule_enc.index.size))
-        for start in range(0, n, size):
+        for start in progress(range(0, n, size), desc="distill: matching", unit="chunk", leave=False):
             rows = slice(start, start + size)
             part = Encoded(alert_enc.index[rows], alert_enc.weight[rows])
             best[rows], confidence[rows] = self._match(part, rule_enc, sim)
