@@ -263,3 +263,21 @@ def test_retraining_set_moves_each_false_positives_changes_onto_normal_contexts(
     assert all(any(np.allclose(row[2:], c[2:]) for c in contexts) for row in moved.reshape(-1, D))
     with pytest.raises(ValueError, match=r"contexts: expected normal rows \[N, 8\]; got shape \[30, 3\]"):
         retraining_set(batch, np.ones(4, dtype=bool), contexts=contexts[:, :3])
+
+
+def test_verdict_files_are_read_by_id_from_csv_or_in_order_from_plain_text(tmp_path):
+    from deepaid_sdk.distill.files import read_records, read_verdicts
+
+    records = [{"id": "a", "changed": [0]}, {"id": "b", "changed": [1]}]
+    (tmp_path / "v.csv").write_text("id,verdict\nb,flood\na,scan\n")
+    assert read_verdicts(tmp_path / "v.csv", records) == ["scan", "flood"]
+    (tmp_path / "v.txt").write_text("scan\n\nflood\n")
+    assert read_verdicts(tmp_path / "v.txt", [{"changed": [0]}, {"changed": [1]}]) == ["scan", "flood"]
+    (tmp_path / "v2.csv").write_text("id,verdict\na,scan\n")
+    with pytest.raises(ValueError, match=r"verdicts: no verdict for record ids \['b'\]"):
+        read_verdicts(tmp_path / "v2.csv", records)
+    (tmp_path / "batch.json").write_text(json.dumps(_batch().to_dict()))
+    assert [r["changed"] for r in read_records(tmp_path / "batch.json")] == [[0, 1]] * 4
+    (tmp_path / "bad.jsonl").write_text('{"changed": [0]}\n{oops\n')
+    with pytest.raises(ValueError, match=r"bad.jsonl:2 is not JSON"):
+        read_records(tmp_path / "bad.jsonl")
