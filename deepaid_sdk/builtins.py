@@ -46,3 +46,10 @@ def register_benchmarks(register: Register) -> None:
 
     register("core", run_core_benchmark)
     register("search", reference_quality.run)
+
+
+@hookimpl
+def register_distill_states(register: Register) -> None:
+    from deepaid_sdk.distill.states import IntervalStates
+
+    register(IntervalStates.name, IntervalStates)

@@ -1,4 +1,4 @@
-"""The ``deepaid`` command line: plugins, demos and benchmarks, all found through the registry."""
+"""The ``deepaid`` command line: plugins, demos, benchmarks (found through the registry), distill and triage."""
 
 from __future__ import annotations
 
@@ -40,7 +40,39 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="random seed")
     bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device")
     bench.add_argument("--out", default="deepaid-out", help="folder for the chart (default: deepaid-out)")
+    distill = sub.add_parser("distill", help="distil rules from explained alerts and analyst verdicts")
+    distill.add_argument("--interpretations", required=True, help="explanation records (JSON lines or JSON)")
+    distill.add_argument("--verdicts", required=True, help="verdicts: JSON lines {id, verdict}, CSV or one per line")
+    distill.add_argument("--output", required=True, help="rules file to write (JSON)")
+    distill.add_argument("--normal", default=None, help="normal rows (.npy or .csv with header) for the intervals")
+    distill.add_argument("--feature-names", default=None, help="file with one feature name per line")
+    distill.add_argument("--states", default=None, help="registered state extractor (default: intervals)")
+    distill.add_argument("--mode", choices=("path", "fsm"), default="path", help="rule matching (default: path)")
+    distill.add_argument("--min-score", type=float, default=None, help="least confidence of a verdict")
+
+    triage = sub.add_parser("triage", help="label explained alerts with distilled rules (suppressed, not dropped)")
+    triage.add_argument("--interpretations", required=True, help="explanation records (JSON lines or JSON)")
+    triage.add_argument("--rules", required=True, help="rules file written by deepaid distill")
+    triage.add_argument("--output", default=None, help="JSON-lines file to write (default: stdout)")
     return parser
+
+
+def _distill(args: argparse.Namespace) -> int:
+    from deepaid_sdk.distill.distiller import Distiller
+    from deepaid_sdk.distill.files import read_records, read_verdicts, states_for, triage_records, write_jsonl
+
+    records = read_records(args.interpretations)
+    if args.command == "triage":
+        write_jsonl(triage_records(records, args.rules), args.output)
+        return 0
+    verdicts = read_verdicts(args.verdicts, records)
+    states = states_for(records, normal=args.normal, feature_names=args.feature_names, states=args.states)
+    options = {} if args.min_score is None else {"min_score": args.min_score}
+    distiller = Distiller(states, mode=args.mode, **options).fit(records, verdicts)
+    pathlib.Path(args.output).write_text(distiller.to_json())
+    print(distiller.to_text())
+    print(f"wrote {len(distiller.rules)} rules to {args.output}")
+    return 0
 
 
 def _plugins(as_json: bool) -> int:
@@ -84,6 +116,8 @@ def _main(argv: Sequence[str] | None) -> int:
             out = pathlib.Path(args.out)
             out.mkdir(parents=True, exist_ok=True)
             return int(run(out) or 0)
+        if args.command in ("distill", "triage"):
+            return _distill(args)
         if args.command == "bench":
             if args.n is not None and args.n < 1:
                 raise ValueError(f"--n: expected a positive number of anomalies; got {args.n}")

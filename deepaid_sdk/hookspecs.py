@@ -63,6 +63,15 @@ def register_benchmarks(register: Register) -> None:
     """
 
 
+@hookspec
+def register_distill_states(register: Register) -> None:
+    """Register Distiller state extractors: ``register("intervals", IntervalStates)``.
+
+    ``factory(**params)`` returns a ``deepaid_sdk.distill.StateExtractor``; ``params`` are what
+    the extractor's ``params()`` saved with the rules, so ``Distiller.from_dict`` rebuilds it by name.
+    """
+
+
 #: Component kinds, in the order ``deepaid plugins`` lists them, mapped to their hook names.
 HOOKS_BY_KIND: dict[str, str] = {
     "searches": "register_searches",
@@ -72,4 +81,5 @@ HOOKS_BY_KIND: dict[str, str] = {
     "interpreters": "register_interpreters",
     "demos": "register_demos",
     "benchmarks": "register_benchmarks",
+    "distill_states": "register_distill_states",
 }

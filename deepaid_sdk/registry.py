@@ -17,7 +17,7 @@ class RegistryError(ValueError):
 
 @attrs.frozen
 class Component:
-    """One registered thing: a search, constraint, distance, adapter, interpreter, demo or benchmark."""
+    """One registered thing: a search, constraint, distance, adapter, interpreter, demo, benchmark or state extractor."""
 
     kind: str
     name: str

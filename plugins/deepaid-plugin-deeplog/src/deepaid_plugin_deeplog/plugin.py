@@ -39,3 +39,10 @@ def register_benchmarks(register: Register) -> None:
     from deepaid_plugin_deeplog.bench import run_benchmark
 
     register("deeplog", run_benchmark)
+
+
+@hookimpl
+def register_distill_states(register: Register) -> None:
+    from deepaid_plugin_deeplog.distill_states import EditStates
+
+    register(EditStates.name, EditStates)

@@ -54,3 +54,10 @@ def register_benchmarks(register: Register) -> None:
     from deepaid_plugin_glgv.bench import run
 
     register("glgv", run)
+
+
+@hookimpl
+def register_distill_states(register: Register) -> None:
+    from deepaid_plugin_glgv.distill_states import EndpointStates
+
+    register(EndpointStates.name, EndpointStates)

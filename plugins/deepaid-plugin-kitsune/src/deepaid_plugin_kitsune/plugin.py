@@ -26,9 +26,17 @@ def register_demos(register: Register) -> None:
 
     register("kitsune", run_demo)
 
+    from deepaid_plugin_kitsune.distill_demo import run as run_distill_demo
+
+    register("distill", run_distill_demo)
+
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
     from deepaid_plugin_kitsune.benchmark import run_benchmark
 
     register("kitsune", run_benchmark)
+
+    from deepaid_plugin_kitsune.distill_bench import run as run_distill_bench
+
+    register("distill", run_distill_bench)

@@ -32,3 +32,10 @@ def register_benchmarks(register: Register) -> None:
     from deepaid_plugin_multits.benchmark import run
 
     register("multits", run)
+
+
+@hookimpl
+def register_distill_states(register: Register) -> None:
+    from deepaid_plugin_multits.distill_states import StepIntervalStates
+
+    register(StepIntervalStates.name, StepIntervalStates)
