@@ -23,9 +23,9 @@ CHUNK = 1024
 class WindowScorer:
     """Logits ``[N, C]`` for key windows ``[N, W]``, with a cache of distinct windows."""
 
-    def __init__(self, adapter: DeepLogAdapter, chunk: int = CHUNK) -> None:
+    def __init__(self, adapter: DeepLogAdapter, chunk: int | None = None) -> None:
         self.adapter = adapter
-        self.chunk = int(chunk)
+        self.chunk = int(CHUNK if chunk is None else chunk)
         c, w = adapter.num_keys, adapter.window
         self.exact = w * math.log2(c) < 62
         dev = adapter.device
