@@ -215,3 +215,20 @@ def test_edit_records_check_themselves():
         apply_edits([1, 2, 3], [SessionEdit("delete", 1, 5, None)])
     with pytest.raises(ValueError, match="outside a session of 3 keys"):
         apply_edits([1, 2, 3], [SessionEdit("replace", 3, 1, 2)])
+
+
+def test_session_bench_scores_ours_and_the_baselines(deeplog_experiment, deeplog_planted):
+    from deepaid_plugin_deeplog.session_bench import next_key_top_guess, score_methods, session_methods
+
+    interp = _create(deeplog_experiment)
+    adapter = interp.adapter
+    part = keep(deeplog_planted, np.arange(len(deeplog_planted)) < 30)
+    edits = next_key_top_guess(adapter, list(part.sessions))
+    assert all(e and all(x.kind == "replace" for x in e) for e in edits)
+    assert not any(_flagged(adapter, [apply_edits(s, e) for s, e in zip(part.sessions, edits)]))
+    rows = score_methods(adapter, part, session_methods(interp, adapter, {}, k=2))
+    assert {r[1] for r in rows} == {"deepaid", "next-key-top-guess"}
+    for kind, name, flip, pos, n_edits, rate, kd, count in rows:
+        assert 0 <= pos <= 1 and 0 <= kd <= 1 and rate > 0 and count > 0
+        if name == "next-key-top-guess":
+            assert flip == 1.0 and kd == (1.0 if kind == "replace" else 0.0)

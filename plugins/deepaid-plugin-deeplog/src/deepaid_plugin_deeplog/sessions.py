@@ -44,9 +44,9 @@ from deepaid_plugin_deeplog.window_scores import WindowScorer
 REPLACE, INSERT, DELETE = range(3)
 #: Default ``length_bonus``. DeepLog's surprise of a session grows with every key it predicts, so
 #: between "delete the odd key" and "replace it" a plain sum picks the shorter session; on the
-#: synthetic workflow logs a bonus of 0.2 nats per key balances replace and delete/insert
+#: synthetic workflow logs a bonus of 0.1 nats per key balances replace and delete/insert
 #: explanations (``deepaid bench deeplog``, sessions cases).
-LENGTH_BONUS = 0.2
+LENGTH_BONUS = 0.1
 _INF = float("inf")
 
 
