@@ -47,6 +47,8 @@ REPLACE, INSERT, DELETE = range(3)
 #: synthetic workflow logs a bonus of 0.1 nats per key balances replace and delete/insert
 #: explanations (``deepaid bench deeplog``, sessions cases).
 LENGTH_BONUS = 0.1
+#: Default ``screen``: candidates per session scored in full after the one-window probe.
+SCREEN = 12
 _INF = float("inf")
 
 
@@ -89,20 +91,23 @@ class SessionSearch:
     :param expected: top guesses tried per position before the flag (replace by / insert).
     :param suspects: a position before the flag is a replace/insert site only when its key's rank
         among the model's guesses there is at least this (1: not the top guess; 0: every position).
+    :param screen: candidates per session scored in full after a one-window probe (0: all of them).
     :param length_bonus: nats of surprise credited per predicted key when comparing edited sessions
         of different lengths (0: plain sum, which favours deleting; see ``LENGTH_BONUS``).
     """
 
     name = "deeplog-sessions"
 
-    def __init__(self, expected: int = 2, suspects: int = 1, length_bonus: float = LENGTH_BONUS) -> None:
+    def __init__(self, expected: int = 2, suspects: int = 1, length_bonus: float = LENGTH_BONUS,
+                 screen: int = SCREEN) -> None:
         self.expected = check_positive_int(expected, "expected")
+        self.screen = check_positive_int(screen, "screen", minimum=0)
         self.suspects = check_positive_int(suspects, "suspects", minimum=0)
         self.length_bonus = check_finite_number(length_bonus, "length_bonus")
 
     def describe(self) -> dict[str, Any]:
         return {"search": self.name, "expected": self.expected, "suspects": self.suspects,
-                "length_bonus": self.length_bonus}
+                "length_bonus": self.length_bonus, "screen": self.screen}
 
     def search(self, adapter: DeepLogAdapter, sessions: Any, k: int, pad: bool | None = None) -> SessionBatch:
         """Explain every session of ``sessions`` (see ``prepare_sessions``) with at most ``k`` edits each."""
@@ -223,17 +228,56 @@ class _State:
             parts.append((r, torch.full_like(r, kind), p[r, dd], keys[r, dd, col], dd))
         return tuple(torch.cat(t) for t in zip(*parts))
 
-    def evaluate(self, act: Tensor, r: Tensor, kind: Tensor, p: Tensor, key: Tensor) -> tuple[Tensor, ...]:
-        """Per candidate: flags left in the session, new flags, and the edited session's surprise."""
-        w, T, dev = self.w, self.T, act.device
-        rows = act[r]
+    def strips(self, rows: Tensor, kind: Tensor, p: Tensor, key: Tensor) -> tuple[Tensor, Tensor]:
+        """Keys ``p-W .. p+W`` of each edited session ``[M, 2W+1]`` and its new length."""
+        w, T, dev = self.w, self.T, rows.device
         i = p[:, None] - w + torch.arange(2 * w + 1, device=dev)[None]  # edited-session indices
         at = i == p[:, None]
         src = torch.where((kind == INSERT)[:, None] & (i > p[:, None]), i - 1, i)
         src = torch.where((kind == DELETE)[:, None] & (i >= p[:, None]), i + 1, src)
         strip = self.X[rows[:, None], src.clamp(0, T - 1)]
         strip = torch.where(at & (kind != DELETE)[:, None], key[:, None], strip)
-        n_new = self.n[rows] + (kind == INSERT).long() - (kind == DELETE).long()
+        return strip, self.n[rows] + (kind == INSERT).long() - (kind == DELETE).long()
+
+    def screen(self, act: Tensor, r: Tensor, kind: Tensor, p: Tensor, key: Tensor, dist: Tensor) -> Tensor:
+        """Mask of the candidates worth scoring in full: one window each decides.
+
+        An edit before the first flag must fix it: its probe is the window that now predicts the
+        flagged key, and a candidate whose probe still alerts is dropped. For an edit at the flag
+        the probe is the first window after it. Per session the ``screen`` candidates with
+        unflagged, least surprising probes go on.
+        """
+        w, dev = self.w, act.device
+        strip, n_new = self.strips(act[r], kind, p, key)
+        o = torch.where(kind == REPLACE, torch.where(dist == 0, 1, dist),
+                        torch.where(kind == INSERT, dist + 1, (dist - 1).clamp(min=0)))
+        reach = o <= w
+        oc = o.clamp(max=w)
+        idx = oc[:, None] + torch.arange(w + 1, device=dev)[None]
+        probe = strip.gather(1, idx)
+        q = p + oc
+        valid = reach & (q >= w) & (q < n_new)
+        margin, nll, _ = self.window_stats(probe[valid][:, :w], probe[valid][:, w])
+        flagged = torch.zeros(len(r), dtype=torch.bool, device=dev)
+        flagged[valid] = margin > self.a.threshold
+        surprise = torch.zeros(len(r), device=dev)
+        surprise[valid] = nll
+        instance = (dist >= 1) | (kind == INSERT)
+        ok = reach & ~(instance & flagged)
+        order = torch.arange(len(r), device=dev)
+        for value in (surprise, flagged.long(), (~ok).long(), r):  # least significant first
+            order = order[torch.sort(value[order], stable=True).indices]
+        _, counts = torch.unique_consecutive(r[order], return_counts=True)
+        starts = torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        rank = torch.empty_like(order)
+        rank[order] = torch.arange(len(order), device=dev) - starts
+        return ok & (rank < self.opts.screen)
+
+    def evaluate(self, act: Tensor, r: Tensor, kind: Tensor, p: Tensor, key: Tensor) -> tuple[Tensor, ...]:
+        """Per candidate: flags left in the session, new flags, and the edited session's surprise."""
+        w, T, dev = self.w, self.T, act.device
+        rows = act[r]
+        strip, n_new = self.strips(rows, kind, p, key)
         win = strip.unfold(1, w + 1, 1)  # [M, W+1, W+1]: window o predicts edited position p + o
         q = p[:, None] + torch.arange(w + 1, device=dev)[None]
         valid = (q >= w) & (q < n_new[:, None])
@@ -265,6 +309,9 @@ class _State:
     def step(self, act: Tensor) -> Tensor:
         """One round for the sessions ``act``: pick and apply each one's best edit; returns the edited rows."""
         r, kind, p, key, dist = self.candidates(act)
+        if r.numel() and self.opts.screen:
+            keep = self.screen(act, r, kind, p, key, dist)
+            r, kind, p, key, dist = (t[keep] for t in (r, kind, p, key, dist))
         if r.numel() == 0:
             return r
         left, new, surprise = self.evaluate(act, r, kind, p, key)
