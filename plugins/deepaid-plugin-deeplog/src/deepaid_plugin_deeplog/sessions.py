@@ -218,8 +218,10 @@ class _State:
         guesses = self.guess[act].gather(1, pc[..., None].expand(-1, -1, self.top))  # [a, D, top]
         cols = torch.arange(self.top, device=dev)
         width = torch.where(d == 0, self.g, self.m)
-        rep_ok = suspect[..., None] & (cols[None, None] < width[None, :, None]) & (guesses != key_at[..., None])
-        ins_ok = suspect[..., None] & (cols[None, None] < width[None, :, None])
+        usable = self.allowed[guesses]  # fewer allowed keys than guesses: the rest are padding
+        rep_ok = (suspect[..., None] & (cols[None, None] < width[None, :, None]) & (guesses != key_at[..., None])
+                  & usable)
+        ins_ok = suspect[..., None] & (cols[None, None] < width[None, :, None]) & usable
         del_ok = ok & (self.n[act] - 1 > w)[:, None]
         parts = []
         for kind, mask, keys in ((REPLACE, rep_ok, guesses), (INSERT, ins_ok, guesses),
