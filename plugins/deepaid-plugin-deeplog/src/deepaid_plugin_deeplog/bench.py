@@ -191,7 +191,11 @@ def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
     # Whole sessions with a planted replace/insert/delete (issue 10): their own rows, one more column.
     from deepaid_plugin_deeplog.session_bench import session_rows
 
-    session = [row for g in (9, 5) for row in session_rows(ex, g, seed=seed, n=n)]
+    session: list[tuple[Any, ...]] = []
+    for g in (9, 5):
+        rows, note = session_rows(ex, g, seed=seed, n=n)
+        session += rows
+        notes.append(note)
     notes.append("sessions-g<g>-<kind>: whole sessions with one planted edit; flip@K = every window of the edited "
                  "session normal, position acc./kind acc. of the main edit, changed = edits per session, "
                  "anomalies/s = sessions/s (deepaid_plugin_deeplog.session_bench)")
