@@ -9,15 +9,20 @@ The search runs in rounds, batched over every session that still has a flag:
 1. Every window of every session is scored (distinct windows once, see ``window_scores``).
 2. Candidates come from the first flagged position ``j`` and the ``W`` positions ``p`` before it,
    restricted by what the model predicts: replace the key at ``j`` by, or insert before it, one of
-   the top-g keys there; delete the key at ``j``; and for each ``p``
-   before ``j`` whose key is not the model's top guess there (``suspects``): replace it by, or
-   insert before it, one of the ``expected`` top keys at ``p``; delete any key ``p`` before ``j``.
-3. All candidates of all sessions are scored in one chunked pass: only the ``W + 1`` windows an
-   edit changes are re-scored, and the flags of the rest of the session carry over.
-4. Per session, the candidate that leaves the fewest flagged windows wins; ties go to the fewest
+   the top-g keys there; delete the key at ``j``; for each ``p`` before ``j`` whose key is not the
+   model's top guess there (``suspects``), replace it by, or insert before it, one of the
+   ``expected`` top keys at ``p``; delete any key ``p`` before ``j``.
+3. Screening, one window per candidate in one pass: an edit before ``j`` must make the key at
+   ``j`` normal (its probe is the window that now predicts it); an edit at ``j`` is probed by the
+   first window after it. Per session the ``screen`` candidates with unflagged, least surprising
+   probes go on.
+4. Those are scored in one chunked pass: only the ``W + 1`` windows an edit changes are
+   re-scored, and the flags and surprise of the rest of the session carry over.
+5. Per session, the candidate that leaves the fewest flagged windows wins; ties go to the fewest
    new flags, then the most typical edited session (least total surprise ``-log p`` of its keys,
-   less ``length_bonus`` per key), then replace < insert < delete, then the edit nearest the flag. It is applied only if it
-   lowers the number of flags; a session stops when it has none, or no candidate helps.
+   less ``length_bonus`` per key), then replace < insert < delete, then the edit nearest the
+   flag. It is applied only if it lowers the number of flags; a session stops when it has none,
+   or when no candidate helps.
 
 After at most ``k`` rounds, edits that are not needed (undoing one leaves every window normal) are
 dropped, one at a time. Each remaining edit reports the flagged positions it fixes: those that
