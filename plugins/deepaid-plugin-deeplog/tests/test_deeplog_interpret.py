@@ -212,3 +212,4 @@ def test_demo_smoke(tmp_path, capsys, monkeypatch):
     assert "detection" in text and "DeepAID" in text
     assert (tmp_path / "out" / "deeplog-interpretations.json").is_file()
     assert (tmp_path / "out" / "deeplog-test.log").is_file()
+    assert "explained whole" in text and (tmp_path / "out" / "deeplog-sessions.json").is_file()

@@ -188,6 +188,18 @@ def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
     rate, _ = throughput(lambda: cases[0].explainers["deepaid"](big, 0), len(big), repeat=3)
     notes.append(f"deepaid throughput on 10,000 alerts (deeplog-g9 alerts repeated), best of 3: {rate:,.0f}/s "
                  f"with {torch.get_num_threads()} torch threads")
-    return BenchmarkReport(name="deeplog", columns=report.columns, rows=report.rows,
+    # Whole sessions with a planted replace/insert/delete (issue 10): their own rows, one more column.
+    from deepaid_plugin_deeplog.session_bench import session_rows
+
+    session: list[tuple[Any, ...]] = []
+    for g in (9, 5):
+        rows, note = session_rows(ex, g, seed=seed, n=n)
+        session += rows
+        notes.append(note)
+    notes.append("sessions-g<g>-<kind>: whole sessions with one planted edit; flip@K = every window of the edited "
+                 "session normal, position acc./kind acc. of the main edit, changed = edits per session, "
+                 "anomalies/s = sessions/s (deepaid_plugin_deeplog.session_bench)")
+    return BenchmarkReport(name="deeplog", columns=(*report.columns, "kind acc."),
+                           rows=tuple((*row, None) for row in report.rows) + tuple(session),
                            setup={**report.setup, "train sessions": ex.config.n_train,
                                   "test sessions": ex.config.n_test}, notes=tuple(notes))

@@ -12,6 +12,8 @@ import numpy as np
 import deepaid_sdk
 from deepaid_plugin_deeplog.detection import detect
 from deepaid_plugin_deeplog.experiment import CACHE_DIR, RESERVED_KEYS, ExperimentConfig, run_experiment
+from deepaid_plugin_deeplog.session_plants import sessions_from_windows
+from deepaid_plugin_deeplog.session_views import format_session
 from deepaid_plugin_deeplog.views import batch_tables, plot_sequence
 
 
@@ -33,6 +35,28 @@ def _window_example(ex: Any, cfg: ExperimentConfig, g: int = 5) -> None:
         print(f"\nWith top-g = {g}, DeepLog also alerts when the odd event sits inside the window "
               f"({len(alerts)} more alerts); one the saliency test put on the window:\n")
         print(batch_tables(batch, ex.templates, rows=rows))
+
+
+def _sessions_example(ex: Any, interp: Any, out: pathlib.Path) -> None:
+    """Whole flagged sessions explained by replace/insert/delete edits (``interpret_sessions``)."""
+    sessions = sessions_from_windows(ex.test)
+    flagged = np.zeros(len(sessions), dtype=bool)
+    np.logical_or.at(flagged, ex.test.session, ex.flags)
+    chosen = [s for s, f in zip(sessions, flagged) if f and len(s) > ex.config.window]
+    if not chosen:
+        return
+    result = interp.interpret_sessions(chosen, k=3)
+    edits = [e.kind for r in result for e in r.edits]
+    print(f"\nsessions   {len(result)} flagged sessions explained whole in {result.seconds:.3f}s "
+          f"({result.throughput:,.0f}/s): {edits.count('replace')} replace, {edits.count('insert')} insert, "
+          f"{edits.count('delete')} delete edits; every window normal afterwards for {result.flip_rate:.3f}\n")
+    shown = {}
+    for r in result:
+        if r.edits and r.edits[0].kind not in shown:
+            shown[r.edits[0].kind] = r
+    for r in shown.values():
+        print(format_session(r))
+    (out / "deeplog-sessions.json").write_text(json.dumps(result.to_dict(), allow_nan=False), encoding="utf-8")
 
 
 def run(out_dir: pathlib.Path, config: ExperimentConfig | None = None) -> int:
@@ -79,6 +103,7 @@ def run(out_dir: pathlib.Path, config: ExperimentConfig | None = None) -> int:
     if "window" not in verdicts:
         _window_example(ex, cfg)
     (out / "deeplog-interpretations.json").write_text(json.dumps(batch.to_dict()), encoding="utf-8")
+    _sessions_example(ex, interp, out)
     try:
         plot = plot_sequence(batch[show[0]], out / "deeplog-interpretation.png", ex.templates)
         print(f"\nwrote {plot} and {out / 'deeplog-interpretations.json'}")

@@ -9,11 +9,14 @@ import numpy as np
 from torch import nn
 
 from deepaid_sdk import Interpreter, InterpretationBatch, Interpretation, ReferenceSearch, build_constraints
+from deepaid_sdk.constraints import max_changes
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.registry import registry
 
 from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+from deepaid_plugin_deeplog.edits import SessionBatch
 from deepaid_plugin_deeplog.search import DeepLogSearch, change_details
+from deepaid_plugin_deeplog.sessions import LENGTH_BONUS, SessionSearch
 
 
 @attrs.define(eq=False)
@@ -40,6 +43,19 @@ class DeepLogInterpreter(Interpreter):
                         for d, a, r, c in zip(batch.details or ({},) * len(batch), batch.anomalies,
                                               batch.references, batch.changed))
         return attrs.evolve(batch, details=details)
+
+    def interpret_sessions(self, sessions: Any, *, k: int | None = None, pad: bool | None = None,
+                           expected: int = 2, suspects: int = 1, length_bonus: float = LENGTH_BONUS) -> SessionBatch:
+        """Explain whole sessions (key sequences of >= W + 1 keys, ragged allowed) by the fewest
+        replace/insert/delete edits, at most ``k`` (default: the preset's ``k``), that make every
+        window normal. ``pad`` left-pads by ``W`` pad keys (default: when the adapter has a pad key).
+        See ``deepaid_plugin_deeplog.sessions``."""
+        adapter = self.adapter
+        if not isinstance(adapter, DeepLogAdapter):
+            raise TypeError(f"adapter: expected a DeepLogAdapter; got {type(adapter).__name__}")
+        budget = (max_changes(self.constraints) or 1) if k is None else k
+        search = SessionSearch(expected=expected, suspects=suspects, length_bonus=length_bonus)
+        return search.search(adapter, sessions, budget, pad)
 
     def interpret(self, window: Any, next_key: Any = None) -> Interpretation:  # type: ignore[override]
         """Explain one alert: a window ``[W]`` and its next key (or one sequence ``[W+1]``)."""

@@ -1,0 +1,234 @@
+"""Whole-session interpretation: edits that make every window normal, needed edits only, batch = single."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import deepaid_sdk
+from deepaid_plugin_deeplog import window_scores
+from deepaid_plugin_deeplog.detection import detect, make_windows
+from deepaid_plugin_deeplog.edits import SessionEdit, apply_edits, apply_edits_with_origin, undo_edits
+from deepaid_plugin_deeplog.experiment import RESERVED_KEYS
+from deepaid_plugin_deeplog.parsing import PAD_KEY
+from deepaid_plugin_deeplog.session_plants import EXPLAINED_BY, keep, plant_edit, plant_sessions, sessions_from_windows
+
+
+def _create(ex, **options):
+    return deepaid_sdk.create("deeplog", model=ex.model, num_candidates=ex.config.num_candidates,
+                              templates=ex.templates, **RESERVED_KEYS, **options)
+
+
+def _flagged(adapter, sessions):
+    """Flagged positions per session, from the plugin's own detection path (padded windows)."""
+    win = make_windows(sessions, adapter.window, pad_key=PAD_KEY)
+    flags = detect(adapter, win.windows, win.next_keys)
+    return [win.position[(win.session == i) & flags].tolist() for i in range(len(sessions))]
+
+
+@pytest.fixture(scope="session")
+def deeplog_planted(deeplog_experiment):
+    """Planted replace/insert/delete sessions that the small model flags."""
+    ex = deeplog_experiment
+    interp = _create(ex)
+    sessions = sessions_from_windows(ex.test)
+    flagged = _flagged(interp.adapter, sessions)
+    normal = [s for s, f, lab in zip(sessions, flagged, ex.test_labels) if not f and not lab]
+    keys = np.asarray([k for k in range(ex.num_keys) if k not in RESERVED_KEYS.values()])
+    planted = plant_sessions(normal * 3, ("replace", "insert", "delete"), keys, seed=5)
+    hit = [bool(f) for f in _flagged(interp.adapter, list(planted.sessions))]
+    return keep(planted, hit)
+
+
+@pytest.fixture(scope="session")
+def deeplog_session_batch(deeplog_experiment, deeplog_planted):
+    return _create(deeplog_experiment).interpret_sessions(list(deeplog_planted.sessions), k=3)
+
+
+def test_edited_sessions_are_normal_and_match_their_edits(deeplog_experiment, deeplog_planted,
+                                                          deeplog_session_batch):
+    batch, adapter = deeplog_session_batch, _create(deeplog_experiment).adapter
+    assert len(deeplog_planted) >= 40 and len(batch) == len(deeplog_planted)
+    originals = [np.asarray(s) for s in deeplog_planted.sessions]
+    # Flags are the model's own, recomputed by the detection path.
+    assert [list(r.flagged) for r in batch] == _flagged(adapter, originals)
+    recheck = _flagged(adapter, [r.edited for r in batch])
+    for r, seq, again in zip(batch, originals, recheck):
+        np.testing.assert_array_equal(r.session, seq)
+        np.testing.assert_array_equal(r.edited, apply_edits(seq, r.edits))
+        assert list(r.remaining) == again
+        assert 1 <= len(r.edits) <= 3
+    assert batch.flip_rate >= 0.95
+
+
+def test_every_reported_edit_is_needed(deeplog_experiment, deeplog_session_batch):
+    adapter = _create(deeplog_experiment).adapter
+    jobs = [(r, j) for r in deeplog_session_batch if r.flipped for j in range(len(r.edits))]
+    undone = [apply_edits(r.session, r.edits[:j] + r.edits[j + 1:]) for r, j in jobs]
+    flags = _flagged(adapter, undone)
+    assert all(flags)  # undoing any one edit leaves a flagged window
+    for (r, j), f in zip(jobs, flags):
+        assert set(r.edits[j].fixes) <= set(r.flagged)
+        if len(r.edits) == 1:
+            assert r.edits[0].fixes == r.flagged
+
+
+def test_planted_edits_are_found(deeplog_planted, deeplog_session_batch):
+    position = kind = 0
+    for r, truth, planted in zip(deeplog_session_batch, deeplog_planted.truth, deeplog_planted.kinds):
+        main = max(r.edits, key=lambda e: len(e.fixes))
+        position += main.position in truth
+        kind += main.kind == EXPLAINED_BY[planted]
+    n = len(deeplog_session_batch)
+    assert position / n >= 0.9
+    assert kind / n >= 0.7  # the small test model often cannot tell replace from insert/delete
+
+
+def test_results_carry_templates_and_strict_json(deeplog_experiment, deeplog_session_batch):
+    ex = deeplog_experiment
+    r = next(r for r in deeplog_session_batch if r.edits)
+    e = r.edits[0]
+    if e.old_key is not None:
+        assert e.old_template == ex.templates[e.old_key]
+    if e.new_key is not None:
+        assert e.new_template == ex.templates[e.new_key] and e.new_key not in RESERVED_KEYS.values()
+    blob = json.loads(json.dumps(deeplog_session_batch.to_dict(), allow_nan=False))
+    assert blob["results"][0]["edits"][0]["kind"] in ("replace", "insert", "delete")
+    assert blob["params"]["k"] == 3
+
+
+def test_batch_and_chunk_size_do_not_change_a_result(deeplog_experiment, deeplog_planted, monkeypatch):
+    interp = _create(deeplog_experiment)
+    rows = list(deeplog_planted.sessions[:6])
+    together = interp.interpret_sessions(rows, k=2)
+    monkeypatch.setattr(window_scores, "CHUNK", 7)
+    for i, row in enumerate(rows):
+        alone = interp.interpret_sessions([row], k=2)[0]
+        assert alone.edits == together[i].edits and alone.remaining == together[i].remaining
+
+
+def test_normal_sessions_need_no_edit(deeplog_experiment):
+    ex = deeplog_experiment
+    interp = _create(ex)
+    sessions = [s for s in sessions_from_windows(ex.test) if len(s) > ex.config.window][:30]
+    flagged = _flagged(interp.adapter, sessions)
+    normal = [s for s, f in zip(sessions, flagged) if not f][:5]
+    batch = interp.interpret_sessions(normal)
+    assert len(batch) == len(normal) > 0
+    assert all(r.flipped and not r.edits and not r.flagged and r.rounds == 0 for r in batch)
+
+
+def test_without_padding_only_keys_after_the_first_window_are_judged(deeplog_experiment, deeplog_planted):
+    interp = _create(deeplog_experiment)
+    w = deeplog_experiment.config.window
+    batch = interp.interpret_sessions(list(deeplog_planted.sessions[:20]), pad=False, k=2)
+    for r in batch:
+        assert all(p >= w for p in r.flagged) and all(p >= w for p in r.remaining)
+        assert all(0 <= e.position <= len(r.session) for e in r.edits)
+
+
+def test_bad_sessions_get_clear_errors(deeplog_experiment):
+    interp = _create(deeplog_experiment)
+    w, c = deeplog_experiment.config.window, deeplog_experiment.num_keys
+    with pytest.raises(ValueError, match=rf"sessions\[1\]: expected a session of at least window \+ 1 = {w + 1}"):
+        interp.interpret_sessions([np.full(w + 1, 2), np.full(w, 2)])
+    with pytest.raises(ValueError, match=rf"sessions\[0\]: key ids must lie in \[0, {c}\)"):
+        interp.interpret_sessions([np.full(w + 3, c)])
+    with pytest.raises(ValueError, match="wrap one session in a list"):
+        interp.interpret_sessions(np.full(w + 3, 2))
+    with pytest.raises(TypeError, match=r"sessions\[0\]: expected a 1-d sequence of integer key ids"):
+        interp.interpret_sessions([np.full(w + 3, 2.0)])
+    with pytest.raises(ValueError, match="sessions: expected at least one session"):
+        interp.interpret_sessions([])
+    with pytest.raises(ValueError, match="k: expected an integer >= 1"):
+        interp.interpret_sessions([np.full(w + 3, 2)], k=0)
+    # Ragged input where a batch must be rectangular (windows) is refused, naming the argument.
+    with pytest.raises(TypeError, match="windows: expected an integer array of key ids"):
+        interp.interpret_batch([[2] * w, [2] * (w - 1)], [2, 2])
+
+
+# -- properties of edit sets -------------------------------------------------------------------
+
+@st.composite
+def _session_and_edits(draw):
+    seq = draw(st.lists(st.integers(0, 9), min_size=1, max_size=30))
+    n = len(seq)
+    positions = draw(st.lists(st.integers(0, n), unique=True, max_size=5))
+    edits = []
+    for p in positions:
+        kinds = ["insert"] if p == n else ["insert", "replace", "delete"]
+        kind = draw(st.sampled_from(kinds))
+        new = draw(st.integers(0, 9))
+        if kind == "replace":
+            new = (seq[p] + 1 + new % 9) % 10  # a different key
+        edits.append(SessionEdit(kind, p, None if kind == "insert" else seq[p], None if kind == "delete" else new))
+    return np.asarray(seq), edits
+
+
+@settings(max_examples=200, deadline=None)
+@given(_session_and_edits())
+def test_apply_then_undo_gives_the_original_back(case):
+    seq, edits = case
+    edited, origin = apply_edits_with_origin(seq, edits)
+    np.testing.assert_array_equal(undo_edits(edited, edits), seq)
+    counts = {k: sum(e.kind == k for e in edits) for k in ("insert", "delete")}
+    assert len(edited) == len(seq) + counts["insert"] - counts["delete"]
+    kept = origin[origin >= 0]
+    assert (np.diff(kept) > 0).all() and (kept < len(seq)).all()
+    np.testing.assert_array_equal(edited[origin == -1].size, counts["insert"])
+    for e in edits:  # positions stay within the session
+        assert 0 <= e.position <= len(seq) - (e.kind != "insert")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(2, 6), min_size=2, max_size=30), st.sampled_from(["replace", "insert", "delete"]),
+       st.integers(0, 2**31 - 1))
+def test_every_truth_position_undoes_the_plant(seq, kind, seed):
+    original = np.asarray(seq)
+    anomalous, truth = plant_edit(original, kind, np.random.default_rng(seed), np.arange(2, 9))
+    assert truth and all(0 <= q <= len(anomalous) for q in truth)
+    for q in truth:
+        if kind == "replace":
+            fix = SessionEdit("replace", q, anomalous[q], original[q])
+        elif kind == "insert":
+            fix = SessionEdit("delete", q, anomalous[q], None)
+        else:
+            differ = np.flatnonzero(original[:-1] != anomalous)
+            lost = int(original[differ[0] if differ.size else len(anomalous)])
+            fix = SessionEdit("insert", q, None, lost)
+        np.testing.assert_array_equal(apply_edits(anomalous, [fix]), original)
+
+
+def test_edit_records_check_themselves():
+    with pytest.raises(ValueError, match="kind"):
+        SessionEdit("swap", 0, 1, 2)
+    with pytest.raises(ValueError, match="insert: expected old_key None"):
+        SessionEdit("insert", 0, 1, 2)
+    with pytest.raises(ValueError, match="at most one edit per position"):
+        apply_edits([1, 2, 3], [SessionEdit("delete", 1, 2, None), SessionEdit("replace", 1, 2, 3)])
+    with pytest.raises(ValueError, match="expects key 5"):
+        apply_edits([1, 2, 3], [SessionEdit("delete", 1, 5, None)])
+    with pytest.raises(ValueError, match="outside a session of 3 keys"):
+        apply_edits([1, 2, 3], [SessionEdit("replace", 3, 1, 2)])
+
+
+def test_session_bench_scores_ours_and_the_baselines(deeplog_experiment, deeplog_planted):
+    from deepaid_plugin_deeplog.session_bench import next_key_top_guess, score_methods, session_methods
+
+    interp = _create(deeplog_experiment)
+    adapter = interp.adapter
+    part = keep(deeplog_planted, np.arange(len(deeplog_planted)) < 30)
+    edits = next_key_top_guess(adapter, list(part.sessions))
+    assert all(e and all(x.kind == "replace" for x in e) for e in edits)
+    assert not any(_flagged(adapter, [apply_edits(s, e) for s, e in zip(part.sessions, edits)]))
+    rows = score_methods(adapter, part, session_methods(interp, adapter, {}, k=2))
+    assert {r[1] for r in rows} == {"deepaid", "next-key-top-guess"}
+    for kind, name, flip, pos, n_edits, rate, kd, count in rows:
+        assert 0 <= pos <= 1 and 0 <= kd <= 1 and rate > 0 and count > 0
+        if name == "next-key-top-guess":
+            assert flip == 1.0 and kd == (1.0 if kind == "replace" else 0.0)
