@@ -14,9 +14,9 @@ from deepaid_sdk import OneHotConstraint
 from deepaid_sdk.registry import registry
 from deepaid_sdk.testing import check_adapter, check_search
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS
-from deepaid_plugin_deeplog.interpreter import DeepLogInterpreter
+from deepaid_plugin_deeplog.preset import DeepLogInterpreter
 from deepaid_plugin_deeplog.search import DeepLogSearch
 from deepaid_plugin_deeplog.views import batch_tables, side_by_side
 

@@ -6,8 +6,8 @@ import numpy as np
 
 from deepaid_sdk.registry import registry
 
-from deepaid_plugin_kitsune.benchmark import kitsune_case
-from deepaid_plugin_kitsune.demo import run_demo
+from deepaid_plugin_kitsune.bench import kitsune_case
+from deepaid_plugin_kitsune.demo import run as run_demo
 
 
 def test_registry_shows_the_kitsune_components() -> None:

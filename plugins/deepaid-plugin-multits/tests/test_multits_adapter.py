@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from deepaid_sdk.testing import check_adapter
-from deepaid_plugin_multits.adapter import LSTMPredictorAdapter, rnn_train_mode
+from deepaid_plugin_multits.adapters import LSTMPredictorAdapter, rnn_train_mode
 from deepaid_plugin_multits.model import LSTMPredictor
 
 W, D = 6, 4

@@ -5,8 +5,8 @@ import pytest
 
 from deepaid_sdk.benchmarks.compare import compare
 from deepaid_sdk.registry import registry
-from deepaid_plugin_multits.adapter import LSTMPredictorAdapter
-from deepaid_plugin_multits.benchmark import build_case
+from deepaid_plugin_multits.adapters import LSTMPredictorAdapter
+from deepaid_plugin_multits.bench import build_case
 from deepaid_plugin_multits.demo import run
 from deepaid_plugin_multits.detector import fit_detector
 from deepaid_plugin_multits.synthetic import make_multits

@@ -11,8 +11,8 @@ import deepaid_sdk
 from deepaid_sdk.benchmarks.case import BenchmarkCase
 from deepaid_sdk.cli import main
 from deepaid_plugin_tabular import AutoencoderAdapter, GridConstraint, synthetic, tabular_interpreter
-from deepaid_plugin_tabular.benchmark import build_case
-from deepaid_plugin_tabular.demo import run_demo
+from deepaid_plugin_tabular.bench import build_case
+from deepaid_plugin_tabular.demo import run as run_demo
 
 
 def test_registry_lists_the_tabular_components(capsys):

@@ -6,9 +6,9 @@ with ground truth, and the ``deeplog`` interpreter preset: for each alert, the f
 replacements (in the window, or of the next key) that the model accepts.
 """
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter, topg_margin
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 from deepaid_plugin_deeplog.detection import DetectionMetrics, Windows, detect, make_windows, session_metrics
-from deepaid_plugin_deeplog.interpreter import DeepLogInterpreter, deeplog_interpreter
+from deepaid_plugin_deeplog.preset import DeepLogInterpreter, deeplog_interpreter
 from deepaid_plugin_deeplog.model import DeepLog, load_deeplog, save_deeplog, train_deeplog
 from deepaid_plugin_deeplog.parsing import (
     HDFS_BLOCK_ID, HDFS_HEADER, PAD_KEY, UNKNOWN_KEY, LogKeyParser, ParsedLog, Sessions, group_sessions,

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 
 _arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
 

@@ -38,7 +38,7 @@ from deepaid_sdk.distances import Distance
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import rank_changes, score_in_chunks
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter, rnn_backward_allowed, topg_margin
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter, rnn_backward_allowed, topg_margin
 
 VERDICTS = ("saliency", "window", "next")
 #: Verdicts in ``details``: what the reference changes (NONE: no candidate was allowed to change).

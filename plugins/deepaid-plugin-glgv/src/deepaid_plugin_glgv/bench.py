@@ -40,7 +40,7 @@ from deepaid_sdk.search import ReferenceSearch, build_batch
 from deepaid_sdk.views import format_table
 
 from deepaid_sdk.checks import check_positive_int
-from deepaid_plugin_glgv.adapter import EdgeAdapter, LinkClassifier
+from deepaid_plugin_glgv.adapters import EdgeAdapter, LinkClassifier
 from deepaid_plugin_glgv.detector import GLGV
 from deepaid_plugin_glgv.graph import AuthGraph
 from deepaid_plugin_glgv.search import edge_details, orient

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from deepaid_sdk.checks import check_finite_number, check_positive_int
-from deepaid_plugin_glgv.adapter import EdgeAdapter, LinkClassifier
+from deepaid_plugin_glgv.adapters import EdgeAdapter, LinkClassifier
 from deepaid_plugin_glgv.embeddings import embed_graph
 from deepaid_plugin_glgv.graph import AuthGraph
 

@@ -11,14 +11,14 @@ import torch
 import deepaid_sdk
 from deepaid_sdk.evaluation import conciseness, label_flip_rate, precision_recall_at_k
 
-from deepaid_plugin_kitsune.adapter import KitNETAdapter
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.afterimage import pcap_features
 from deepaid_plugin_kitsune.kitnet import fit_kitnet
 from deepaid_plugin_kitsune.names import feature_names
 from deepaid_plugin_kitsune.synthetic import demo_frames, traffic_features, write_pcap
 
 
-def run_demo(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int = 150, packets: int = 3000,
+def run(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int = 150, packets: int = 3000,
              top: int = 3, seed: int = 0) -> int:
     """Train KitNET on synthetic traffic, explain its top alerts with AfterImage names, write plots."""
     out_dir = pathlib.Path(out_dir)

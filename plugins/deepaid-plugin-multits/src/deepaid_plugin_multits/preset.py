@@ -21,7 +21,7 @@ from deepaid_sdk.distances import Distance
 from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
 from deepaid_sdk.registry import registry
 from deepaid_sdk.search import ReferenceSearch
-from deepaid_plugin_multits.adapter import LSTMPredictorAdapter
+from deepaid_plugin_multits.adapters import LSTMPredictorAdapter
 from deepaid_plugin_multits.windows import sliding_windows
 
 STEP_MODES = ("last", "all")

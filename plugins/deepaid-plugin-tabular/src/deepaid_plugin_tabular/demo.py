@@ -51,7 +51,7 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def run_demo(out_dir: pathlib.Path, *, n_normal: int = 4000, n_anomalies: int = 200, seed: int = 0,
+def run(out_dir: pathlib.Path, *, n_normal: int = 4000, n_anomalies: int = 200, seed: int = 0,
              cache_dir: pathlib.Path | str | None = None) -> int:
     """Run the demo, print what it does, write CSV and PNG files into ``out_dir``; returns 0 on success."""
     with _one_thread():

@@ -12,7 +12,7 @@ from deepaid_sdk import Interpreter, InterpretationBatch, Interpretation, Refere
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.registry import registry
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.search import DeepLogSearch, change_details
 
 

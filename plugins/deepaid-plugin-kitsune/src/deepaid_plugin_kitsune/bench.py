@@ -20,7 +20,7 @@ from deepaid_sdk.benchmarks.report import BenchmarkReport
 from deepaid_sdk.interpreter import Interpreter
 from deepaid_sdk.results import InterpretationBatch
 
-from deepaid_plugin_kitsune.adapter import KitNETAdapter
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.kitnet import KitNET, fit_kitnet
 from deepaid_plugin_kitsune.preset import KitsuneInterpreter, kitsune_interpreter
 from deepaid_plugin_kitsune.synthetic import SyntheticTraffic, traffic_features
@@ -98,7 +98,7 @@ def kitsune_case(n: int | None = None, seed: int = 0, device: str = "cpu",
     )
 
 
-def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
+def run(n: int | None = None, seed: int = 0, device: str = "cpu",
                   out: pathlib.Path | None = None) -> BenchmarkReport:
     """DeepAID vs every continuous baseline on KitNET alerts (default 300): flip@5, recall@5, ..."""
     from deepaid_sdk.benchmarks.compare import compare

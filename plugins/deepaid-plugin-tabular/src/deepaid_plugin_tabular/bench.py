@@ -104,7 +104,7 @@ def throughput(design: str = "blob", *, n: int = THROUGHPUT_N, seed: int = 0, de
     return len(batch) / seconds, batch, table.truth[alerts]
 
 
-def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
+def run(n: int | None = None, seed: int = 0, device: str = "cpu",
                   out: pathlib.Path | None = None) -> BenchmarkReport:
     """Blob (K=10) and manifold (K=5) cases, ours vs the continuous baselines (default 50 anomalies each)."""
     if device == "cuda" and not torch.cuda.is_available():
