@@ -146,3 +146,28 @@ def test_block_list_skips_a_plugin(fake_distribution, monkeypatch):
     assert "half_l1" not in reg.names("distances")
     assert not [w for w in caught if "fake_missing_module_xyz" in str(w.message)]
     assert "broken" not in [f.plugin for f in reg.failures]
+
+
+PLUGIN_MODULES = {"plugin.py", "adapters.py", "preset.py", "bench.py", "demo.py"}
+OLD_NAMES = {"adapter.py", "interpreter.py", "benchmark.py"}
+
+
+@pytest.mark.parametrize("name", ["tabular", "kitsune", "deeplog", "multits", "glgv"])
+def test_every_plugin_keeps_the_one_layout(name):
+    import importlib
+    import inspect
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "plugins" / f"deepaid-plugin-{name}" / "src" / f"deepaid_plugin_{name}"
+    modules = {p.name for p in root.glob("*.py")}
+    assert PLUGIN_MODULES <= modules, sorted(PLUGIN_MODULES - modules)
+    assert not OLD_NAMES & modules, sorted(OLD_NAMES & modules)
+    bench = importlib.import_module(f"deepaid_plugin_{name}.bench").run
+    assert list(inspect.signature(bench).parameters)[:4] == ["n", "seed", "device", "out"]
+    demo = importlib.import_module(f"deepaid_plugin_{name}.demo").run
+    first, *rest = inspect.signature(demo).parameters.values()
+    assert first.name == "out_dir"
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY or p.default is not inspect.Parameter.empty for p in rest)
+    reg = deepaid_sdk.registry()
+    assert reg.get("benchmarks", name).factory is bench
+    assert reg.get("demos", name).factory is demo
