@@ -18,6 +18,7 @@ import torch
 from deepaid_sdk.adapters import ReconstructionAdapter
 from deepaid_sdk.benchmarks.report import BenchmarkReport
 from deepaid_sdk.benchmarks.synthetic import manifold_data, train_autoencoder
+from deepaid_sdk.checks import check_device
 from deepaid_sdk.distances import L2Distance
 from deepaid_sdk.gradient import GradientSearch
 from deepaid_sdk.interpreter import Interpreter, build_constraints
@@ -27,8 +28,7 @@ def run_core_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
                        out: pathlib.Path | None = None) -> BenchmarkReport:
     """Batched vs per-sample gradient search on a 100-dim MLP autoencoder (default 1,000 anomalies)."""
     n = n or 1000
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda was asked for but torch sees no CUDA device")
+    check_device(device)
     normal, anomalies, _ = manifold_data(20_000, n, 100, 10, 5, seed)
     model = train_autoencoder(normal, epochs=15, seed=seed, device=device)
     adapter = ReconstructionAdapter(model, sample_shape=(100,))
