@@ -21,6 +21,8 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor, nn
 
+from deepaid_sdk.rnn import rnn_gradients
+
 #: Method names accepted by ``attribute``.
 ATTRIBUTION_METHODS: tuple[str, ...] = (
     "integrated_gradients", "deeplift", "saliency", "input_x_gradient", "kernel_shap", "lime",
@@ -193,9 +195,9 @@ def attribute(
     if method in USES_BASELINES and base is None:
         base = torch.zeros_like(x)
     fn = _checked(forward)
-    # cuDNN's RNN backward runs only in training mode; without cuDNN the model's mode is kept.
-    cudnn = torch.backends.cudnn.flags(enabled=False) if x.is_cuda else contextlib.nullcontext()
-    with cudnn, torch.enable_grad():
+    # cuDNN's RNN backward runs only in training mode: switch the RNN modules only (thread-safe).
+    network = module if module is not None else forward if isinstance(forward, nn.Module) else None
+    with torch.enable_grad(), rnn_gradients(network, x.device):
         if method in SAMPLING_METHODS:
             return _sampled(captum_attr, method, fn, x, base, seed, options)
         if method == "deeplift":

@@ -9,8 +9,7 @@ alert), so the threshold is 0 and an alert is ``score > 0``.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -25,17 +24,6 @@ def topg_margin(logits: Tensor, next_keys: Tensor, g: int) -> Tensor:
     """``[B]``: the g-th largest logit minus the next key's logit (> 0: next key not in the top g)."""
     gth = logits.topk(g, dim=1).values[:, g - 1]
     return gth - logits.gather(1, next_keys[:, None]).squeeze(1)
-
-
-@contextlib.contextmanager
-def rnn_backward_allowed(device: torch.device) -> Iterator[None]:
-    """Let gradients flow through an RNN in eval mode: cuDNN's RNN backward needs train mode,
-    so cuDNN is switched off for the duration instead (the model's mode is left alone)."""
-    if device.type == "cuda":
-        with torch.backends.cudnn.flags(enabled=False):
-            yield
-    else:
-        yield
 
 
 def _int_attr(model: nn.Module, value: Any, names: Sequence[str], arg: str) -> int:

@@ -124,7 +124,7 @@ def multits_interpreter(
     distance: Any = "l2",
     search: Any = "gradient",
     search_options: dict[str, Any] | None = None,
-    rnn_backward: str = "cudnn_off",
+    rnn_backward: str = "train_rnn",
 ) -> Interpreter:
     """Explain alerts of a next-vector predictor: the closest window it accepts, changed in its last vector.
 
