@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from deepaid_sdk import ModelAdapter
-from deepaid_sdk.adapters import module_device
+from deepaid_sdk.adapters import model_device
 
 
 def topg_margin(logits: Tensor, next_keys: Tensor, g: int) -> Tensor:
@@ -77,7 +77,7 @@ class DeepLogAdapter(ModelAdapter):
             raise TypeError(f"model: expected an nn.Module mapping one-hot windows [B, W, C] to logits [B, C]; "
                             f"got {type(model).__name__}")
         self.model = model
-        super().__init__(0.0, eps=eps, device=module_device(model) if device is None else device)
+        super().__init__(0.0, eps=eps, device=model_device(model, device))
         self.num_keys = _int_attr(model, num_keys, ("num_keys", "num_classes"), "num_keys")
         self.window = _int_attr(model, window, ("window",), "window")
         if isinstance(num_candidates, bool) or not isinstance(num_candidates, (int, np.integer)):

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.adapters import ModelAdapter, module_device
+from deepaid_sdk.adapters import ModelAdapter, model_device
 
 from deepaid_plugin_glgv.graph import AuthGraph
 
@@ -74,9 +74,8 @@ class EdgeAdapter(ModelAdapter):
         if not callable(classifier):
             raise TypeError(f"classifier: expected a callable on edge features [B, D]; got {type(classifier).__name__}")
         emb = _as_embeddings(embeddings, graph.num_nodes)
-        if device is None:
-            has_params = isinstance(classifier, nn.Module) and any(True for _ in classifier.parameters())
-            device = module_device(classifier, "classifier") if has_params else emb.device
+        has_params = isinstance(classifier, nn.Module) and any(True for _ in classifier.parameters())
+        device = model_device(classifier, device, "classifier") if device is not None or has_params else emb.device
         super().__init__(threshold, eps=eps, device=device)
         self.graph = graph
         self.embeddings = emb.to(self.device)

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from deepaid_sdk.checks import as_tensor, check_positive_int
-from deepaid_sdk.adapters import ReconstructionAdapter
+from deepaid_sdk.adapters import ReconstructionAdapter, check_model_device
 from deepaid_sdk.rnn import rnn_gradients, rnn_train_mode
 from deepaid_plugin_multits.windows import sliding_windows
 
@@ -89,6 +89,7 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
 
     def output(self, x: Tensor) -> Tensor:
         """The model's prediction ``[B, D]`` from the sample's W context steps."""
+        check_model_device(self.model, self.device)
         if self.context_gradient:
             with self.rnn_context(x.device):
                 out = self.model(x[:, :-1])
