@@ -226,8 +226,44 @@ def gradient_interpreter(
     )
 
 
+def preset_factory(name: str) -> Any:
+    """The factory of the interpreter preset ``name`` (its docstring lists the preset's options)."""
+    return registry().get("interpreters", name).factory
+
+
+def preset_options(name: str) -> dict[str, str]:
+    """The options of preset ``name`` and their defaults, as text (``model`` excluded)."""
+    import inspect
+
+    params = inspect.signature(preset_factory(name)).parameters
+    return {p.name: ("required" if p.default is inspect.Parameter.empty else repr(p.default))
+            for p in params.values() if p.name != "model" and p.kind is not inspect.Parameter.VAR_KEYWORD}
+
+
 def create(name: str, model: Any = None, **options: Any) -> Interpreter:
-    """Build the interpreter preset ``name`` for ``model``; options go to the preset."""
+    """Build the interpreter preset ``name`` for ``model``; options go to the preset.
+
+    Presets: ``gradient`` (any score model or ``ModelAdapter``) is built in; plugins add ``tabular``,
+    ``kitsune``, ``deeplog``, ``multits``, ``glgv``... ``deepaid plugins`` lists every preset with its
+    options, and ``help(preset_factory(name))`` shows one preset's documentation.
+
+    Options most presets share:
+
+    - ``threshold``: the alert threshold (a number); or ``normal=`` rows to calibrate it (``percentile``).
+    - ``k``: at most this many features change (at most the number of features).
+    - ``lam``: weight of the distance to the anomaly; ``eps``: margin below the threshold.
+    - ``box=(low, high)``, ``integer=[dims]``, ``frozen=[dims]``, ``onehot=[[dims], ...]``: validity.
+    - ``constraints=[...]``: more constraints, each a ``Constraint``, a registered name that takes no
+      options, or a ``(name, options)`` pair: ``constraints=[("box", {"low": 0, "high": 1})]``,
+      ``constraints=[("grid", {"dims": [3], "step": 0.5})]``.
+    - ``distance``: a registered distance name (``l2``, ``l1``, ``linf``, ``l0``, ``hamming``...).
+    - ``search``, ``search_options``: the reference search and its options (``seed``, ``steps``, ``lr``...).
+
+    Example::
+
+        interp = deepaid_sdk.create("tabular", model=autoencoder, normal=X_train, k=5)
+        print(interp.interpret(x_alert).table())
+    """
     if not isinstance(name, str):
         raise TypeError(f"name: expected a preset name (str); got {type(name).__name__}")
     if model is None:

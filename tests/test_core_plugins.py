@@ -38,11 +38,18 @@ def test_builtins_register_through_the_hooks():
 
 
 def test_every_hook_is_documented_and_listed():
+    import inspect
+    import pathlib
+
     from deepaid_sdk import hookspecs
 
+    guide = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "plugin-authors.md").read_text()
+    declared = {name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")}
+    assert declared == set(HOOKS_BY_KIND.values())  # every hook spec is a registry kind, and back
     for kind, hook in HOOKS_BY_KIND.items():
         spec = getattr(hookspecs, hook)
-        assert spec.__doc__ and "register" in spec.__doc__, hook
+        assert f'register("' in (spec.__doc__ or ""), f"{hook}: its docstring shows no register(...) call"
+        assert f"| `{hook}` |" in guide, f"{hook}: missing from the hook table of docs/plugin-authors.md"
 
 
 def test_registering_a_plugin_object_directly():

@@ -184,3 +184,26 @@ def test_score_models_and_ready_adapters_are_accepted(blob):
     assert scored.adapter.reconstruct(torch.as_tensor(table.anomalies[:1])) is None
     result = scored.interpret_batch(table.anomalies[:8])
     assert result.flip_rate >= 0.75 and all(len(c) <= K for c in result.changed)
+
+
+def test_with_normal_rows_references_stay_in_the_widened_normal_range():
+    rng = np.random.default_rng(0)
+    normal = rng.uniform(0.0, 1.0, (200, 4)).astype(np.float32)  # never negative, like a count or a ratio
+    alerts = np.full((2, 4), 3.0, dtype=np.float32)
+
+    def score(x):
+        return torch.relu(x.sum(dim=1))  # "normal" = a small sum: unboxed, the search goes negative
+
+    boxed = deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4)
+    refs = boxed.interpret_batch(alerts).references
+    low, high = normal.min(axis=0), normal.max(axis=0)
+    span = high - low
+    assert (refs >= 0).all() and (refs <= high + 0.1 * span + 1e-6).all()
+    assert "normal rows' range widened by 0.1" in boxed.describe()["calibration"]["box"]
+    free = deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4,
+                              box_margin=None)
+    assert (free.interpret_batch(alerts).references < 0).any()  # what the default box prevents
+    assert free.describe()["calibration"]["box"] == "none"
+    with pytest.raises(ValueError, match="box_margin: expected a number >= 0.0"):
+        deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, adapter="score", width=4,
+                           box_margin=-0.1)
