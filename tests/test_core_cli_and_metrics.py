@@ -1,6 +1,7 @@
 """The deepaid command line and the evaluation metrics."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -90,3 +91,17 @@ def test_rates_count_alerts_only():
         evaluation.label_flip_rate([True, True], alerts=[False, False])
     with pytest.raises(ValueError, match=r"alerts: expected 4 flags"):
         evaluation.conciseness(batch, alerts=[True])
+
+
+def test_bench_core_runs_small_and_reports_both_methods():
+    proc = subprocess.run([sys.executable, "-m", "deepaid_sdk.cli", "bench", "core", "--n", "6", "--json"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["name"] == "core"
+    rows = report["results"]
+    assert [row["method"] for row in rows] == ["batched", "per-sample loop"]
+    alerts = rows[0]["anomalies"]
+    assert 1 <= alerts <= 6 and rows[1]["anomalies"] == alerts
+    assert all(0.0 <= row["flip rate"] <= 1.0 and row["anomalies/s"] > 0 for row in rows)
+    assert any(note.startswith("identical changed sets") for note in report["notes"])
