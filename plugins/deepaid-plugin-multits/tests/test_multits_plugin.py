@@ -27,7 +27,7 @@ def test_demo_runs_small_and_writes_plots(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert "steps='last'" in printed and "steps='all'" in printed and "label-flip rate" in printed
     assert "t=16" in printed  # changed cells are (step, feature) pairs of the last vector
-    for name in ("multits-alert0-bars.png", "multits-alert0-window.png", "multits-heatmap.png"):
+    for name in ("multits-alert-0-bars.png", "multits-alert-0-window.png", "multits-heatmap.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert list((tmp_path / ".deepaid-cache").glob("multits-lstm-*.pt"))
 

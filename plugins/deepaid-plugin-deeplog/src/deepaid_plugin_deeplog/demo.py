@@ -80,7 +80,7 @@ def run(out_dir: pathlib.Path, config: ExperimentConfig | None = None) -> int:
         _window_example(ex, cfg)
     (out / "deeplog-interpretations.json").write_text(json.dumps(batch.to_dict()), encoding="utf-8")
     try:
-        plot = plot_sequence(batch[show[0]], out / "deeplog-interpretation.png", ex.templates)
+        plot = plot_sequence(batch[show[0]], out / f"deeplog-alert-{show[0]}.png", ex.templates)
         print(f"\nwrote {plot} and {out / 'deeplog-interpretations.json'}")
     except ImportError as exc:
         print(f"\n(no plot: {exc}); wrote {out / 'deeplog-interpretations.json'}")

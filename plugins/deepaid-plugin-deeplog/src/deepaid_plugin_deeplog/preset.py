@@ -11,6 +11,7 @@ from torch import nn
 from deepaid_sdk import Interpreter, InterpretationBatch, Interpretation, ReferenceSearch, build_constraints
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.registry import registry
+from deepaid_sdk.views import change_table
 
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.search import DeepLogSearch, change_details
@@ -40,6 +41,14 @@ class DeepLogInterpreter(Interpreter):
                         for d, a, r, c in zip(batch.details or ({},) * len(batch), batch.anomalies,
                                               batch.references, batch.changed))
         return attrs.evolve(batch, details=details)
+
+    def table(self, result: Interpretation | InterpretationBatch) -> str:
+        """Changed positions of one result (or each of a batch) with keys shown as ``3 -> 6``, not as a difference."""
+        if isinstance(result, InterpretationBatch):
+            return "\n\n".join(f"#{i} " + self.table(item) for i, item in enumerate(result))
+        w = result.anomaly.shape[0] - 1
+        names = [f"position {p}" for p in range(w)] + ["next key"]
+        return change_table(result, names, categorical=True)
 
     def interpret(self, window: Any, next_key: Any = None) -> Interpretation:  # type: ignore[override]
         """Explain one alert: a window ``[W]`` and its next key (or one sequence ``[W+1]``)."""

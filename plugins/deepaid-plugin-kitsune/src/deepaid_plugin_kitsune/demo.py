@@ -57,10 +57,12 @@ def run(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int = 150
     batch = interp.interpret_batch(data.anomalies[idx])
     seconds = time.perf_counter() - started
     print(f"\nExplained {len(idx)} alerts in {seconds:.2f} s (K = 5, search in KitNET's min-max units)")
+    print("Each table lists the changed features most important first: ranked by how much undoing the change "
+          "would raise the score.")
     for j in range(min(top, len(idx))):
         planted = [names[i] for i in np.flatnonzero(data.truth[idx[j]])]
         print(f"\nalert {idx[j]} ({kinds[idx[j]]}; planted: {', '.join(planted)})")
-        print(batch[j].table(interp.feature_names))
+        print(batch[j].table(interp.feature_names))  # rows in rank order
     precision, recall = precision_recall_at_k(batch, data.truth[idx], k=5)
     print(f"\nlabel-flip rate {label_flip_rate(batch):.3f}, precision@5 {precision:.3f}, recall@5 {recall:.3f}, "
           f"features changed {conciseness(batch):.2f} on average")
@@ -69,7 +71,7 @@ def run(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int = 150
     try:
         from deepaid_sdk.plotting import plot_heatmap, plot_interpretation
 
-        paths = [plot_interpretation(batch[j], out_dir / f"kitsune-alert-{j}.png", interp.feature_names)
+        paths = [plot_interpretation(batch[j], out_dir / f"kitsune-alert-{idx[j]}.png", interp.feature_names)
                  for j in range(min(top, len(idx)))]
         paths.append(plot_heatmap(batch, out_dir / "kitsune-heatmap.png", interp.feature_names))
         print("plots: " + ", ".join(str(p) for p in paths))

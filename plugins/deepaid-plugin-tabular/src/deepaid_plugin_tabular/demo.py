@@ -102,6 +102,8 @@ def _demo(out: pathlib.Path, n_normal: int, n_anomalies: int, seed: int,
           f"(calibrated from D={table.width}, data scale {cal.scale:.3g}, threshold {adapter.threshold:.3g})")
 
     order = np.argsort(-batch.scores)[:SHOWN]
+    print("\nThe alerts with the highest scores; each table lists the changed features most important first "
+          "(ranked by how much undoing the change would raise the score), in original units.")
     truth = table.truth[alert]
     for rank, i in enumerate(order):
         item = batch[int(i)]
