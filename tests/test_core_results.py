@@ -27,7 +27,10 @@ def test_interpretation_fields_and_json(batch):
     assert first.changed.tolist() == [1]
     assert first.anomaly_values.tolist() == pytest.approx([2.0])
     assert first.flipped and first.reference_score <= 1.0
-    json.dumps(batch.to_dict())
+    text = json.dumps(batch.to_dict(), allow_nan=False)  # strict JSON: NaN or inf would raise here
+    back = json.loads(text)
+    assert back["interpretations"][0]["changed"] == [1] and back["threshold"] == 1.0
+    assert back["interpretations"][1]["flipped"] is True  # the row the detector accepted
     assert all(isinstance(v, np.ndarray) for v in (first.anomaly, first.reference))
 
 

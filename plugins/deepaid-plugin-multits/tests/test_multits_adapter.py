@@ -8,6 +8,7 @@ from torch import nn
 from deepaid_sdk.testing import check_adapter
 from deepaid_plugin_multits.adapters import LSTMPredictorAdapter, rnn_train_mode
 from deepaid_plugin_multits.model import LSTMPredictor
+from deepaid_plugin_multits.windows import sliding_windows
 
 W, D = 6, 4
 
@@ -43,8 +44,9 @@ def test_calibrate_records_threshold_and_typical_score():
     adapter = _adapter()
     series = np.sin(np.arange(200)[:, None] / 5.0 + np.arange(D)).astype(np.float32)
     threshold = adapter.calibrate_series(series, 95.0)
-    assert adapter.threshold == threshold
-    assert adapter.typical_score is not None and adapter.typical_score <= threshold
+    scores = adapter.scores(sliding_windows(series, W)).double().numpy()  # computed independently
+    assert adapter.threshold == threshold == pytest.approx(np.percentile(scores, 95.0), rel=1e-6)
+    assert adapter.typical_score == pytest.approx(np.median(scores), rel=1e-6)
 
 
 @pytest.mark.parametrize("shape, message", [
