@@ -112,7 +112,7 @@ def test_user_embeddings_and_classifiers_are_adapted_and_checked(tiny):
         EdgeAdapter(graph, emb[:10], cosine_link)
     with pytest.raises(ValueError, match="embeddings: the classifier cannot score edge features of width 8"):
         EdgeAdapter(graph, emb, torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Flatten(0)))
-    with pytest.raises(ValueError, match=r"classifier: must return one probability per edge"):
+    with pytest.raises(ValueError, match=r"classifier: expected one probability per edge of shape"):
         EdgeAdapter(graph, emb, lambda f: f)
     with pytest.raises(TypeError, match="classifier: expected a callable"):
         EdgeAdapter(graph, emb, "logistic")

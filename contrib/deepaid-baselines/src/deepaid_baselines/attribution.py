@@ -21,6 +21,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor, nn
 
+from deepaid_sdk.checks import check_output
 from deepaid_sdk.rnn import rnn_gradients
 
 #: Method names accepted by ``attribute``.
@@ -67,11 +68,7 @@ def _checked(forward: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     """``forward`` with its output checked to be one value per row."""
 
     def run(x: Tensor) -> Tensor:
-        out = forward(x)
-        if not isinstance(out, Tensor) or out.shape != (x.shape[0],):
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"forward: expected one score per row, shape [{x.shape[0]}]; got {got}")
-        return out
+        return check_output(forward(x), (x.shape[0],), "forward", "one score per row")
 
     return run
 

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from deepaid_sdk.adapters import ModelAdapter, model_device
+from deepaid_sdk.checks import check_output
 
 from deepaid_plugin_glgv.graph import AuthGraph
 
@@ -109,12 +110,8 @@ class EdgeAdapter(ModelAdapter):
 
     def edge_probability(self, features: Tensor) -> Tensor:
         """``[B]`` P(edge) of edge features, from one classifier call."""
-        p = self.classifier(features)
-        if not isinstance(p, Tensor) or p.shape != (features.shape[0],):
-            got = list(p.shape) if isinstance(p, Tensor) else type(p).__name__
-            raise ValueError(f"classifier: must return one probability per edge, shape [{features.shape[0]}]; "
-                             f"got {got}")
-        return p
+        return check_output(self.classifier(features), (features.shape[0],), "classifier",
+                            "one probability per edge")
 
     def score_features(self, features: Tensor) -> Tensor:
         """``[B]`` anomaly scores ``1 - P(edge)`` of edge features (differentiable)."""
