@@ -212,3 +212,12 @@ def test_demo_smoke(tmp_path, capsys, monkeypatch):
     assert "detection" in text and "DeepAID" in text
     assert (tmp_path / "out" / "deeplog-interpretations.json").is_file()
     assert (tmp_path / "out" / "deeplog-test.log").is_file()
+
+
+def test_the_table_shows_keys_as_a_to_b_not_as_a_difference():
+    interp = deepaid_sdk.create("deeplog", model=_Stubborn(), num_candidates=2)
+    result = interp.interpret_batch(np.array([[0, 1, 3, 4]]))[0]
+    lines = interp.table(result).splitlines()
+    assert "1 changed, most important first" in lines[0]
+    assert lines[3].split() == ["next", "key", "4", "2", "4", "->", "2"]
+    assert "-2" not in interp.table(result)  # no arithmetic on key ids
