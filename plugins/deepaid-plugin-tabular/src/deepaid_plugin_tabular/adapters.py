@@ -54,9 +54,10 @@ def _probe(fn: Callable[[Tensor], Any], width: int, device: torch.device, what: 
             return fn(torch.zeros(1, width, device=device, dtype=dtype))
     except Exception as exc:
         text = str(exc)
-        hint = (f"; the model's layers may not all be {dtype}" if "dtype" in text.lower() or "type" in text.lower()
-                and ("Double" in text or "Float" in text or "Half" in text) else f"; is width={width} right?")
-        raise ValueError(f"model: calling the {what} on one row of zeros [1, {width}] ({dtype}) failed "
+        dtype_error = "dtype" in text.lower() or ("type" in text.lower()
+                                                  and any(t in text for t in ("Double", "Float", "Half")))
+        hint = f"; the model's layers may not all be {dtype}" if dtype_error else f"; is width={width} right?"
+        raise ValueError(f"model: calling the {what} on one row of zeros [1, {width}] failed "
                          f"({type(exc).__name__}: {text}){hint}") from None
 
 
