@@ -12,7 +12,7 @@ from deepaid_sdk.constraints import (
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.gradient import GradientSearch
 from deepaid_sdk.hookspecs import hookimpl
-from deepaid_sdk.interpreter import Interpreter, build_constraints, create
+from deepaid_sdk.interpreter import Interpreter, build_constraints, create, preset_factory, preset_options
 from deepaid_sdk.registry import Registry, RegistryError, registry
 from deepaid_sdk.results import Interpretation, InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch
@@ -24,5 +24,5 @@ __all__ = [
     "FrozenConstraint", "GradientSearch", "IntegerConstraint", "Interpretation", "InterpretationBatch",
     "Interpreter", "ModelAdapter", "OneHotConstraint", "ReconstructionAdapter", "ReferenceSearch",
     "Registry", "RegistryError", "ScoreAdapter", "StabilityConstraint", "__version__", "build_constraints",
-    "create", "hookimpl", "registry",
+    "create", "hookimpl", "preset_factory", "preset_options", "registry",
 ]

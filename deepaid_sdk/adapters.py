@@ -12,7 +12,9 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.checks import as_tensor, check_batch, check_finite_number
+from deepaid_sdk.checks import (
+    as_tensor, check_batch, check_device, check_dtype_range, check_finite_number, check_output,
+)
 
 
 def module_device(model: nn.Module, name: str = "model") -> torch.device:
@@ -26,6 +28,68 @@ def module_device(model: nn.Module, name: str = "model") -> torch.device:
     return devices.pop()
 
 
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    if a.type != b.type:
+        return False
+    if a.type != "cuda" or a.index == b.index:
+        return True
+    current = torch.cuda.current_device() if torch.cuda.is_available() else 0
+    return (a.index if a.index is not None else current) == (b.index if b.index is not None else current)
+
+
+def model_device(model: Any, device: Any = None, name: str = "model") -> torch.device:
+    """The device an adapter for ``model`` runs on: ``device`` if given (checked against the model's
+    parameters), else the one its parameters live on; ``cpu`` for a plain function with no device given."""
+    if device is not None:
+        dev = check_device(device)
+        if isinstance(model, nn.Module) and any(True for _ in model.parameters()):
+            where = module_device(model, name)
+            if not _same_device(where, dev):
+                raise ValueError(f"device: {str(dev)!r} was given but {name}'s parameters are on {str(where)!r}; "
+                                 f"move the model (model.to({str(dev)!r})) or pass device={str(where)!r}")
+        return dev
+    if isinstance(model, nn.Module):
+        return module_device(model, name)
+    return torch.device("cpu")
+
+
+def check_model_device(model: Any, device: torch.device, name: str = "model") -> None:
+    """Cheap (one parameter looked at): ``model`` is still on the adapter's device; a clear error if it was moved."""
+    if not isinstance(model, nn.Module):
+        return
+    first = next(model.parameters(), None)
+    if first is not None and not _same_device(first.device, device):
+        raise ValueError(f"{name}: its parameters are on {str(first.device)!r} but the adapter was built for "
+                         f"{str(device)!r}: the model was moved after the adapter was built; build a new adapter "
+                         f"(or move the model back)")
+
+
+def module_dtype(model: Any) -> torch.dtype | None:
+    """The floating dtype of ``model``'s first floating parameter (None for a function or no parameters)."""
+    if isinstance(model, nn.Module):
+        for p in model.parameters():
+            if p.is_floating_point():
+                return p.dtype
+    return None
+
+
+def to_dtype(x: Tensor, dtype: torch.dtype | None) -> Tensor:
+    """``x`` in the model's floating ``dtype`` (unchanged when None, equal, or ``x`` is not floating)."""
+    return x if dtype is None or x.dtype == dtype or not x.is_floating_point() else x.to(dtype)
+
+
+def first_linear_width(model: Any) -> int | None:
+    """The ``in_features`` of an ``nn.Sequential``'s first layer when it is an ``nn.Linear`` (else None).
+
+    Only a Sequential tells for sure which layer sees the input first; other modules are not probed.
+    """
+    while isinstance(model, nn.Sequential) and len(model) > 0:
+        model = model[0]
+    if isinstance(model, nn.Linear) and not isinstance(model, nn.modules.lazy.LazyModuleMixin):
+        return int(model.in_features)
+    return None
+
+
 class ModelAdapter(ABC):
     """Wraps a detector: batch-first scores, a threshold, and what counts as normal.
 
@@ -37,13 +101,18 @@ class ModelAdapter(ABC):
     sample_shape: tuple[int, ...] | None = None
     #: dtype inputs are converted to.
     input_dtype: torch.dtype = torch.float32
+    #: The smallest score the detector can give (0.0 for an RMSE), or None when scores can be any number
+    #: (a ``decision_function``). A threshold below it is an error: every input would be an alert.
+    score_lower_bound: float | None = None
+    #: Width of the input's last axis the model reads (probed from its first layer), or None when unknown.
+    input_width: int | None = None
 
     def __init__(self, threshold: float | None, *, eps: float = 0.0, device: Any = "cpu") -> None:
-        self._threshold = None if threshold is None else check_finite_number(threshold, "threshold")
+        self._threshold = None if threshold is None else self._check_threshold(threshold)
         self.eps = check_finite_number(eps, "eps")
         if self.eps < 0:
             raise ValueError(f"eps: expected a margin >= 0; got {self.eps}")
-        self._device = torch.device(device)
+        self._device = check_device(device)
 
     @property
     def device(self) -> torch.device:
@@ -62,7 +131,20 @@ class ModelAdapter(ABC):
 
     @threshold.setter
     def threshold(self, value: float) -> None:
-        self._threshold = check_finite_number(value, "threshold")
+        self._threshold = self._check_threshold(value)
+
+    def _check_threshold(self, value: Any) -> float:
+        """A finite number (a string is a TypeError), not below ``score_lower_bound``."""
+        number = check_finite_number(value, "threshold")
+        bound = self.score_lower_bound
+        if bound is not None and number < bound:
+            raise ValueError(f"threshold: {type(self).__name__} scores are never below {bound} (an error "
+                             f"measure); got {number}")
+        return number
+
+    def check_model_device(self) -> None:
+        """A clear error when the model was moved to another device after this adapter was built."""
+        check_model_device(getattr(self, "model", None), self.device)
 
     def scores(self, x: Any, *, batch_size: int = 8192, name: str = "x") -> Tensor:
         """Scores of user data (checked, no gradient), in chunks; a convenience outside hot paths."""
@@ -142,6 +224,11 @@ class ModelAdapter(ABC):
             if not bool(whole.all()):
                 raise TypeError(f"{name}: expected whole numbers ({self.input_dtype}); got fractional values")
         check_batch(t, name, self.sample_shape)
+        if self.input_width is not None and t.ndim >= 2 and t.shape[-1] != self.input_width:
+            raise ValueError(f"{name}: expected {self.input_width} features (the width of the model's first layer) "
+                             f"in the last axis; got {t.shape[-1]} (shape {list(t.shape)})")
+        check_dtype_range(t, name, self.input_dtype)
+        self.check_model_device()
         return t.to(device=self.device, dtype=self.input_dtype)
 
     def describe(self) -> dict[str, Any]:
@@ -169,25 +256,35 @@ class ScoreAdapter(ModelAdapter):
         device: Any = None,
     ) -> None:
         self.model = _as_scorer(model, "model")
-        if device is None:
-            device = module_device(model) if isinstance(model, nn.Module) else "cpu"
-        super().__init__(threshold, eps=eps, device=device)
+        super().__init__(threshold, eps=eps, device=model_device(model, device))
         self.sample_shape = tuple(sample_shape) if sample_shape is not None else None
+        self.input_width = first_linear_width(model)
+        #: The model's own floating dtype: inputs are cast to it for the call, outputs back (float64 models work).
+        self.model_dtype = module_dtype(model)
 
     def score(self, x: Tensor) -> Tensor:
-        scores = self.model(x)
+        check_model_device(self.model, self.device)
+        scores = self.model(to_dtype(x, self.model_dtype))
         if not isinstance(scores, Tensor) or scores.shape != (x.shape[0],):
-            got = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
-            raise ValueError(f"model: a score model must return one score per row, shape [{x.shape[0]}]; got {got}")
-        return scores
+            hint = ""
+            if isinstance(scores, Tensor) and tuple(scores.shape) == tuple(x.shape):
+                hint = ("; it returns its input's shape, like an autoencoder: use ReconstructionAdapter(model) "
+                        "or create('tabular', model=...)")
+            got = list(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
+            raise ValueError(f"model: a score model must return one score per row, shape [{x.shape[0]}]; "
+                             f"got {got}{hint}")
+        return scores.to(x.dtype) if scores.is_floating_point() else scores
 
 
 class ReconstructionAdapter(ModelAdapter):
     """A detector that reconstructs (or predicts) its input: score = per-sample RMSE.
 
     ``target`` and ``output`` pick what is compared; by default the whole input against the
-    model's output, which must have the input's shape.
+    model's output, which must have the input's shape. Scores are never negative, so a negative
+    threshold is an error.
     """
+
+    score_lower_bound = 0.0
 
     def __init__(
         self,
@@ -201,20 +298,20 @@ class ReconstructionAdapter(ModelAdapter):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected an nn.Module; got {type(model).__name__}")
         self.model = model
-        super().__init__(threshold, eps=eps, device=module_device(model) if device is None else device)
+        super().__init__(threshold, eps=eps, device=model_device(model, device))
         self.sample_shape = tuple(sample_shape) if sample_shape is not None else None
+        self.input_width = first_linear_width(model)
+        #: The model's own floating dtype: inputs are cast to it for the call, outputs back (float64 models work).
+        self.model_dtype = module_dtype(model)
 
     def target(self, x: Tensor) -> Tensor:
         """What the model's output is compared with (the input itself for an autoencoder)."""
         return x
 
     def output(self, x: Tensor) -> Tensor:
-        out = self.model(x)
-        expected = self.target(x).shape
-        if not isinstance(out, Tensor) or out.shape != expected:
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"model: output shape {got} differs from the expected {tuple(expected)}")
-        return out
+        check_model_device(self.model, self.device)
+        out = self.model(to_dtype(x, self.model_dtype))
+        return check_output(out, self.target(x).shape, "model", "output (the reconstruction)").to(x.dtype)
 
     def score(self, x: Tensor) -> Tensor:
         diff = (self.output(x) - self.target(x)).reshape(x.shape[0], -1)

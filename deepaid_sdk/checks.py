@@ -19,7 +19,10 @@ def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None, device
         t = value.detach()
     elif isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
         try:
-            t = torch.as_tensor(np.asarray(value))
+            arr = np.asarray(value)
+            if not arr.flags.writeable:  # e.g. pandas' to_numpy(): torch would warn about sharing it
+                arr = arr.copy()
+            t = torch.as_tensor(arr)
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name}: expected a numeric array or tensor; could not convert ({exc})") from None
     else:
@@ -54,8 +57,8 @@ def check_batch(x: Tensor, name: str, sample_shape: Sequence[int] | None) -> Non
 def check_finite_number(value: Any, name: str, *, minimum: float | None = None,
                         above: float | None = None) -> float:
     """``value`` as a finite float, ``>= minimum`` and ``> above`` where those are given."""
-    if isinstance(value, bool):
-        raise TypeError(f"{name}: expected a number; got bool: {value!r}")
+    if isinstance(value, (bool, str, bytes)):
+        raise TypeError(f"{name}: expected a number; got {type(value).__name__}: {value!r}")
     try:
         number = float(value)
     except (TypeError, ValueError):
@@ -88,3 +91,35 @@ def feature_indices(value: Any, name: str = "dims") -> np.ndarray:
     if idx.size and idx.min() < 0:
         raise ValueError(f"{name}: expected indices >= 0; got {int(idx.min())}")
     return idx.astype(np.int64).reshape(-1)
+
+
+def check_dtype_range(x: Tensor, name: str, dtype: torch.dtype) -> None:
+    """Floating values that ``dtype`` can hold: no overflow to inf when converted (e.g. float64 to float32)."""
+    if not (x.is_floating_point() and dtype.is_floating_point) or torch.finfo(dtype).max >= torch.finfo(x.dtype).max:
+        return
+    too_big = (x.abs() > torch.finfo(dtype).max).reshape(x.shape[0], -1).any(dim=1)
+    if bool(too_big.any()):
+        bad = too_big.nonzero().flatten().tolist()
+        raise ValueError(f"{name}: values beyond the {dtype} range (|value| > {torch.finfo(dtype).max:.3g}) "
+                         f"in rows {bad[:10]}{'...' if len(bad) > 10 else ''}; rescale the data")
+
+
+def check_device(device: Any, name: str = "device") -> torch.device:
+    """``device`` as a ``torch.device``; a clear error when CUDA was asked for and torch sees none."""
+    try:
+        dev = torch.device(device)
+    except (TypeError, RuntimeError) as exc:
+        raise TypeError(f"{name}: expected a torch device such as 'cpu' or 'cuda'; got {device!r} ({exc})") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"{name}: cuda was asked for but torch sees no CUDA device")
+    return dev
+
+
+def check_output(out: Any, expected: Sequence[int], name: str = "model", what: str = "output",
+                 hint: str = "") -> Tensor:
+    """A model's output: a tensor of shape ``expected``; a ValueError naming ``name`` and both shapes otherwise."""
+    expected = tuple(int(e) for e in expected)
+    if not isinstance(out, Tensor) or tuple(out.shape) != expected:
+        got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        raise ValueError(f"{name}: expected {what} of shape {list(expected)}; got {got}{hint}")
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import pathlib
 import sys
@@ -10,6 +11,7 @@ import warnings
 from typing import Any, Sequence
 
 from deepaid_sdk import __version__
+from deepaid_sdk.interpreter import preset_factory, preset_options
 from deepaid_sdk.registry import RegistryError, registry
 
 
@@ -29,12 +31,16 @@ def _parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", help="list discovered plugins and their components")
     plugins.add_argument("--json", action="store_true", help="print JSON")
 
-    demo = sub.add_parser("demo", help="run a demo end to end on synthetic data")
-    demo.add_argument("name", nargs="?", default="tabular", help="demo to run (default: tabular)")
+    reg = registry()
+    demo = sub.add_parser("demo", help="run a demo end to end on synthetic data",
+                          description="Run a demo end to end on synthetic data. Demos: "
+                                      + ", ".join(reg.names("demos")) + ".")
+    demo.add_argument("name", nargs="?", default="tabular",
+                      help=f"demo to run, one of: {', '.join(reg.names('demos'))} (default: tabular)")
     demo.add_argument("--out", default="deepaid-out", help="folder for plots and files (default: deepaid-out)")
 
     bench = sub.add_parser("bench", help="measure explanation quality and speed")
-    bench.add_argument("name", help="benchmark to run: core or a domain (tabular, kitsune, deeplog, ...)")
+    bench.add_argument("name", help=f"benchmark to run, one of: {', '.join(reg.names('benchmarks'))}")
     bench.add_argument("--json", action="store_true", help="print JSON")
     bench.add_argument("--n", type=int, default=None, help="number of anomalies")
     bench.add_argument("--seed", type=int, default=0, help="random seed")
@@ -87,6 +93,11 @@ def _plugins(as_json: bool) -> int:
         for kind, names in plugin["components"].items():
             if names:
                 print(f"  {kind}: {', '.join(names)}")
+    print("\npresets (deepaid_sdk.create(name, model=..., **options); help(preset_factory(name)) for details):")
+    for name in reg.names("interpreters"):
+        doc = (inspect.getdoc(preset_factory(name)) or "").split("\n")[0]
+        print(f"  {name}: {doc}")
+        print("    options: " + ", ".join(f"{k}={v}" for k, v in preset_options(name).items()))
     for failure in data["failures"]:
         print(f"FAILED {failure['plugin']}: {failure['error']}")
     return 0

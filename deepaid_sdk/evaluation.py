@@ -3,6 +3,11 @@
 Plugins and benchmarks use these rather than private copies. Changed sets are given as bool
 masks ``[N, *sample_shape]`` (``InterpretationBatch.changed_mask()``) or as an
 ``InterpretationBatch`` directly.
+
+Every rate is over **alerts only**: a row of an ``InterpretationBatch`` is an alert when its score
+is above the threshold (``scores > threshold``). A row the detector already accepted comes back
+unchanged and "flipped"; counting it would inflate the flip rate and deflate conciseness. Plain
+masks and verdicts carry no scores: pass ``alerts=`` to restrict them, or they all count.
 """
 
 from __future__ import annotations
@@ -15,6 +20,26 @@ import numpy as np
 from deepaid_sdk.results import InterpretationBatch
 
 
+def alert_rows(batch: InterpretationBatch) -> np.ndarray:
+    """``[N]`` bool: the rows that were alerts (score above the threshold)."""
+    return np.asarray(batch.scores) > batch.threshold
+
+
+def _alerts_of(value: Any, alerts: Sequence[bool] | np.ndarray | None, n: int, name: str) -> np.ndarray:
+    """Which rows count: ``alerts`` if given, else an InterpretationBatch's alerts, else all; never none."""
+    if alerts is not None:
+        keep = np.asarray(alerts, dtype=bool).reshape(-1)
+        if keep.shape[0] != n:
+            raise ValueError(f"alerts: expected {n} flags, one per row of {name}; got {keep.shape[0]}")
+    elif isinstance(value, InterpretationBatch):
+        keep = alert_rows(value)
+    else:
+        keep = np.ones(n, dtype=bool)
+    if not keep.any():
+        raise ValueError(f"{name}: none of its {n} rows is an alert (score above the threshold); nothing to rate")
+    return keep
+
+
 def _mask(value: InterpretationBatch | np.ndarray, name: str) -> np.ndarray:
     mask = value.changed_mask() if isinstance(value, InterpretationBatch) else np.asarray(value)
     if mask.dtype != bool:
@@ -24,18 +49,20 @@ def _mask(value: InterpretationBatch | np.ndarray, name: str) -> np.ndarray:
     return mask.reshape(mask.shape[0], -1)
 
 
-def label_flip_rate(batch: InterpretationBatch | Sequence[bool]) -> float:
-    """Share of references the detector judges normal (fidelity)."""
+def label_flip_rate(batch: InterpretationBatch | Sequence[bool], *,
+                    alerts: Sequence[bool] | np.ndarray | None = None) -> float:
+    """Share of the alerts' references the detector judges normal (fidelity)."""
     flipped = batch.flipped if isinstance(batch, InterpretationBatch) else np.asarray(batch, dtype=bool)
     if flipped.size == 0:
         raise ValueError("batch: no interpretations to rate")
-    return float(np.mean(flipped))
+    return float(np.mean(flipped[_alerts_of(batch, alerts, flipped.shape[0], "batch")]))
 
 
 def precision_recall_at_k(
-    changed: InterpretationBatch | np.ndarray, truth: np.ndarray, k: int | None = None
+    changed: InterpretationBatch | np.ndarray, truth: np.ndarray, k: int | None = None, *,
+    alerts: Sequence[bool] | np.ndarray | None = None,
 ) -> tuple[float, float]:
-    """Mean precision and recall of the changed features against planted ground truth.
+    """Mean precision and recall of the changed features against planted ground truth, over alerts.
 
     With ``k``, only the first ``k`` changed features of each row count (an ``InterpretationBatch``
     keeps them ordered by importance); recall is over ``min(k, |truth|)`` so a perfect top-k scores 1.
@@ -51,6 +78,8 @@ def precision_recall_at_k(
         mask = _mask(changed, "changed")
     if mask.shape != truth_m.shape:
         raise ValueError(f"truth: shape {truth_m.shape} differs from the changed masks' {mask.shape}")
+    keep = _alerts_of(changed, alerts, mask.shape[0], "changed")
+    mask, truth_m = mask[keep], truth_m[keep]
     hits = (mask & truth_m).sum(axis=1)
     denom_p = np.maximum(mask.sum(axis=1), 1)
     n_truth = truth_m.sum(axis=1)
@@ -67,11 +96,15 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-def stability(masks: Sequence[InterpretationBatch | np.ndarray]) -> float:
-    """Mean pairwise Jaccard of the changed sets of repeated runs (e.g. different seeds)."""
+def stability(masks: Sequence[InterpretationBatch | np.ndarray], *,
+              alerts: Sequence[bool] | np.ndarray | None = None) -> float:
+    """Mean pairwise Jaccard of the changed sets of repeated runs (e.g. different seeds), over the alerts
+    of the first run (the runs explain the same inputs)."""
     ms = [_mask(m, f"masks[{i}]") for i, m in enumerate(masks)]
     if len(ms) < 2:
         raise ValueError(f"masks: need at least 2 runs to compare; got {len(ms)}")
+    keep = _alerts_of(masks[0], alerts, ms[0].shape[0], "masks[0]")
+    ms = [m[keep] if m.shape[0] == keep.shape[0] else m for m in ms]
     pairs = [jaccard(ms[i], ms[j]).mean() for i in range(len(ms)) for j in range(i + 1, len(ms))]
     return float(np.mean(pairs))
 
@@ -87,7 +120,8 @@ def robustness(
     """Mean Jaccard between the explanation of x and of x plus Gaussian noise.
 
     The noise std is ``noise`` times ``scale`` (default: each feature's std over ``anomalies``,
-    or 1 where that is 0).
+    or 1 where that is 0). When ``explain`` returns an ``InterpretationBatch``, only the rows that are
+    alerts in the explanation of x count.
     """
     x = np.asarray(anomalies, dtype=np.float64)
     if scale is None:
@@ -95,12 +129,17 @@ def robustness(
         scale = np.where(scale > 0, scale, 1.0)
     rng = np.random.default_rng(seed)
     noisy = x + noise * scale * rng.standard_normal(x.shape)
-    return float(jaccard(_mask(explain(x), "explain(x)"), _mask(explain(noisy), "explain(noisy)")).mean())
+    clean = explain(x)
+    similarity = jaccard(_mask(clean, "explain(x)"), _mask(explain(noisy), "explain(noisy)"))
+    keep = _alerts_of(clean, None, similarity.shape[0], "explain(x)")
+    return float(similarity[keep].mean())
 
 
-def conciseness(changed: InterpretationBatch | np.ndarray) -> float:
-    """Mean number of changed features per explanation."""
-    return float(_mask(changed, "changed").sum(axis=1).mean())
+def conciseness(changed: InterpretationBatch | np.ndarray, *,
+                alerts: Sequence[bool] | np.ndarray | None = None) -> float:
+    """Mean number of changed features per explanation of an alert."""
+    mask = _mask(changed, "changed")
+    return float(mask[_alerts_of(changed, alerts, mask.shape[0], "changed")].sum(axis=1).mean())
 
 
 def throughput(fn: Callable[[], Any], n: int, *, repeat: int = 1) -> tuple[float, Any]:

@@ -7,6 +7,7 @@ Presets registered under a name (``tabular``, ``deeplog``...) build one with dom
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any, Sequence
 
 import attrs
@@ -46,6 +47,10 @@ class Interpreter:
             if shape is not None and tuple(t.shape) != tuple(shape):
                 hint = " (use interpret_batch for a batch)" if t.ndim == len(shape) + 1 else ""
                 raise ValueError(f"x: expected one sample of shape {list(shape)}; got {list(t.shape)}{hint}")
+            width = self.adapter.input_width
+            if width is not None and t.ndim >= 1 and t.shape[-1] != width:
+                raise ValueError(f"x: expected {width} features (the width of the model's first layer) in the last "
+                                 f"axis; got {t.shape[-1]} (shape {list(t.shape)})")
             batch: Any = t[None]
         else:
             batch = [x]
@@ -54,9 +59,17 @@ class Interpreter:
     def interpret_batch(self, X: Any) -> InterpretationBatch:
         """Explain every row of ``X``; rows the detector already accepts come back unchanged and flipped."""
         x = self.adapter.prepare(X, "X")
+        self.adapter.check_model_device()
+        check_budget(self.constraints, x)
         started = time.perf_counter()
         with torch.no_grad():
-            normal = self.adapter.is_normal(x)
+            scores = self.adapter.score(x)
+        check_scores(scores, x.shape[0])
+        with torch.no_grad():
+            overridden = type(self.adapter).is_normal is not ModelAdapter.is_normal
+            normal = self.adapter.is_normal(x) if overridden else scores <= self.adapter.threshold
+        if not bool(normal.all()) and _uses_gradient(self.search):
+            check_gradient(self.adapter, x[~normal])
         if not bool(normal.any()):
             return self.search.search(self.adapter, x, self.constraints, self.distance)
         normal_idx = normal.nonzero().flatten()
@@ -73,6 +86,61 @@ class Interpreter:
         return {"interpreter": self.name, **self.adapter.describe(), **self.search.describe(),
                 "constraints": [c.name for c in self.constraints],
                 "distance": getattr(self.distance, "name", None)}
+
+
+def check_budget(constraints: Sequence[Constraint], x: torch.Tensor) -> None:
+    """No change budget (``k``) larger than the number of features of one sample."""
+    width = int(x[0].numel())
+    for c in constraints:
+        k = getattr(c, "max_changes", None)
+        if isinstance(k, int) and k > width:
+            raise ValueError(f"k: expected at most the number of features ({width}); got {k}")
+
+
+def check_scores(scores: torch.Tensor, n: int) -> None:
+    """The model's scores of the rows to explain: one finite number per row."""
+    if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (n,):
+        got = list(scores.shape) if isinstance(scores, torch.Tensor) else type(scores).__name__
+        raise ValueError(f"model: expected one score per row, shape [{n}]; got {got}")
+    if scores.is_floating_point() and not bool(torch.isfinite(scores).all()):
+        bad = (~torch.isfinite(scores)).nonzero().flatten().tolist()
+        raise ValueError(f"model: returned NaN or inf scores for rows {bad[:10]}{'...' if len(bad) > 10 else ''} "
+                         "of X; an explanation of such a score means nothing (check the model and its inputs)")
+
+
+def _uses_gradient(search: ReferenceSearch) -> bool:
+    flag = getattr(search, "needs_gradient", None)
+    if flag is not None:
+        return bool(flag)
+    from deepaid_sdk.gradient import GradientSearch
+
+    return isinstance(search, GradientSearch)
+
+
+def check_gradient(adapter: ModelAdapter, x: torch.Tensor) -> None:
+    """Before a gradient search: the score must have a gradient with respect to the input.
+
+    No autograd graph at all (computed under ``no_grad``, through numpy, or detached) is an error;
+    a gradient that is zero for some rows (a flat or piecewise-constant score) is a warning, since
+    the search cannot move those rows.
+    """
+    if not x.is_floating_point():
+        return
+    xg = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad():
+        scores = adapter.score(xg)
+    if not scores.requires_grad:
+        raise ValueError("model: the score has no gradient with respect to the input (it is computed without "
+                         "autograd: under torch.no_grad, through numpy, or detached), so the gradient search cannot "
+                         "move; make the score differentiable in torch, or use a search that needs no gradient")
+    (grad,) = torch.autograd.grad(scores.sum(), xg, allow_unused=True)
+    flat = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if grad is None else \
+        (grad.reshape(x.shape[0], -1) == 0).all(dim=1)
+    if bool(flat.any()):
+        rows = flat.nonzero().flatten().tolist()
+        warnings.warn(f"model: the score's gradient is zero at {len(rows)} of {x.shape[0]} alert rows (first: "
+                      f"{rows[:10]}); the gradient search cannot move them and they will stay anomalous "
+                      "(a flat or piecewise-constant score)", RuntimeWarning, stacklevel=3)
 
 
 def build_constraints(
@@ -170,8 +238,44 @@ def gradient_interpreter(
     )
 
 
+def preset_factory(name: str) -> Any:
+    """The factory of the interpreter preset ``name`` (its docstring lists the preset's options)."""
+    return registry().get("interpreters", name).factory
+
+
+def preset_options(name: str) -> dict[str, str]:
+    """The options of preset ``name`` and their defaults, as text (``model`` excluded)."""
+    import inspect
+
+    params = inspect.signature(preset_factory(name)).parameters
+    return {p.name: ("required" if p.default is inspect.Parameter.empty else repr(p.default))
+            for p in params.values() if p.name != "model" and p.kind is not inspect.Parameter.VAR_KEYWORD}
+
+
 def create(name: str, model: Any = None, **options: Any) -> Interpreter:
-    """Build the interpreter preset ``name`` for ``model``; options go to the preset."""
+    """Build the interpreter preset ``name`` for ``model``; options go to the preset.
+
+    Presets: ``gradient`` (any score model or ``ModelAdapter``) is built in; plugins add ``tabular``,
+    ``kitsune``, ``deeplog``, ``multits``, ``glgv``... ``deepaid plugins`` lists every preset with its
+    options, and ``help(preset_factory(name))`` shows one preset's documentation.
+
+    Options most presets share:
+
+    - ``threshold``: the alert threshold (a number); or ``normal=`` rows to calibrate it (``percentile``).
+    - ``k``: at most this many features change (at most the number of features).
+    - ``lam``: weight of the distance to the anomaly; ``eps``: margin below the threshold.
+    - ``box=(low, high)``, ``integer=[dims]``, ``frozen=[dims]``, ``onehot=[[dims], ...]``: validity.
+    - ``constraints=[...]``: more constraints, each a ``Constraint``, a registered name that takes no
+      options, or a ``(name, options)`` pair: ``constraints=[("box", {"low": 0, "high": 1})]``,
+      ``constraints=[("grid", {"dims": [3], "step": 0.5})]``.
+    - ``distance``: a registered distance name (``l2``, ``l1``, ``linf``, ``l0``, ``hamming``...).
+    - ``search``, ``search_options``: the reference search and its options (``seed``, ``steps``, ``lr``...).
+
+    Example::
+
+        interp = deepaid_sdk.create("tabular", model=autoencoder, normal=X_train, k=5)
+        print(interp.interpret(x_alert).table())
+    """
     if not isinstance(name, str):
         raise TypeError(f"name: expected a preset name (str); got {type(name).__name__}")
     if model is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import warnings
 from typing import Any, Callable, Iterator
 
@@ -117,13 +118,28 @@ class Registry:
             return spec
         if isinstance(spec, tuple) and len(spec) == 2 and isinstance(spec[0], str) and isinstance(spec[1], dict):
             name, extra = spec
-            return self.get(kind, name).factory(**{**options, **extra})
+            return self._call(kind, name, {**options, **extra})
         if isinstance(spec, str):
-            return self.get(kind, spec).factory(**options)
+            return self._call(kind, spec, options)
         raise TypeError(
             f"expected a {expected.__name__}, a registered {kind[:-1]} name or a (name, options) pair; "
             f"got {type(spec).__name__}: {spec!r}"
         )
+
+    def _call(self, kind: str, name: str, options: dict[str, Any]) -> Any:
+        """Call the factory of ``name``; options it cannot take are a TypeError that shows what it takes."""
+        factory = self.get(kind, name).factory
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):
+            return factory(**options)
+        try:
+            signature.bind(**options)
+        except TypeError as exc:
+            takes = ", ".join(p for p in signature.parameters if p not in ("self", "args", "kwargs")) or "nothing"
+            raise TypeError(f"{kind[:-1]} {name!r}: {exc}; it takes {takes}; pass options as a (name, options) "
+                            f"pair, e.g. ({name!r}, {{...}})") from None
+        return factory(**options)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe listing, as printed by ``deepaid plugins --json``."""

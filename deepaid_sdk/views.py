@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
+
+import numpy as np
 
 
 def format_number(value: Any) -> str:
@@ -30,3 +32,36 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title
     out += [line(headers), line(["-" * w for w in widths])]
     out += [line(r) for r in cells]
     return "\n".join(out)
+
+
+def format_change(anomaly: float, reference: float, *, categorical: bool = False) -> Any:
+    """The change of one feature: ``reference - anomaly`` for quantities, ``"a -> r"`` for categories
+    (log keys, ids), where a difference of ids means nothing."""
+    if categorical:
+        return f"{format_number(anomaly)} -> {format_number(reference)}"
+    return reference - anomaly
+
+
+def change_table(result: Any, feature_names: Sequence[str] | None = None,
+                 inverse: Callable[[np.ndarray], np.ndarray] | None = None, *, categorical: bool = False) -> str:
+    """The changed features of one ``Interpretation``, most important first (the order of ``changed``).
+
+    Like ``Interpretation.table``, with ``categorical=True`` for categorical features: the change
+    column then shows ``anomaly -> reference`` instead of their arithmetic difference.
+    """
+    from deepaid_sdk.results import feature_label
+
+    anomaly, reference = result.anomaly, result.reference
+    if inverse is not None:
+        anomaly = np.asarray(inverse(anomaly[None]))[0]
+        reference = np.asarray(inverse(reference[None]))[0]
+    rows = []
+    for idx in result.changed:
+        key = tuple(np.atleast_1d(idx))
+        a, r = float(anomaly[key]), float(reference[key])
+        rows.append([feature_label(idx, feature_names, result.anomaly.shape), a, r,
+                     format_change(a, r, categorical=categorical)])
+    verdict = "normal" if result.flipped else "STILL ANOMALOUS"
+    title = (f"score {result.score:.6g} -> reference {result.reference_score:.6g} "
+             f"(threshold {result.threshold:.6g}, reference {verdict}); {len(rows)} changed, most important first")
+    return format_table(["feature", "anomaly", "reference", "change"], rows, title=title)

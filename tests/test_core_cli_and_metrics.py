@@ -1,6 +1,7 @@
 """The deepaid command line and the evaluation metrics."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -56,5 +57,51 @@ def test_robustness_uses_noise_and_throughput_counts():
     explain = lambda x: np.abs(x) > 1.0  # noqa: E731 - a toy explainer
     x = np.array([[2.0, 0.0, 5.0], [0.0, 3.0, 0.0]])
     assert evaluation.robustness(explain, x, noise=0.01) == 1.0
-    rate, result = evaluation.throughput(lambda: 42, n=10)
-    assert result == 42 and rate > 0
+    # near the explainer's boundary, noise changes the sets: the metric must see it
+    edge = np.array([[1.001, 0.999, 1.001, 0.999]] * 8)
+    assert evaluation.robustness(explain, edge, noise=0.0) == 1.0
+    assert evaluation.robustness(explain, edge, noise=0.5, scale=1.0) < 0.9
+    calls = []
+    rate, result = evaluation.throughput(lambda: calls.append(1) or 42, n=10, repeat=3)
+    assert result == 42 and len(calls) == 3 and 0 < rate < float("inf")
+
+
+def _mixed_batch():
+    """Two alerts (one the search flips, one it cannot) and two rows the detector already accepts."""
+    import deepaid_sdk
+
+    interp = deepaid_sdk.create("gradient", model=lambda x: x.abs().amax(dim=1), threshold=1.0, k=1,
+                                sample_shape=(3,))
+    x = np.array([[5.0, 0.0, 0.0], [0.1, 0.2, 0.0], [4.0, 4.0, 0.0], [0.0, 0.3, 0.1]], dtype=np.float32)
+    return interp.interpret_batch(x)
+
+
+def test_rates_count_alerts_only():
+    batch = _mixed_batch()
+    assert evaluation.alert_rows(batch).tolist() == [True, False, True, False]
+    assert batch.flipped.tolist() == [True, True, False, True]  # accepted rows come back "flipped"
+    assert evaluation.label_flip_rate(batch) == 0.5  # 1 of 2 alerts, not 3 of 4
+    assert evaluation.conciseness(batch) == 1.0  # the unchanged normal rows do not dilute it
+    truth = np.array([[1, 0, 0], [0, 0, 0], [1, 1, 0], [0, 0, 0]], dtype=bool)
+    precision, recall = evaluation.precision_recall_at_k(batch, truth, k=1)
+    assert precision == 1.0 and recall == 1.0
+    assert evaluation.stability([batch, batch]) == 1.0
+    assert evaluation.label_flip_rate([True, True, False, True], alerts=[True, False, True, False]) == 0.5
+    with pytest.raises(ValueError, match="none of its 2 rows is an alert"):
+        evaluation.label_flip_rate([True, True], alerts=[False, False])
+    with pytest.raises(ValueError, match=r"alerts: expected 4 flags"):
+        evaluation.conciseness(batch, alerts=[True])
+
+
+def test_bench_core_runs_small_and_reports_both_methods():
+    proc = subprocess.run([sys.executable, "-m", "deepaid_sdk.cli", "bench", "core", "--n", "6", "--json"],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["name"] == "core"
+    rows = report["results"]
+    assert [row["method"] for row in rows] == ["batched", "per-sample loop"]
+    alerts = rows[0]["anomalies"]
+    assert 1 <= alerts <= 6 and rows[1]["anomalies"] == alerts
+    assert all(0.0 <= row["flip rate"] <= 1.0 and row["anomalies/s"] > 0 for row in rows)
+    assert any(note.startswith("identical changed sets") for note in report["notes"])

@@ -61,13 +61,13 @@ def test_model_with_no_parameters_or_split_devices():
 
 def test_model_output_shape_must_match_input():
     adapter = ReconstructionAdapter(nn.Linear(4, 3), threshold=1.0)
-    with pytest.raises(ValueError, match=r"model: output shape \(2, 3\) differs from the expected \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"model: expected output \(the reconstruction\) of shape \[2, 4\]; got \[2, 3\]"):
         adapter.scores(np.zeros((2, 4)))
 
 
 def test_score_model_must_return_one_score_per_row():
     adapter = ScoreAdapter(lambda x: x, threshold=1.0, device="cpu")
-    with pytest.raises(ValueError, match=r"one score per row, shape \[2\]; got \(2, 4\)"):
+    with pytest.raises(ValueError, match=r"one score per row, shape \[2\]; got \[2, 4\]; it returns its input.s shape, like an autoencoder: use ReconstructionAdapter"):
         adapter.scores(np.ones((2, 4)))
 
 

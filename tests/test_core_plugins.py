@@ -38,11 +38,18 @@ def test_builtins_register_through_the_hooks():
 
 
 def test_every_hook_is_documented_and_listed():
+    import inspect
+    import pathlib
+
     from deepaid_sdk import hookspecs
 
+    guide = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "plugin-authors.md").read_text()
+    declared = {name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")}
+    assert declared == set(HOOKS_BY_KIND.values())  # every hook spec is a registry kind, and back
     for kind, hook in HOOKS_BY_KIND.items():
         spec = getattr(hookspecs, hook)
-        assert spec.__doc__ and "register" in spec.__doc__, hook
+        assert f'register("' in (spec.__doc__ or ""), f"{hook}: its docstring shows no register(...) call"
+        assert f"| `{hook}` |" in guide, f"{hook}: missing from the hook table of docs/plugin-authors.md"
 
 
 def test_registering_a_plugin_object_directly():
@@ -146,3 +153,28 @@ def test_block_list_skips_a_plugin(fake_distribution, monkeypatch):
     assert "half_l1" not in reg.names("distances")
     assert not [w for w in caught if "fake_missing_module_xyz" in str(w.message)]
     assert "broken" not in [f.plugin for f in reg.failures]
+
+
+PLUGIN_MODULES = {"plugin.py", "adapters.py", "preset.py", "bench.py", "demo.py"}
+OLD_NAMES = {"adapter.py", "interpreter.py", "benchmark.py"}
+
+
+@pytest.mark.parametrize("name", ["tabular", "kitsune", "deeplog", "multits", "glgv"])
+def test_every_plugin_keeps_the_one_layout(name):
+    import importlib
+    import inspect
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1] / "plugins" / f"deepaid-plugin-{name}" / "src" / f"deepaid_plugin_{name}"
+    modules = {p.name for p in root.glob("*.py")}
+    assert PLUGIN_MODULES <= modules, sorted(PLUGIN_MODULES - modules)
+    assert not OLD_NAMES & modules, sorted(OLD_NAMES & modules)
+    bench = importlib.import_module(f"deepaid_plugin_{name}.bench").run
+    assert list(inspect.signature(bench).parameters)[:4] == ["n", "seed", "device", "out"]
+    demo = importlib.import_module(f"deepaid_plugin_{name}.demo").run
+    first, *rest = inspect.signature(demo).parameters.values()
+    assert first.name == "out_dir"
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY or p.default is not inspect.Parameter.empty for p in rest)
+    reg = deepaid_sdk.registry()
+    assert reg.get("benchmarks", name).factory is bench
+    assert reg.get("demos", name).factory is demo

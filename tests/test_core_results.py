@@ -9,7 +9,7 @@ import torch
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
 from deepaid_sdk.adapters import ScoreAdapter
 from deepaid_sdk.distances import L2Distance
-from deepaid_sdk.results import InterpretationBatch
+from deepaid_sdk.results import Interpretation, InterpretationBatch
 from deepaid_sdk.scaling import MinMaxScaler, RobustScaler, StandardScaler
 
 
@@ -27,7 +27,10 @@ def test_interpretation_fields_and_json(batch):
     assert first.changed.tolist() == [1]
     assert first.anomaly_values.tolist() == pytest.approx([2.0])
     assert first.flipped and first.reference_score <= 1.0
-    json.dumps(batch.to_dict())
+    text = json.dumps(batch.to_dict(), allow_nan=False)  # strict JSON: NaN or inf would raise here
+    back = json.loads(text)
+    assert back["interpretations"][0]["changed"] == [1] and back["threshold"] == 1.0
+    assert back["interpretations"][1]["flipped"] is True  # the row the detector accepted
     assert all(isinstance(v, np.ndarray) for v in (first.anomaly, first.reference))
 
 
@@ -71,3 +74,18 @@ def test_scalers_round_trip_exactly(cls):
         scaler.transform(x[:, :3])
     with pytest.raises(ValueError, match="not fitted"):
         cls().transform(x)
+
+
+def test_change_table_keeps_rank_order_and_shows_categories_as_a_to_b():
+    from deepaid_sdk.views import change_table
+
+    item = Interpretation(
+        anomaly=np.array([3.0, 1.0, 7.0]), reference=np.array([6.0, 1.0, 2.0]), changed=np.array([2, 0]),
+        anomaly_values=np.array([7.0, 3.0]), reference_values=np.array([2.0, 6.0]), score=2.0,
+        reference_score=0.5, threshold=1.0, flipped=True, steps=3, seconds=0.1)
+    lines = change_table(item, ["a", "b", "c"], categorical=True).splitlines()
+    assert "most important first" in lines[0]
+    assert [line.split()[0] for line in lines[3:]] == ["c", "a"]  # the order of changed, not of the index
+    assert lines[3].split()[-3:] == ["7", "->", "2"] and lines[4].split()[-3:] == ["3", "->", "6"]
+    numeric = change_table(item, ["a", "b", "c"]).splitlines()
+    assert numeric[3].split()[-1] == "-5" and numeric[4].split()[-1] == "3"

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from deepaid_sdk.training import train_minibatches
+
 
 def manifold_data(n_normal: int, n_anomalies: int, width: int, latent: int, shifted: int, seed: int):
     """Normal rows on a random linear manifold plus noise; anomalies shift ``shifted`` features by 3-5 std."""
@@ -56,16 +58,13 @@ def train_autoencoder(
     torch.manual_seed(seed)
     x = torch.as_tensor(np.asarray(normal, dtype=np.float32), device=device)
     model = mlp_autoencoder(x.shape[1], hidden, bottleneck).to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs) if cosine else None
     gen = torch.Generator(device="cpu").manual_seed(seed)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-            batch = x[idx.to(device)]
-            noisy = batch + denoise * torch.randn(batch.shape, generator=gen).to(device) if denoise > 0 else batch
-            opt.zero_grad()
-            nn.functional.mse_loss(model(noisy), batch).backward()
-            opt.step()
-        if sched is not None:
-            sched.step()
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        batch = x[idx]
+        noisy = batch + denoise * torch.randn(batch.shape, generator=gen).to(device) if denoise > 0 else batch
+        return nn.functional.mse_loss(model(noisy), batch)
+
+    train_minibatches(model.parameters(), batch_loss, len(x), epochs=epochs, batch_size=batch_size, lr=lr,
+                      generator=gen, device=device, cosine=cosine, desc="training the autoencoder")
     return model.eval()

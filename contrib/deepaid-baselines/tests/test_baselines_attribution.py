@@ -130,3 +130,21 @@ def test_attribution_baselines_find_planted_features(baselines_ae):
     search = ATTRIBUTION_SEARCHES[0](normal=ae.normal)  # integrated gradients
     result = search.search(ae.adapter, ae.anomalies, [ConcisenessConstraint(K)])
     assert ((result.changed_mask() & ae.truth).sum(axis=1) / K).mean() > 0.7
+
+
+def test_no_private_captum_names_and_the_surrogate_is_exact_least_squares():
+    import pathlib
+
+    import deepaid_baselines
+    from deepaid_baselines.attribution import RidgeSurrogate
+
+    src = pathlib.Path(deepaid_baselines.__file__).parent
+    offenders = [p.name for p in src.glob("*.py") if "captum._" in p.read_text()]
+    assert offenders == []
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 3, generator=gen)
+    y = x @ torch.tensor([2.0, -1.0, 0.5]) + 3.0
+    surrogate = RidgeSurrogate()
+    surrogate.fit([(x[:32], y[:32]), (x[32:], y[32:], torch.ones(32))])
+    assert torch.allclose(surrogate.representation(), torch.tensor([[2.0, -1.0, 0.5]]), atol=1e-4)
+    assert torch.allclose(surrogate(x).squeeze(1), y, atol=1e-4)

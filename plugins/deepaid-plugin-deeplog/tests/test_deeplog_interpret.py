@@ -14,9 +14,9 @@ from deepaid_sdk import OneHotConstraint
 from deepaid_sdk.registry import registry
 from deepaid_sdk.testing import check_adapter, check_search
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS
-from deepaid_plugin_deeplog.interpreter import DeepLogInterpreter
+from deepaid_plugin_deeplog.preset import DeepLogInterpreter
 from deepaid_plugin_deeplog.search import DeepLogSearch
 from deepaid_plugin_deeplog.views import batch_tables, side_by_side
 
@@ -213,3 +213,12 @@ def test_demo_smoke(tmp_path, capsys, monkeypatch):
     assert (tmp_path / "out" / "deeplog-interpretations.json").is_file()
     assert (tmp_path / "out" / "deeplog-test.log").is_file()
     assert "explained whole" in text and (tmp_path / "out" / "deeplog-sessions.json").is_file()
+
+
+def test_the_table_shows_keys_as_a_to_b_not_as_a_difference():
+    interp = deepaid_sdk.create("deeplog", model=_Stubborn(), num_candidates=2)
+    result = interp.interpret_batch(np.array([[0, 1, 3, 4]]))[0]
+    lines = interp.table(result).splitlines()
+    assert "1 changed, most important first" in lines[0]
+    assert lines[3].split() == ["next", "key", "4", "2", "4", "->", "2"]
+    assert "-2" not in interp.table(result)  # no arithmetic on key ids

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter, topg_margin
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 from deepaid_plugin_deeplog.detection import detect, make_windows, session_metrics
 from deepaid_plugin_deeplog.model import DeepLog, load_deeplog, save_deeplog, train_deeplog
 

@@ -137,3 +137,10 @@ def test_planted_positions_cover_equivalent_edits():
     # Gaps 1, 2 and 3 give back the same sequence: events 0..3 sit beside one of them.
     assert log.planted_positions(0).tolist() == [0, 1, 2, 3]
     assert len(EVENTS) == NUM_NORMAL + 6
+
+
+def test_a_line_that_is_not_text_is_a_type_error_naming_it():
+    from deepaid_plugin_deeplog.parsing import LogKeyParser
+
+    with pytest.raises(TypeError, match=r"lines\[1\]: expected a str; got NoneType: None"):
+        LogKeyParser().fit_transform(["a line", None])

@@ -19,11 +19,10 @@ def two_cliques() -> AuthGraph:
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    data = enterprise(departments=3, users_per_department=10, workstations_per_department=6,
-                      servers_per_department=2, services=3, chains=3, seed=0)
-    graph = AuthGraph.from_arrays(*data.train)
-    return graph, GLGV.fit(graph, dim=16, walks_per_node=5, epochs=2, classifier_epochs=100, seed=0)
+def tiny(glgv_trained):
+    """The session's trained detector (conftest): trained once for every glgv test module."""
+    _, graph, det = glgv_trained
+    return graph, det
 
 
 def test_random_walks_follow_edges_and_are_seeded():
@@ -113,7 +112,7 @@ def test_user_embeddings_and_classifiers_are_adapted_and_checked(tiny):
         EdgeAdapter(graph, emb[:10], cosine_link)
     with pytest.raises(ValueError, match="embeddings: the classifier cannot score edge features of width 8"):
         EdgeAdapter(graph, emb, torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Flatten(0)))
-    with pytest.raises(ValueError, match=r"classifier: must return one probability per edge"):
+    with pytest.raises(ValueError, match=r"classifier: expected one probability per edge of shape"):
         EdgeAdapter(graph, emb, lambda f: f)
     with pytest.raises(TypeError, match="classifier: expected a callable"):
         EdgeAdapter(graph, emb, "logistic")

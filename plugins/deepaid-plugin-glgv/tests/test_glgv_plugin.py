@@ -1,6 +1,7 @@
 """The plugin as users meet it: registry, the ``glgv`` preset, views, the baseline, the demo."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -110,6 +111,9 @@ def test_demo_runs_end_to_end_on_a_small_enterprise(tmp_path, capsys):
     assert run_demo(tmp_path, departments=3) == 0
     out = capsys.readouterr().out
     assert "reference judged normal" in out and "alerts" in out
-    data = json.loads((tmp_path / "glgv_interpretations.json").read_text())
+    assert "{" not in out.splitlines()[0]  # the graph's sizes are a table, not a raw dict
+    assert out.splitlines()[0].split()[:3] == ["training", "graph", "nodes"]
+    data = json.loads((tmp_path / "glgv-interpretations.json").read_text())
     assert data["method"] == "graph" and data["interpretations"][0]["details"]["path"]
-    assert (tmp_path / "glgv_alert.png").exists()
+    plots = list(tmp_path.glob("glgv-alert-*.png"))
+    assert len(plots) == 1 and re.fullmatch(r"glgv-alert-\d+\.png", plots[0].name)

@@ -10,7 +10,7 @@ import torch
 
 from deepaid_sdk.testing import check_adapter
 
-from deepaid_plugin_kitsune.adapter import KitNETAdapter
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.kitnet import KitNET, fit_kitnet
 from deepaid_plugin_kitsune.names import N_FEATURES
 from deepaid_plugin_kitsune.synthetic import traffic_features

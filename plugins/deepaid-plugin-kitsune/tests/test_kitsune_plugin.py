@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from deepaid_sdk.registry import registry
 
-from deepaid_plugin_kitsune.benchmark import kitsune_case
-from deepaid_plugin_kitsune.demo import run_demo
+from deepaid_plugin_kitsune.bench import kitsune_case
+from deepaid_plugin_kitsune.demo import run as run_demo
 
 
 def test_registry_shows_the_kitsune_components() -> None:
@@ -24,7 +26,10 @@ def test_demo_runs_small(tmp_path, capsys) -> None:
     assert "AfterImage: 200 packets" in out and "label-flip rate" in out
     assert "feature" in out and ("_weight" in out or "_mean" in out)
     assert (tmp_path / "kitsune-demo.pcap").is_file()
-    assert (tmp_path / "kitsune-alert-0.png").stat().st_size > 0
+    alert_plots = list(tmp_path.glob("kitsune-alert-*.png"))
+    assert len(alert_plots) == 1 and alert_plots[0].stat().st_size > 0
+    shown = re.search(r"\nalert (\d+) \(", out).group(1)  # the file is named for the alert the text shows
+    assert alert_plots[0].name == f"kitsune-alert-{shown}.png"
     assert (tmp_path / "kitsune-heatmap.png").stat().st_size > 0
 
 

@@ -10,7 +10,7 @@ import deepaid_sdk
 from deepaid_sdk.interpreter import Interpreter
 from deepaid_sdk.testing import check_search
 
-from deepaid_plugin_kitsune.adapter import KitNETAdapter
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.kitnet import fit_kitnet
 from deepaid_plugin_kitsune.names import feature_bounds, feature_names
 from deepaid_plugin_kitsune.preset import KitsuneInterpreter

@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from deepaid_sdk.testing import check_adapter
-from deepaid_plugin_multits.adapter import LSTMPredictorAdapter, rnn_train_mode
+from deepaid_plugin_multits.adapters import LSTMPredictorAdapter, rnn_train_mode
 from deepaid_plugin_multits.model import LSTMPredictor
+from deepaid_plugin_multits.windows import sliding_windows
 
 W, D = 6, 4
 
@@ -43,8 +44,9 @@ def test_calibrate_records_threshold_and_typical_score():
     adapter = _adapter()
     series = np.sin(np.arange(200)[:, None] / 5.0 + np.arange(D)).astype(np.float32)
     threshold = adapter.calibrate_series(series, 95.0)
-    assert adapter.threshold == threshold
-    assert adapter.typical_score is not None and adapter.typical_score <= threshold
+    scores = adapter.scores(sliding_windows(series, W)).double().numpy()  # computed independently
+    assert adapter.threshold == threshold == pytest.approx(np.percentile(scores, 95.0), rel=1e-6)
+    assert adapter.typical_score == pytest.approx(np.sort(scores)[(len(scores) - 1) // 2], rel=1e-6)  # lower median
 
 
 @pytest.mark.parametrize("shape, message", [
@@ -142,35 +144,25 @@ def test_rnn_train_mode_restores_after_an_error():
     assert _modes(model) == before
 
 
-def test_rnn_context_only_acts_for_cuda_with_gradients():
-    torch.manual_seed(0)
-    cudnn_was = torch.backends.cudnn.enabled
-    deterministic_was = torch.backends.cudnn.deterministic
-    torch.backends.cudnn.deterministic = True  # a user's other cuDNN flag is left alone
-    try:
-        _check_rnn_contexts(cudnn_was)
-    finally:
-        torch.backends.cudnn.deterministic = deterministic_was
-
-
-def _check_rnn_contexts(cudnn_was):
+def test_rnn_context_is_the_core_helper_and_leaves_cpu_models_alone():
     adapter = LSTMPredictorAdapter(_Mixed().eval(), W, features=D, threshold=1.0)
-    with adapter.rnn_context("cuda"):
-        assert torch.backends.cudnn.enabled is False and torch.backends.cudnn.deterministic is True
-    assert torch.backends.cudnn.enabled is cudnn_was
-    with torch.no_grad(), adapter.rnn_context("cuda"):
-        assert torch.backends.cudnn.enabled is cudnn_was
-    with adapter.rnn_context("cpu"):
-        assert torch.backends.cudnn.enabled is cudnn_was and not adapter.model.lstm.training
+    assert adapter.rnn_backward == "train_rnn"
+    before = _modes(adapter.model)
+    with adapter.rnn_context("cpu"):  # CPU kernels have an eval-mode backward: nothing to switch
+        assert _modes(adapter.model) == before
+    with pytest.raises(ValueError, match="rnn_backward: expected one of"):
+        LSTMPredictorAdapter(_Mixed().eval(), W, features=D, rnn_backward="cudnn_off")  # the process-wide switch is gone
 
-    adapter = LSTMPredictorAdapter(_Mixed().eval(), W, features=D, threshold=1.0, rnn_backward="train_rnn")
-    with adapter.rnn_context("cuda"):
-        assert adapter.model.lstm.training and not adapter.model.drop.training
-        assert torch.backends.cudnn.enabled is cudnn_was
-    assert not adapter.model.lstm.training and adapter.model.lstm.dropout == 0.3
-    none = LSTMPredictorAdapter(_Mixed().eval(), W, features=D, threshold=1.0, rnn_backward="none")
-    with none.rnn_context("cuda"):
-        assert not none.model.lstm.training and torch.backends.cudnn.enabled is cudnn_was
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: cuDNN's RNN backward")
+def test_gradients_through_an_eval_lstm_on_cuda_keep_the_users_modes():
+    torch.manual_seed(0)
+    adapter = LSTMPredictorAdapter(_Mixed().cuda().eval(), W, features=D, threshold=1.0)
+    before = _modes(adapter.model)
+    x = _batch().cuda().requires_grad_(True)
+    adapter.score(x).sum().backward()
+    assert x.grad is not None and bool(x.grad.abs().sum() > 0) and _modes(adapter.model) == before
+    assert torch.backends.cudnn.enabled
 
 
 def test_scores_keep_the_users_modes_on_cpu():

@@ -111,8 +111,9 @@ def test_registered_distances_and_searches_by_name(blob):
     assert interp.search.lr == pytest.approx(interp.calibration.lr)  # calibrated options still offered
     own = GradientSearch(steps=3)
     assert deepaid_sdk.create("tabular", model=model, threshold=0.05, search=own).search is own
-    if "residual" in reg.names("searches"):  # a baseline search: only the options it takes are offered
-        assert deepaid_sdk.create("tabular", model=model, threshold=0.05, search="residual").search.name == "residual"
+    # a baseline search (deepaid-baselines is installed with the tests): only the options it takes are offered
+    assert "residual" in reg.names("searches")
+    assert deepaid_sdk.create("tabular", model=model, threshold=0.05, search="residual").search.name == "residual"
 
 
 def test_feature_metadata_becomes_constraints(blob, tmp_path):
@@ -184,3 +185,28 @@ def test_score_models_and_ready_adapters_are_accepted(blob):
     assert scored.adapter.reconstruct(torch.as_tensor(table.anomalies[:1])) is None
     result = scored.interpret_batch(table.anomalies[:8])
     assert result.flip_rate >= 0.75 and all(len(c) <= K for c in result.changed)
+
+
+def test_with_normal_rows_references_stay_in_the_widened_normal_range():
+    rng = np.random.default_rng(0)
+    normal = rng.uniform(0.0, 1.0, (200, 4)).astype(np.float32)  # never negative, like a count or a ratio
+    alerts = np.array([[0.9, 0.9, 3.0, 3.0], [3.0, 0.9, 3.0, 0.9]], dtype=np.float32)
+
+    def score(x):
+        return torch.relu(x.sum(dim=1))  # "normal" = a small sum: unboxed, the search goes negative
+
+    boxed = deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4)
+    refs = boxed.interpret_batch(alerts).references
+    low, high = normal.min(axis=0), normal.max(axis=0)
+    span = high - low
+    moved = refs != alerts
+    assert moved.any() and (refs >= 0).all()  # never negative, like the normal rows
+    assert (refs[moved] <= np.broadcast_to(high + 0.1 * span + 1e-6, refs.shape)[moved]).all()
+    assert "normal rows' range widened by 0.1" in boxed.describe()["calibration"]["box"]
+    free = deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4,
+                              box_margin=None)
+    assert (free.interpret_batch(alerts).references < 0).any()  # what the default box prevents
+    assert free.describe()["calibration"]["box"] == "none"
+    with pytest.raises(ValueError, match="box_margin: expected a number >= 0.0"):
+        deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, adapter="score", width=4,
+                           box_margin=-0.1)

@@ -21,6 +21,9 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import Tensor, nn
 
+from deepaid_sdk.checks import check_output
+from deepaid_sdk.rnn import rnn_gradients
+
 #: Method names accepted by ``attribute``.
 ATTRIBUTION_METHODS: tuple[str, ...] = (
     "integrated_gradients", "deeplift", "saliency", "input_x_gradient", "kernel_shap", "lime",
@@ -65,36 +68,52 @@ def _checked(forward: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
     """``forward`` with its output checked to be one value per row."""
 
     def run(x: Tensor) -> Tensor:
-        out = forward(x)
-        if not isinstance(out, Tensor) or out.shape != (x.shape[0],):
-            got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"forward: expected one score per row, shape [{x.shape[0]}]; got {got}")
-        return out
+        return check_output(forward(x), (x.shape[0],), "forward", "one score per row")
 
     return run
 
 
-def _least_squares(model: Any, dataloader: Any, construct_kwargs: dict[str, Any], **_: Any) -> dict[str, float]:
-    """Train a captum ``LinearModel`` by weighted (ridge) least squares in closed form."""
-    started = time.perf_counter()
-    xs, ys, ws = [], [], []
-    for batch in dataloader:
-        x, y = batch[0], batch[1]
-        xs.append(x.double())
-        ys.append(y.double().reshape(-1))
-        ws.append(batch[2].double().reshape(-1) if len(batch) == 3 else torch.ones_like(ys[-1]))
-    x, y, w = torch.cat(xs), torch.cat(ys), torch.cat(ws)
-    share = w / w.sum()
-    x_mean, y_mean = share @ x, share @ y
-    xc, yc = x - x_mean, y - y_mean
-    gram = xc.T @ (w[:, None] * xc)
-    # A tiny ridge keeps the solve defined when a feature never varies among the samples.
-    ridge = float(construct_kwargs.get("alpha", 0.0)) + 1e-9 * float(gram.diagonal().mean().clamp_min(1e-12))
-    eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
-    coef = torch.linalg.solve(gram + ridge * eye, xc.T @ (w * yc))
-    bias = y_mean - x_mean @ coef
-    model._construct_model_params(weight_values=coef[None].float(), bias_value=bias.reshape(1).float())
-    return {"train_time": time.perf_counter() - started}
+class RidgeSurrogate:
+    """The interpretable model of KernelSHAP / LIME: weighted ridge least squares in closed form.
+
+    Captum's surrogates need scikit-learn or train by SGD; this one is exact and ours, so no private
+    captum name is used. Captum calls ``fit(dataloader)`` (batches of ``(x, y[, weight])``) and reads
+    the coefficients with ``representation()``.
+    """
+
+    def __init__(self, alpha: float = 0.0) -> None:
+        self.alpha = float(alpha)
+        self.coef: Tensor | None = None
+        self.bias: Tensor | None = None
+
+    def fit(self, train_data: Any, **_: Any) -> dict[str, float]:
+        started = time.perf_counter()
+        xs, ys, ws = [], [], []
+        for batch in train_data:
+            x, y = batch[0], batch[1]
+            xs.append(x.double())
+            ys.append(y.double().reshape(-1))
+            ws.append(batch[2].double().reshape(-1) if len(batch) == 3 else torch.ones_like(ys[-1]))
+        x, y, w = torch.cat(xs), torch.cat(ys), torch.cat(ws)
+        share = w / w.sum()
+        x_mean, y_mean = share @ x, share @ y
+        xc, yc = x - x_mean, y - y_mean
+        gram = xc.T @ (w[:, None] * xc)
+        # A tiny ridge keeps the solve defined when a feature never varies among the samples.
+        ridge = self.alpha + 1e-9 * float(gram.diagonal().mean().clamp_min(1e-12))
+        eye = torch.eye(gram.shape[0], dtype=gram.dtype, device=gram.device)
+        coef = torch.linalg.solve(gram + ridge * eye, xc.T @ (w * yc))
+        self.coef, self.bias = coef.float(), (y_mean - x_mean @ coef).reshape(1).float()
+        return {"train_time": time.perf_counter() - started}
+
+    def representation(self) -> Tensor:
+        """``[1, F]``: one coefficient per interpretable feature."""
+        if self.coef is None:
+            raise ValueError("RidgeSurrogate: fit() has not been called")
+        return self.coef[None]
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return x.float() @ self.representation().T + self.bias
 
 
 @contextlib.contextmanager
@@ -173,9 +192,9 @@ def attribute(
     if method in USES_BASELINES and base is None:
         base = torch.zeros_like(x)
     fn = _checked(forward)
-    # cuDNN's RNN backward runs only in training mode; without cuDNN the model's mode is kept.
-    cudnn = torch.backends.cudnn.flags(enabled=False) if x.is_cuda else contextlib.nullcontext()
-    with cudnn, torch.enable_grad():
+    # cuDNN's RNN backward runs only in training mode: switch the RNN modules only (thread-safe).
+    network = module if module is not None else forward if isinstance(forward, nn.Module) else None
+    with torch.enable_grad(), rnn_gradients(network, x.device):
         if method in SAMPLING_METHODS:
             return _sampled(captum_attr, method, fn, x, base, seed, options)
         if method == "deeplift":
@@ -201,12 +220,10 @@ def attribute(
 def _sampled(captum_attr: Any, method: str, fn: Callable[[Tensor], Tensor], x: Tensor, base: Tensor,
              seed: int, options: dict[str, Any]) -> Tensor:
     """KernelSHAP / LIME, one example per captum call, each with the same seeded perturbations."""
-    from captum._utils.models.linear_model import LinearModel
-
     n_samples = int(options.pop("n_samples", 200))
     if n_samples < 2:
         raise ValueError(f"n_samples: expected at least 2 perturbations; got {n_samples}")
-    surrogate = LinearModel(train_fn=_least_squares, alpha=_RIDGE[method])
+    surrogate = RidgeSurrogate(alpha=_RIDGE[method])
     if method == "lime":
         explainer = captum_attr.Lime(fn, interpretable_model=surrogate)
     else:

@@ -7,10 +7,10 @@ replacements (in the window, or of the next key) that the model accepts; and for
 ``interpret_sessions``: the fewest replace/insert/delete edits that make every window normal.
 """
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter, topg_margin
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 from deepaid_plugin_deeplog.edits import SessionBatch, SessionEdit, SessionInterpretation, apply_edits, undo_edits
 from deepaid_plugin_deeplog.detection import DetectionMetrics, Windows, detect, make_windows, session_metrics
-from deepaid_plugin_deeplog.interpreter import DeepLogInterpreter, deeplog_interpreter
+from deepaid_plugin_deeplog.preset import DeepLogInterpreter, deeplog_interpreter
 from deepaid_plugin_deeplog.model import DeepLog, load_deeplog, save_deeplog, train_deeplog
 from deepaid_plugin_deeplog.parsing import (
     HDFS_BLOCK_ID, HDFS_HEADER, PAD_KEY, UNKNOWN_KEY, LogKeyParser, ParsedLog, Sessions, group_sessions,

@@ -24,10 +24,11 @@ import deepaid_sdk
 from deepaid_sdk import InterpretationBatch
 from deepaid_sdk.benchmarks.case import BenchmarkCase, Explainer
 from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.checks import check_device
 from deepaid_sdk.evaluation import throughput
 from deepaid_sdk.search import build_batch
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.detection import detect, session_metrics
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS, Experiment, ExperimentConfig, run_experiment
 from deepaid_plugin_deeplog.search import key_gradient
@@ -157,11 +158,10 @@ def build_case(ex: Experiment, num_candidates: int, n: int | None = None, name: 
     )
 
 
-def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
+def run(n: int | None = None, seed: int = 0, device: str = "cpu",
                   out: pathlib.Path | None = None) -> BenchmarkReport:
     """DeepAID vs baselines on the synthetic logs at top-g 9 (DeepLog's default) and 5 (more window alerts)."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda was asked for but torch sees no CUDA device")
+    check_device(device)
     from deepaid_sdk.benchmarks.compare import compare
 
     ex = run_experiment(ExperimentConfig(seed=seed), device=device)

@@ -105,7 +105,7 @@ def run(out_dir: pathlib.Path, config: ExperimentConfig | None = None) -> int:
     (out / "deeplog-interpretations.json").write_text(json.dumps(batch.to_dict()), encoding="utf-8")
     _sessions_example(ex, interp, out)
     try:
-        plot = plot_sequence(batch[show[0]], out / "deeplog-interpretation.png", ex.templates)
+        plot = plot_sequence(batch[show[0]], out / f"deeplog-alert-{show[0]}.png", ex.templates)
         print(f"\nwrote {plot} and {out / 'deeplog-interpretations.json'}")
     except ImportError as exc:
         print(f"\n(no plot: {exc}); wrote {out / 'deeplog-interpretations.json'}")

@@ -10,22 +10,23 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+from deepaid_sdk.records import array_field
 
-_arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
+
 
 
 @attrs.frozen
 class Windows:
     """Every (window, next key) pair of a set of sessions, with where each came from."""
 
-    windows: np.ndarray = _arrays
+    windows: np.ndarray = array_field()
     """``[N, W]`` int64 key windows."""
-    next_keys: np.ndarray = _arrays
+    next_keys: np.ndarray = array_field()
     """``[N]`` int64 key that followed each window."""
-    session: np.ndarray = _arrays
+    session: np.ndarray = array_field()
     """``[N]`` index of the session each window belongs to."""
-    position: np.ndarray = _arrays
+    position: np.ndarray = array_field()
     """``[N]`` index, within its session, of the next key."""
     num_sessions: int
     short: int

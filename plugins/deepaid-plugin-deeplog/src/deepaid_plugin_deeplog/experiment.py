@@ -8,8 +8,6 @@ every test window.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import pathlib
 import time
 from typing import Any
@@ -17,12 +15,13 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deepaid_sdk.cache import CACHE_DIR, cache_key, cache_path, cached
+
 from deepaid_plugin_deeplog.detection import DetectionMetrics, Windows, detect, make_windows, session_metrics
 from deepaid_plugin_deeplog.model import DeepLog, load_deeplog, save_deeplog, train_deeplog
 from deepaid_plugin_deeplog.parsing import PAD_KEY, UNKNOWN_KEY, LogKeyParser, Sessions, group_sessions
 from deepaid_plugin_deeplog.synthetic import LINE_HEADER, SyntheticLog, generate_workflow_logs
 
-CACHE_DIR = pathlib.Path(".deepaid-cache")
 _CACHE_VERSION = 3
 
 
@@ -95,8 +94,7 @@ def planted_truth(log: SyntheticLog, windows: Windows) -> np.ndarray:
 
 
 def _cache_path(config: ExperimentConfig, num_keys: int) -> pathlib.Path:
-    blob = json.dumps({**attrs.asdict(config), "num_keys": num_keys, "v": _CACHE_VERSION}, sort_keys=True)
-    return CACHE_DIR / f"deeplog-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
+    return cache_path("deeplog", cache_key(options={**attrs.asdict(config), "num_keys": num_keys, "v": _CACHE_VERSION}))
 
 
 def run_experiment(config: ExperimentConfig | None = None, *, cache: bool = True, device: Any = "cpu") -> Experiment:
@@ -121,17 +119,11 @@ def run_experiment(config: ExperimentConfig | None = None, *, cache: bool = True
     num_keys = parser.num_keys
 
     t = time.perf_counter()
-    path = _cache_path(cfg, num_keys)
-    cached = cache and path.is_file()
-    if cached:
-        model = load_deeplog(path, device=device)
-    else:
-        model = train_deeplog(train.windows, train.next_keys, num_keys, hidden=cfg.hidden, layers=cfg.layers,
-                              epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed,
-                              device=device)
-        if cache:
-            CACHE_DIR.mkdir(parents=True, exist_ok=True)
-            save_deeplog(model, path)
+    model, from_cache = cached(
+        _cache_path(cfg, num_keys) if cache else None,
+        lambda: train_deeplog(train.windows, train.next_keys, num_keys, hidden=cfg.hidden, layers=cfg.layers,
+                              epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, device=device),
+        save_deeplog, lambda p: load_deeplog(p, device=device))
     seconds["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -141,7 +133,7 @@ def run_experiment(config: ExperimentConfig | None = None, *, cache: bool = True
         config=cfg, train_log=train_log, test_log=test_log, parser=parser, templates=parser.templates,
         train=train, test=test, test_labels=test_log.labels, truth=planted_truth(test_log, test),
         model=model, flags=flags, metrics=session_metrics(flags, test.session, test_log.labels), seconds=seconds,
-        cached=cached,
+        cached=from_cache,
     )
 
 

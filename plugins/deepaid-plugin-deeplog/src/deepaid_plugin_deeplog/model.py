@@ -9,6 +9,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from deepaid_sdk.training import train_minibatches
+
 
 class DeepLog(nn.Module):
     """LSTM next-key model: one-hot windows ``[B, W, C]`` (float) -> next-key logits ``[B, C]``."""
@@ -76,19 +78,18 @@ def train_deeplog(
     model = DeepLog(num_keys, window, hidden, layers).to(device)
     data = torch.as_tensor(rows, dtype=torch.int64, device=device)
     weight = torch.as_tensor(counts, dtype=torch.float32, device=device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
     # A constant normaliser keeps each batch an unbiased estimate of the full-data mean loss.
     per_row = weight.sum() / len(data)
     model.train()
-    for _ in range(epochs):
-        for idx in torch.randperm(len(data), generator=gen).split(batch_size):
-            batch, w = data[idx.to(device)], weight[idx.to(device)]
-            logits = model(F.one_hot(batch[:, :window], num_keys).float())
-            loss = (F.cross_entropy(logits, batch[:, window], reduction="none") * w).sum() / (per_row * len(idx))
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+
+    def batch_loss(idx: torch.Tensor) -> torch.Tensor:
+        batch, w = data[idx], weight[idx]
+        logits = model(F.one_hot(batch[:, :window], num_keys).float())
+        return (F.cross_entropy(logits, batch[:, window], reduction="none") * w).sum() / (per_row * len(idx))
+
+    train_minibatches(model.parameters(), batch_loss, len(data), epochs=epochs, batch_size=batch_size, lr=lr,
+                      generator=torch.Generator(device="cpu").manual_seed(seed), device=device,
+                      desc="training DeepLog")
     return model.eval()
 
 

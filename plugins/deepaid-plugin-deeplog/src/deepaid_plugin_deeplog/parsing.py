@@ -92,13 +92,13 @@ class LogKeyParser:
     def _lines(lines: Iterable[str], name: str = "lines") -> list[str]:
         if isinstance(lines, (str, bytes)):
             raise TypeError(f"{name}: expected an iterable of log lines; got a single {type(lines).__name__}")
-        out = [line.rstrip("\r\n") for line in lines]
+        out = list(lines)
         if not out:
             raise ValueError(f"{name}: no log lines to parse")
         for i, line in enumerate(out):
             if not isinstance(line, str):
-                raise TypeError(f"{name}[{i}]: expected a str; got {type(line).__name__}")
-        return out
+                raise TypeError(f"{name}[{i}]: expected a str; got {type(line).__name__}: {line!r}")
+        return [line.rstrip("\r\n") for line in out]
 
     def fit_transform(self, lines: Iterable[str]) -> np.ndarray:
         """Learn templates from ``lines`` and return their key ids ``[n]`` (int64)."""

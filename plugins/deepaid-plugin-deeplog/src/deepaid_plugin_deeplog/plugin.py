@@ -15,14 +15,14 @@ def register_searches(register: Register) -> None:
 
 @hookimpl
 def register_adapters(register: Register) -> None:
-    from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+    from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 
     register("deeplog", DeepLogAdapter)
 
 
 @hookimpl
 def register_interpreters(register: Register) -> None:
-    from deepaid_plugin_deeplog.interpreter import deeplog_interpreter
+    from deepaid_plugin_deeplog.preset import deeplog_interpreter
 
     register("deeplog", deeplog_interpreter)
 
@@ -36,9 +36,9 @@ def register_demos(register: Register) -> None:
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    from deepaid_plugin_deeplog.bench import run_benchmark
+    from deepaid_plugin_deeplog.bench import run
 
-    register("deeplog", run_benchmark)
+    register("deeplog", run)
 
 
 @hookimpl

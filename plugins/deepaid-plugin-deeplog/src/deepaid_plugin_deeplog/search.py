@@ -36,9 +36,10 @@ from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint, changeable_mask, max_changes
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.results import InterpretationBatch
+from deepaid_sdk.rnn import rnn_gradients
 from deepaid_sdk.search import rank_changes, score_in_chunks
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter, rnn_backward_allowed, topg_margin
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 
 VERDICTS = ("saliency", "window", "next")
 #: Verdicts in ``details``: what the reference changes (NONE: no candidate was allowed to change).
@@ -59,7 +60,7 @@ def key_gradient(adapter: DeepLogAdapter, seqs: Tensor) -> _Gradient:
     """One forward+backward: logits, log p(next key) and its gradient w.r.t. the one-hot window."""
     w = adapter.window
     onehot = adapter.one_hot(seqs[:, :w]).requires_grad_(True)
-    with torch.enable_grad(), rnn_backward_allowed(adapter.device):
+    with torch.enable_grad(), rnn_gradients(adapter.model, adapter.device):
         logits = adapter.logits(onehot)
         log_p = logits.log_softmax(dim=1).gather(1, seqs[:, w:]).squeeze(1)
         (grad,) = torch.autograd.grad(log_p.sum(), onehot)

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter, topg_margin
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 from deepaid_plugin_deeplog.detection import detect, make_windows
 from deepaid_plugin_deeplog.edits import SessionEdit, apply_edits
 from deepaid_plugin_deeplog.experiment import Experiment

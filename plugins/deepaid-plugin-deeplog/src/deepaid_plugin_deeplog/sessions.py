@@ -40,7 +40,7 @@ from torch import Tensor
 
 from deepaid_sdk.checks import check_finite_number, check_positive_int
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter, topg_margin
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 from deepaid_plugin_deeplog.edits import (
     EDIT_KINDS, SessionBatch, SessionEdit, SessionInterpretation, apply_edits_with_origin,
 )

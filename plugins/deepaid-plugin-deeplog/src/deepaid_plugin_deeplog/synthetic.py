@@ -14,6 +14,8 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deepaid_sdk.records import array_field
+
 #: (name, component, content template). Fields: {blk} {ip} {port} {size} {path} {n}.
 NORMAL_EVENTS: tuple[tuple[str, str, str], ...] = (
     ("ALLOC", "dfs.FSNamesystem", "BLOCK* NameSystem.allocateBlock: {path} {blk}"),
@@ -61,7 +63,6 @@ NUM_NORMAL = len(NORMAL_EVENTS)
 LINE_HEADER = r"^\d{6} \d{6} \d+ [A-Z]+ \S+: (?P<content>.*)$"
 PLANT_KINDS = ("insert", "delete", "substitute")
 
-_arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
 
 
 @attrs.frozen
@@ -69,20 +70,20 @@ class SyntheticLog:
     """Generated log lines and, per session, the true events, label and planted change."""
 
     lines: tuple[str, ...]
-    line_events: np.ndarray = _arrays
+    line_events: np.ndarray = array_field()
     """``[n_lines]`` true event index (into ``EVENTS``) of each line."""
     block_ids: tuple[str, ...]
     """Session (block) ids, in generation order."""
     session_events: tuple[np.ndarray, ...] = attrs.field(eq=False)
     """Per session, its true event indices in order (after the planted change)."""
-    labels: np.ndarray = _arrays
+    labels: np.ndarray = array_field()
     """``[S]`` bool: the session carries a planted anomaly."""
     kinds: tuple[str, ...]
     """Per session: ``insert``, ``delete``, ``substitute`` or ``""`` (normal)."""
-    positions: np.ndarray = _arrays
+    positions: np.ndarray = array_field()
     """``[S]`` planted position in the session: the inserted or substituted event, or for a
     deletion the event right after the gap; -1 for normal sessions."""
-    planted_events: np.ndarray = _arrays
+    planted_events: np.ndarray = array_field()
     """``[S]`` the event inserted, substituted in or deleted; -1 for normal sessions."""
 
     def planted_positions(self, session: int) -> np.ndarray:

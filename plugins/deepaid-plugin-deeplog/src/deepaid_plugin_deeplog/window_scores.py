@@ -14,7 +14,7 @@ import math
 import torch
 from torch import Tensor
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 
 #: Windows per model call (small chunks keep an LSTM's working set in a CPU's cache).
 CHUNK = 1024

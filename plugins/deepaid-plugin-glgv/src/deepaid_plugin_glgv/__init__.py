@@ -5,7 +5,7 @@ normal, found by a batched best-first search around the alert's endpoints; the e
 that edge and the hop path to it.
 """
 
-from deepaid_plugin_glgv.adapter import EdgeAdapter, LinkClassifier
+from deepaid_plugin_glgv.adapters import EdgeAdapter, LinkClassifier
 from deepaid_plugin_glgv.constraints import SameKindsConstraint
 from deepaid_plugin_glgv.detector import GLGV, sample_non_edges, train_link_classifier
 from deepaid_plugin_glgv.distances import EdgeEmbeddingDistance, HopDistance

@@ -15,8 +15,6 @@ random embeddings of the right width (training embeddings on that graph is not w
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import pathlib
 import platform
@@ -32,6 +30,8 @@ from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.benchmarks.case import BenchmarkCase
 from deepaid_sdk.benchmarks.compare import baseline_explainers, compare
 from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.cache import cache_key, cache_path, cached
+from deepaid_sdk.checks import check_device
 from deepaid_sdk.constraints import Constraint, FidelityConstraint
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.evaluation import label_flip_rate, precision_recall_at_k
@@ -41,7 +41,7 @@ from deepaid_sdk.search import ReferenceSearch, build_batch
 from deepaid_sdk.views import format_table
 
 from deepaid_sdk.checks import check_positive_int
-from deepaid_plugin_glgv.adapter import EdgeAdapter, LinkClassifier
+from deepaid_plugin_glgv.adapters import EdgeAdapter, LinkClassifier
 from deepaid_plugin_glgv.detector import GLGV
 from deepaid_plugin_glgv.graph import AuthGraph
 from deepaid_plugin_glgv.search import edge_details, orient
@@ -113,16 +113,9 @@ class NearestNormalEdgeBaseline(ReferenceSearch):
 
 def fitted_detector(graph: AuthGraph, *, seed: int, device: str = "cpu", cache: pathlib.Path | None = None) -> GLGV:
     """The benchmark's detector for ``graph``: loaded from the cache when trained before, else fitted and saved."""
-    cache = pathlib.Path(".deepaid-cache") if cache is None else cache
-    key = hashlib.sha256(json.dumps({"v": 1, "enterprise": ENTERPRISE, "fit": FIT, "seed": seed,
-                                     "edges": graph.num_edges},
-                                    sort_keys=True).encode()).hexdigest()[:16]
-    path = cache / f"glgv-{key}.pt"
-    if path.exists():
-        return GLGV.load(graph, path, device=device)
-    detector = GLGV.fit(graph, seed=seed, device=device, **FIT)
-    cache.mkdir(parents=True, exist_ok=True)
-    detector.save(path)
+    key = cache_key(options={"v": 1, "enterprise": ENTERPRISE, "fit": FIT, "seed": seed, "edges": graph.num_edges})
+    detector, _ = cached(cache_path("glgv", key, cache), lambda: GLGV.fit(graph, seed=seed, device=device, **FIT),
+                         lambda d, p: d.save(p), lambda p: GLGV.load(graph, p, device=device))
     return detector
 
 
@@ -181,8 +174,7 @@ def _explainer(make: Callable[[int], Interpreter]) -> Callable[[np.ndarray, int]
 def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None,
         *, scale: bool = True) -> BenchmarkReport:
     """Graph search vs nearest normal edge by embedding, on every alert of the synthetic enterprise; plus scale."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda was asked for but torch sees no CUDA device")
+    check_device(device)
     data = enterprise(seed=seed, **ENTERPRISE)
     graph = AuthGraph.from_arrays(*data.train)
     detector = fitted_detector(graph, seed=seed, device=device)

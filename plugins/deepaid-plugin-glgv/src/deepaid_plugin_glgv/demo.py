@@ -9,6 +9,7 @@ import time
 import numpy as np
 
 from deepaid_sdk.interpreter import create
+from deepaid_sdk.views import format_table
 
 from deepaid_plugin_glgv.detector import GLGV
 from deepaid_plugin_glgv.graph import AuthGraph
@@ -23,7 +24,8 @@ def run(out_dir: pathlib.Path, *, departments: int = 8, seed: int = 0) -> int:
     started = time.perf_counter()
     data = enterprise(departments=departments, seed=seed)
     graph = AuthGraph.from_arrays(*data.train)
-    print(f"training graph: {graph.describe()}")
+    sizes = graph.describe()
+    print(format_table(["training graph", *sizes], [["size", *sizes.values()]]))
     detector = GLGV.fit(graph, epochs=3, window=6, seed=seed)
     print(f"GL-GV fitted in {time.perf_counter() - started:.1f}s: {detector.dim}-d embeddings, "
           f"threshold {detector.threshold:.4f} (99th percentile of training edges)")
@@ -57,11 +59,13 @@ def run(out_dir: pathlib.Path, *, departments: int = 8, seed: int = 0) -> int:
     print(f"\nreference judged normal: {ok.mean():.1%} of alerts; median hops {np.median(hops[ok]):g}; "
           f"search {batch.seconds * 1000:.1f} ms for {len(batch)} alerts")
 
-    (out_dir / "glgv_interpretations.json").write_text(json.dumps(batch.to_dict(), indent=1))
+    saved = out_dir / "glgv-interpretations.json"
+    saved.write_text(json.dumps(batch.to_dict(), indent=1))
     try:
-        plot_neighbourhood(batch, first, graph, out_dir / "glgv_alert.png")
-        print(f"wrote {out_dir / 'glgv_alert.png'} and {out_dir / 'glgv_interpretations.json'}")
+        plot = out_dir / f"glgv-alert-{first}.png"
+        plot_neighbourhood(batch, first, graph, plot)
+        print(f"wrote {plot} and {saved}")
     except ImportError as exc:
-        print(f"wrote {out_dir / 'glgv_interpretations.json'} (no plot: {exc})")
+        print(f"wrote {saved} (no plot: {exc})")
     print(f"demo took {time.perf_counter() - started:.1f}s")
     return 0

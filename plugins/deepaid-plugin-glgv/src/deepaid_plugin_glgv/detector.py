@@ -17,7 +17,8 @@ import torch
 from torch import Tensor
 
 from deepaid_sdk.checks import check_finite_number, check_positive_int
-from deepaid_plugin_glgv.adapter import EdgeAdapter, LinkClassifier
+from deepaid_sdk.training import train_minibatches
+from deepaid_plugin_glgv.adapters import EdgeAdapter, LinkClassifier
 from deepaid_plugin_glgv.embeddings import embed_graph
 from deepaid_plugin_glgv.graph import AuthGraph
 
@@ -69,15 +70,14 @@ def train_link_classifier(positive: Tensor, negative: Tensor, *, epochs: int = 3
     with torch.no_grad():
         model.linear.weight.zero_()
         model.linear.bias.zero_()
-    opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     pos_weight = torch.tensor(negative.shape[0] / max(positive.shape[0], 1), device=x.device)
-    for _ in range(epochs):
-        for idx in torch.randperm(x.shape[0], generator=gen).to(x.device).split(batch_size):
-            logits = model.logits(x[idx] / scale)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, y[idx], pos_weight=pos_weight)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        logits = model.logits(x[idx] / scale)
+        return torch.nn.functional.binary_cross_entropy_with_logits(logits, y[idx], pos_weight=pos_weight)
+
+    train_minibatches(model.parameters(), batch_loss, x.shape[0], epochs=epochs, batch_size=batch_size, lr=lr,
+                      generator=gen, device=x.device, weight_decay=weight_decay, desc="training the link classifier")
     with torch.no_grad():
         model.linear.weight /= scale
     return model.eval()

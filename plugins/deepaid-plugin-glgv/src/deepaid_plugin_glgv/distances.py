@@ -11,7 +11,7 @@ from torch import Tensor
 from deepaid_sdk.distances import Distance
 
 from deepaid_sdk.checks import check_positive_int
-from deepaid_plugin_glgv.adapter import _as_embeddings
+from deepaid_plugin_glgv.adapters import _as_embeddings
 from deepaid_plugin_glgv.graph import AuthGraph
 
 

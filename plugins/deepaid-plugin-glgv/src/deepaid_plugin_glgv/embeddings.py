@@ -13,6 +13,7 @@ import torch
 from torch import Tensor
 
 from deepaid_sdk.checks import check_finite_number, check_positive_int
+from deepaid_sdk.training import train_minibatches
 from deepaid_plugin_glgv.graph import AuthGraph
 
 
@@ -93,22 +94,18 @@ def train_skipgram(
 
     emb_in = ((torch.rand(num_nodes, dim, generator=gen) - 0.5) / dim).to(device).requires_grad_(True)
     emb_out = torch.zeros(num_nodes, dim, device=device, requires_grad=True)
-    opt = torch.optim.Adam([emb_in, emb_out], lr=lr)
-    n = centre.shape[0]
-    for _ in range(epochs):
-        order = torch.randperm(n, generator=gen).to(device)
-        for idx in order.split(batch_size):
-            c, ctx = centre[idx], context[idx]
-            neg = torch.multinomial(noise, idx.numel() * negatives, replacement=True, generator=gen)
-            neg = neg.to(device).reshape(idx.numel(), negatives)
-            vc = emb_in[c]
-            pos = (vc * emb_out[ctx]).sum(dim=1)
-            negs = torch.bmm(emb_out[neg], vc[:, :, None]).squeeze(2)
-            loss = -(torch.nn.functional.logsigmoid(pos).mean()
-                     + torch.nn.functional.logsigmoid(-negs).sum(dim=1).mean())
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        c, ctx = centre[idx], context[idx]
+        neg = torch.multinomial(noise, idx.numel() * negatives, replacement=True, generator=gen)
+        neg = neg.to(device).reshape(idx.numel(), negatives)
+        vc = emb_in[c]
+        pos = (vc * emb_out[ctx]).sum(dim=1)
+        negs = torch.bmm(emb_out[neg], vc[:, :, None]).squeeze(2)
+        return -(torch.nn.functional.logsigmoid(pos).mean() + torch.nn.functional.logsigmoid(-negs).sum(dim=1).mean())
+
+    train_minibatches([emb_in, emb_out], batch_loss, centre.shape[0], epochs=epochs, batch_size=batch_size, lr=lr,
+                      generator=gen, device=device, desc="training node embeddings")
     return emb_in.detach()
 
 

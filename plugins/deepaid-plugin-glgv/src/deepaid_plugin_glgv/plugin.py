@@ -30,7 +30,7 @@ def register_distances(register: Register) -> None:
 
 @hookimpl
 def register_adapters(register: Register) -> None:
-    from deepaid_plugin_glgv.adapter import EdgeAdapter
+    from deepaid_plugin_glgv.adapters import EdgeAdapter
 
     register("edge", EdgeAdapter)
 

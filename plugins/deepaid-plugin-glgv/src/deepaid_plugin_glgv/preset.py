@@ -9,7 +9,7 @@ from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
 from deepaid_sdk.registry import registry
 from deepaid_sdk.search import ReferenceSearch
 
-from deepaid_plugin_glgv.adapter import EdgeAdapter
+from deepaid_plugin_glgv.adapters import EdgeAdapter
 from deepaid_plugin_glgv.detector import GLGV
 
 

@@ -36,7 +36,7 @@ from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch
 
 from deepaid_sdk.checks import check_finite_number, check_positive_int
-from deepaid_plugin_glgv.adapter import EdgeAdapter
+from deepaid_plugin_glgv.adapters import EdgeAdapter
 from deepaid_plugin_glgv.graph import AuthGraph, in_sorted
 
 TARGETS = ("ideal", "anomaly")

@@ -1,6 +1,6 @@
 """deepaid-plugin-kitsune: explain Kitsune (KitNET) alerts on AfterImage traffic features."""
 
-from deepaid_plugin_kitsune.adapter import KitNETAdapter
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.afterimage import extract_features, pcap_features
 from deepaid_plugin_kitsune.kitnet import KitNET, fit_kitnet
 from deepaid_plugin_kitsune.mapper import FeatureMapper

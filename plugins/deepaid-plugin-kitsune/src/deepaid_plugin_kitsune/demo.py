@@ -11,14 +11,14 @@ import torch
 import deepaid_sdk
 from deepaid_sdk.evaluation import conciseness, label_flip_rate, precision_recall_at_k
 
-from deepaid_plugin_kitsune.adapter import KitNETAdapter
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.afterimage import pcap_features
 from deepaid_plugin_kitsune.kitnet import fit_kitnet
 from deepaid_plugin_kitsune.names import feature_names
 from deepaid_plugin_kitsune.synthetic import demo_frames, traffic_features, write_pcap
 
 
-def run_demo(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int = 150, packets: int = 3000,
+def run(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int = 150, packets: int = 3000,
              top: int = 3, seed: int = 0) -> int:
     """Train KitNET on synthetic traffic, explain its top alerts with AfterImage names, write plots."""
     out_dir = pathlib.Path(out_dir)
@@ -57,10 +57,12 @@ def run_demo(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int 
     batch = interp.interpret_batch(data.anomalies[idx])
     seconds = time.perf_counter() - started
     print(f"\nExplained {len(idx)} alerts in {seconds:.2f} s (K = 5, search in KitNET's min-max units)")
+    print("Each table lists the changed features most important first: ranked by how much undoing the change "
+          "would raise the score.")
     for j in range(min(top, len(idx))):
         planted = [names[i] for i in np.flatnonzero(data.truth[idx[j]])]
         print(f"\nalert {idx[j]} ({kinds[idx[j]]}; planted: {', '.join(planted)})")
-        print(batch[j].table(interp.feature_names))
+        print(batch[j].table(interp.feature_names))  # rows in rank order
     precision, recall = precision_recall_at_k(batch, data.truth[idx], k=5)
     print(f"\nlabel-flip rate {label_flip_rate(batch):.3f}, precision@5 {precision:.3f}, recall@5 {recall:.3f}, "
           f"features changed {conciseness(batch):.2f} on average")
@@ -69,7 +71,7 @@ def run_demo(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int 
     try:
         from deepaid_sdk.plotting import plot_heatmap, plot_interpretation
 
-        paths = [plot_interpretation(batch[j], out_dir / f"kitsune-alert-{j}.png", interp.feature_names)
+        paths = [plot_interpretation(batch[j], out_dir / f"kitsune-alert-{idx[j]}.png", interp.feature_names)
                  for j in range(min(top, len(idx)))]
         paths.append(plot_heatmap(batch, out_dir / "kitsune-heatmap.png", interp.feature_names))
         print("plots: " + ", ".join(str(p) for p in paths))

@@ -28,8 +28,8 @@ from deepaid_sdk.benchmarks.report import BenchmarkReport
 from deepaid_sdk.distill import AllowList, Distiller, IntervalStates, as_alerts, retraining_set
 from deepaid_sdk.progress import progress
 
-from deepaid_plugin_kitsune.adapter import KitNETAdapter
-from deepaid_plugin_kitsune.benchmark import CACHE, TRAIN
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
+from deepaid_plugin_kitsune.bench import CACHE, TRAIN
 from deepaid_plugin_kitsune.distill_case import (
     DRIFT, FALSE_POSITIVE, KINDS, LABELLED, UNLABELLED, DistillCase, distill_case, kind_rows, verdict_of,
 )

@@ -19,8 +19,8 @@ import torch
 import deepaid_sdk
 from deepaid_sdk.results import InterpretationBatch
 
-from deepaid_plugin_kitsune.adapter import KitNETAdapter
-from deepaid_plugin_kitsune.benchmark import CACHE, N_NORMAL, cached_kitnet
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
+from deepaid_plugin_kitsune.bench import CACHE, N_NORMAL, cached_kitnet
 from deepaid_plugin_kitsune.kitnet import KitNET
 from deepaid_plugin_kitsune.names import feature_names
 from deepaid_plugin_kitsune.synthetic import traffic_features, traffic_rows

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from deepaid_sdk.checks import check_positive_int
+from deepaid_sdk.training import train_minibatches
 
 #: Floor of a normalisation span: a constant training feature is measured in its own units.
 _MIN_SPAN = 1e-12
@@ -153,16 +154,6 @@ class KitNET(nn.Module):
         return f"width={self.width}, groups={self.index.shape[0]}, max_group={self.index.shape[1]}"
 
 
-def _train(params: list[nn.Parameter], loss_fn: Any, data: Tensor, *, epochs: int, batch_size: int, lr: float,
-           gen: torch.Generator) -> None:
-    opt = torch.optim.Adam(params, lr=lr)
-    for _ in range(epochs):
-        for idx in torch.randperm(data.shape[0], generator=gen).split(batch_size):
-            opt.zero_grad()
-            loss_fn(data[idx.to(data.device)]).backward()
-            opt.step()
-
-
 def fit_kitnet(
     normal: Any,
     *,
@@ -200,14 +191,16 @@ def fit_kitnet(
         model.x_min.copy_(x.min(dim=0).values)
         model.x_max.copy_(x.max(dim=0).values)
     ensemble = [model.weight, model.hidden_bias, model.visible_bias]
-    _train(ensemble, lambda b: model.ensemble_rmse(b).pow(2).sum(dim=1).mean(), x,
-           epochs=epochs, batch_size=batch_size, lr=lr, gen=gen)
+    train_minibatches(ensemble, lambda idx: model.ensemble_rmse(x[idx]).pow(2).sum(dim=1).mean(), x.shape[0],
+                      epochs=epochs, batch_size=batch_size, lr=lr, generator=gen, device=x.device,
+                      desc="training KitNET's ensemble")
     with torch.no_grad():
         rmse = torch.cat([model.ensemble_rmse(part) for part in x.split(8192)])
         model.r_min.copy_(rmse.min(dim=0).values)
         model.r_max.copy_(rmse.max(dim=0).values)
     output = [model.out_weight, model.out_hidden_bias, model.out_visible_bias]
-    _train(output, model.output_loss, rmse, epochs=epochs, batch_size=batch_size, lr=lr, gen=gen)
+    train_minibatches(output, lambda idx: model.output_loss(rmse[idx]), rmse.shape[0], epochs=epochs,
+                      batch_size=batch_size, lr=lr, generator=gen, device=x.device, desc="training KitNET's output layer")
     model.eval()
     with torch.no_grad():
         scores = torch.cat([model(part) for part in x.split(8192)]).double().cpu()

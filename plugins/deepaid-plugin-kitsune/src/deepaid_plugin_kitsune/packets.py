@@ -16,9 +16,8 @@ import attrs
 import dpkt
 import numpy as np
 
-_int_array = attrs.field(converter=lambda v: np.asarray(v, dtype=np.int64), eq=attrs.cmp_using(eq=np.array_equal))
-_float_array = attrs.field(converter=lambda v: np.asarray(v, dtype=np.float64),
-                           eq=attrs.cmp_using(eq=np.array_equal))
+from deepaid_sdk.records import array_field
+
 
 #: Link types whose frames start with an IP header.
 _RAW_IP = {12, 14, 101, 228, 229}
@@ -29,15 +28,15 @@ _SUPPORTED = _RAW_IP | {dpkt.pcap.DLT_EN10MB, dpkt.pcap.DLT_LINUX_SLL}
 class PacketTable:
     """``N`` packets as columns; address columns hold ids into ``labels``; port -1 where there is none."""
 
-    ts: np.ndarray = _float_array
+    ts: np.ndarray = array_field(dtype=np.float64)
     """Arrival time in seconds."""
-    size: np.ndarray = _float_array
+    size: np.ndarray = array_field(dtype=np.float64)
     """Frame length in bytes."""
-    src_mac: np.ndarray = _int_array
-    src_ip: np.ndarray = _int_array
-    dst_ip: np.ndarray = _int_array
-    sport: np.ndarray = _int_array
-    dport: np.ndarray = _int_array
+    src_mac: np.ndarray = array_field(dtype=np.int64)
+    src_ip: np.ndarray = array_field(dtype=np.int64)
+    dst_ip: np.ndarray = array_field(dtype=np.int64)
+    sport: np.ndarray = array_field(dtype=np.int64)
+    dport: np.ndarray = array_field(dtype=np.int64)
     labels: tuple[str, ...] = ()
     """Address text of each id (MACs and IPs share one table)."""
 

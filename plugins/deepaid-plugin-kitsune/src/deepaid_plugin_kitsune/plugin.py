@@ -8,7 +8,7 @@ from deepaid_sdk.hookspecs import Register
 
 @hookimpl
 def register_adapters(register: Register) -> None:
-    from deepaid_plugin_kitsune.adapter import KitNETAdapter
+    from deepaid_plugin_kitsune.adapters import KitNETAdapter
 
     register("kitnet", KitNETAdapter)
 
@@ -22,9 +22,9 @@ def register_interpreters(register: Register) -> None:
 
 @hookimpl
 def register_demos(register: Register) -> None:
-    from deepaid_plugin_kitsune.demo import run_demo
+    from deepaid_plugin_kitsune.demo import run
 
-    register("kitsune", run_demo)
+    register("kitsune", run)
 
     from deepaid_plugin_kitsune.distill_demo import run as run_distill_demo
 
@@ -33,9 +33,9 @@ def register_demos(register: Register) -> None:
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    from deepaid_plugin_kitsune.benchmark import run_benchmark
+    from deepaid_plugin_kitsune.bench import run
 
-    register("kitsune", run_benchmark)
+    register("kitsune", run)
 
     from deepaid_plugin_kitsune.distill_bench import run as run_distill_bench
 

@@ -21,7 +21,7 @@ from deepaid_sdk.registry import registry
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch
 
-from deepaid_plugin_kitsune.adapter import KitNETAdapter
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.kitnet import KitNET
 from deepaid_plugin_kitsune.names import N_FEATURES, feature_bounds, feature_names as afterimage_names
 

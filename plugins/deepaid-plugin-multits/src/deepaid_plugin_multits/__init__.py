@@ -3,7 +3,7 @@
 A sample is a window ``[W + 1, D]``: W context steps and the actual vector the model predicts.
 """
 
-from deepaid_plugin_multits.adapter import AllStepsAdapter, LSTMPredictorAdapter, rnn_train_mode
+from deepaid_plugin_multits.adapters import AllStepsAdapter, LSTMPredictorAdapter, rnn_train_mode
 from deepaid_plugin_multits.model import LSTMPredictor, cached_predictor, train_predictor
 from deepaid_plugin_multits.preset import multits_interpreter, window_constraints
 from deepaid_plugin_multits.synthetic import SyntheticSeries, make_multits

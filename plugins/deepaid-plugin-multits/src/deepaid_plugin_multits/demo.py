@@ -63,8 +63,8 @@ def _plots(batch: InterpretationBatch, names: list[str], inverse: Callable[[np.n
         print("\nplots skipped: pip install 'deepaid-plugin-multits[plot]'")
         return
     try:
-        paths = [plot_interpretation(batch[0], out_dir / "multits-alert0-bars.png", names, inverse=inverse),
-                 plot_window(batch[0], out_dir / "multits-alert0-window.png", names, inverse=inverse),
+        paths = [plot_interpretation(batch[0], out_dir / "multits-alert-0-bars.png", names, inverse=inverse),
+                 plot_window(batch[0], out_dir / "multits-alert-0-window.png", names, inverse=inverse),
                  plot_heatmap(batch, out_dir / "multits-heatmap.png", names)]  # model units: comparable
     except ImportError as exc:  # pragma: no cover - matplotlib missing
         print(f"\nplots skipped: {exc}")

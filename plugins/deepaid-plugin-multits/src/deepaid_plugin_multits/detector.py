@@ -9,7 +9,7 @@ import attrs
 import numpy as np
 
 from deepaid_sdk.scaling import StandardScaler
-from deepaid_plugin_multits.adapter import LSTMPredictorAdapter
+from deepaid_plugin_multits.adapters import LSTMPredictorAdapter
 from deepaid_plugin_multits.model import cached_predictor
 from deepaid_plugin_multits.synthetic import SyntheticSeries
 from deepaid_plugin_multits.windows import sliding_windows

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 import pathlib
 from typing import Any, Sequence
 
@@ -11,7 +9,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.checks import check_finite_number, check_positive_int
+from deepaid_sdk.training import train_minibatches
+from deepaid_sdk.cache import cache_key, cache_path, cached, load_state, save_state
+from deepaid_sdk.checks import check_finite_number, check_output, check_positive_int
 from deepaid_plugin_multits.windows import training_pairs
 
 
@@ -73,22 +73,15 @@ def train_predictor(
         raise TypeError(f"model: expected an nn.Module mapping [B, W, D] to [B, D]; got {type(model).__name__}")
     model = model.to(device).train()
     x, y = inputs.to(device), targets.to(device)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    for _ in range(epochs):
-        for idx in torch.randperm(len(x), generator=gen).split(batch_size):
-            idx = idx.to(device)
-            pred = model(x[idx])
-            if pred.shape != y[idx].shape:
-                raise ValueError(f"model: expected a prediction [B, D] = {list(y[idx].shape)}; got {list(pred.shape)}")
-            opt.zero_grad()
-            nn.functional.mse_loss(pred, y[idx]).backward()
-            opt.step()
+
+    def batch_loss(idx: Tensor) -> Tensor:
+        pred = check_output(model(x[idx]), y[idx].shape, "model", "a prediction [B, D]")
+        return nn.functional.mse_loss(pred, y[idx])
+
+    train_minibatches(model.parameters(), batch_loss, len(x), epochs=epochs, batch_size=batch_size, lr=lr,
+                      generator=torch.Generator(device="cpu").manual_seed(seed), device=device,
+                      desc="training the LSTM predictor")
     return model.eval()
-
-
-#: Where trained synthetic detectors are cached, relative to the current directory.
-CACHE_DIR = pathlib.Path(".deepaid-cache")
 
 
 def cached_predictor(
@@ -108,17 +101,9 @@ def cached_predictor(
     state dict is loaded with ``torch.load(weights_only=True)`` (no pickle).
     """
     arr = np.ascontiguousarray(np.asarray(series, dtype=np.float32))
-    options = {"window": int(window), "hidden": int(hidden), "epochs": int(epochs), "lr": float(lr),
-               "seed": int(seed), "torch": torch.__version__, "shape": list(arr.shape)}
-    digest = hashlib.sha256(arr.tobytes() + json.dumps(options, sort_keys=True).encode()).hexdigest()[:16]
-    path = pathlib.Path(cache_dir if cache_dir is not None else CACHE_DIR) / f"multits-lstm-{digest}.pt"
-    if path.exists():
-        model = LSTMPredictor(arr.shape[1], hidden=hidden)
-        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        return model.to(device).eval()
-    model = train_predictor(arr, window, hidden=hidden, epochs=epochs, lr=lr, seed=seed, device=device)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({k: v.detach().cpu() for k, v in model.state_dict().items()}, tmp)
-    tmp.replace(path)
+    options = {"window": int(window), "hidden": int(hidden), "epochs": int(epochs), "lr": float(lr), "seed": int(seed)}
+    path = cache_path("multits-lstm", cache_key(arr, options=options), cache_dir)
+    model, _ = cached(path, lambda: train_predictor(arr, window, hidden=hidden, epochs=epochs, lr=lr, seed=seed,
+                                                    device=device),
+                      save_state, lambda p: load_state(LSTMPredictor(arr.shape[1], hidden=hidden), p, device))
     return model

@@ -8,7 +8,7 @@ from deepaid_sdk.hookspecs import Register
 
 @hookimpl
 def register_adapters(register: Register) -> None:
-    from deepaid_plugin_multits.adapter import LSTMPredictorAdapter
+    from deepaid_plugin_multits.adapters import LSTMPredictorAdapter
 
     register("lstm-predictor", LSTMPredictorAdapter)
 
@@ -29,7 +29,7 @@ def register_demos(register: Register) -> None:
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    from deepaid_plugin_multits.benchmark import run
+    from deepaid_plugin_multits.bench import run
 
     register("multits", run)
 

@@ -24,7 +24,7 @@ from deepaid_sdk.distances import Distance
 from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
 from deepaid_sdk.registry import registry
 from deepaid_sdk.search import ReferenceSearch
-from deepaid_plugin_multits.adapter import AllStepsAdapter, LSTMPredictorAdapter
+from deepaid_plugin_multits.adapters import AllStepsAdapter, LSTMPredictorAdapter
 from deepaid_plugin_multits.windows import sliding_windows
 
 STEP_MODES = ("last", "all")
@@ -156,7 +156,7 @@ def multits_interpreter(
     distance: Any = "l2",
     search: Any = "gradient",
     search_options: dict[str, Any] | None = None,
-    rnn_backward: str = "cudnn_off",
+    rnn_backward: str = "train_rnn",
 ) -> Interpreter:
     """Explain alerts of a next-vector predictor: the closest window it accepts (last vector or any step).
 

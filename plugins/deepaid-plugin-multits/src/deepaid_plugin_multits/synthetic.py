@@ -15,9 +15,9 @@ import attrs
 import numpy as np
 
 from deepaid_sdk.checks import check_positive_int
+from deepaid_sdk.records import array_field
 from deepaid_plugin_multits.windows import mask_windows_at, windows_at
 
-_arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
 
 _NAMES = ("web_rps", "api_rps", "db_qps", "cache_rps", "net_in_mbps", "net_out_mbps", "cpu_pct",
           "mem_gb", "queue_len", "errors_ps")
@@ -28,13 +28,13 @@ KINDS = ("spike", "shift")
 class SyntheticSeries:
     """A normal training series, a test series with planted events, and the planted cells."""
 
-    train: np.ndarray = _arrays
+    train: np.ndarray = array_field()
     """``[T, D]`` float32 normal series (original units)."""
-    test: np.ndarray = _arrays
+    test: np.ndarray = array_field()
     """``[T2, D]`` float32 series with the planted events (original units)."""
-    truth: np.ndarray = _arrays
+    truth: np.ndarray = array_field()
     """``[T2, D]`` bool: the cells each event changed."""
-    onsets: np.ndarray = _arrays
+    onsets: np.ndarray = array_field()
     """``[E]`` the first step of each event in ``test``."""
     kinds: tuple[str, ...]
     """Per event: ``spike`` or ``shift``."""

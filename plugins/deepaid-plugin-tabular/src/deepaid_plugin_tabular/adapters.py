@@ -15,7 +15,9 @@ import torch
 from torch import Tensor, nn
 
 from deepaid_sdk.checks import check_positive_int
-from deepaid_sdk.adapters import ModelAdapter, ReconstructionAdapter, ScoreAdapter, module_device
+from deepaid_sdk.adapters import (
+    ModelAdapter, ReconstructionAdapter, ScoreAdapter, check_model_device, model_device, module_dtype, to_dtype,
+)
 
 #: ``output=``: which part of the model's output is the reconstruction.
 OutputSelector = int | Callable[[Tensor], Tensor] | None
@@ -43,14 +45,20 @@ def _shape(value: Any) -> str:
     return type(value).__name__
 
 
-def _probe(fn: Callable[[Tensor], Any], width: int, device: torch.device, what: str) -> Any:
-    """Call ``fn`` on one row of zeros ``[1, width]``; a clear error if that fails."""
+def _probe(fn: Callable[[Tensor], Any], width: int, device: torch.device, what: str,
+           dtype: torch.dtype | None = None) -> Any:
+    """Call ``fn`` on one row of zeros ``[1, width]`` (the model's dtype); a clear error if that fails."""
+    dtype = dtype or torch.float32
     try:
         with torch.no_grad():
-            return fn(torch.zeros(1, width, device=device))
+            return fn(torch.zeros(1, width, device=device, dtype=dtype))
     except Exception as exc:
+        text = str(exc)
+        dtype_error = "dtype" in text.lower() or ("type" in text.lower()
+                                                  and any(t in text for t in ("Double", "Float", "Half")))
+        hint = f"; the model's layers may not all be {dtype}" if dtype_error else f"; is width={width} right?"
         raise ValueError(f"model: calling the {what} on one row of zeros [1, {width}] failed "
-                         f"({type(exc).__name__}: {exc}); is width={width} right?") from None
+                         f"({type(exc).__name__}: {text}){hint}") from None
 
 
 def _warn_if_training(model: nn.Module) -> None:
@@ -85,11 +93,11 @@ class AutoencoderAdapter(ReconstructionAdapter):
                             f"got {type(output).__name__}")
         d = infer_width(model, width)
         super().__init__(model, threshold, eps=eps, sample_shape=(d,),
-                         device=module_device(model) if device is None else device)
+                         device=model_device(model, device))
         self.width = d
         self.select = output
         _warn_if_training(model)
-        got = _probe(self._forward, d, self.device, "autoencoder")
+        got = _probe(self._forward, d, self.device, "autoencoder", self.model_dtype)
         if not isinstance(got, Tensor) or tuple(got.shape) != (1, d):
             hint = ""
             if isinstance(got, (tuple, list)):
@@ -109,10 +117,11 @@ class AutoencoderAdapter(ReconstructionAdapter):
         return out
 
     def output(self, x: Tensor) -> Tensor:
-        out = self._forward(x)
+        check_model_device(self.model, self.device)
+        out = self._forward(to_dtype(x, self.model_dtype))
         if not isinstance(out, Tensor) or out.shape != x.shape:
             raise ValueError(f"model: reconstruction {_shape(out)} differs from the input {list(x.shape)}")
-        return out
+        return out.to(x.dtype)
 
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "width": self.width}
@@ -131,7 +140,7 @@ def score_adapter(
     adapter = ScoreAdapter(model, threshold, eps=eps, sample_shape=(d,), device=device)
     if isinstance(model, nn.Module):
         _warn_if_training(model)
-    got = _probe(adapter.model, d, adapter.device, "score model")
+    got = _probe(adapter.model, d, adapter.device, "score model", adapter.model_dtype)
     if not isinstance(got, Tensor) or tuple(got.shape) != (1,):
         hint = ("; it looks like an autoencoder: use adapter='autoencoder'"
                 if isinstance(got, Tensor) and tuple(got.shape) == (1, d) else "")
@@ -169,8 +178,8 @@ def tabular_adapter(
             kind = "score"
         else:
             d = infer_width(model, width)
-            dev = module_device(model) if device is None else torch.device(device)
-            got = _probe(model, d, dev, "model")
+            dev = model_device(model, device)
+            got = _probe(model, d, dev, "model", module_dtype(model))
             if isinstance(got, Tensor) and tuple(got.shape) == (1,):
                 kind = "score"
             elif isinstance(got, Tensor) and tuple(got.shape) == (1, d):

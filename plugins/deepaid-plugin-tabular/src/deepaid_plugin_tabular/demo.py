@@ -51,7 +51,7 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def run_demo(out_dir: pathlib.Path, *, n_normal: int = 4000, n_anomalies: int = 200, seed: int = 0,
+def run(out_dir: pathlib.Path, *, n_normal: int = 4000, n_anomalies: int = 200, seed: int = 0,
              cache_dir: pathlib.Path | str | None = None) -> int:
     """Run the demo, print what it does, write CSV and PNG files into ``out_dir``; returns 0 on success."""
     with _one_thread():
@@ -102,6 +102,8 @@ def _demo(out: pathlib.Path, n_normal: int, n_anomalies: int, seed: int,
           f"(calibrated from D={table.width}, data scale {cal.scale:.3g}, threshold {adapter.threshold:.3g})")
 
     order = np.argsort(-batch.scores)[:SHOWN]
+    print("\nThe alerts with the highest scores; each table lists the changed features most important first "
+          "(ranked by how much undoing the change would raise the score), in original units.")
     truth = table.truth[alert]
     for rank, i in enumerate(order):
         item = batch[int(i)]

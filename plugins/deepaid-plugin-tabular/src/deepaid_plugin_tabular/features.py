@@ -15,7 +15,8 @@ from typing import Any, Iterable, Mapping, Sequence
 import attrs
 import numpy as np
 
-_arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
+from deepaid_sdk.records import array_field
+
 
 PathLike = str | os.PathLike
 
@@ -83,13 +84,13 @@ class FeatureSpec:
 
     names: tuple[str, ...] = attrs.field(converter=tuple)
     """One unique, non-empty name per feature."""
-    low: np.ndarray = _arrays
+    low: np.ndarray = array_field()
     """``[D]`` smallest valid value per feature (``-inf``: unbounded)."""
-    high: np.ndarray = _arrays
+    high: np.ndarray = array_field()
     """``[D]`` largest valid value per feature (``inf``: unbounded)."""
-    integer: np.ndarray = _arrays
+    integer: np.ndarray = array_field()
     """``[D]`` bool: the feature holds whole numbers (counts, ports, flags)."""
-    frozen: np.ndarray = _arrays
+    frozen: np.ndarray = array_field()
     """``[D]`` bool: the reference may not change this feature (identifiers, fixed context)."""
 
     def __attrs_post_init__(self) -> None:

@@ -27,13 +27,13 @@ def register_interpreters(register: Register) -> None:
 
 @hookimpl
 def register_demos(register: Register) -> None:
-    from deepaid_plugin_tabular.demo import run_demo
+    from deepaid_plugin_tabular.demo import run
 
-    register("tabular", run_demo)
+    register("tabular", run)
 
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    from deepaid_plugin_tabular.benchmark import run_benchmark
+    from deepaid_plugin_tabular.bench import run
 
-    register("tabular", run_benchmark)
+    register("tabular", run)

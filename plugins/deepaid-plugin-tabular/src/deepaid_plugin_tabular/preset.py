@@ -19,6 +19,7 @@ import numpy as np
 
 from deepaid_sdk.checks import as_tensor, check_finite_number, check_positive_int
 from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.constraints import BoxConstraint
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
 from deepaid_sdk.registry import registry
@@ -34,6 +35,9 @@ MAX_DEFAULT_K = 10
 #: Data spread per threshold unit, assumed when no normal rows tell the scale (typical of the
 #: synthetic and KitNET-like detectors we measured: the RMSE threshold is a fifth of the spread).
 SPREAD_PER_THRESHOLD = 5.0
+#: How far the default box reaches beyond the normal rows' range, as a share of each feature's range
+#: (a feature that is never negative in normal rows also stays >= 0). See ``normal_box``.
+NORMAL_BOX_MARGIN = 0.1
 
 
 @attrs.frozen
@@ -54,6 +58,30 @@ class Calibration:
     """Typical spread of one feature (median std of normal rows, or 5 x threshold)."""
     scale_source: str
     """``normal`` or ``threshold``."""
+    box: str = "none"
+    """The default box of references: from the normal rows' range (widened by ``NORMAL_BOX_MARGIN``), or none."""
+
+
+def normal_box(normal: Any, scaler: Any = None, margin: float = NORMAL_BOX_MARGIN) -> tuple[np.ndarray, np.ndarray]:
+    """The default box of references, in model units: each feature's range over the normal rows,
+    widened on each side by ``margin`` times that range.
+
+    The range is taken in original units (through ``scaler``): a feature whose normal values are all
+    >= 0 (a count, a ratio, a size) keeps its lower bound >= 0. A feature constant in the normal rows
+    is widened by ``margin`` times its magnitude (or by ``margin``, at 0), so it can still move a little.
+    """
+    rows = as_tensor(normal, "normal").double().cpu().numpy()
+    rows = rows.reshape(rows.shape[0], -1)
+    original = rows if scaler is None else np.asarray(scaler.inverse_transform(rows), dtype=np.float64)
+    lo, hi = original.min(axis=0), original.max(axis=0)
+    span = hi - lo
+    span = np.where(span > 0, span, np.maximum(np.abs(lo), 1.0))
+    low, high = lo - margin * span, hi + margin * span
+    low = np.where(lo >= 0, np.maximum(low, 0.0), low)
+    if scaler is not None:
+        origin, unit = affine_of(scaler, rows.shape[1])
+        low, high = origin + unit * low, origin + unit * high
+    return low, high
 
 
 def data_scale(normal: Any) -> float:
@@ -246,6 +274,7 @@ def tabular_interpreter(
     search_options: dict[str, Any] | None = None,
     seed: int = 0,
     device: Any = None,
+    box_margin: float | None = NORMAL_BOX_MARGIN,
 ) -> TabularInterpreter:
     """Explain alerts of a tabular autoencoder or score model; every default is overridable.
 
@@ -260,6 +289,9 @@ def tabular_interpreter(
     :param adapter: ``auto``/``autoencoder``/``score``, a registered adapter name, or pass a
         ``ModelAdapter`` as ``model``.
     :param distance, search: registered names (or instances / ``(name, options)`` pairs).
+    :param box_margin: with ``normal`` rows, references stay inside each feature's normal range
+        widened by this share of it (default 0.1; never below 0 for a feature that is never negative
+        in the normal rows), so the reference remains a possible input; None: no default box.
     """
     built = _adapter(model, threshold, normal, percentile, adapter, width, output, device)
     d = int(built.sample_shape[0])
@@ -283,6 +315,11 @@ def tabular_interpreter(
         offered["scale"] = units
     search_obj = _search(search, search_options, offered)
     extra: list[Any] = list(model_constraints(spec, scaler)) if spec is not None else []
+    if normal is not None and box_margin is not None:
+        margin = check_finite_number(box_margin, "box_margin", minimum=0.0)
+        extra.append(BoxConstraint(*normal_box(normal, scaler, margin)))
+        cal = attrs.evolve(cal, box=f"normal rows' range widened by {margin:g} of it on each side "
+                                    "(>= 0 where the normal rows are)")
     extra += list(constraints)
     return TabularInterpreter(
         adapter=built,

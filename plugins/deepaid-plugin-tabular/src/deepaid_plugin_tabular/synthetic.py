@@ -15,9 +15,6 @@ manifold) with an affine map to *original units* so demos can show a scaler's ro
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import pathlib
 from typing import Any
 
@@ -27,11 +24,9 @@ import torch
 from torch import nn
 
 from deepaid_sdk.benchmarks.synthetic import mlp_autoencoder, train_autoencoder as train_mlp_autoencoder
+from deepaid_sdk.cache import cache_key, cache_path, cached, load_state, save_state
+from deepaid_sdk.records import array_field
 
-_arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
-
-#: Where trained synthetic detectors are cached, relative to the current directory.
-CACHE_DIR = pathlib.Path(".deepaid-cache")
 
 _UNITS = ("bytes", "packets", "ms", "ratio", "conns", "ports", "errors", "kb/s")
 
@@ -41,19 +36,19 @@ class SyntheticTable:
     """Normal rows, anomalies and the features each anomaly had shifted (ground truth)."""
 
     name: str
-    normal: np.ndarray = _arrays
+    normal: np.ndarray = array_field()
     """``[N, D]`` float32 normal rows in model units."""
-    anomalies: np.ndarray = _arrays
+    anomalies: np.ndarray = array_field()
     """``[M, D]`` float32 anomalous rows in model units."""
-    truth: np.ndarray = _arrays
+    truth: np.ndarray = array_field()
     """``[M, D]`` bool: the features planted in each anomaly."""
     feature_names: tuple[str, ...]
     """One name per feature."""
-    offset: np.ndarray = _arrays
+    offset: np.ndarray = array_field()
     """``[D]``: original units = ``offset + span * model units``."""
-    span: np.ndarray = _arrays
+    span: np.ndarray = array_field()
     """``[D]`` positive scale of the map to original units."""
-    integer: np.ndarray = _arrays
+    integer: np.ndarray = array_field()
     """``[D]`` bool: features that are whole numbers in original units (counts)."""
     config: dict[str, Any] = attrs.field(factory=dict)
     """Generator parameters, for reproducibility and cache keys."""
@@ -200,21 +195,7 @@ def cached_autoencoder(
     if rows.ndim != 2 or rows.shape[0] == 0:
         raise ValueError(f"normal: expected a non-empty array [N, D]; got shape {list(rows.shape)}")
     options = {"hidden": 64, "bottleneck": 16, **train_options}
-    digest = hashlib.sha256(rows.tobytes())
-    digest.update(json.dumps({"shape": rows.shape, "train": options, "torch": torch.__version__},
-                             sort_keys=True).encode())
-    folder = pathlib.Path(cache_dir) if cache_dir is not None else CACHE_DIR
-    path = folder / f"{name}-{digest.hexdigest()[:16]}.pt"
-    model = mlp_autoencoder(rows.shape[1], options["hidden"], options["bottleneck"])
-    if path.exists():
-        try:
-            model.load_state_dict(torch.load(path, weights_only=True))
-            return model.eval()
-        except (RuntimeError, OSError, ValueError, EOFError):
-            pass  # a stale or partial file: retrain and overwrite
-    model = train_autoencoder(rows, **options)
-    folder.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    torch.save(model.state_dict(), tmp)
-    tmp.replace(path)
+    path = cache_path(name, cache_key(rows, options={"train": options}), cache_dir)
+    model, _ = cached(path, lambda: train_autoencoder(rows, **options), save_state,
+                      lambda p: load_state(mlp_autoencoder(rows.shape[1], options["hidden"], options["bottleneck"]), p))
     return model

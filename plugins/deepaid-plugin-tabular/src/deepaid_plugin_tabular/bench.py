@@ -21,6 +21,7 @@ import torch
 from deepaid_sdk.benchmarks.case import BenchmarkCase, Explainer
 from deepaid_sdk.benchmarks.compare import baseline_explainers, compare
 from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.checks import check_device
 from deepaid_sdk.evaluation import precision_recall_at_k
 from deepaid_sdk.gradient import GradientSearch
 from deepaid_sdk.results import InterpretationBatch
@@ -105,11 +106,10 @@ def throughput(design: str = "blob", *, n: int = THROUGHPUT_N, seed: int = 0, de
     return len(batch) / seconds, batch, table.truth[alerts]
 
 
-def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
+def run(n: int | None = None, seed: int = 0, device: str = "cpu",
                   out: pathlib.Path | None = None) -> BenchmarkReport:
     """Blob (K=10) and manifold (K=5) cases, ours vs the continuous baselines (default 50 anomalies each)."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda was asked for but torch sees no CUDA device")
+    check_device(device)
     n = DEFAULT_N if n is None else int(n)
     cases = [build_case(design, n=n, seed=seed, device=device) for design in CASES]
     report = compare(cases, out)

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.adapters import ModelAdapter, module_device
+from deepaid_sdk.adapters import ModelAdapter, model_device
 
 from deepaid_plugin_kitsune.kitnet import KitNET, _span
 
@@ -39,7 +39,7 @@ class KitNETAdapter(ModelAdapter):
             threshold = float(model.threshold)
         self.model = model.eval()
         self.space = space
-        super().__init__(threshold, eps=eps, device=module_device(model) if device is None else device)
+        super().__init__(threshold, eps=eps, device=model_device(model, device))
         self.sample_shape = (model.width,)
 
     def _affine(self, like: Tensor) -> tuple[Tensor, Tensor]:

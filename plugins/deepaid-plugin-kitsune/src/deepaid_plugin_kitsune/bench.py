@@ -8,7 +8,6 @@ no method is helped or hurt by features measured in bytes^2 next to seconds.
 
 from __future__ import annotations
 
-import hashlib
 import pathlib
 from typing import Any
 
@@ -17,10 +16,12 @@ import torch
 
 from deepaid_sdk.benchmarks.case import BenchmarkCase
 from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.cache import CACHE_DIR, cache_key, cache_path, cached
+from deepaid_sdk.checks import check_device
 from deepaid_sdk.interpreter import Interpreter
 from deepaid_sdk.results import InterpretationBatch
 
-from deepaid_plugin_kitsune.adapter import KitNETAdapter
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.kitnet import KitNET, fit_kitnet
 from deepaid_plugin_kitsune.preset import KitsuneInterpreter, kitsune_interpreter
 from deepaid_plugin_kitsune.synthetic import SyntheticTraffic, traffic_features
@@ -28,20 +29,16 @@ from deepaid_plugin_kitsune.synthetic import SyntheticTraffic, traffic_features
 K = 5
 N_NORMAL = 20_000
 TRAIN = {"max_group": 10, "epochs": 10, "lr": 1e-2, "percentile": 99.0}
-CACHE = pathlib.Path(".deepaid-cache")
+CACHE = CACHE_DIR
 
 
 def cached_kitnet(data: SyntheticTraffic, *, seed: int, device: str = "cpu",
                   cache: pathlib.Path | None = CACHE) -> KitNET:
     """KitNET trained on ``data.normal``, reused from ``cache`` when the same data and settings were seen."""
-    key = hashlib.sha256(np.ascontiguousarray(data.normal).tobytes() + repr((TRAIN, seed)).encode()).hexdigest()[:16]
-    path = None if cache is None else pathlib.Path(cache) / f"kitsune-kitnet-{key}.pt"
-    if path is not None and path.is_file():
-        return KitNET.load(path, map_location=device)
-    model = fit_kitnet(data.normal, seed=seed, device=device, **TRAIN)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        model.save(path)
+    path = None if cache is None else cache_path("kitsune-kitnet", cache_key(data.normal, options={**TRAIN, "seed": seed}),
+                                                 cache)
+    model, _ = cached(path, lambda: fit_kitnet(data.normal, seed=seed, device=device, **TRAIN),
+                      lambda m, p: m.save(p), lambda p: KitNET.load(p, map_location=device))
     return model
 
 
@@ -66,8 +63,7 @@ def kitsune_case(n: int | None = None, seed: int = 0, device: str = "cpu",
                  cache: pathlib.Path | None = CACHE) -> BenchmarkCase:
     """The benchmark case: ``n`` (default 300) KitNET alerts in scaled units, planted truth, all explainers."""
     n = n or 300
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda was asked for but torch sees no CUDA device")
+    check_device(device)
     data = traffic_features(N_NORMAL, int(n * 1.6) + 20, seed=seed)
     model = cached_kitnet(data, seed=seed, device=device, cache=cache)
     raw, truth, kinds = alerts_of(model, data, n)
@@ -98,7 +94,7 @@ def kitsune_case(n: int | None = None, seed: int = 0, device: str = "cpu",
     )
 
 
-def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
+def run(n: int | None = None, seed: int = 0, device: str = "cpu",
                   out: pathlib.Path | None = None) -> BenchmarkReport:
     """DeepAID vs every continuous baseline on KitNET alerts (default 300): flip@5, recall@5, ..."""
     from deepaid_sdk.benchmarks.compare import compare

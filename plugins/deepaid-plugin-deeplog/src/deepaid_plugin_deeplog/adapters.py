@@ -9,8 +9,7 @@ alert), so the threshold is 0 and an alert is ``score > 0``.
 
 from __future__ import annotations
 
-import contextlib
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -18,24 +17,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from deepaid_sdk import ModelAdapter
-from deepaid_sdk.adapters import module_device
+from deepaid_sdk.adapters import model_device
 
 
 def topg_margin(logits: Tensor, next_keys: Tensor, g: int) -> Tensor:
     """``[B]``: the g-th largest logit minus the next key's logit (> 0: next key not in the top g)."""
     gth = logits.topk(g, dim=1).values[:, g - 1]
     return gth - logits.gather(1, next_keys[:, None]).squeeze(1)
-
-
-@contextlib.contextmanager
-def rnn_backward_allowed(device: torch.device) -> Iterator[None]:
-    """Let gradients flow through an RNN in eval mode: cuDNN's RNN backward needs train mode,
-    so cuDNN is switched off for the duration instead (the model's mode is left alone)."""
-    if device.type == "cuda":
-        with torch.backends.cudnn.flags(enabled=False):
-            yield
-    else:
-        yield
 
 
 def _int_attr(model: nn.Module, value: Any, names: Sequence[str], arg: str) -> int:
@@ -89,7 +77,7 @@ class DeepLogAdapter(ModelAdapter):
             raise TypeError(f"model: expected an nn.Module mapping one-hot windows [B, W, C] to logits [B, C]; "
                             f"got {type(model).__name__}")
         self.model = model
-        super().__init__(0.0, eps=eps, device=module_device(model) if device is None else device)
+        super().__init__(0.0, eps=eps, device=model_device(model, device))
         self.num_keys = _int_attr(model, num_keys, ("num_keys", "num_classes"), "num_keys")
         self.window = _int_attr(model, window, ("window",), "window")
         if isinstance(num_candidates, bool) or not isinstance(num_candidates, (int, np.integer)):

@@ -12,8 +12,9 @@ from deepaid_sdk import Interpreter, InterpretationBatch, Interpretation, Refere
 from deepaid_sdk.constraints import max_changes
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.registry import registry
+from deepaid_sdk.views import change_table
 
-from deepaid_plugin_deeplog.adapter import DeepLogAdapter
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.edits import SessionBatch
 from deepaid_plugin_deeplog.search import DeepLogSearch, change_details
 from deepaid_plugin_deeplog.sessions import LENGTH_BONUS, SessionSearch
@@ -56,6 +57,14 @@ class DeepLogInterpreter(Interpreter):
         budget = (max_changes(self.constraints) or 1) if k is None else k
         search = SessionSearch(expected=expected, suspects=suspects, length_bonus=length_bonus)
         return search.search(adapter, sessions, budget, pad)
+
+    def table(self, result: Interpretation | InterpretationBatch) -> str:
+        """Changed positions of one result (or each of a batch) with keys shown as ``3 -> 6``, not as a difference."""
+        if isinstance(result, InterpretationBatch):
+            return "\n\n".join(f"#{i} " + self.table(item) for i, item in enumerate(result))
+        w = result.anomaly.shape[0] - 1
+        names = [f"position {p}" for p in range(w)] + ["next key"]
+        return change_table(result, names, categorical=True)
 
     def interpret(self, window: Any, next_key: Any = None) -> Interpretation:  # type: ignore[override]
         """Explain one alert: a window ``[W]`` and its next key (or one sequence ``[W+1]``)."""

@@ -13,7 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.adapters import ModelAdapter, module_device
+from deepaid_sdk.adapters import ModelAdapter, model_device
+from deepaid_sdk.checks import check_output
 
 from deepaid_plugin_glgv.graph import AuthGraph
 
@@ -74,9 +75,8 @@ class EdgeAdapter(ModelAdapter):
         if not callable(classifier):
             raise TypeError(f"classifier: expected a callable on edge features [B, D]; got {type(classifier).__name__}")
         emb = _as_embeddings(embeddings, graph.num_nodes)
-        if device is None:
-            has_params = isinstance(classifier, nn.Module) and any(True for _ in classifier.parameters())
-            device = module_device(classifier, "classifier") if has_params else emb.device
+        has_params = isinstance(classifier, nn.Module) and any(True for _ in classifier.parameters())
+        device = model_device(classifier, device, "classifier") if device is not None or has_params else emb.device
         super().__init__(threshold, eps=eps, device=device)
         self.graph = graph
         self.embeddings = emb.to(self.device)
@@ -110,12 +110,8 @@ class EdgeAdapter(ModelAdapter):
 
     def edge_probability(self, features: Tensor) -> Tensor:
         """``[B]`` P(edge) of edge features, from one classifier call."""
-        p = self.classifier(features)
-        if not isinstance(p, Tensor) or p.shape != (features.shape[0],):
-            got = list(p.shape) if isinstance(p, Tensor) else type(p).__name__
-            raise ValueError(f"classifier: must return one probability per edge, shape [{features.shape[0]}]; "
-                             f"got {got}")
-        return p
+        return check_output(self.classifier(features), (features.shape[0],), "classifier",
+                            "one probability per edge")
 
     def score_features(self, features: Tensor) -> Tensor:
         """``[B]`` anomaly scores ``1 - P(edge)`` of edge features (differentiable)."""

@@ -9,51 +9,19 @@ from __future__ import annotations
 
 import contextlib
 import copy
-from typing import Any, Iterator
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from deepaid_sdk.checks import as_tensor, check_positive_int
-from deepaid_sdk.adapters import ReconstructionAdapter
+from deepaid_sdk.adapters import ReconstructionAdapter, check_model_device
+from deepaid_sdk.rnn import rnn_gradients, rnn_train_mode
 from deepaid_plugin_multits.windows import sliding_windows
 
-#: How gradients through cuDNN RNNs are made possible on CUDA (cuDNN's RNN backward needs train mode).
-RNN_BACKWARD = ("cudnn_off", "train_rnn", "none")
-
-
-@contextlib.contextmanager
-def rnn_train_mode(model: nn.Module) -> Iterator[list[nn.RNNBase]]:
-    """Train mode on ``model``'s RNN modules only, their inter-layer dropout off; restored on exit.
-
-    cuDNN builds an RNN's backward only in train mode. Switching just the RNN modules (with
-    dropout 0, so train mode computes what eval mode does) leaves every other module's dropout and
-    normalisation as the user set them. Not thread-safe: the model is modified for the duration.
-    """
-    saved = [(m, m.training, m.dropout) for m in model.modules() if isinstance(m, nn.RNNBase)]
-    try:
-        for module, _, _ in saved:
-            module.dropout = 0.0
-            module.training = True
-        yield [m for m, _, _ in saved]
-    finally:
-        for module, training, dropout in saved:
-            module.training = training
-            module.dropout = dropout
-
-
-@contextlib.contextmanager
-def cudnn_disabled() -> Iterator[None]:
-    """cuDNN off for the duration, so RNNs run torch's own kernels (whose backward works in eval mode).
-
-    Only the ``enabled`` flag changes; the user's other cuDNN flags stay as they are.
-    """
-    was = torch.backends.cudnn.enabled
-    torch.backends.cudnn.enabled = False
-    try:
-        yield
-    finally:
-        torch.backends.cudnn.enabled = was
+#: How gradients through cuDNN RNNs are made possible on CUDA (cuDNN's RNN backward needs train mode):
+#: ``train_rnn`` is ``deepaid_sdk.rnn.rnn_train_mode`` (thread-safe, dropout untouched); ``none``: the model handles it.
+RNN_BACKWARD = ("train_rnn", "none")
 
 
 class LSTMPredictorAdapter(ReconstructionAdapter):
@@ -63,9 +31,8 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
     :param window: W, the number of context steps the model reads.
     :param features: D; read from ``model.features`` when omitted.
     :param rnn_backward: on CUDA, how gradients through cuDNN RNNs are obtained without touching
-        dropout: ``"cudnn_off"`` (cuDNN disabled while a differentiable score is computed),
-        ``"train_rnn"`` (train mode on the RNN modules only, dropout 0, restored after), or
-        ``"none"`` (the model handles it).
+        dropout: ``"train_rnn"`` (train mode on the RNN modules only, dropout 0, restored after;
+        see ``deepaid_sdk.rnn``), or ``"none"`` (the model handles it).
     """
 
     def __init__(
@@ -77,7 +44,7 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         *,
         eps: float = 0.0,
         device: Any = None,
-        rnn_backward: str = "cudnn_off",
+        rnn_backward: str = "train_rnn",
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected an nn.Module mapping [B, W, D] to [B, D]; got {type(model).__name__}")
@@ -102,11 +69,7 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         Only CUDA with gradients enabled needs anything: cuDNN's RNN backward exists only for
         RNNs run in train mode.
         """
-        if self.rnn_backward == "none" or torch.device(device).type != "cuda" or not torch.is_grad_enabled():
-            return contextlib.nullcontext()
-        if self.rnn_backward == "cudnn_off":
-            return cudnn_disabled()
-        return rnn_train_mode(self.model)
+        return rnn_gradients(None if self.rnn_backward == "none" else self.model, device)
 
     def target(self, x: Tensor) -> Tensor:
         """The actual vector: the sample's last row."""
@@ -142,6 +105,7 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
 
     def output(self, x: Tensor) -> Tensor:
         """The model's prediction ``[B, D]`` from the sample's W context steps."""
+        check_model_device(self.model, self.device)
         out = self._call(self.model, x[:, :-1])
         expected = (x.shape[0], self.features)
         if not isinstance(out, Tensor) or tuple(out.shape) != expected:

@@ -25,6 +25,7 @@ import torch
 
 from deepaid_sdk.benchmarks.case import BenchmarkCase
 from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.checks import check_device
 from deepaid_sdk.constraints import FrozenConstraint
 from deepaid_sdk.interpreter import create
 from deepaid_sdk.results import InterpretationBatch
@@ -127,8 +128,7 @@ def build_context_case(det: SyntheticDetector, *, seed: int = 0, device: str = "
 
 def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None) -> BenchmarkReport:
     """Recall@K, flip@K, stability, robustness and speed on ``n`` planted events (default 1,000), both cases."""
-    if device == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device: cuda was asked for but torch sees no CUDA device")
+    check_device(device)
     from deepaid_sdk.benchmarks.compare import compare
 
     data = make_multits(events=n or 1000, planted=PLANTED, seed=seed)
