@@ -81,7 +81,9 @@ def test_rates_count_alerts_only():
     assert evaluation.alert_rows(batch).tolist() == [True, False, True, False]
     assert batch.flipped.tolist() == [True, True, False, True]  # accepted rows come back "flipped"
     assert evaluation.label_flip_rate(batch) == 0.5  # 1 of 2 alerts, not 3 of 4
-    assert evaluation.conciseness(batch) == 1.0  # the unchanged normal rows do not dilute it
+    # 1 change for the first alert; the second cannot flip with k=1 and a change that does not lower
+    # its score is undone: (1 + 0) / 2 over the alerts, not / 4 with the unchanged normal rows
+    assert evaluation.conciseness(batch) == 0.5
     truth = np.array([[1, 0, 0], [0, 0, 0], [1, 1, 0], [0, 0, 0]], dtype=bool)
     precision, recall = evaluation.precision_recall_at_k(batch, truth, k=1)
     assert precision == 1.0 and recall == 1.0
