@@ -33,6 +33,7 @@ from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import (
     Constraint, FidelityConstraint, changeable_mask, evaluate_all, max_changes, project_all,
 )
+from deepaid_sdk.differentiable import require_input_gradient
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch, prune_changes
@@ -116,6 +117,7 @@ class GradientSearch(ReferenceSearch):
     def _search(
         self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
     ) -> InterpretationBatch:
+        require_input_gradient(adapter, anomalies, self.name)
         started = time.perf_counter()
         if not any(isinstance(c, FidelityConstraint) for c in constraints):
             constraints = [FidelityConstraint().bind(adapter, distance), *constraints]

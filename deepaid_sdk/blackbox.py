@@ -1,0 +1,375 @@
+"""A gradient-free reference search: any detector that can score a batch, no gradient needed.
+
+For each alert the search works in four batched phases, each one call to ``adapter.score``
+per round for every live alert at once (chunked over alerts to bound memory; a row's result
+never depends on its chunk):
+
+1. *Candidates*: per feature, values a normal sample would have there: the median of the
+   alert's nearest normal rows (standardised L2), the nearest row's value, the normal column's
+   quantiles, and the detector's reconstruction where the adapter offers one.
+2. *Screening*: every candidate change of every movable feature alone; each feature keeps the
+   candidate that lowers the objective most.
+3. *Greedy support*: up to K rounds; each round tries the ``width`` best-screened features not
+   yet chosen on top of the current reference and keeps the best. A row stops once its
+   reference meets the target and every constraint.
+4. *Prune, then line search*: undo changes the reference does not need (while it still meets
+   the target), then a bracketed bisection on one scale ``t`` per row moves the changed
+   features from the anomaly towards their values only as far as the target needs.
+
+Objective of a candidate: ``relu(score - target)`` plus the penalties of the soft constraints
+other than fidelity (evaluated, never differentiated); hard constraints are enforced by
+``project`` and checked by ``satisfied``, a candidate that fails them is never taken.
+
+Target: a *typically normal* reference, not a barely normal one. With normal rows known the
+target is the ``target`` quantile of their scores (default the median), never above the
+threshold minus the fidelity margin; without normal rows it is that threshold bound.
+
+``steps`` per alert is the number of candidate references scored for it, bounded by
+``C * D + K * width + K * K + line_steps`` (C candidates per feature, D features).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.checks import check_finite_number, check_positive_int
+from deepaid_sdk.constraints import (
+    Constraint, FidelityConstraint, changeable_mask, max_changes, project_all,
+)
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.progress import progress
+from deepaid_sdk.results import InterpretationBatch
+from deepaid_sdk.search import ReferenceSearch, build_batch
+
+#: Candidate value sources, in the order they are stacked.
+VALUE_SOURCES = ("neighbours", "nearest", "quantiles", "reconstruction")
+_INF = float("inf")
+
+
+def _flat(t: Tensor) -> Tensor:
+    return t.reshape(t.shape[0], -1)
+
+
+def _has_reconstruction(adapter: ModelAdapter) -> bool:
+    return type(adapter).reconstruct is not ModelAdapter.reconstruct
+
+
+class BlackboxSearch(ReferenceSearch):
+    """Gradient-free DeepAID search: candidate values from normal data, greedy support, line search.
+
+    :param normal: normal rows ``[M, *sample_shape]`` (numpy or tensor): candidate values and
+        the target's score distribution. Presets pass their calibration rows.
+    :param target: quantile of the normal rows' scores the reference must reach (0.5: the
+        median, a typically normal reference); None for the threshold minus the fidelity
+        margin (a barely normal one). Never above that threshold bound.
+    :param values: candidate sources, a subset of ``VALUE_SOURCES``; sources that do not apply
+        (no reconstruction, no normal rows) are skipped.
+    :param quantiles: quantiles of each normal column used as candidates.
+    :param neighbours: nearest normal rows whose per-feature median is a candidate.
+    :param width: features tried per greedy round (the best-screened not yet chosen).
+    :param line_steps: bisection steps of the final line search (0 for none).
+    :param prune: undo changes the reference does not need.
+    :param max_normal: normal rows used at most (evenly spaced, so the choice is deterministic).
+    :param chunk: scored elements per model call at most (alerts are chunked to fit).
+    """
+
+    name = "blackbox"
+
+    def __init__(
+        self,
+        normal: Any = None,
+        *,
+        target: float | None = 0.5,
+        values: Sequence[str] = ("neighbours", "reconstruction"),
+        quantiles: Sequence[float] = (0.25, 0.5, 0.75),
+        neighbours: int = 8,
+        width: int = 3,
+        line_steps: int = 6,
+        prune: bool = True,
+        max_normal: int = 2048,
+        chunk: int = 1 << 23,
+    ) -> None:
+        if normal is not None and not isinstance(normal, (np.ndarray, Tensor)):
+            raise TypeError(f"normal: expected a numpy array or tensor of normal rows; got {type(normal).__name__}")
+        self.normal = normal
+        if target is not None:
+            target = check_finite_number(target, "target")
+            if not 0.0 <= target <= 1.0:
+                raise ValueError(f"target: expected a quantile in [0, 1] of normal scores, or None; got {target}")
+        self.target = target
+        values = tuple(values)
+        unknown = [v for v in values if v not in VALUE_SOURCES]
+        if not values or unknown:
+            raise ValueError(f"values: expected a non-empty subset of {VALUE_SOURCES}; got {values}")
+        self.values = values
+        self.quantiles = tuple(check_finite_number(q, "quantiles", minimum=0) for q in quantiles)
+        if any(q > 1 for q in self.quantiles):
+            raise ValueError(f"quantiles: expected values in [0, 1]; got {self.quantiles}")
+        self.neighbours = check_positive_int(neighbours, "neighbours")
+        self.width = check_positive_int(width, "width")
+        self.line_steps = check_positive_int(line_steps, "line_steps", minimum=0)
+        self.prune = bool(prune)
+        self.max_normal = check_positive_int(max_normal, "max_normal")
+        self.chunk = check_positive_int(chunk, "chunk")
+
+    def describe(self) -> dict[str, Any]:
+        return {"search": self.name, "target": self.target, "values": list(self.values),
+                "quantiles": list(self.quantiles), "neighbours": self.neighbours, "width": self.width,
+                "line_steps": self.line_steps, "prune": self.prune, "max_normal": self.max_normal,
+                "normal_rows": None if self.normal is None else int(self.normal.shape[0])}
+
+    # -- set-up shared by every chunk ---------------------------------------------------------
+
+    def _normal_rows(self, adapter: ModelAdapter) -> Tensor | None:
+        if self.normal is None:
+            return None
+        rows = adapter.prepare(self.normal, "normal")
+        if rows.shape[0] > self.max_normal:
+            rows = rows[torch.linspace(0, rows.shape[0] - 1, self.max_normal).round().long().to(rows.device)]
+        return rows
+
+    def _target(self, adapter: ModelAdapter, normal: Tensor | None, margin: float) -> float:
+        bound = adapter.threshold - margin
+        if normal is None or self.target is None:
+            return bound
+        with torch.no_grad():
+            scores = torch.cat([adapter.score(part) for part in normal.split(4096)]).double().cpu()
+        return min(bound, float(torch.quantile(scores, self.target)))
+
+    def _search(
+        self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
+    ) -> InterpretationBatch:
+        started = time.perf_counter()
+        fidelity = [c for c in constraints if isinstance(c, FidelityConstraint)]
+        margin = fidelity[0].margin() if fidelity else adapter.eps
+        others = [c for c in constraints if not isinstance(c, FidelityConstraint)]
+        normal = self._normal_rows(adapter)
+        reconstructs = "reconstruction" in self.values and _has_reconstruction(adapter)
+        if normal is None and not reconstructs:
+            raise ValueError(
+                f"normal: the blackbox search takes candidate values from normal rows or from the detector's "
+                f"reconstruction, and {type(adapter).__name__} has no reconstruction; pass normal rows "
+                f"(BlackboxSearch(normal=X_normal), or normal= to the preset)")
+        target = self._target(adapter, normal, margin)
+        b, n = _flat(anomalies).shape
+        k = min(max_changes(constraints) or n, n)
+        context = _Context(adapter, others, target, k, normal, reconstructs, self)
+        per_alert = max(1, n * context.candidates * n)
+        size = max(1, self.chunk // per_alert)
+        refs, steps = [], []
+        for part in progress(anomalies.split(size), total=-(-b // size), desc="blackbox search", unit="chunk"):
+            ref, step = context.run(part)
+            refs.append(ref)
+            steps.append(step)
+        references = torch.cat(refs) if refs else anomalies.clone()
+        steps_all = torch.cat(steps) if steps else torch.zeros(0, dtype=torch.int64)
+        return build_batch(adapter, anomalies, references, steps=steps_all, started=started, method=self.name,
+                           params={**self.describe(), "k": k, "target_score": target,
+                                   "candidates": context.candidates})
+
+
+class _Context:
+    """One search's fixed inputs (model, constraints, target, normal data) and its phases on a chunk."""
+
+    def __init__(self, adapter: ModelAdapter, constraints: list[Constraint], target: float, k: int,
+                 normal: Tensor | None, reconstructs: bool, search: BlackboxSearch) -> None:
+        self.adapter, self.constraints, self.target, self.k = adapter, constraints, target, k
+        self.normal, self.reconstructs, self.search = normal, reconstructs, search
+        sources = [v for v in search.values if v != "reconstruction" or reconstructs]
+        if normal is None:
+            sources = [v for v in sources if v == "reconstruction"]
+        self.sources = sources
+        self.candidates = sum(len(search.quantiles) if s == "quantiles" else 1 for s in sources)
+        self.scale = 1.0
+        if normal is not None:
+            flat = _flat(normal)
+            self.mean = flat.mean(dim=0)
+            std = flat.std(dim=0) if flat.shape[0] > 1 else torch.ones_like(self.mean)
+            self.inv_std = torch.where(std > 0, 1.0 / std, torch.zeros_like(std))
+            self.z_normal = (flat - self.mean) * self.inv_std
+            self.scale = torch.where(std > 0, 1.0 / std, torch.ones_like(std))
+            if "quantiles" in sources:
+                q = torch.tensor(search.quantiles, dtype=torch.float64, device=flat.device)
+                self.column_quantiles = torch.quantile(flat.double(), q, dim=0).to(flat.dtype)  # [Q, N]
+
+    # -- candidate values -----------------------------------------------------------------------
+
+    @torch.no_grad()
+    def values(self, anomalies: Tensor) -> Tensor:
+        """``[B, N, C]`` candidate values per alert and feature."""
+        a = _flat(anomalies)
+        out = []
+        if self.normal is not None and ({"neighbours", "nearest"} & set(self.sources)):
+            z = (a - self.mean) * self.inv_std
+            d = torch.cdist(z, self.z_normal)
+            m = min(self.search.neighbours, self.z_normal.shape[0])
+            near = d.topk(m, dim=1, largest=False).indices  # [B, m], nearest first (ties: lower index)
+            rows = _flat(self.normal)[near]  # [B, m, N]
+        for source in self.sources:
+            if source == "neighbours":
+                out.append(rows.median(dim=1).values[..., None])
+            elif source == "nearest":
+                out.append(rows[:, 0, :, None])
+            elif source == "quantiles":
+                out.append(self.column_quantiles.t()[None].expand(a.shape[0], -1, -1))
+            else:
+                rec = self.adapter.reconstruct(anomalies)
+                if tuple(rec.shape) != tuple(anomalies.shape):
+                    raise ValueError(f"adapter: {type(self.adapter).__name__}.reconstruct returned shape "
+                                     f"{list(rec.shape)} for inputs {list(anomalies.shape)}")
+                out.append(_flat(rec.detach()).to(a.dtype)[..., None])
+        return torch.cat(out, dim=2)
+
+    # -- scoring ----------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def evaluate(self, variants: Tensor, anomalies: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Project ``[R, N]`` variants of ``[R, N]`` anomalies; their references, objective, score, done."""
+        shape = self.shape
+        refs = _flat(project_all(self.constraints, variants.reshape(-1, *shape), anomalies.reshape(-1, *shape)))
+        score = torch.cat([self.adapter.score(p.reshape(-1, *shape)) for p in refs.split(self.rows_per_call)]) \
+            if refs.shape[0] else refs.new_zeros(0)
+        score = score.to(refs.dtype)
+        objective = torch.relu(score - self.target)
+        feasible = torch.ones_like(score, dtype=torch.bool)
+        for c in self.constraints:
+            penalty, ok = c.evaluate(refs.reshape(-1, *shape), anomalies.reshape(-1, *shape))
+            objective = objective + penalty.to(objective.dtype)
+            feasible &= ok
+        objective = torch.where(feasible & torch.isfinite(score), objective, torch.full_like(objective, _INF))
+        done = feasible & (score <= self.target)
+        return refs, objective, score, done
+
+    # -- the phases on one chunk of alerts ------------------------------------------------------------
+
+    @torch.no_grad()
+    def run(self, anomalies: Tensor) -> tuple[Tensor, Tensor]:
+        self.shape = tuple(anomalies.shape[1:])
+        a = _flat(anomalies)
+        b, n = a.shape
+        self.rows_per_call = max(1, self.search.chunk // max(1, n))
+        movable = changeable_mask(self.constraints, anomalies)
+        steps = torch.zeros(b, dtype=torch.int64, device=a.device)
+        cand = self.values(anomalies)  # [B, N, C]
+        c = cand.shape[2]
+        # Screening: each (feature, candidate) alone.
+        variants = a[:, None, None, :].expand(b, n, c, n).clone()
+        ar = torch.arange(n, device=a.device)
+        variants[:, ar, :, ar] = cand.permute(1, 0, 2)
+        _, objective, _, _ = self.evaluate(variants.reshape(-1, n), a.repeat_interleave(n * c, dim=0))
+        steps += n * c
+        objective = objective.reshape(b, n, c)
+        best_c = objective.argmin(dim=2)
+        value = torch.gather(cand, 2, best_c[..., None])[..., 0]  # [B, N]
+        effect = torch.gather(objective, 2, best_c[..., None])[..., 0]
+        effect = effect.masked_fill(~movable | (value == a), _INF)
+        # Best-screened first; on ties (a plateau of the score) the larger move in normal std units.
+        order = torch.sort((value - a).abs() * self.scale, dim=1, descending=True, stable=True).indices
+        order = torch.gather(order, 1, torch.sort(torch.gather(effect, 1, order), dim=1, stable=True).indices)
+        usable = torch.gather(torch.isfinite(effect), 1, order)
+        # Greedy support, from the anomaly made feasible (e.g. clamped into a box).
+        ref, _, _, done = self.evaluate(a, a)
+        chosen = torch.zeros(b, n, dtype=torch.bool, device=a.device)
+        steps += 1
+        live = (~done).nonzero().flatten()
+        for _ in range(self.k):
+            if live.numel() == 0:
+                break
+            free = usable[live] & ~torch.gather(chosen[live], 1, order[live])
+            rank = torch.cumsum(free.long(), dim=1)
+            pick = free & (rank <= self.search.width)  # the width best-screened free features
+            count = pick.sum(dim=1)
+            has = count > 0
+            live, pick, count = live[has], pick[has], count[has]
+            if live.numel() == 0:
+                break
+            w = int(count.max())
+            slot = torch.sort(pick.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :w]
+            feat = torch.gather(order[live], 1, slot)  # [L, w]
+            valid = torch.arange(w, device=a.device)[None, :] < count[:, None]
+            trial = ref[live][:, None, :].expand(-1, w, -1).clone()
+            trial.scatter_(2, feat[..., None], torch.gather(value[live], 1, feat)[..., None])
+            refs_t, obj_t, _, done_t = self.evaluate(trial.reshape(-1, n), a[live].repeat_interleave(w, dim=0))
+            steps[live] += count
+            obj_t = obj_t.reshape(-1, w).masked_fill(~valid, _INF)
+            best = obj_t.argmin(dim=1)
+            rows = torch.arange(live.numel(), device=a.device)
+            take = torch.isfinite(obj_t[rows, best])
+            sel = live[take]
+            ref[sel] = refs_t.reshape(-1, w, n)[rows, best][take]
+            chosen[sel, feat[rows, best][take]] = True
+            finished = done_t.reshape(-1, w)[rows, best] & take
+            live = live[~finished & take]
+        if self.search.prune:
+            ref, used = self._prune(ref, a)
+            steps += used
+        if self.search.line_steps:
+            ref, used = self._line_search(ref, a)
+            steps += used
+        return ref.reshape(anomalies.shape), steps
+
+    def _prune(self, ref: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+        """Undo, one per row per round, the change whose undo leaves the lowest objective, while done."""
+        b, n = a.shape
+        steps = torch.zeros(b, dtype=torch.int64, device=a.device)
+        _, _, _, done = self.evaluate(ref, a)
+        steps += 1
+        live = done.nonzero().flatten()
+        while live.numel():
+            changed = ref[live] != a[live]
+            count = changed.sum(dim=1)
+            keep = count > 1
+            live, changed, count = live[keep], changed[keep], count[keep]
+            if live.numel() == 0:
+                break
+            m = int(count.max())
+            index = torch.sort(changed.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :m]
+            valid = torch.arange(m, device=a.device)[None, :] < count[:, None]
+            trial = ref[live][:, None, :].expand(-1, m, -1).clone()
+            trial.scatter_(2, index[..., None], torch.gather(a[live], 1, index)[..., None])
+            refs_t, obj_t, _, done_t = self.evaluate(trial.reshape(-1, n), a[live].repeat_interleave(m, dim=0))
+            steps[live] += count
+            # Projection can put an undone change back (a value outside a box): only real undos count.
+            fewer = (refs_t != a[live].repeat_interleave(m, dim=0)).sum(dim=1).reshape(-1, m) < count[:, None]
+            ok = done_t.reshape(-1, m) & valid & fewer
+            obj_t = obj_t.reshape(-1, m).masked_fill(~ok, _INF)
+            best = obj_t.argmin(dim=1)
+            rows = torch.arange(live.numel(), device=a.device)
+            accept = ok[rows, best]
+            ref[live[accept]] = refs_t.reshape(-1, m, n)[rows, best][accept]
+            live = live[accept]
+        return ref, steps
+
+    def _line_search(self, ref: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+        """Per row that meets the target: the smallest scale t in (0, 1] of its change that still does."""
+        b, n = a.shape
+        steps = torch.zeros(b, dtype=torch.int64, device=a.device)
+        refs_now, _, _, done = self.evaluate(ref, a)
+        steps += 1
+        rows = done.nonzero().flatten()
+        if rows.numel() == 0:
+            return ref, steps
+        delta = ref[rows] - a[rows]
+        support = delta != 0
+        lo = torch.zeros(rows.numel(), 1, dtype=a.dtype, device=a.device)
+        hi = torch.ones_like(lo)
+        best = ref[rows].clone()
+        for _ in range(self.search.line_steps):
+            mid = (lo + hi) / 2
+            trial = torch.where(support, a[rows] + mid * delta, a[rows])
+            refs_t, _, _, done_t = self.evaluate(trial, a[rows])
+            # A projection may undo a change (integer rounding): keep the support as it was.
+            ok = done_t & ((refs_t != a[rows]) == support).all(dim=1)
+            best[ok] = refs_t[ok]
+            hi = torch.where(ok[:, None], mid, hi)
+            lo = torch.where(ok[:, None], lo, mid)
+        steps[rows] += self.search.line_steps
+        ref = ref.clone()
+        ref[rows] = best
+        return ref, steps
