@@ -237,8 +237,10 @@ def is_onnx_session(model: Any) -> bool:
 
 
 def foreign_adapter(model: Any, threshold: float | None = None, *, width: int | None = None,
-                    eps: float = 0.0) -> ArrayScoreAdapter | None:
+                    sample_shape: Sequence[int] | None = None, eps: float = 0.0) -> ArrayScoreAdapter | None:
     """The adapter for a non-torch detector (estimator, ONNX session or ``.onnx`` path), else None."""
+    if width is None and sample_shape is not None:
+        width = int(np.prod(tuple(sample_shape)))
     if isinstance(model, (str, os.PathLike)) and os.fspath(model).endswith(".onnx"):
         return OnnxAdapter(model, threshold, width=width, eps=eps)
     if is_onnx_session(model) and not isinstance(model, torch.nn.Module):

@@ -15,6 +15,8 @@ import torch
 
 from deepaid_sdk.checks import as_tensor, check_positive_int
 from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.blackbox_adapters import foreign_adapter
+from deepaid_sdk.differentiable import choose_search
 from deepaid_sdk.constraints import Constraint
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.registry import Registry, registry
@@ -132,11 +134,18 @@ def gradient_interpreter(
     onehot: Sequence[Sequence[int]] | None = None,
     constraints: Sequence[Any] = (),
     distance: Any = "l2",
-    search: Any = "gradient",
+    search: Any = "auto",
     search_options: dict[str, Any] | None = None,
     sample_shape: Sequence[int] | None = None,
+    normal: Any = None,
 ) -> Interpreter:
-    """Generic preset: any ModelAdapter, or a score model/function, with the gradient search."""
+    """Generic preset: any ModelAdapter, a score model/function, or a non-torch detector.
+
+    ``search="auto"``: the gradient search where the score has an input gradient, else
+    ``blackbox``. ``normal``: normal rows, to calibrate a missing threshold (99th percentile)
+    and for searches that take them (``blackbox``). sklearn/PyOD estimators and ONNX sessions
+    (or ``.onnx`` paths) get their adapter from ``deepaid_sdk.blackbox_adapters``.
+    """
     reg = registry()
     if isinstance(model, ModelAdapter):
         if threshold is not None:
@@ -146,11 +155,20 @@ def gradient_interpreter(
         options = dict(adapter_options or {})
         if sample_shape is not None:
             options["sample_shape"] = sample_shape
-        model_adapter = reg.build("adapters", adapter, ModelAdapter, model=model, threshold=threshold, **options)
+        foreign = foreign_adapter(model, threshold, **options) if adapter == "score" else None
+        model_adapter = foreign if foreign is not None else reg.build(
+            "adapters", adapter, ModelAdapter, model=model, threshold=threshold, **options)
+    if not model_adapter.has_threshold and normal is not None:
+        model_adapter.calibrate(normal)
     width = int(np.prod(model_adapter.sample_shape)) if model_adapter.sample_shape is not None else None
+    if search == "auto":
+        search = choose_search(model_adapter, normal)
+    search_options = dict(search_options or {})
+    if normal is not None and search == "blackbox":
+        search_options.setdefault("normal", normal)
     return Interpreter(
         adapter=model_adapter,
-        search=reg.build("searches", search, ReferenceSearch, **(search_options or {})),
+        search=reg.build("searches", search, ReferenceSearch, **search_options),
         constraints=build_constraints(k=check_k(k, width), lam=lam, eps=eps, box=box, integer=integer,
                                       frozen=frozen, onehot=onehot, extra=constraints, reg=reg),
         distance=reg.build("distances", distance, Distance),
