@@ -19,8 +19,11 @@ PROBE_ROWS = 4
 
 
 def _model_name(adapter: ModelAdapter) -> str:
-    model = getattr(adapter, "model", None)
-    return type(model if model is not None else adapter).__name__
+    for attribute in ("model", "detector"):
+        model = getattr(adapter, attribute, None)
+        if model is not None:
+            return type(model).__name__
+    return type(adapter).__name__
 
 
 def gradient_problem(adapter: ModelAdapter, x: Tensor) -> str | None:
@@ -65,12 +68,17 @@ def require_input_gradient(adapter: ModelAdapter, x: Tensor, search: str = "grad
 
 
 def probe_batch(adapter: ModelAdapter, normal: Any = None) -> Tensor:
-    """A few rows to probe with: the first normal rows where given, else zeros of the sample shape."""
+    """A few rows to probe with: the first normal rows where given, else seeded standard normal rows.
+
+    Not zeros: a kink there (``abs``, ``relu``) would show a zero gradient for a model that has one.
+    """
     if normal is not None:
         return adapter.prepare(normal, "normal")[:PROBE_ROWS]
     if adapter.sample_shape is None:
         raise ValueError("normal: cannot probe the model without normal rows or a known sample shape")
-    return torch.zeros(2, *adapter.sample_shape, dtype=adapter.input_dtype, device=adapter.device)
+    gen = torch.Generator().manual_seed(0)
+    rows = torch.randn(PROBE_ROWS, *adapter.sample_shape, generator=gen)
+    return rows.to(device=adapter.device, dtype=adapter.input_dtype)
 
 
 def choose_search(adapter: ModelAdapter, normal: Any = None) -> str:

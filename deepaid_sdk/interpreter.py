@@ -155,7 +155,10 @@ def gradient_interpreter(
         options = dict(adapter_options or {})
         if sample_shape is not None:
             options["sample_shape"] = sample_shape
-        foreign = foreign_adapter(model, threshold, **options) if adapter == "score" else None
+        foreign = None
+        if adapter == "score":  # sklearn/PyOD estimator or ONNX model: no torch module to wrap
+            foreign = foreign_adapter(model, threshold, sample_shape=options.get("sample_shape"),
+                                      eps=options.get("eps", 0.0))
         model_adapter = foreign if foreign is not None else reg.build(
             "adapters", adapter, ModelAdapter, model=model, threshold=threshold, **options)
     if not model_adapter.has_threshold and normal is not None:

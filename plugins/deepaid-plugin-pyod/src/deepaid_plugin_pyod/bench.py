@@ -1,0 +1,1 @@
+"""``deepaid bench pyod``: placeholder replaced below."""
