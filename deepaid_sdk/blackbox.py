@@ -1,18 +1,21 @@
 """A gradient-free reference search: any detector that can score a batch, no gradient needed.
 
-For each alert the search works in four batched phases, each one call to ``adapter.score``
+For each alert the search works in five batched phases, each one call to ``adapter.score``
 per round for every live alert at once (chunked over alerts to bound memory; a row's result
 never depends on its chunk):
 
 1. *Candidates*: per feature, values a normal sample would have there: the median of the
    alert's nearest normal rows (standardised L2), the nearest row's value, the normal column's
    quantiles, and the detector's reconstruction where the adapter offers one.
-2. *Screening*: every candidate change of every movable feature alone; each feature keeps the
+2. *Screening*: the ``screen`` movable features whose candidates lie furthest from the alert
+   (in normal std units; no model call) are tried alone with every candidate; each keeps the
    candidate that lowers the objective most.
 3. *Greedy support*: up to K rounds; each round tries the ``width`` best-screened features not
    yet chosen on top of the current reference and keeps the best. A row stops once its
    reference meets the target and every constraint.
-4. *Prune, then line search*: undo changes the reference does not need (while it still meets
+4. *Refine*: for alerts still short of the target, a golden-section search of each chosen
+   feature's value between the normal range's ends and its candidates.
+5. *Prune, then line search*: undo changes the reference does not need (while it still meets
    the target), then a bracketed bisection on one scale ``t`` per row moves the changed
    features from the anomaly towards their values only as far as the target needs.
 
@@ -25,7 +28,8 @@ target is the ``target`` quantile of their scores (default the median), never ab
 threshold minus the fidelity margin; without normal rows it is that threshold bound.
 
 ``steps`` per alert is the number of candidate references scored for it, bounded by
-``C * D + K * width + K * K + line_steps`` (C candidates per feature, D features).
+``C * S + 1 + K * width + 1 + K * (refine_steps + 2) + 1 + K * K + 1 + line_steps`` (C candidates
+per feature, S features screened); rows that reach the target early stop early.
 """
 
 from __future__ import annotations
@@ -56,6 +60,12 @@ def _flat(t: Tensor) -> Tensor:
     return t.reshape(t.shape[0], -1)
 
 
+def _lexargmin(primary: Tensor, secondary: Tensor) -> Tensor:
+    """Index along the last dim of the smallest ``primary``, ties broken by the smallest ``secondary``."""
+    tied = primary == primary.min(dim=-1, keepdim=True).values
+    return torch.where(tied, secondary.to(primary.dtype), torch.full_like(primary, _INF)).argmin(dim=-1)
+
+
 def _has_reconstruction(adapter: ModelAdapter) -> bool:
     return type(adapter).reconstruct is not ModelAdapter.reconstruct
 
@@ -73,6 +83,10 @@ class BlackboxSearch(ReferenceSearch):
     :param quantiles: quantiles of each normal column used as candidates.
     :param neighbours: nearest normal rows whose per-feature median is a candidate.
     :param width: features tried per greedy round (the best-screened not yet chosen).
+    :param screen: features screened with the model per alert, at least ``3 * K``: those whose
+        candidates lie furthest from the alert in normal std units (no model call to pick them).
+    :param refine_steps: golden-section steps per chosen feature of alerts still short of the
+        target after the greedy phase (0 for none).
     :param line_steps: bisection steps of the final line search (0 for none).
     :param prune: undo changes the reference does not need.
     :param max_normal: normal rows used at most (evenly spaced, so the choice is deterministic).
@@ -90,6 +104,8 @@ class BlackboxSearch(ReferenceSearch):
         quantiles: Sequence[float] = (0.25, 0.5, 0.75),
         neighbours: int = 8,
         width: int = 3,
+        screen: int = 32,
+        refine_steps: int = 10,
         line_steps: int = 6,
         prune: bool = True,
         max_normal: int = 2048,
@@ -113,6 +129,8 @@ class BlackboxSearch(ReferenceSearch):
             raise ValueError(f"quantiles: expected values in [0, 1]; got {self.quantiles}")
         self.neighbours = check_positive_int(neighbours, "neighbours")
         self.width = check_positive_int(width, "width")
+        self.screen = check_positive_int(screen, "screen")
+        self.refine_steps = check_positive_int(refine_steps, "refine_steps", minimum=0)
         self.line_steps = check_positive_int(line_steps, "line_steps", minimum=0)
         self.prune = bool(prune)
         self.max_normal = check_positive_int(max_normal, "max_normal")
@@ -120,7 +138,7 @@ class BlackboxSearch(ReferenceSearch):
 
     def describe(self) -> dict[str, Any]:
         return {"search": self.name, "target": self.target, "values": list(self.values),
-                "quantiles": list(self.quantiles), "neighbours": self.neighbours, "width": self.width,
+                "quantiles": list(self.quantiles), "neighbours": self.neighbours, "width": self.width, "screen": self.screen, "refine_steps": self.refine_steps,
                 "line_steps": self.line_steps, "prune": self.prune, "max_normal": self.max_normal,
                 "normal_rows": None if self.normal is None else int(self.normal.shape[0])}
 
@@ -160,7 +178,7 @@ class BlackboxSearch(ReferenceSearch):
         b, n = _flat(anomalies).shape
         k = min(max_changes(constraints) or n, n)
         context = _Context(adapter, others, target, k, normal, reconstructs, self)
-        per_alert = max(1, n * context.candidates * n)
+        per_alert = max(1, min(n, context.screened) * context.candidates * n)
         size = max(1, self.chunk // per_alert)
         refs, steps = [], []
         for part in progress(anomalies.split(size), total=-(-b // size), desc="blackbox search", unit="chunk"):
@@ -186,7 +204,8 @@ class _Context:
             sources = [v for v in sources if v == "reconstruction"]
         self.sources = sources
         self.candidates = sum(len(search.quantiles) if s == "quantiles" else 1 for s in sources)
-        self.scale = 1.0
+        self.screened = max(search.screen, 3 * k)
+        self.scale = torch.ones(1)
         if normal is not None:
             flat = _flat(normal)
             self.mean = flat.mean(dim=0)
@@ -194,6 +213,8 @@ class _Context:
             self.inv_std = torch.where(std > 0, 1.0 / std, torch.zeros_like(std))
             self.z_normal = (flat - self.mean) * self.inv_std
             self.scale = torch.where(std > 0, 1.0 / std, torch.ones_like(std))
+            ends = torch.tensor([0.005, 0.995], dtype=torch.float64, device=flat.device)
+            self.range_low, self.range_high = torch.quantile(flat.double(), ends, dim=0).to(flat.dtype)
             if "quantiles" in sources:
                 q = torch.tensor(search.quantiles, dtype=torch.float64, device=flat.device)
                 self.column_quantiles = torch.quantile(flat.double(), q, dim=0).to(flat.dtype)  # [Q, N]
@@ -229,22 +250,28 @@ class _Context:
     # -- scoring ----------------------------------------------------------------------------------
 
     @torch.no_grad()
-    def evaluate(self, variants: Tensor, anomalies: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Project ``[R, N]`` variants of ``[R, N]`` anomalies; their references, objective, score, done."""
+    def evaluate(self, variants: Tensor, anomalies: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+        """Project ``[R, N]`` variants of ``[R, N]`` anomalies: references, excess, penalty, score, done.
+
+        ``excess`` is ``relu(score - target)``, infinite where a constraint fails; ``penalty`` the
+        soft constraints' sum. Choices are lexicographic: excess first, then penalty, so a
+        distance penalty only decides between references equally far from the target.
+        """
         shape = self.shape
         refs = _flat(project_all(self.constraints, variants.reshape(-1, *shape), anomalies.reshape(-1, *shape)))
         score = torch.cat([self.adapter.score(p.reshape(-1, *shape)) for p in refs.split(self.rows_per_call)]) \
             if refs.shape[0] else refs.new_zeros(0)
         score = score.to(refs.dtype)
-        objective = torch.relu(score - self.target)
+        excess = torch.relu(score - self.target)
+        penalty = torch.zeros_like(score)
         feasible = torch.ones_like(score, dtype=torch.bool)
         for c in self.constraints:
-            penalty, ok = c.evaluate(refs.reshape(-1, *shape), anomalies.reshape(-1, *shape))
-            objective = objective + penalty.to(objective.dtype)
+            extra, ok = c.evaluate(refs.reshape(-1, *shape), anomalies.reshape(-1, *shape))
+            penalty = penalty + extra.to(penalty.dtype)
             feasible &= ok
-        objective = torch.where(feasible & torch.isfinite(score), objective, torch.full_like(objective, _INF))
+        excess = torch.where(feasible & torch.isfinite(score), excess, torch.full_like(excess, _INF))
         done = feasible & (score <= self.target)
-        return refs, objective, score, done
+        return refs, excess, penalty, score, done
 
     # -- the phases on one chunk of alerts ------------------------------------------------------------
 
@@ -258,27 +285,35 @@ class _Context:
         steps = torch.zeros(b, dtype=torch.int64, device=a.device)
         cand = self.values(anomalies)  # [B, N, C]
         c = cand.shape[2]
-        # Screening: each (feature, candidate) alone.
-        variants = a[:, None, None, :].expand(b, n, c, n).clone()
-        ar = torch.arange(n, device=a.device)
-        variants[:, ar, :, ar] = cand.permute(1, 0, 2)
-        _, objective, _, _ = self.evaluate(variants.reshape(-1, n), a.repeat_interleave(n * c, dim=0))
-        steps += n * c
-        objective = objective.reshape(b, n, c)
-        best_c = objective.argmin(dim=2)
-        value = torch.gather(cand, 2, best_c[..., None])[..., 0]  # [B, N]
-        effect = torch.gather(objective, 2, best_c[..., None])[..., 0]
+        # Pre-selection without model calls: the features whose candidates move furthest in
+        # normal std units (how unusual the alert is there), at most ``screen`` of them.
+        move = ((cand - a[..., None]).abs() * self.scale.to(a.device)[..., None]).amax(dim=2).masked_fill(~movable, -1.0)
+        s = min(n, self.screened)
+        picked = torch.sort(move, dim=1, descending=True, stable=True).indices[:, :s]  # [B, S]
+        # Screening: each (picked feature, candidate) alone, in one call for the chunk.
+        variants = a[:, None, None, :].expand(b, s, c, n).clone()
+        variants.scatter_(3, picked[:, :, None, None].expand(b, s, c, 1),
+                          torch.gather(cand, 1, picked[..., None].expand(b, s, c))[..., None])
+        _, excess, penalty, _, _ = self.evaluate(variants.reshape(-1, n), a.repeat_interleave(s * c, dim=0))
+        steps += s * c
+        best_c = _lexargmin(excess.reshape(b, s, c), penalty.reshape(b, s, c))
+        excess = torch.gather(excess.reshape(b, s, c), 2, best_c[..., None])[..., 0]
+        value = a.clone()  # [B, N]: each screened feature's best candidate
+        value.scatter_(1, picked, torch.gather(torch.gather(cand, 1, picked[..., None].expand(b, s, c)), 2,
+                                               best_c[..., None])[..., 0])
+        effect = torch.full_like(a, _INF).scatter_(1, picked, excess.to(a.dtype))
         effect = effect.masked_fill(~movable | (value == a), _INF)
         # Best-screened first; on ties (a plateau of the score) the larger move in normal std units.
-        order = torch.sort((value - a).abs() * self.scale, dim=1, descending=True, stable=True).indices
+        order = torch.sort((value - a).abs() * self.scale.to(a.device), dim=1, descending=True, stable=True).indices
         order = torch.gather(order, 1, torch.sort(torch.gather(effect, 1, order), dim=1, stable=True).indices)
         usable = torch.gather(torch.isfinite(effect), 1, order)
         # Greedy support, from the anomaly made feasible (e.g. clamped into a box).
-        ref, _, _, done = self.evaluate(a, a)
+        ref, _, _, _, done = self.evaluate(a, a)
         chosen = torch.zeros(b, n, dtype=torch.bool, device=a.device)
+        added = torch.full((b, self.k), -1, dtype=torch.int64, device=a.device)  # features in greedy order
         steps += 1
         live = (~done).nonzero().flatten()
-        for _ in range(self.k):
+        for round_ in range(self.k):
             if live.numel() == 0:
                 break
             free = usable[live] & ~torch.gather(chosen[live], 1, order[live])
@@ -295,17 +330,21 @@ class _Context:
             valid = torch.arange(w, device=a.device)[None, :] < count[:, None]
             trial = ref[live][:, None, :].expand(-1, w, -1).clone()
             trial.scatter_(2, feat[..., None], torch.gather(value[live], 1, feat)[..., None])
-            refs_t, obj_t, _, done_t = self.evaluate(trial.reshape(-1, n), a[live].repeat_interleave(w, dim=0))
+            refs_t, exc_t, pen_t, _, done_t = self.evaluate(trial.reshape(-1, n), a[live].repeat_interleave(w, dim=0))
             steps[live] += count
-            obj_t = obj_t.reshape(-1, w).masked_fill(~valid, _INF)
-            best = obj_t.argmin(dim=1)
+            exc_t = exc_t.reshape(-1, w).masked_fill(~valid, _INF)
+            best = _lexargmin(exc_t, pen_t.reshape(-1, w))
             rows = torch.arange(live.numel(), device=a.device)
-            take = torch.isfinite(obj_t[rows, best])
+            take = torch.isfinite(exc_t[rows, best])
             sel = live[take]
             ref[sel] = refs_t.reshape(-1, w, n)[rows, best][take]
             chosen[sel, feat[rows, best][take]] = True
+            added[sel, round_] = feat[rows, best][take]
             finished = done_t.reshape(-1, w)[rows, best] & take
             live = live[~finished & take]
+        if self.search.refine_steps:
+            ref, used = self._refine(ref, a, added, cand)
+            steps += used
         if self.search.prune:
             ref, used = self._prune(ref, a)
             steps += used
@@ -314,11 +353,68 @@ class _Context:
             steps += used
         return ref.reshape(anomalies.shape), steps
 
-    def _prune(self, ref: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
-        """Undo, one per row per round, the change whose undo leaves the lowest objective, while done."""
+    def _refine(self, ref: Tensor, a: Tensor, added: Tensor, cand: Tensor) -> tuple[Tensor, Tensor]:
+        """Rows short of the target: golden-section search of each chosen feature's value, in greedy order.
+
+        The bracket of a feature spans its candidates and the normal rows' 0.5%-99.5% range; the
+        point kept is the lowest score seen, the current value included (never worse).
+        """
         b, n = a.shape
         steps = torch.zeros(b, dtype=torch.int64, device=a.device)
-        _, _, _, done = self.evaluate(ref, a)
+        _, _, _, score, done = self.evaluate(ref, a)
+        steps += 1
+        rows = (~done).nonzero().flatten()
+        if rows.numel() == 0:
+            return ref, steps
+        ref, score = ref.clone(), score.clone()
+        lo_all, hi_all = cand.amin(dim=2), cand.amax(dim=2)
+        if self.normal is not None:
+            lo_all = torch.minimum(lo_all, self.range_low.to(a.device))
+            hi_all = torch.maximum(hi_all, self.range_high.to(a.device))
+        inv_phi = (5 ** 0.5 - 1) / 2
+        for r in range(added.shape[1]):
+            feat = added[rows, r]
+            live, feat = rows[feat >= 0], feat[feat >= 0]
+            if live.numel() == 0:
+                break
+            lo = lo_all[live, feat].clone()
+            hi = hi_all[live, feat].clone()
+
+            def trial(v: Tensor) -> Tensor:
+                t = ref[live].clone()
+                t[torch.arange(live.numel(), device=a.device), feat] = v
+                refs_t, _, _, score_t, _ = self.evaluate(t, a[live])
+                bad = ((refs_t != a[live]).sum(dim=1) > (ref[live] != a[live]).sum(dim=1)) | ~torch.isfinite(score_t)
+                return score_t.masked_fill(bad, _INF)
+
+            x1, x2 = hi - inv_phi * (hi - lo), lo + inv_phi * (hi - lo)
+            f1, f2 = trial(x1), trial(x2)
+            best_v, best_f = torch.where(f1 <= f2, x1, x2), torch.minimum(f1, f2)
+            for _ in range(self.search.refine_steps):
+                left = f1 <= f2  # the minimum lies in [lo, x2]
+                hi, lo = torch.where(left, x2, hi), torch.where(left, lo, x1)
+                new = torch.where(left, hi - inv_phi * (hi - lo), lo + inv_phi * (hi - lo))
+                f_new = trial(new)
+                x2, f2, x1, f1 = (torch.where(left, x1, new),
+                                  torch.where(left, f1, f_new),
+                                  torch.where(left, new, x2), torch.where(left, f_new, f2))
+                better = f_new < best_f
+                best_v, best_f = torch.where(better, new, best_v), torch.where(better, f_new, best_f)
+            steps[live] += self.search.refine_steps + 2
+            improve = best_f < score[live]
+            sel = live[improve]
+            if sel.numel():
+                ref[sel, feat[improve]] = best_v[improve]
+                ref[sel] = project_all(self.constraints, ref[sel].reshape(-1, *self.shape),
+                                       a[sel].reshape(-1, *self.shape)).reshape(sel.numel(), n)
+                score[sel] = best_f[improve]
+        return ref, steps
+
+    def _prune(self, ref: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
+        """Undo, one per row per round, the change whose undo leaves the lowest score, while done."""
+        b, n = a.shape
+        steps = torch.zeros(b, dtype=torch.int64, device=a.device)
+        _, _, _, _, done = self.evaluate(ref, a)
         steps += 1
         live = done.nonzero().flatten()
         while live.numel():
@@ -333,13 +429,12 @@ class _Context:
             valid = torch.arange(m, device=a.device)[None, :] < count[:, None]
             trial = ref[live][:, None, :].expand(-1, m, -1).clone()
             trial.scatter_(2, index[..., None], torch.gather(a[live], 1, index)[..., None])
-            refs_t, obj_t, _, done_t = self.evaluate(trial.reshape(-1, n), a[live].repeat_interleave(m, dim=0))
+            refs_t, _, _, score_t, done_t = self.evaluate(trial.reshape(-1, n), a[live].repeat_interleave(m, dim=0))
             steps[live] += count
             # Projection can put an undone change back (a value outside a box): only real undos count.
             fewer = (refs_t != a[live].repeat_interleave(m, dim=0)).sum(dim=1).reshape(-1, m) < count[:, None]
             ok = done_t.reshape(-1, m) & valid & fewer
-            obj_t = obj_t.reshape(-1, m).masked_fill(~ok, _INF)
-            best = obj_t.argmin(dim=1)
+            best = score_t.reshape(-1, m).masked_fill(~ok, _INF).argmin(dim=1)
             rows = torch.arange(live.numel(), device=a.device)
             accept = ok[rows, best]
             ref[live[accept]] = refs_t.reshape(-1, m, n)[rows, best][accept]
@@ -350,7 +445,7 @@ class _Context:
         """Per row that meets the target: the smallest scale t in (0, 1] of its change that still does."""
         b, n = a.shape
         steps = torch.zeros(b, dtype=torch.int64, device=a.device)
-        refs_now, _, _, done = self.evaluate(ref, a)
+        _, _, _, _, done = self.evaluate(ref, a)
         steps += 1
         rows = done.nonzero().flatten()
         if rows.numel() == 0:
@@ -363,7 +458,7 @@ class _Context:
         for _ in range(self.search.line_steps):
             mid = (lo + hi) / 2
             trial = torch.where(support, a[rows] + mid * delta, a[rows])
-            refs_t, _, _, done_t = self.evaluate(trial, a[rows])
+            refs_t, _, _, _, done_t = self.evaluate(trial, a[rows])
             # A projection may undo a change (integer rounding): keep the support as it was.
             ok = done_t & ((refs_t != a[rows]) == support).all(dim=1)
             best[ok] = refs_t[ok]
