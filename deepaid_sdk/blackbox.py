@@ -13,8 +13,10 @@ never depends on its chunk):
 3. *Greedy support*: up to K rounds; each round tries the ``width`` best-screened features not
    yet chosen on top of the current reference and keeps the best. A row stops once its
    reference meets the target and every constraint.
-4. *Refine*: for alerts still short of the target, a golden-section search of each chosen
-   feature's value between the normal range's ends and its candidates.
+4. *Refine*: for alerts still short of the target, the chosen features are set to the
+   reconstruction of the reference itself a few times (where the adapter reconstructs), then
+   a golden-section search of each chosen feature's value between the normal range's ends and
+   its candidates.
 5. *Prune, then line search*: undo changes the reference does not need (while it still meets
    the target), then a bracketed bisection on one scale ``t`` per row moves the changed
    features from the anomaly towards their values only as far as the target needs.
@@ -28,7 +30,7 @@ target is the ``target`` quantile of their scores (default the median), never ab
 threshold minus the fidelity margin; without normal rows it is that threshold bound.
 
 ``steps`` per alert is the number of candidate references scored for it, bounded by
-``C * S + 1 + K * width + 1 + K * (refine_steps + 2) + 1 + K * K + 1 + line_steps`` (C candidates
+``C * S + 1 + K * width + 1 + 5 + K * (refine_steps + 2) + 1 + K * K + 1 + line_steps`` (C candidates
 per feature, S features screened); rows that reach the target early stop early.
 """
 
@@ -53,6 +55,10 @@ from deepaid_sdk.search import ReferenceSearch, build_batch
 
 #: Candidate value sources, in the order they are stacked.
 VALUE_SOURCES = ("neighbours", "nearest", "quantiles", "reconstruction")
+#: Fixed-point steps of the reconstruction on the support (alerts short of the target only).
+RECONSTRUCT_STEPS = 5
+#: Coordinate sweeps of the golden-section refinement over the chosen features.
+REFINE_SWEEPS = 1
 _INF = float("inf")
 
 
@@ -367,12 +373,15 @@ class _Context:
         if rows.numel() == 0:
             return ref, steps
         ref, score = ref.clone(), score.clone()
+        if self.reconstructs:
+            ref, score, used = self._reconstruct_support(ref, a, rows, score)
+            steps += used
         lo_all, hi_all = cand.amin(dim=2), cand.amax(dim=2)
         if self.normal is not None:
             lo_all = torch.minimum(lo_all, self.range_low.to(a.device))
             hi_all = torch.maximum(hi_all, self.range_high.to(a.device))
         inv_phi = (5 ** 0.5 - 1) / 2
-        for r in range(added.shape[1]):
+        for r in [r for _ in range(REFINE_SWEEPS) for r in range(added.shape[1])]:
             feat = added[rows, r]
             live, feat = rows[feat >= 0], feat[feat >= 0]
             if live.numel() == 0:
@@ -409,6 +418,28 @@ class _Context:
                                        a[sel].reshape(-1, *self.shape)).reshape(sel.numel(), n)
                 score[sel] = best_f[improve]
         return ref, steps
+
+    def _reconstruct_support(self, ref: Tensor, a: Tensor, rows: Tensor, score: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Set the changed features to the reconstruction of the reference itself, a few times.
+
+        A fixed-point walk towards what the detector finds normal on the chosen support: the
+        anomaly's reconstruction is pulled by its own anomalous features, the reference's less.
+        Each row keeps its lowest-score point.
+        """
+        steps = torch.zeros(a.shape[0], dtype=torch.int64, device=a.device)
+        support = ref[rows] != a[rows]
+        current = ref[rows].clone()
+        best, best_score = current.clone(), score[rows].clone()
+        for _ in range(RECONSTRUCT_STEPS):
+            rec = _flat(self.adapter.reconstruct(current.reshape(-1, *self.shape)).detach()).to(a.dtype)
+            current = torch.where(support, rec, a[rows])
+            refs_t, _, _, score_t, _ = self.evaluate(current, a[rows])
+            current = refs_t
+            better = (score_t < best_score) & ((refs_t != a[rows]) == support).all(dim=1)
+            best[better], best_score[better] = refs_t[better], score_t[better]
+        steps[rows] += RECONSTRUCT_STEPS
+        ref[rows], score[rows] = best, best_score
+        return ref, score, steps
 
     def _prune(self, ref: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
         """Undo, one per row per round, the change whose undo leaves the lowest score, while done."""
