@@ -13,10 +13,11 @@ never depends on its chunk):
 3. *Greedy support*: up to K rounds; each round tries the ``width`` best-screened features not
    yet chosen on top of the current reference and keeps the best. A row stops once its
    reference meets the target and every constraint.
-4. *Refine*: for alerts still short of the target, the chosen features are set to the
-   reconstruction of the reference itself a few times (where the adapter reconstructs), then
-   a golden-section search of each chosen feature's value between the normal range's ends and
-   its candidates.
+4. *Refine and exchange*: for alerts the detector still flags, the chosen features are set
+   to the reconstruction of the reference itself a few times (where the adapter reconstructs),
+   then a golden-section search of each chosen feature's value between the normal range's ends
+   and its candidates; then up to ``swaps`` exchanges of the least useful chosen feature for
+   the best unchosen one (both measured at the reference), each followed by a refinement.
 5. *Prune, then line search*: undo changes the reference does not need (while it still meets
    the target), then a bracketed bisection on one scale ``t`` per row moves the changed
    features from the anomaly towards their values only as far as the target needs.
@@ -29,9 +30,11 @@ Target: a *typically normal* reference, not a barely normal one. With normal row
 target is the ``target`` quantile of their scores (default the median), never above the
 threshold minus the fidelity margin; without normal rows it is that threshold bound.
 
-``steps`` per alert is the number of candidate references scored for it, bounded by
-``C * S + 1 + K * width + 1 + 5 + K * (refine_steps + 2) + 1 + K * K + 1 + line_steps`` (C candidates
-per feature, S features screened); rows that reach the target early stop early.
+``steps`` per alert is the number of candidate references scored for it: at most
+``C * S + 1 + K * width`` (screening, greedy) ``+ R + swaps * (1 + D + 1 + R)`` (refinement and
+exchanges, only for alerts the detector still flags; ``R = 1 + 5 + K * (refine_steps + 2)``) ``+ 1 +
+K * K + 1 + line_steps`` (prune, line search), with C candidates per feature and S features
+screened. Alerts that reach the target early stop early; a row's count never depends on its batch.
 """
 
 from __future__ import annotations
@@ -55,7 +58,7 @@ from deepaid_sdk.search import ReferenceSearch, build_batch
 
 #: Candidate value sources, in the order they are stacked.
 VALUE_SOURCES = ("neighbours", "nearest", "quantiles", "reconstruction")
-#: Fixed-point steps of the reconstruction on the support (alerts short of the target only).
+#: Fixed-point steps of the reconstruction on the support (alerts the detector still flags only).
 RECONSTRUCT_STEPS = 5
 #: Coordinate sweeps of the golden-section refinement over the chosen features.
 REFINE_SWEEPS = 1
@@ -91,8 +94,10 @@ class BlackboxSearch(ReferenceSearch):
     :param width: features tried per greedy round (the best-screened not yet chosen).
     :param screen: features screened with the model per alert, at least ``3 * K``: those whose
         candidates lie furthest from the alert in normal std units (no model call to pick them).
-    :param refine_steps: golden-section steps per chosen feature of alerts still short of the
-        target after the greedy phase (0 for none).
+    :param refine_steps: golden-section steps per chosen feature of alerts the detector still
+        flags after the greedy phase (0 for none).
+    :param swaps: exchange rounds for alerts the detector still flags (least useful chosen
+        feature out, best unchosen screened feature in; each followed by a refinement).
     :param line_steps: bisection steps of the final line search (0 for none).
     :param prune: undo changes the reference does not need.
     :param max_normal: normal rows used at most (evenly spaced, so the choice is deterministic).
@@ -112,6 +117,7 @@ class BlackboxSearch(ReferenceSearch):
         width: int = 3,
         screen: int = 32,
         refine_steps: int = 10,
+        swaps: int = 2,
         line_steps: int = 6,
         prune: bool = True,
         max_normal: int = 2048,
@@ -137,6 +143,7 @@ class BlackboxSearch(ReferenceSearch):
         self.width = check_positive_int(width, "width")
         self.screen = check_positive_int(screen, "screen")
         self.refine_steps = check_positive_int(refine_steps, "refine_steps", minimum=0)
+        self.swaps = check_positive_int(swaps, "swaps", minimum=0)
         self.line_steps = check_positive_int(line_steps, "line_steps", minimum=0)
         self.prune = bool(prune)
         self.max_normal = check_positive_int(max_normal, "max_normal")
@@ -144,7 +151,7 @@ class BlackboxSearch(ReferenceSearch):
 
     def describe(self) -> dict[str, Any]:
         return {"search": self.name, "target": self.target, "values": list(self.values),
-                "quantiles": list(self.quantiles), "neighbours": self.neighbours, "width": self.width, "screen": self.screen, "refine_steps": self.refine_steps,
+                "quantiles": list(self.quantiles), "neighbours": self.neighbours, "width": self.width, "screen": self.screen, "refine_steps": self.refine_steps, "swaps": self.swaps,
                 "line_steps": self.line_steps, "prune": self.prune, "max_normal": self.max_normal,
                 "normal_rows": None if self.normal is None else int(self.normal.shape[0])}
 
@@ -184,6 +191,7 @@ class BlackboxSearch(ReferenceSearch):
         b, n = _flat(anomalies).shape
         k = min(max_changes(constraints) or n, n)
         context = _Context(adapter, others, target, k, normal, reconstructs, self)
+        context.bound = adapter.threshold - margin
         per_alert = max(1, min(n, context.screened) * context.candidates * n)
         size = max(1, self.chunk // per_alert)
         refs, steps = [], []
@@ -351,6 +359,15 @@ class _Context:
         if self.search.refine_steps:
             ref, used = self._refine(ref, a, added, cand)
             steps += used
+        screened_ok = torch.isfinite(effect)
+        for _ in range(self.search.swaps):
+            ref, added, used, swapped = self._swap(ref, a, added, value, screened_ok)
+            steps += used
+            if not swapped:
+                break
+            if self.search.refine_steps:
+                ref, used = self._refine(ref, a, added, cand)
+                steps += used
         if self.search.prune:
             ref, used = self._prune(ref, a)
             steps += used
@@ -360,16 +377,16 @@ class _Context:
         return ref.reshape(anomalies.shape), steps
 
     def _refine(self, ref: Tensor, a: Tensor, added: Tensor, cand: Tensor) -> tuple[Tensor, Tensor]:
-        """Rows short of the target: golden-section search of each chosen feature's value, in greedy order.
+        """Rows still flagged: golden-section search of each chosen feature's value, in greedy order.
 
         The bracket of a feature spans its candidates and the normal rows' 0.5%-99.5% range; the
         point kept is the lowest score seen, the current value included (never worse).
         """
         b, n = a.shape
         steps = torch.zeros(b, dtype=torch.int64, device=a.device)
-        _, _, _, score, done = self.evaluate(ref, a)
+        _, excess, _, score, _ = self.evaluate(ref, a)
         steps += 1
-        rows = (~done).nonzero().flatten()
+        rows = self._not_normal(excess, score).nonzero().flatten()
         if rows.numel() == 0:
             return ref, steps
         ref, score = ref.clone(), score.clone()
@@ -418,6 +435,62 @@ class _Context:
                                        a[sel].reshape(-1, *self.shape)).reshape(sel.numel(), n)
                 score[sel] = best_f[improve]
         return ref, steps
+
+    def _not_normal(self, excess: Tensor, score: Tensor) -> Tensor:
+        """Rows the detector still alerts on (or that break a constraint): the only ones refined."""
+        return ~torch.isfinite(excess) | (score > self.bound)
+
+    def _swap(self, ref: Tensor, a: Tensor, added: Tensor, value: Tensor,
+              screened: Tensor) -> tuple[Tensor, Tensor, Tensor, bool]:
+        """Rows still flagged: exchange the least useful chosen feature for the best unchosen one.
+
+        Screening measured each feature at the anomaly; here both sides are measured at the
+        reference (undo each chosen change; add each screened one), so a feature whose effect
+        the others masked can come in. A swap is kept where it lowers the score.
+        """
+        b, n = a.shape
+        steps = torch.zeros(b, dtype=torch.int64, device=a.device)
+        _, excess, _, score, _ = self.evaluate(ref, a)
+        steps += 1
+        rows = (self._not_normal(excess, score) & (ref != a).any(dim=1)).nonzero().flatten()
+        if rows.numel() == 0:
+            return ref, added, steps, False
+        r_ref, r_a = ref[rows], a[rows]
+        chosen = r_ref != r_a
+        variants, masks = [], []
+        for pool, source in ((screened[rows] & ~chosen, value[rows]), (chosen, r_a)):
+            count = pool.sum(dim=1)
+            m = max(1, int(count.max()))
+            index = torch.sort(pool.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :m]
+            valid = torch.arange(m, device=a.device)[None, :] < count[:, None]
+            trial = r_ref[:, None, :].expand(-1, m, -1).clone()
+            trial.scatter_(2, index[..., None], torch.gather(source, 1, index)[..., None])
+            variants.append((trial, index, valid, m))
+        trials = torch.cat([v[0].reshape(-1, n) for v in variants])
+        anoms = torch.cat([r_a.repeat_interleave(v[3], dim=0) for v in variants])
+        _, _, _, score_t, _ = self.evaluate(trials, anoms)
+        steps[rows] += variants[0][2].sum(dim=1) + variants[1][2].sum(dim=1)
+        split = rows.numel() * variants[0][3]
+        add_s = score_t[:split].reshape(rows.numel(), -1).masked_fill(~variants[0][2], _INF)
+        undo_s = score_t[split:].reshape(rows.numel(), -1).masked_fill(~variants[1][2], _INF)
+        best_add = torch.gather(variants[0][1], 1, add_s.argmin(dim=1, keepdim=True))[:, 0]
+        worst = torch.gather(variants[1][1], 1, undo_s.argmin(dim=1, keepdim=True))[:, 0]
+        possible = torch.isfinite(add_s.min(dim=1).values) & torch.isfinite(undo_s.min(dim=1).values)
+        idx = torch.arange(rows.numel(), device=a.device)
+        trial = r_ref.clone()
+        trial[idx, worst] = r_a[idx, worst]
+        trial[idx, best_add] = value[rows, best_add]
+        refs_t, _, _, score_s, _ = self.evaluate(trial, r_a)
+        steps[rows] += 1
+        accept = possible & (score_s < score[rows]) & ((refs_t != r_a).sum(dim=1) <= chosen.sum(dim=1))
+        if not bool(accept.any()):
+            return ref, added, steps, False
+        ref, added = ref.clone(), added.clone()
+        sel = rows[accept]
+        ref[sel] = refs_t[accept]
+        slot = (added[sel] == worst[accept][:, None])
+        added[sel] = torch.where(slot, best_add[accept][:, None], added[sel])
+        return ref, added, steps, True
 
     def _reconstruct_support(self, ref: Tensor, a: Tensor, rows: Tensor, score: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Set the changed features to the reconstruction of the reference itself, a few times.
