@@ -43,7 +43,7 @@ DESIGNS: dict[str, int] = {"blob": 10, "manifold": 5}
 DETECTORS = ("iforest", "ecod", "autoencoder")
 #: Baselines compared (registered by contrib/deepaid-baselines).
 BASELINES = ("kernel_shap", "lime")
-DEFAULT_N = 100
+DEFAULT_N = 50
 #: Planted anomalies drawn per alert wanted, at most.
 GENERATED = 50
 THROUGHPUT_N = 10_000
@@ -132,7 +132,7 @@ def throughput(*, n: int = THROUGHPUT_N, seed: int = 0) -> tuple[float, Interpre
 
 def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None,
         throughput_n: int = THROUGHPUT_N) -> BenchmarkReport:
-    """Blob and manifold cases for IsolationForest, ECOD and AutoEncoder (``n`` anomalies each, default 100)."""
+    """Blob and manifold cases for IsolationForest, ECOD and AutoEncoder (``n`` alerts each, default 50)."""
     if device != "cpu":
         raise ValueError(f"device: the pyod benchmark runs on the CPU (sklearn and PyOD detectors); got {device!r}")
     n = DEFAULT_N if n is None else int(n)
