@@ -15,7 +15,9 @@ from deepaid_sdk.adapters import ScoreAdapter
 from deepaid_sdk.blackbox_adapters import NumpyScoreAdapter, OnnxAdapter, SklearnAdapter, foreign_adapter
 from deepaid_sdk.differentiable import choose_search, gradient_problem, require_input_gradient
 from deepaid_sdk.gradient import GradientSearch
-from deepaid_sdk.testing import check_adapter
+from deepaid_sdk.blackbox import BlackboxSearch
+from deepaid_sdk.constraints import ConcisenessConstraint
+from deepaid_sdk.testing import check_adapter, check_search
 
 D = 6
 
@@ -74,6 +76,9 @@ def test_onnx_adapter_from_a_path(tmp_path, rows) -> None:
     adapter.calibrate(rows, 99)
     check_adapter(adapter, rows[:16])
     assert choose_search(adapter) == "blackbox"
+    alerts = rows[:10] + np.where(np.arange(D) < 2, 5.0, 0.0)  # two features pushed out
+    result = check_search(BlackboxSearch(normal=rows), adapter, alerts.astype(np.float32), [ConcisenessConstraint(2)])
+    assert result.flip_rate == 1.0
 
 
 def test_numpy_adapter_and_its_errors(rows) -> None:
