@@ -116,7 +116,7 @@ class BlackboxSearch(ReferenceSearch):
         line_steps: int = 6,
         prune: bool = True,
         max_normal: int = 2048,
-        chunk: int = 1 << 23,
+        chunk: int = 1 << 24,
     ) -> None:
         if normal is not None and not isinstance(normal, (np.ndarray, Tensor)):
             raise TypeError(f"normal: expected a numpy array or tensor of normal rows; got {type(normal).__name__}")

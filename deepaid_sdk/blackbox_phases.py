@@ -71,7 +71,9 @@ class BlackboxRun:
         out = []
         if self.normal is not None and ({"neighbours", "nearest"} & set(self.sources)):
             z = (a - self.mean) * self.inv_std
-            d = torch.cdist(z, self.z_normal)
+            # Exact pairwise differences, not the matmul shortcut: a row's neighbours never depend
+            # on how many rows share the call (BLAS blocking changes the rounding).
+            d = torch.cdist(z, self.z_normal, compute_mode="donot_use_mm_for_euclid_dist")
             m = min(self.search.neighbours, self.z_normal.shape[0])
             near = d.topk(m, dim=1, largest=False).indices  # [B, m], nearest first (ties: lower index)
             rows = _flat(self.normal)[near]  # [B, m, N]
