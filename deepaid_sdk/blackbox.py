@@ -15,9 +15,10 @@ never depends on its chunk):
    reference meets the target and every constraint.
 4. *Refine and exchange*: for alerts the detector still flags, the chosen features are set
    to the reconstruction of the reference itself a few times (where the adapter reconstructs),
-   then a golden-section search of each chosen feature's value between the normal range's ends
-   and its candidates; then up to ``swaps`` exchanges of the least useful chosen feature for
-   the best unchosen one (both measured at the reference), each followed by a refinement.
+   then two sweeps of a golden-section search of every chosen feature's value at once (between
+   the normal range's ends and its candidates; the joint move, or the best single one); then
+   up to ``swaps`` exchanges of the least useful chosen feature for the best unchosen one (both
+   measured at the reference), each followed by a refinement.
 5. *Prune, then line search*: undo changes the reference does not need (while it still meets
    the target), then a bracketed bisection on one scale ``t`` per row moves the changed
    features from the anomaly towards their values only as far as the target needs.
@@ -33,7 +34,7 @@ without them it is that threshold bound.
 
 ``steps`` per alert is the number of candidate references scored for it: at most
 ``C * S + 1 + K * width`` (screening, greedy) ``+ R + swaps * (1 + D + 1 + R)`` (refinement and
-exchanges, only for alerts the detector still flags; ``R = 1 + 5 + K * (refine_steps + 2)``) ``+ 1 +
+exchanges, only for alerts the detector still flags; ``R = 1 + 5 + 2 * (K * (refine_steps + 2) + 1)``) ``+ 1 +
 K * K + 1 + line_steps`` (prune, line search), with C candidates per feature and S features
 screened. Alerts that reach the target early stop early; a row's count never depends on its batch.
 """

@@ -21,7 +21,7 @@ _INF = float("inf")
 #: Fixed-point steps of the reconstruction on the support (alerts the detector still flags only).
 RECONSTRUCT_STEPS = 5
 #: Coordinate sweeps of the golden-section refinement over the chosen features.
-REFINE_SWEEPS = 1
+REFINE_SWEEPS = 2
 
 
 def _flat(t: Tensor) -> Tensor:
@@ -208,7 +208,7 @@ class BlackboxRun:
         return ref.reshape(anomalies.shape), steps
 
     def _refine(self, ref: Tensor, a: Tensor, added: Tensor, cand: Tensor) -> tuple[Tensor, Tensor]:
-        """Rows still flagged: golden-section search of each chosen feature's value, in greedy order.
+        """Rows still flagged: golden-section search of the chosen features' values, all at once per step.
 
         The bracket of a feature spans its candidates and the normal rows' 0.5%-99.5% range; the
         point kept is the lowest score seen, the current value included (never worse).
@@ -229,19 +229,24 @@ class BlackboxRun:
             lo_all = torch.minimum(lo_all, self.range_low.to(a.device))
             hi_all = torch.maximum(hi_all, self.range_high.to(a.device))
         inv_phi = (5 ** 0.5 - 1) / 2
-        for r in [r for _ in range(REFINE_SWEEPS) for r in range(added.shape[1])]:
-            feat = added[rows, r]
-            live, feat = rows[feat >= 0], feat[feat >= 0]
-            if live.numel() == 0:
+        for _ in range(REFINE_SWEEPS):
+            # Every (row, chosen feature) pair at once: a golden-section search of that feature's
+            # value with the row's other features as they are; one model call per step.
+            slot_ok = added[rows] >= 0
+            pair_row = rows[:, None].expand_as(slot_ok)[slot_ok]
+            feat = added[rows][slot_ok]
+            if pair_row.numel() == 0:
                 break
-            lo = lo_all[live, feat].clone()
-            hi = hi_all[live, feat].clone()
+            lo, hi = lo_all[pair_row, feat].clone(), hi_all[pair_row, feat].clone()
+            base = ref[pair_row]
+            base_changes = (base != a[pair_row]).sum(dim=1)
+            pairs = torch.arange(pair_row.numel(), device=a.device)
 
             def trial(v: Tensor) -> Tensor:
-                t = ref[live].clone()
-                t[torch.arange(live.numel(), device=a.device), feat] = v
-                refs_t, _, _, score_t, _ = self.evaluate(t, a[live])
-                bad = ((refs_t != a[live]).sum(dim=1) > (ref[live] != a[live]).sum(dim=1)) | ~torch.isfinite(score_t)
+                t = base.clone()
+                t[pairs, feat] = v
+                refs_t, _, _, score_t, _ = self.evaluate(t, a[pair_row])
+                bad = ((refs_t != a[pair_row]).sum(dim=1) > base_changes) | ~torch.isfinite(score_t)
                 return score_t.masked_fill(bad, _INF)
 
             x1, x2 = hi - inv_phi * (hi - lo), lo + inv_phi * (hi - lo)
@@ -257,14 +262,31 @@ class BlackboxRun:
                                   torch.where(left, new, x2), torch.where(left, f_new, f2))
                 better = f_new < best_f
                 best_v, best_f = torch.where(better, new, best_v), torch.where(better, f_new, best_f)
-            steps[live] += self.search.refine_steps + 2
-            improve = best_f < score[live]
-            sel = live[improve]
+            steps.index_add_(0, pair_row, torch.full_like(pair_row, self.search.refine_steps + 2))
+            # Take every improving feature at once; where that joint move scores worse than the
+            # row's best single move, take that single move alone.
+            improve = best_f < score[pair_row]
+            joint = ref[rows].clone()
+            position = torch.searchsorted(rows, pair_row)
+            joint[position[improve], feat[improve]] = best_v[improve]
+            joint, _, _, joint_score, _ = self.evaluate(joint, a[rows])
+            steps[rows] += 1
+            single_f = torch.full_like(score[rows], _INF).scatter_reduce(0, position, best_f, "amin")
+            single = ref[rows].clone()
+            pick = best_f == single_f[position]
+            first = torch.full_like(position, -1).scatter_reduce(0, position, torch.where(
+                pick, pairs, torch.full_like(pairs, pairs.numel())), "amin", include_self=False)
+            has = (first >= 0) & (first < pairs.numel())
+            single[has.nonzero().flatten(), feat[first[has]]] = best_v[first[has]]
+            use_joint = joint_score <= single_f
+            chosen_ref = torch.where(use_joint[:, None], joint, single)
+            chosen_score = torch.where(use_joint, joint_score, single_f)
+            keep = chosen_score < score[rows]
+            sel = rows[keep]
             if sel.numel():
-                ref[sel, feat[improve]] = best_v[improve]
-                ref[sel] = project_all(self.constraints, ref[sel].reshape(-1, *self.shape),
+                ref[sel] = project_all(self.constraints, chosen_ref[keep].reshape(-1, *self.shape),
                                        a[sel].reshape(-1, *self.shape)).reshape(sel.numel(), n)
-                score[sel] = best_f[improve]
+                score[sel] = chosen_score[keep]
         return ref, steps
 
     def _not_normal(self, excess: Tensor, score: Tensor) -> Tensor:

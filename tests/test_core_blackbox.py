@@ -110,7 +110,7 @@ def test_steps_are_a_deterministic_bounded_budget(data, forest) -> None:
     again = search.search(forest, x[::-1].copy(), [ConcisenessConstraint(K)])
     np.testing.assert_array_equal(first.steps, again.steps[::-1])
     np.testing.assert_array_equal(first.references, again.references[::-1])
-    refine = 1 + K * (search.refine_steps + 2)
+    refine = 1 + 5 + 2 * (K * (search.refine_steps + 2) + 1)  # reconstruction walk, two sweeps
     bound = (min(D, max(search.screen, 3 * K)) + 1 + K * search.width + refine
              + search.swaps * (1 + D + 1 + refine) + (1 + K * K) + 1 + search.line_steps)
     assert first.steps.min() >= D and first.steps.max() <= bound
