@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import pathlib
 import time
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -151,6 +151,3 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     return BenchmarkReport(name="pyod", columns=report.columns, rows=report.rows, setup=report.setup,
                            notes=(*report.notes, note))
 
-
-#: For ``deepaid bench``'s registry: ``run(n=, seed=, device=, out=)``.
-RUN: Callable[..., BenchmarkReport] = run

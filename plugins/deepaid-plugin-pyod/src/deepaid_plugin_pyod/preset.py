@@ -9,7 +9,7 @@ models (AutoEncoder, VAE, DeepSVDD), ``blackbox`` for every other detector (it n
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -60,7 +60,3 @@ def pyod_interpreter(
     interp.name = "pyod"
     return interp
 
-
-def feature_names(interp: TabularInterpreter) -> Sequence[str] | None:
-    """The names the interpreter's tables use (None when it has none)."""
-    return interp.feature_names
