@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from deepaid_sdk.adapters import ReconstructionAdapter, ScoreAdapter
+from deepaid_sdk.blackbox import BlackboxSearch
+from deepaid_sdk.blackbox_adapters import NumpyScoreAdapter, OnnxAdapter, SklearnAdapter
 from deepaid_sdk.constraints import BUILTIN_CONSTRAINTS
 from deepaid_sdk.distances import BUILTIN_DISTANCES
 from deepaid_sdk.gradient import GradientSearch
@@ -12,6 +14,7 @@ from deepaid_sdk.hookspecs import Register, hookimpl
 @hookimpl
 def register_searches(register: Register) -> None:
     register(GradientSearch.name, GradientSearch)
+    register(BlackboxSearch.name, BlackboxSearch)
 
 
 @hookimpl
@@ -30,6 +33,9 @@ def register_distances(register: Register) -> None:
 def register_adapters(register: Register) -> None:
     register("score", ScoreAdapter)
     register("reconstruction", ReconstructionAdapter)
+    register("sklearn", SklearnAdapter)
+    register("onnx", OnnxAdapter)
+    register("numpy", NumpyScoreAdapter)
 
 
 @hookimpl

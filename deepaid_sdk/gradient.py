@@ -44,6 +44,7 @@ from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import (
     Constraint, FidelityConstraint, all_satisfied, changeable_mask, evaluate_all, max_changes, project_all,
 )
+from deepaid_sdk.differentiable import require_input_gradient
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch, prune_and_rank
@@ -174,6 +175,7 @@ class GradientSearch(ReferenceSearch):
     def _search(
         self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
     ) -> InterpretationBatch:
+        require_input_gradient(adapter, anomalies, self.name)
         started = time.perf_counter()
         given = next((c for c in constraints if isinstance(c, FidelityConstraint)), None)
         fidelity = given if given is not None else FidelityConstraint().bind(adapter, distance)

@@ -16,6 +16,8 @@ import torch
 
 from deepaid_sdk.checks import as_tensor, check_positive_int
 from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.blackbox_adapters import foreign_adapter
+from deepaid_sdk.differentiable import choose_search
 from deepaid_sdk.constraints import Constraint
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.registry import Registry, registry
@@ -200,17 +202,20 @@ def gradient_interpreter(
     onehot: Sequence[Sequence[int]] | None = None,
     constraints: Sequence[Any] = (),
     distance: Any = "l2",
-    search: Any = "gradient",
+    search: Any = "auto",
     search_options: dict[str, Any] | None = None,
     sample_shape: Sequence[int] | None = None,
     normal: Any = None,
     percentile: float = 99.0,
 ) -> Interpreter:
-    """Generic preset: any ModelAdapter, or a score model/function, with the gradient search.
+    """Generic preset: any ModelAdapter, a score model/function, or a non-torch detector.
 
-    ``normal``: normal rows; they set the threshold at ``percentile`` when none is given, and
-    their scores are recorded so the search aims for a typically-normal reference (see
-    ``deepaid_sdk.gradient``). Without them the target is a documented margin below the threshold.
+    ``search="auto"``: the gradient search where the score has an input gradient, else
+    ``blackbox``. sklearn/PyOD estimators and ONNX sessions (or ``.onnx`` paths) get their adapter
+    from ``deepaid_sdk.blackbox_adapters``. ``normal``: normal rows; they set the threshold at
+    ``percentile`` when none is given, their scores are recorded so the search aims for a
+    typically-normal reference (see ``deepaid_sdk.gradient``; without them the target is a
+    documented margin below the threshold), and searches that take them (``blackbox``) get them.
     """
     reg = registry()
     if isinstance(model, ModelAdapter):
@@ -221,16 +226,26 @@ def gradient_interpreter(
         options = dict(adapter_options or {})
         if sample_shape is not None:
             options["sample_shape"] = sample_shape
-        model_adapter = reg.build("adapters", adapter, ModelAdapter, model=model, threshold=threshold, **options)
+        foreign = None
+        if adapter == "score":  # sklearn/PyOD estimator or ONNX model: no torch module to wrap
+            foreign = foreign_adapter(model, threshold, sample_shape=options.get("sample_shape"),
+                                      eps=options.get("eps", 0.0))
+        model_adapter = foreign if foreign is not None else reg.build(
+            "adapters", adapter, ModelAdapter, model=model, threshold=threshold, **options)
     if normal is not None:
         if threshold is None and not model_adapter.has_threshold:
             model_adapter.calibrate(normal, percentile)
         else:
             model_adapter.observe_normal(normal)
     width = int(np.prod(model_adapter.sample_shape)) if model_adapter.sample_shape is not None else None
+    if search == "auto":
+        search = choose_search(model_adapter, normal)
+    search_options = dict(search_options or {})
+    if normal is not None and search == "blackbox":
+        search_options.setdefault("normal", normal)
     return Interpreter(
         adapter=model_adapter,
-        search=reg.build("searches", search, ReferenceSearch, **(search_options or {})),
+        search=reg.build("searches", search, ReferenceSearch, **search_options),
         constraints=build_constraints(k=check_k(k, width), lam=lam, eps=eps, box=box, integer=integer,
                                       frozen=frozen, onehot=onehot, extra=constraints, reg=reg),
         distance=reg.build("distances", distance, Distance),

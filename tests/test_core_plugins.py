@@ -33,7 +33,7 @@ def test_builtins_register_through_the_hooks():
     reg = Registry.from_plugin_manager(get_plugin_manager(entry_points=False))
     assert reg.names("constraints") == ["box", "conciseness", "fidelity", "frozen", "integer", "onehot", "stability"]
     assert reg.names("distances") == ["hamming", "l0", "l1", "l2", "linf"]
-    assert reg.names("searches") == ["gradient"]
+    assert reg.names("searches") == ["blackbox", "gradient"]
     assert {c.provider for c in reg.iter("constraints")} == {"deepaid_sdk.builtins"}
 
 

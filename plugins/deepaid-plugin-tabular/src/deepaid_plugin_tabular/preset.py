@@ -20,6 +20,8 @@ import numpy as np
 from deepaid_sdk.checks import as_tensor, check_finite_number, check_positive_int
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import BoxConstraint
+from deepaid_sdk.blackbox_adapters import foreign_adapter
+from deepaid_sdk.differentiable import choose_search
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
 from deepaid_sdk.registry import registry
@@ -235,6 +237,8 @@ def _adapter(model: Any, threshold: float | None, normal: Any, percentile: float
         built = model
         if threshold is not None:
             built.threshold = threshold
+    elif isinstance(adapter, str) and adapter in ("auto", "score") and foreign_adapter(model) is not None:
+        built = foreign_adapter(model, threshold, width=width)  # sklearn/PyOD estimator or ONNX model
     elif isinstance(adapter, str) and adapter in ("auto", "autoencoder", "score"):
         built = tabular_adapter(model, threshold, kind=adapter, width=width, output=output, device=device)
     else:
@@ -270,7 +274,7 @@ def tabular_interpreter(
     output: OutputSelector = None,
     constraints: Sequence[Any] = (),
     distance: Any = "l2",
-    search: Any = "gradient",
+    search: Any = "auto",
     search_options: dict[str, Any] | None = None,
     seed: int = 0,
     device: Any = None,
@@ -288,7 +292,9 @@ def tabular_interpreter(
         tables and plots then show original units.
     :param adapter: ``auto``/``autoencoder``/``score``, a registered adapter name, or pass a
         ``ModelAdapter`` as ``model``.
-    :param distance, search: registered names (or instances / ``(name, options)`` pairs).
+    :param distance, search: registered names (or instances / ``(name, options)`` pairs);
+        ``search="auto"``: ``gradient`` where the score has an input gradient, else ``blackbox``
+        (IsolationForest, ECOD, ONNX models...; it takes its candidate values from ``normal``).
     :param box_margin: with ``normal`` rows, references stay inside each feature's normal range
         widened by this share of it (default 0.1; never below 0 for a feature that is never negative
         in the normal rows), so the reference remains a possible input; None: no default box.
@@ -310,7 +316,9 @@ def tabular_interpreter(
                        eps=cal.eps if eps is None else check_finite_number(eps, "eps"),
                        lr=cal.lr if lr is None else lr)
     reg = registry()
-    offered = {"lr": cal.lr, "steps": cal.steps, "seed": seed}
+    if search == "auto":
+        search = choose_search(built, normal)
+    offered = {"lr": cal.lr, "steps": cal.steps, "seed": seed, **({} if normal is None else {"normal": normal})}
     if normal is not None and (units := feature_scale(normal)) is not None:
         offered["scale"] = units
     search_obj = _search(search, search_options, offered)
