@@ -7,7 +7,7 @@ from torch import nn
 
 from deepaid_sdk import ConcisenessConstraint
 from deepaid_sdk.adapters import ScoreAdapter
-from deepaid_sdk.testing import check_search
+from deepaid_sdk.testing import INVARIANCE_ROWS, check_search
 from deepaid_baselines import ATTRIBUTION_METHODS, attribute
 from deepaid_baselines.attribution_searches import ATTRIBUTION_SEARCHES, KernelShapSearch, LimeSearch
 
@@ -97,8 +97,12 @@ def fast_options(cls):
 def test_attribution_baseline_changes_at_most_k_features_to_the_reconstruction(cls, baselines_ae):
     ae = baselines_ae
     x = ae.anomalies[:10]
+    # KernelSHAP and LIME fit a surrogate on sampled coalitions per row: 10,000 rows take minutes
+    # on 2 cores, so the large-batch invariance check runs on the gradient methods here and on
+    # the sampling methods in test_sampling_baselines_do_not_depend_on_the_batch below.
+    sampled = cls in (KernelShapSearch, LimeSearch)
     result = check_search(cls(normal=ae.normal, **fast_options(cls)), ae.adapter, x, [ConcisenessConstraint(K)],
-                          single_rows=2)
+                          single_rows=2, batch_rows=0 if sampled else INVARIANCE_ROWS)
     mask = result.changed_mask()
     assert mask.sum(axis=1).max() <= K and mask.any()
     with torch.no_grad():
@@ -148,3 +152,12 @@ def test_no_private_captum_names_and_the_surrogate_is_exact_least_squares():
     surrogate.fit([(x[:32], y[:32]), (x[32:], y[32:], torch.ones(32))])
     assert torch.allclose(surrogate.representation(), torch.tensor([[2.0, -1.0, 0.5]]), atol=1e-4)
     assert torch.allclose(surrogate(x).squeeze(1), y, atol=1e-4)
+
+
+@pytest.mark.parametrize("cls", [KernelShapSearch, LimeSearch], ids=lambda c: c.name)
+def test_sampling_baselines_do_not_depend_on_the_batch(cls, baselines_ae):
+    """The same rows alone and at several positions of a 300-row batch give the same changes."""
+    from deepaid_sdk.testing import check_batch_invariance
+
+    check_batch_invariance(cls(normal=baselines_ae.normal, n_samples=20), baselines_ae.adapter,
+                           baselines_ae.anomalies[:6], [ConcisenessConstraint(K)], rows=300, probes=2)
