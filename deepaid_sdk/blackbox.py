@@ -201,7 +201,7 @@ class BlackboxSearch(ReferenceSearch):
         size = max(1, self.chunk // per_alert)
         refs, steps = [], []
         for part in progress(anomalies.split(size), total=-(-b // size), desc="blackbox search", unit="chunk"):
-            ref, step = context.run(part)
+            ref, step = context.run(part.clone())  # the phases may write to their rows in place
             refs.append(ref)
             steps.append(step)
         references = torch.cat(refs) if refs else anomalies.clone()

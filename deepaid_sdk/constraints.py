@@ -146,8 +146,8 @@ class ConcisenessConstraint(Constraint):
             return ref
         delta = (r - a).abs()
         over = ((delta > 0).sum(dim=1) > self.k).nonzero().flatten()
-        if over.numel() == 0:  # every row within budget (e.g. a descent on a fixed support): unchanged
-            return ref
+        if over.numel() == 0:  # every row within budget (e.g. a descent on a fixed support): a copy, no top-k
+            return ref.clone()
         keep = torch.ones_like(delta, dtype=torch.bool)
         top = delta[over].topk(self.k, dim=1).indices
         keep[over] = torch.zeros_like(delta[over], dtype=torch.bool).scatter_(1, top, True)

@@ -18,7 +18,7 @@ from deepaid_sdk.adapters import ModelAdapter
 PROBE_ROWS = 4
 
 
-def _model_name(adapter: ModelAdapter) -> str:
+def model_name(adapter: ModelAdapter) -> str:
     for attribute in ("model", "detector"):
         model = getattr(adapter, attribute, None)
         if model is not None:
@@ -62,7 +62,7 @@ def require_input_gradient(adapter: ModelAdapter, x: Tensor, search: str = "grad
         return
     problem = gradient_problem(adapter, x)
     if problem is not None:
-        raise ValueError(f"search={search!r}: the score of {_model_name(adapter)} has no gradient with respect "
+        raise ValueError(f"search={search!r}: the score of {model_name(adapter)} has no gradient with respect "
                          f"to its input ({problem}); use search='blackbox' (gradient-free, needs normal rows "
                          f"or a reconstruction)")
 
@@ -82,5 +82,11 @@ def probe_batch(adapter: ModelAdapter, normal: Any = None) -> Tensor:
 
 
 def choose_search(adapter: ModelAdapter, normal: Any = None) -> str:
-    """``gradient`` when the adapter's score has an input gradient on a probe batch, else ``blackbox``."""
+    """``gradient`` when the adapter's score has an input gradient on a probe batch, else ``blackbox``.
+
+    With nothing to probe (no normal rows, no known sample shape) it is ``gradient``: that search
+    checks the gradient on the first batch and suggests ``blackbox`` where there is none.
+    """
+    if normal is None and adapter.sample_shape is None:
+        return "gradient"
     return "gradient" if has_input_gradient(adapter, probe_batch(adapter, normal)) else "blackbox"

@@ -132,9 +132,12 @@ def check_gradient(adapter: ModelAdapter, x: torch.Tensor) -> None:
     with torch.enable_grad():
         scores = adapter.score(xg)
     if not scores.requires_grad:
-        raise ValueError("model: the score has no gradient with respect to the input (it is computed without "
-                         "autograd: under torch.no_grad, through numpy, or detached), so the gradient search cannot "
-                         "move; make the score differentiable in torch, or use a search that needs no gradient")
+        from deepaid_sdk.differentiable import model_name
+
+        raise ValueError(f"model: the score of {model_name(adapter)} has no gradient with respect to the input (it "
+                         "is computed without autograd: under torch.no_grad, through numpy, or detached), so the "
+                         "gradient search cannot move; make the score differentiable in torch, or use "
+                         "search='blackbox' (gradient-free, needs normal rows or a reconstruction)")
     (grad,) = torch.autograd.grad(scores.sum(), xg, allow_unused=True)
     flat = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if grad is None else \
         (grad.reshape(x.shape[0], -1) == 0).all(dim=1)

@@ -41,7 +41,8 @@ class ReferenceSearch(ABC):
             distance = L2Distance()
         elif not isinstance(distance, Distance):
             raise TypeError(f"distance: expected a Distance; got {type(distance).__name__}")
-        x = adapter.prepare(anomalies, "anomalies")
+        # A copy: prepare may share memory with the caller's array, and no search may write to it.
+        x = adapter.prepare(anomalies, "anomalies").clone()
         bound = [c.bind(adapter, distance) for c in constraints]
         return self._search(adapter, x, bound, distance)
 

@@ -170,7 +170,8 @@ def test_all_steps_score_finds_anomalies_in_context_rows(context):
     assert moved.mean() >= 0.85
     # The last-step score sees context spikes only through the last prediction: nothing to find.
     last = create("multits", model=det.adapter, k=PLANTED, steps="all").interpret_batch(x)
-    assert precision_recall_at_k(last, truth, k=PLANTED)[1] < 0.5
+    found = (last.changed_mask() & np.asarray(truth, dtype=bool)).sum() / np.asarray(truth).sum()
+    assert found < 0.5  # over every planted window, alerts or not: the last-step score finds few
 
 
 def test_all_steps_options_and_errors(small):
