@@ -1,4 +1,4 @@
-"""The ``deepaid`` command line: plugins, demos and benchmarks, all found through the registry."""
+"""The ``deepaid`` command line: plugins, demos, benchmarks and ``explain`` (a user's files)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="random seed")
     bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device")
     bench.add_argument("--out", default="deepaid-out", help="folder for the chart (default: deepaid-out)")
+
+    from deepaid_sdk.explain.command import add_parser as add_explain
+
+    add_explain(sub)
     return parser
 
 
@@ -91,7 +95,11 @@ def _main(argv: Sequence[str] | None) -> int:
             report = factory(n=args.n, seed=args.seed, device=args.device, out=pathlib.Path(args.out))
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.text())
             return 0
-    except (RegistryError, ValueError, TypeError) as exc:
+        if args.command == "explain":
+            from deepaid_sdk.explain.command import run as run_explain
+
+            return run_explain(args)
+    except (RegistryError, ValueError, TypeError, ImportError) as exc:
         sys.stderr.write(f"deepaid {args.command}: error: {exc}\n")
         return 2
     return 0  # pragma: no cover - argparse rejects unknown commands

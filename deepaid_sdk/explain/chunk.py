@@ -1,0 +1,45 @@
+"""The per-chunk function every engine runs: a table of input rows in, a table of records out."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import attrs
+import numpy as np
+
+from deepaid_sdk.interpreter import Interpreter
+
+from deepaid_sdk.explain.records import RecordField, record_table
+from deepaid_sdk.explain.sources import feature_matrix
+
+#: Column the Ray engine adds to carry each row's number in the input.
+ROW_COLUMN = "__deepaid_row"
+
+
+def chunk_ids(table: Any, id_column: str | None, first_row: int) -> np.ndarray:
+    """Record ids: the id column's values, or row numbers in the input (from 0)."""
+    if id_column is not None:
+        return np.asarray(table.column(id_column).to_pylist(), dtype=object)
+    if ROW_COLUMN in table.column_names:
+        return table.column(ROW_COLUMN).to_numpy().astype(np.int64)
+    return np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
+
+
+def explain_chunk(interpreter: Interpreter, table: Any, columns: Sequence[str], *, id_column: str | None,
+                  first_row: int = 0, full: bool = False, fields: Sequence[RecordField] = ()) -> Any:
+    """Explain every row of ``table`` (a ``pyarrow.Table``) and return its records as a ``pyarrow.Table``."""
+    ids = chunk_ids(table, id_column, first_row)
+    x = feature_matrix(table, list(columns), ids)
+    batch = interpreter.interpret_batch(x)
+    if batch.feature_names is None and batch.anomalies.shape[-1] == len(columns):
+        batch = attrs.evolve(batch, feature_names=list(columns))
+    if id_column is not None:
+        ids = _plain_ids(ids)
+    return record_table(batch, ids, full=full, fields=fields)
+
+
+def _plain_ids(ids: np.ndarray) -> np.ndarray:
+    """Ids of one type for Arrow: ints stay ints, anything else becomes strings."""
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in ids):
+        return ids.astype(np.int64)
+    return np.asarray([str(v) for v in ids], dtype=object)

@@ -1,0 +1,183 @@
+"""Input files read in chunks with pyarrow: CSV, Parquet and JSON lines.
+
+Chunks are cut at fixed row offsets (chunk ``i`` holds rows ``[i * size, (i + 1) * size)``) whatever
+the reader's own block sizes, so a resumed job and every engine see the same chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+from typing import Any, Iterator
+
+import numpy as np
+
+from deepaid_sdk.optional import require
+
+#: File extensions by input format.
+INPUT_FORMATS: dict[str, tuple[str, ...]] = {
+    "csv": (".csv", ".csv.gz"),
+    "parquet": (".parquet", ".pq"),
+    "jsonl": (".jsonl", ".ndjson", ".json"),
+}
+#: Bytes hashed at each of the start, middle and end of a file for its fingerprint.
+FINGERPRINT_SPAN = 1 << 20
+
+
+def input_format(path: str | os.PathLike) -> str:
+    """``csv``, ``parquet`` or ``jsonl`` from the file name; a ValueError listing the known extensions."""
+    name = str(path).lower()
+    for fmt, extensions in INPUT_FORMATS.items():
+        if name.endswith(extensions):
+            return fmt
+    known = ", ".join(e for exts in INPUT_FORMATS.values() for e in exts)
+    raise ValueError(f"input: cannot tell the format of {str(path)!r}; expected one of {known}")
+
+
+def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
+    """Size and a BLAKE2 hash of the first, middle and last MiB: a changed file is told apart cheaply."""
+    p = pathlib.Path(path)
+    size = p.stat().st_size
+    digest = hashlib.blake2b(digest_size=16)
+    with p.open("rb") as fh:
+        for start in sorted({0, max(0, size // 2 - FINGERPRINT_SPAN // 2), max(0, size - FINGERPRINT_SPAN)}):
+            fh.seek(start)
+            digest.update(fh.read(FINGERPRINT_SPAN))
+    return {"path": str(p.resolve()), "size": size, "blake2b": digest.hexdigest()}
+
+
+def _record_batches(path: pathlib.Path, fmt: str, block_rows: int) -> Iterator[Any]:
+    """The file's record batches, streamed (never the whole file in memory)."""
+    pa = require("pyarrow", "files")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        with pq.ParquetFile(path) as pf:
+            yield from pf.iter_batches(batch_size=block_rows)
+        return
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 22))
+    else:
+        import pyarrow.json as pjson
+
+        reader = pjson.open_json(path, read_options=pjson.ReadOptions(block_size=1 << 22))
+    with reader:
+        for batch in reader:
+            if not isinstance(batch, pa.RecordBatch):  # pragma: no cover - pyarrow always yields batches
+                raise TypeError(f"input: unexpected block {type(batch).__name__}")
+            yield batch
+
+
+class Source:
+    """One input file: its format, schema, and its rows in fixed-size chunks as ``pyarrow.Table``."""
+
+    def __init__(self, path: str | os.PathLike, chunk_rows: int) -> None:
+        self.path = pathlib.Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"input: no such file {str(self.path)!r}")
+        self.format = input_format(self.path)
+        self.chunk_rows = int(chunk_rows)
+        self._schema: Any = None
+
+    @property
+    def schema(self) -> Any:
+        """The file's ``pyarrow.Schema`` (from the first block for CSV and JSON lines)."""
+        if self._schema is None:
+            if self.format == "parquet":
+                import pyarrow.parquet as pq
+
+                self._schema = pq.read_schema(self.path)
+            else:
+                first = next(_record_batches(self.path, self.format, self.chunk_rows), None)
+                if first is None:
+                    raise ValueError(f"input: {str(self.path)!r} has no rows")
+                self._schema = first.schema
+        return self._schema
+
+    def count_rows(self) -> int | None:
+        """Rows in the file: exact for Parquet, counted by line ends for CSV/JSON lines (an estimate there)."""
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(self.path).metadata.num_rows)
+        if str(self.path).endswith(".gz"):
+            return None
+        lines = 0
+        last = b"\n"
+        with self.path.open("rb") as fh:
+            while block := fh.read(1 << 24):
+                lines += block.count(b"\n")
+                last = block[-1:]
+        lines += last != b"\n"
+        return max(0, lines - (1 if self.format == "csv" else 0))
+
+    def chunks(self, skip_rows: int = 0) -> Iterator[Any]:
+        """``pyarrow.Table`` chunks of ``chunk_rows`` rows (the last may be shorter), after ``skip_rows``."""
+        pa = require("pyarrow", "files")
+        pending: list[Any] = []
+        held = 0
+        to_skip = int(skip_rows)
+        for batch in _record_batches(self.path, self.format, min(self.chunk_rows, 65536)):
+            if to_skip:
+                if batch.num_rows <= to_skip:
+                    to_skip -= batch.num_rows
+                    continue
+                batch = batch.slice(to_skip)
+                to_skip = 0
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= self.chunk_rows:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, self.chunk_rows).combine_chunks()
+                rest = table.slice(self.chunk_rows)
+                pending = rest.to_batches() if rest.num_rows else []
+                held = rest.num_rows
+        if held:
+            yield pa.Table.from_batches(pending).combine_chunks()
+
+
+def numeric_columns(schema: Any) -> list[str]:
+    """Names of the integer and floating-point columns of a ``pyarrow.Schema``, in order."""
+    import pyarrow as pa
+
+    return [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+
+
+def select_columns(schema: Any, columns: list[str] | None, id_column: str | None) -> list[str]:
+    """The feature columns: ``columns`` as given (each checked), or every numeric column but the id."""
+    names = list(schema.names)
+    if id_column is not None and id_column not in names:
+        raise ValueError(f"id_column: no column {id_column!r} in the input; columns: {names}")
+    if columns:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise ValueError(f"columns: not in the input: {missing}; columns: {names}")
+        numeric = set(numeric_columns(schema))
+        bad = [c for c in columns if c not in numeric]
+        if bad:
+            raise ValueError(f"columns: not numeric: {bad}")
+        return list(columns)
+    chosen = [c for c in numeric_columns(schema) if c != id_column]
+    if not chosen:
+        raise ValueError(f"columns: the input has no numeric column to explain; columns: {names}")
+    return chosen
+
+
+def feature_matrix(table: Any, columns: list[str], ids: np.ndarray) -> np.ndarray:
+    """``[rows, len(columns)]`` float64 of a chunk; a missing or non-finite value names its row id and column."""
+    arrays = []
+    for name in columns:
+        col = table.column(name)
+        if col.null_count:
+            row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+            raise ValueError(f"input: row id={ids[row]!r}: column {name!r} is empty")
+        arrays.append(col.to_numpy().astype(np.float64, copy=False))
+    x = np.column_stack(arrays)
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(f"input: row id={ids[row]!r}: column {columns[col]!r} is {x[row, col]} (not finite)")
+    return x
