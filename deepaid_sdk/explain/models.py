@@ -14,6 +14,7 @@ import importlib
 import os
 import pathlib
 import re
+import warnings
 import zipfile
 from typing import Any
 
@@ -57,14 +58,23 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelLoadError(f"weights: tried torch.load({str(p)!r}, weights_only=True): {type(exc).__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else ''}; pass a safetensors file or a "
-                             "state dict saved with torch.save(model.state_dict(), path)") from None
+        raise ModelLoadError(f"weights: tried torch.load({str(p)!r}, weights_only=True): {_why(exc)}; pass a "
+                             "safetensors file or a state dict saved with torch.save(model.state_dict(), path)") from None
     if isinstance(state, nn.Module) or not isinstance(state, dict) or not all(
             isinstance(v, torch.Tensor) for v in state.values()):
         raise ModelLoadError(f"weights: {str(p)!r} holds a {type(state).__name__}, not a state dict of tensors; "
                              "save it with torch.save(model.state_dict(), path)")
     return state
+
+
+def _why(exc: Exception) -> str:
+    """A one-line reason for a failed load (torch's unpickling errors are long)."""
+    import pickle
+
+    if isinstance(exc, pickle.UnpicklingError):
+        return "the file holds pickled objects, not only tensors (a whole pickled model?)"
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {first[:200]}"
 
 
 def _from_factory(spec: str, model_args: dict[str, Any] | None, weights: str | os.PathLike | None) -> nn.Module:
@@ -109,16 +119,18 @@ def _from_file(path: pathlib.Path, allow_pickle: bool) -> nn.Module:
         try:
             return torch.export.load(str(path)).module()
         except Exception as exc:
-            tried.append(f"torch.export.load: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            tried.append(f"torch.export.load: {_why(exc)}")
     if any("/code/" in n or n.startswith("code/") for n in names) or not names:
         try:
-            return torch.jit.load(str(path), map_location="cpu")
+            with warnings.catch_warnings():  # torch deprecates TorchScript; a user's file is still theirs to load
+                warnings.simplefilter("ignore", DeprecationWarning)
+                return torch.jit.load(str(path), map_location="cpu")
         except Exception as exc:
-            tried.append(f"torch.jit.load: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+            tried.append(f"torch.jit.load: {_why(exc)}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
-        tried.append(f"torch.load(weights_only=True): {type(exc).__name__}")
+        tried.append(f"torch.load(weights_only=True): {_why(exc)}")
         if not allow_pickle:
             raise ModelLoadError(
                 f"model: {str(path)!r} is not TorchScript, a torch.export program or a state dict (tried "
