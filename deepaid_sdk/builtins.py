@@ -42,5 +42,7 @@ def register_interpreters(register: Register) -> None:
 @hookimpl
 def register_benchmarks(register: Register) -> None:
     from deepaid_sdk.benchmarks.core import run_core_benchmark
+    from deepaid_sdk.benchmarks.explain import run_benchmark as run_explain_benchmark
 
     register("core", run_core_benchmark)
+    register("explain", run_explain_benchmark)
