@@ -77,11 +77,20 @@ def run(args: argparse.Namespace) -> int:
     columns = None
     if args.columns:
         columns = [c for arg in args.columns for c in arg.split(",") if c]
-    summary = explain_file(
+    try:
+        summary = _explain(explain_file, args, model_args, columns)
+    except KeyboardInterrupt:
+        sys.stderr.write("deepaid explain: interrupted; the chunks committed so far are kept: run the same "
+                         "command with --resume to continue\n")
+        return 130
+    print(json.dumps(summary.to_dict()) if args.json else summary.text(), file=sys.stdout)
+    return 0
+
+
+def _explain(explain_file: Any, args: argparse.Namespace, model_args: dict[str, Any], columns: Any) -> Any:
+    return explain_file(
         args.preset, args.model, args.input, args.output, weights=args.weights, model_args=model_args,
         allow_pickle=args.allow_pickle, threshold=args.threshold, normal=args.normal, percentile=args.percentile,
         k=args.k, id_column=args.id_column, columns=columns, batch_size=args.batch_size, full=args.full,
         options=dict(parse_option(o) for o in args.option), device=args.device, resume=args.resume,
         engine=args.engine, ray_address=args.ray_address, workers=args.workers, quiet=args.quiet)
-    print(json.dumps(summary.to_dict()) if args.json else summary.text(), file=sys.stdout)
-    return 0

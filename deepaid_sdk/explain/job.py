@@ -49,9 +49,8 @@ class ExplainSummary:
 
     def text(self) -> str:
         resumed = f" ({self.resumed_rows} done before the resume)" if self.resumed_rows else ""
-        rate = (self.rows - self.resumed_rows) / self.seconds if self.seconds > 0 else float("nan")
         return (f"explained {self.rows} rows{resumed}: {self.alerts} alerts, {self.flipped} references judged "
-                f"normal; {rate:,.0f} rows/s ({self.engine}); wrote {self.output}")
+                f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}")
 
 
 def paths(output: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
