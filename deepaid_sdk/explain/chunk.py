@@ -9,6 +9,7 @@ import numpy as np
 
 from deepaid_sdk.interpreter import Interpreter
 
+from deepaid_sdk.explain.layout import Layout
 from deepaid_sdk.explain.records import RecordField, record_table
 from deepaid_sdk.explain.sources import feature_matrix
 
@@ -26,16 +27,25 @@ def chunk_ids(table: Any, id_column: str | None, first_row: int) -> np.ndarray:
 
 
 def explain_chunk(interpreter: Interpreter, table: Any, columns: Sequence[str], *, id_column: str | None,
-                  first_row: int = 0, full: bool = False, fields: Sequence[RecordField] = ()) -> Any:
-    """Explain every row of ``table`` (a ``pyarrow.Table``) and return its records as a ``pyarrow.Table``."""
+                  first_row: int = 0, full: bool = False, fields: Sequence[RecordField] = (),
+                  layout: Layout | None = None, context_rows: int = 0) -> Any:
+    """Explain the samples of ``table`` (a ``pyarrow.Table``) and return their records as a ``pyarrow.Table``.
+
+    ``first_row`` is the input row number of the table's first row; with a windowed ``layout`` its first
+    ``context_rows`` rows only complete the first windows (they were explained with the chunk before).
+    """
+    layout = layout or Layout()
     ids = chunk_ids(table, id_column, first_row)
     x = feature_matrix(table, list(columns), ids)
-    batch = interpreter.interpret_batch(x)
+    samples, sample_ids = layout.samples(x, ids, context_rows)
+    if not len(samples):
+        raise ValueError(f"input: no sample in this chunk (fewer rows than the detector's window of {layout.window})")
+    batch = interpreter.interpret_batch(samples)
     if batch.feature_names is None and batch.anomalies.shape[-1] == len(columns):
         batch = attrs.evolve(batch, feature_names=list(columns))
     if id_column is not None:
-        ids = _plain_ids(ids)
-    return record_table(batch, ids, full=full, fields=fields)
+        sample_ids = _plain_ids(sample_ids)
+    return record_table(batch, sample_ids, full=full, fields=fields)
 
 
 def _plain_ids(ids: np.ndarray) -> np.ndarray:

@@ -185,12 +185,32 @@ def _chunks_with_progress(source: Source, skip_rows: int, quiet: bool) -> Iterat
 
 def _run_local(spec: ExplainSpec, source: Source, columns: list[str], committer: _Committer, quiet: bool,
                fields: Sequence[RecordField]) -> None:
+    import pyarrow as pa
+
     from deepaid_sdk.explain.chunk import explain_chunk
+    from deepaid_sdk.explain.layout import Layout
 
     interpreter = spec.build(columns)
-    first = committer.manifest.rows_done
+    layout = Layout.of(interpreter.adapter.sample_shape, columns)
+    if layout.window > spec.batch_size:
+        raise ValueError(f"batch_size: expected at least the detector's window ({layout.window} rows); "
+                         f"got {spec.batch_size}")
+    first = committer.manifest.chunks_done * spec.batch_size  # input rows of the done chunks
+    tail = _context(source, first, layout.context)
     for table in _chunks_with_progress(source, first, quiet):
-        records = explain_chunk(interpreter, table, columns, id_column=spec.id_column, first_row=first,
-                                full=spec.full, fields=fields)
+        whole = pa.concat_tables([tail, table]) if tail is not None else table
+        context = 0 if tail is None else tail.num_rows
+        records = explain_chunk(interpreter, whole, columns, id_column=spec.id_column, first_row=first - context,
+                                full=spec.full, fields=fields, layout=layout, context_rows=context)
         committer.commit(records)
         first += table.num_rows
+        if layout.context:
+            tail = whole.slice(max(0, whole.num_rows - layout.context))
+
+
+def _context(source: Source, offset: int, rows: int) -> Any:
+    """The ``rows`` input rows before ``offset`` (windows of a resumed job need them), or None."""
+    if not rows or not offset:
+        return None
+    start = max(0, offset - rows)
+    return next(Source(source.path, offset - start).chunks(start))

@@ -60,7 +60,12 @@ def run_ray(spec: ExplainSpec, source: Source, columns: list[str], committer: An
     """Explain ``source`` on Ray Data and commit each chunk of records through ``committer``, in order."""
     ray = require("ray", "ray")
     require("ray.data", "ray")
-    spec.build(columns)  # fail here, with a clear message, rather than inside a worker
+    from deepaid_sdk.explain.layout import Layout
+
+    interpreter = spec.build(columns)  # fail here, with a clear message, rather than inside a worker
+    if Layout.of(interpreter.adapter.sample_shape, columns).window > 1:
+        raise ValueError("engine: the ray engine explains one row per sample; a detector of windows of rows "
+                         "needs --engine local")
     started_here = not ray.is_initialized()
     if started_here:
         if address is not None:
@@ -81,7 +86,7 @@ def run_ray(spec: ExplainSpec, source: Source, columns: list[str], committer: An
             # that preserve_order above guarantees. It numbers the rows for ids and for skipping done rows.
             warnings.simplefilter("ignore")
             ds = ds.zip(rows)
-        done = committer.manifest.rows_done
+        done = committer.manifest.chunks_done * spec.batch_size
         if done:
             ds = ds.map_batches(_skip(done), batch_format="pyarrow")
         pool = workers or max(1, int(ray.cluster_resources().get("CPU", 2)) - 1)

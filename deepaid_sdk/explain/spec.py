@@ -119,8 +119,8 @@ class ExplainSpec:
             opts["normal"] = normal
             if "percentile" in params:
                 opts["percentile"] = float(self.percentile)
-        # Column names name the features; a preset that takes feature metadata gets them.
-        if "features" in params and "features" not in opts:
+        # Column names name the features; a preset whose ``features`` takes names gets them.
+        if "features" in params and "features" not in opts and "Sequence[str]" in str(params["features"].annotation):
             opts["features"] = list(columns)
         if "width" in params and "width" not in opts:
             opts["width"] = len(columns)
