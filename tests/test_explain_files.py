@@ -153,3 +153,20 @@ def test_command_line_errors_are_one_line(explain_files, tmp_path, capsys):
     code = main(["explain", "tabular", "--model", FACTORY, "--input", str(explain_files.csv), "--output",
                  str(tmp_path / "o.jsonl"), "--threshold", "1", "--option", "novalue"])
     assert code == 2 and "--option: expected KEY=VALUE; got 'novalue'" in capsys.readouterr().err
+
+
+def test_csv_column_of_whole_numbers_then_fractions(explain_files, tmp_path):
+    """Types are not guessed from the first block alone: a feature column may turn fractional later."""
+    src = tmp_path / "late.csv"
+    lines = ["event," + ",".join(explain_files.names)]
+    lines += [f"e{i}," + ",".join("1" for _ in explain_files.names) for i in range(300000)]  # > one 4 MiB block
+    lines += ["e_last," + ",".join("0.5" for _ in explain_files.names)]
+    src.write_text("\n".join(lines) + "\n")
+    guessed = Source(src, 200000)
+    with pytest.raises(pa.ArrowInvalid):
+        list(guessed.chunks())
+    source = Source(src, 200000)
+    source.floats = tuple(explain_files.names)
+    chunks = list(source.chunks())
+    assert [t.num_rows for t in chunks] == [200000, 100001]
+    assert chunks[-1].column("f0").to_pylist()[-1] == 0.5

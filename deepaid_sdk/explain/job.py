@@ -127,6 +127,7 @@ def explain_file(
         raise ValueError("output: is the input file; choose another output")
     source = Source(src_path, spec.batch_size)
     cols = select_columns(source.schema, list(spec.columns) if spec.columns else None, spec.id_column)
+    source.floats = tuple(cols)
     job_fp, input_fp = spec.fingerprint(cols, fmt), fingerprint(src_path)
     parts, manifest_path = paths(out)
     started = time.perf_counter()
@@ -213,4 +214,6 @@ def _context(source: Source, offset: int, rows: int) -> Any:
     if not rows or not offset:
         return None
     start = max(0, offset - rows)
-    return next(Source(source.path, offset - start).chunks(start))
+    before = Source(source.path, offset - start)
+    before.floats = source.floats
+    return next(before.chunks(start))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pathlib
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
@@ -47,8 +47,12 @@ def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     return {"path": str(p.resolve()), "size": size, "blake2b": digest.hexdigest()}
 
 
-def _record_batches(path: pathlib.Path, fmt: str, block_rows: int) -> Iterator[Any]:
-    """The file's record batches, streamed (never the whole file in memory)."""
+def _record_batches(path: pathlib.Path, fmt: str, block_rows: int, floats: Sequence[str] = ()) -> Iterator[Any]:
+    """The file's record batches, streamed (never the whole file in memory).
+
+    ``floats`` are read as float64 in CSV and JSON lines, whose types are otherwise inferred from the first
+    block (a column of whole numbers there and a fraction later would fail half-way through the file).
+    """
     pa = require("pyarrow", "files")
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -59,11 +63,14 @@ def _record_batches(path: pathlib.Path, fmt: str, block_rows: int) -> Iterator[A
     if fmt == "csv":
         import pyarrow.csv as pcsv
 
-        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 22))
+        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 22),
+                               convert_options=pcsv.ConvertOptions(column_types={c: pa.float64() for c in floats}))
     else:
         import pyarrow.json as pjson
 
-        reader = pjson.open_json(path, read_options=pjson.ReadOptions(block_size=1 << 22))
+        parse = pjson.ParseOptions(explicit_schema=pa.schema([(c, pa.float64()) for c in floats]),
+                                   unexpected_field_behavior="infer") if floats else None
+        reader = pjson.open_json(path, read_options=pjson.ReadOptions(block_size=1 << 22), parse_options=parse)
     with reader:
         for batch in reader:
             if not isinstance(batch, pa.RecordBatch):  # pragma: no cover - pyarrow always yields batches
@@ -80,6 +87,8 @@ class Source:
             raise ValueError(f"input: no such file {str(self.path)!r}")
         self.format = input_format(self.path)
         self.chunk_rows = int(chunk_rows)
+        self.floats: tuple[str, ...] = ()
+        """Columns read as float64 (the feature columns, once chosen)."""
         self._schema: Any = None
 
     @property
@@ -120,7 +129,7 @@ class Source:
         pending: list[Any] = []
         held = 0
         to_skip = int(skip_rows)
-        for batch in _record_batches(self.path, self.format, min(self.chunk_rows, 65536)):
+        for batch in _record_batches(self.path, self.format, min(self.chunk_rows, 65536), self.floats):
             if to_skip:
                 if batch.num_rows <= to_skip:
                     to_skip -= batch.num_rows
