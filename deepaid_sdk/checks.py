@@ -54,8 +54,8 @@ def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None, device
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name}: expected a numeric array or tensor; could not convert ({exc})") from None
     else:
-        raise TypeError(f"{name}: expected a numpy array, torch tensor, pandas DataFrame or pyarrow Table; "
-                        f"got {type(value).__name__}")
+        raise TypeError(f"{name}: expected a numpy array or torch tensor; got {type(value).__name__} "
+                        "(a pandas DataFrame or pyarrow Table of numeric columns works too)")
     if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in _INT_DTYPES):
         raise TypeError(f"{name}: expected a real numeric array; got dtype {t.dtype}")
     if dtype is not None or device is not None:

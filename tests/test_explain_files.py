@@ -1,8 +1,6 @@
 """``deepaid explain`` on files: every input and output format, the record schema, strict JSON."""
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pyarrow as pa
@@ -128,21 +126,20 @@ def test_unknown_formats_are_named(explain_files, tmp_path):
                      options={"adapter": "reconstruction"}, quiet=True)
 
 
-def test_command_line(explain_files, tmp_path):
+def test_command_line(explain_files, tmp_path, capsys):
     out = tmp_path / "cli.parquet"
-    proc = subprocess.run(
-        [sys.executable, "-m", "deepaid_sdk.cli", "explain", "tabular", "--model", FACTORY,
-         "--model-args", json.dumps({"width": 6, "hidden": 12, "bottleneck": 3}), "--weights",
-         str(explain_files.weights), "--input", str(explain_files.csv), "--output", str(out), "--normal",
-         str(explain_files.normal_csv), "--percentile", "95", "--k", "2", "--id-column", "event",
-         "--columns", "f0,f1,f2", "f3", "f4", "f5", "--batch-size", "25", "--option", "lam=0.01", "--json"],
-        capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
+    code = main(["explain", "tabular", "--model", FACTORY, "--model-args",
+                 json.dumps({"width": 6, "hidden": 12, "bottleneck": 3}), "--weights", str(explain_files.weights),
+                 "--input", str(explain_files.csv), "--output", str(out), "--normal", str(explain_files.normal_csv),
+                 "--percentile", "95", "--k", "2", "--id-column", "event", "--columns", "f0,f1,f2", "f3", "f4", "f5",
+                 "--batch-size", "25", "--option", "lam=0.01", "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = json.loads(captured.out)
     assert summary["rows"] == 40 and summary["columns"] == explain_files.names
     table = pq.read_table(out)
     assert table.num_rows == 40 and max(len(c) for c in table.column("changed").to_pylist()) <= 2
-    assert proc.stderr == ""  # no progress bar when stderr is not a terminal
+    assert captured.err == ""  # no progress bar when stderr is not a terminal
 
 
 def test_command_line_errors_are_one_line(explain_files, tmp_path, capsys):
