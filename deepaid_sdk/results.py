@@ -36,6 +36,11 @@ def _json(value: Any, where: str = "value") -> Any:
     return value
 
 
+def json_value(value: Any, where: str = "value") -> Any:
+    """``value`` (arrays, numpy scalars, dicts, lists) as strict JSON types; non-finite floats are errors."""
+    return _json(value, where)
+
+
 def _names(value: Any) -> tuple[str, ...] | None:
     """Feature names as a tuple of strings (None stays None)."""
     if value is None:

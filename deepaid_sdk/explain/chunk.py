@@ -40,8 +40,16 @@ def explain_chunk(interpreter: Interpreter, table: Any, columns: Sequence[str], 
     samples, sample_ids = layout.samples(x, ids, context_rows)
     if not len(samples):
         raise ValueError(f"input: no sample in this chunk (fewer rows than the detector's window of {layout.window})")
+    if not interpreter.adapter.input_dtype.is_floating_point:
+        # Integer inputs (log key ids): whole numbers only, passed as integers.
+        fractional = samples != np.round(samples)
+        if fractional.any():
+            row = int(np.argwhere(fractional.reshape(len(samples), -1))[0][0])
+            raise ValueError(f"input: row id={sample_ids[row]!r}: the detector takes whole numbers "
+                             f"({interpreter.adapter.input_dtype}); got a fraction")
+        samples = samples.astype(np.int64)
     batch = interpreter.interpret_batch(samples)
-    if batch.feature_names is None and batch.anomalies.shape[-1] == len(columns):
+    if batch.feature_names is None and batch.anomalies.shape[-1] == len(columns) == x.shape[1]:
         batch = attrs.evolve(batch, feature_names=list(columns))
     if id_column is not None:
         sample_ids = _plain_ids(sample_ids)

@@ -21,7 +21,7 @@ from deepaid_sdk.progress import progress
 from deepaid_sdk.explain.manifest import Manifest
 from deepaid_sdk.explain.records import RecordField
 from deepaid_sdk.explain.sinks import assemble, output_format, write_part
-from deepaid_sdk.explain.sources import Source, fingerprint, select_columns
+from deepaid_sdk.explain.sources import Source, fingerprint, numeric_columns, row_width, select_columns
 from deepaid_sdk.explain.spec import ExplainSpec, check_input
 
 ENGINES = ("local", "ray")
@@ -127,7 +127,7 @@ def explain_file(
         raise ValueError("output: is the input file; choose another output")
     source = Source(src_path, spec.batch_size)
     cols = select_columns(source.schema, list(spec.columns) if spec.columns else None, spec.id_column)
-    source.floats = tuple(cols)
+    source.floats = tuple(c for c in cols if c in set(numeric_columns(source.schema)))
     job_fp, input_fp = spec.fingerprint(cols, fmt), fingerprint(src_path)
     parts, manifest_path = paths(out)
     started = time.perf_counter()
@@ -192,7 +192,7 @@ def _run_local(spec: ExplainSpec, source: Source, columns: list[str], committer:
     from deepaid_sdk.explain.layout import Layout
 
     interpreter = spec.build(columns)
-    layout = Layout.of(interpreter.adapter.sample_shape, columns)
+    layout = Layout.of(interpreter.adapter.sample_shape, row_width(source, columns))
     if layout.window > spec.batch_size:
         raise ValueError(f"batch_size: expected at least the detector's window ({layout.window} rows); "
                          f"got {spec.batch_size}")

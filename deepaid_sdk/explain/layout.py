@@ -8,7 +8,6 @@ no full window before them (the first ``W - 1`` of the file) have no record.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
 
 import attrs
 import numpy as np
@@ -21,15 +20,14 @@ class Layout:
     window: int = 1
 
     @classmethod
-    def of(cls, sample_shape: tuple[int, ...] | None, columns: Sequence[str]) -> "Layout":
-        """The layout for an adapter's ``sample_shape`` and the feature ``columns``."""
-        width = len(columns)
+    def of(cls, sample_shape: tuple[int, ...] | None, width: int) -> "Layout":
+        """The layout for an adapter's ``sample_shape`` and ``width`` values per input row."""
         if sample_shape is None or tuple(sample_shape) == (width,):
             return cls(1)
         if len(sample_shape) == 2 and sample_shape[1] == width:
             return cls(int(sample_shape[0]))
-        raise ValueError(f"columns: the detector's samples have shape {list(sample_shape)}; {width} feature columns "
-                         f"make rows [{width}] or windows [W, {width}] (pass --columns to choose them)")
+        raise ValueError(f"columns: the detector's samples have shape {list(sample_shape)}; rows of {width} values "
+                         f"make samples [{width}] or windows [W, {width}] (pass --columns to choose them)")
 
     @property
     def context(self) -> int:

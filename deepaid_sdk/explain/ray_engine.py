@@ -63,7 +63,9 @@ def run_ray(spec: ExplainSpec, source: Source, columns: list[str], committer: An
     from deepaid_sdk.explain.layout import Layout
 
     interpreter = spec.build(columns)  # fail here, with a clear message, rather than inside a worker
-    if Layout.of(interpreter.adapter.sample_shape, columns).window > 1:
+    from deepaid_sdk.explain.sources import row_width
+
+    if Layout.of(interpreter.adapter.sample_shape, row_width(source, columns)).window > 1:
         raise ValueError("engine: the ray engine explains one row per sample; a detector of windows of rows "
                          "needs --engine local")
     started_here = not ray.is_initialized()

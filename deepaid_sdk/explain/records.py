@@ -2,7 +2,8 @@
 
 Schema (in this order): ``id``, ``score``, ``reference_score``, ``threshold``, ``alert``, ``flipped``,
 ``changed`` (feature names, most important first), ``anomaly_values``, ``reference_values``, ``steps``;
-``reference`` (the whole reference, flattened) with ``full``. Extra per-record fields (for example the
+``reference`` (the whole reference, flattened) with ``full``; ``details`` (a JSON object of domain extras)
+where the interpreter gives them. Extra per-record fields (for example the
 Distiller's rule labels) are added by ``RecordField`` functions after these, never in the search.
 """
 
@@ -10,10 +11,12 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+import json
+
 import numpy as np
 
 from deepaid_sdk.optional import require
-from deepaid_sdk.results import InterpretationBatch
+from deepaid_sdk.results import InterpretationBatch, json_value
 
 #: Columns of every record, in order (``reference`` follows with ``full``).
 RECORD_COLUMNS = ("id", "score", "reference_score", "threshold", "alert", "flipped", "changed",
@@ -43,6 +46,10 @@ def record_table(batch: InterpretationBatch, ids: np.ndarray, *, full: bool = Fa
     columns["steps"] = pa.array(records.pop("steps"), pa.int64())
     if full:
         columns["reference"] = pa.array(records.pop("reference"), pa.list_(pa.float64()))
+    if batch.details:
+        # Domain extras (a verdict, log templates, a graph path), as one JSON object per record.
+        columns["details"] = pa.array([json.dumps(json_value(d, "details"), allow_nan=False, separators=(",", ":"))
+                                       for d in batch.details], pa.string())
     for field in fields:
         for name, values in field(batch, np.asarray(ids)).items():
             if name in columns:

@@ -155,8 +155,20 @@ def numeric_columns(schema: Any) -> list[str]:
     return [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
 
 
+def sequence_columns(schema: Any) -> list[str]:
+    """Names of the columns of integer lists (a sequence of key ids per row), in order."""
+    import pyarrow as pa
+
+    return [f.name for f in schema
+            if (pa.types.is_list(f.type) or pa.types.is_large_list(f.type) or pa.types.is_fixed_size_list(f.type))
+            and pa.types.is_integer(f.type.value_type)]
+
+
 def select_columns(schema: Any, columns: list[str] | None, id_column: str | None) -> list[str]:
-    """The feature columns: ``columns`` as given (each checked), or every numeric column but the id."""
+    """The feature columns: ``columns`` as given (each checked), or every numeric column but the id.
+
+    A column of integer lists (key sequences) is taken when named; its values are the sample.
+    """
     names = list(schema.names)
     if id_column is not None and id_column not in names:
         raise ValueError(f"id_column: no column {id_column!r} in the input; columns: {names}")
@@ -164,29 +176,55 @@ def select_columns(schema: Any, columns: list[str] | None, id_column: str | None
         missing = [c for c in columns if c not in names]
         if missing:
             raise ValueError(f"columns: not in the input: {missing}; columns: {names}")
-        numeric = set(numeric_columns(schema))
-        bad = [c for c in columns if c not in numeric]
+        usable = set(numeric_columns(schema)) | set(sequence_columns(schema))
+        bad = [c for c in columns if c not in usable]
         if bad:
-            raise ValueError(f"columns: not numeric: {bad}")
+            raise ValueError(f"columns: not numeric (nor lists of integers): {bad}")
         return list(columns)
     chosen = [c for c in numeric_columns(schema) if c != id_column]
     if not chosen:
-        raise ValueError(f"columns: the input has no numeric column to explain; columns: {names}")
+        raise ValueError(f"columns: the input has no numeric column to explain (name a column of key sequences "
+                         f"with --columns); columns: {names}")
     return chosen
 
 
+def _values(col: Any, name: str, ids: np.ndarray) -> np.ndarray:
+    """One column as ``[rows, n]`` float64: n = 1 for numbers, the list length for sequences."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if col.null_count:
+        row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+        raise ValueError(f"input: row id={ids[row]!r}: column {name!r} is empty")
+    if pa.types.is_list(col.type) or pa.types.is_large_list(col.type) or pa.types.is_fixed_size_list(col.type):
+        flat = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+        lengths = np.asarray(pc.list_value_length(flat).to_numpy(zero_copy_only=False))
+        if lengths.size and (lengths != lengths[0]).any():
+            row = int(np.flatnonzero(lengths != lengths[0])[0])
+            raise ValueError(f"input: row id={ids[row]!r}: column {name!r} holds {lengths[row]} values; the rows "
+                             f"before it hold {lengths[0]}")
+        values = flat.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+        return values.reshape(len(col), int(lengths[0]) if lengths.size else 0)
+    return col.to_numpy().astype(np.float64, copy=False)[:, None]
+
+
 def feature_matrix(table: Any, columns: list[str], ids: np.ndarray) -> np.ndarray:
-    """``[rows, len(columns)]`` float64 of a chunk; a missing or non-finite value names its row id and column."""
-    arrays = []
-    for name in columns:
-        col = table.column(name)
-        if col.null_count:
-            row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
-            raise ValueError(f"input: row id={ids[row]!r}: column {name!r} is empty")
-        arrays.append(col.to_numpy().astype(np.float64, copy=False))
-    x = np.column_stack(arrays)
+    """``[rows, values]`` float64 of a chunk; a missing or non-finite value names its row id and column."""
+    parts = [_values(table.column(name), name, ids) for name in columns]
+    x = np.concatenate(parts, axis=1)
+    owner = np.repeat(np.arange(len(columns)), [p.shape[1] for p in parts])
     bad = ~np.isfinite(x)
     if bad.any():
         row, col = (int(v) for v in np.argwhere(bad)[0])
-        raise ValueError(f"input: row id={ids[row]!r}: column {columns[col]!r} is {x[row, col]} (not finite)")
+        raise ValueError(f"input: row id={ids[row]!r}: column {columns[owner[col]]!r} is {x[row, col]} (not finite)")
     return x
+
+
+def row_width(source: Source, columns: list[str]) -> int:
+    """Values per input row of ``columns`` (a sequence column counts its length), from the first row."""
+    first = Source(source.path, 1)
+    first.floats = source.floats
+    table = next(first.chunks(), None)
+    if table is None:
+        raise ValueError(f"input: {str(source.path)!r} has no rows")
+    return int(feature_matrix(table, columns, np.arange(1)).shape[1])
