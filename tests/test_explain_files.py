@@ -106,7 +106,7 @@ def test_strict_json_sink_names_row_and_column():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"columns": ["nope"]}, r"columns: not in the input: \['nope'\]"),
-    ({"columns": ["host"]}, r"columns: not numeric: \['host'\]"),
+    ({"columns": ["host"]}, r"columns: not numeric \(nor lists of integers\): \['host'\]"),
     ({"id_column": "nope"}, r"id_column: no column 'nope'"),
     ({"threshold": 0.3, "normal": "x.csv"}, r"threshold: pass either threshold or normal"),
     ({"batch_size": 0}, r"batch_size: expected an integer >= 1"),

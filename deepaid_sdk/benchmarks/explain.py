@@ -27,6 +27,9 @@ DEFAULT_N = 20_000
 FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
 MODEL_ARGS = {"width": WIDTH, "hidden": 64, "bottleneck": 16}
 BLOCK = 50_000
+#: Rows per Parquet row group of every generated file, so that files of any length compare fairly
+#: (a reader holds one row group at a time).
+ROW_GROUP = 10_000
 
 
 def write_alerts(path: pathlib.Path, n: int, mixing: np.ndarray, std: np.ndarray, seed: int) -> None:
@@ -45,7 +48,7 @@ def write_alerts(path: pathlib.Path, n: int, mixing: np.ndarray, std: np.ndarray
             np.put_along_axis(rows, shifted, np.take_along_axis(rows, shifted, 1)
                               + sign * rng.uniform(3.0, 5.0, (m, 5)) * std[shifted], axis=1)
             columns = {"id": np.arange(start, start + m), **{c: rows[:, i].astype(np.float32) for i, c in enumerate(names)}}
-            writer.write_table(pa.table(columns))
+            writer.write_table(pa.table(columns), row_group_size=ROW_GROUP)
 
 
 def prepare(out: pathlib.Path, n: int, seed: int) -> dict[str, pathlib.Path]:

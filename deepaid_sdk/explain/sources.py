@@ -57,7 +57,8 @@ def _record_batches(path: pathlib.Path, fmt: str, block_rows: int, floats: Seque
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        with pq.ParquetFile(path) as pf:
+        # No pre-buffering: it reads a whole row group's column chunks ahead (90 MB more at 200,000 rows).
+        with pq.ParquetFile(path, pre_buffer=False) as pf:
             yield from pf.iter_batches(batch_size=block_rows)
         return
     if fmt == "csv":
