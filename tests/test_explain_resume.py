@@ -1,7 +1,6 @@
 """Resuming ``deepaid explain``: a job killed with SIGKILL continues, nothing lost, nothing duplicated."""
 
 import json
-import os
 import signal
 import subprocess
 import sys

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from deepaid_sdk import create, explain_file
-from deepaid_plugin_multits.model import LSTMPredictor, train_predictor
+from deepaid_plugin_multits.model import train_predictor
 
 W, D = 4, 3
 
