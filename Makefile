@@ -13,9 +13,10 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel
 
 # torch first, pinned: a CPU build of 2.13.0 is on these machines; an open range pulls CUDA wheels.
+# Extras for the tests: plot (matplotlib), files (pyarrow, pandas, safetensors), ray (Ray Data).
 $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)[plot]") pytest hypothesis scikit-learn onnx onnxruntime
+	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)[plot,files,ray]") pytest hypothesis scikit-learn onnx onnxruntime
 	touch $(STAMP)
 
 install: $(STAMP)

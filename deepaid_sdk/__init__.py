@@ -19,10 +19,12 @@ from deepaid_sdk.search import ReferenceSearch
 
 __version__ = "0.1.0"
 
+from deepaid_sdk.explain import explain_file  # noqa: E402  (after the core it builds on)
+
 __all__ = [
     "BoxConstraint", "ConcisenessConstraint", "Constraint", "Distance", "FidelityConstraint",
     "FrozenConstraint", "GradientSearch", "IntegerConstraint", "Interpretation", "InterpretationBatch",
     "Interpreter", "ModelAdapter", "OneHotConstraint", "ReconstructionAdapter", "ReferenceSearch",
     "Registry", "RegistryError", "ScoreAdapter", "StabilityConstraint", "__version__", "build_constraints",
-    "create", "hookimpl", "preset_factory", "preset_options", "registry",
+    "create", "explain_file", "hookimpl", "preset_factory", "preset_options", "registry",
 ]

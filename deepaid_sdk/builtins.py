@@ -49,9 +49,11 @@ def register_interpreters(register: Register) -> None:
 def register_benchmarks(register: Register) -> None:
     from deepaid_sdk.benchmarks import reference_quality
     from deepaid_sdk.benchmarks.core import run_core_benchmark
+    from deepaid_sdk.benchmarks.explain import run_benchmark as run_explain_benchmark
 
     register("core", run_core_benchmark)
     register("search", reference_quality.run)
+    register("explain", run_explain_benchmark)
 
 
 @hookimpl

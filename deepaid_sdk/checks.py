@@ -13,8 +13,39 @@ import torch
 from torch import Tensor
 
 
+def table_columns(value: Any) -> list[str] | None:
+    """Column names of a pandas DataFrame or a pyarrow Table/RecordBatch; None for anything else."""
+    module = type(value).__module__ or ""
+    if module.startswith("pandas") and hasattr(value, "columns") and hasattr(value, "to_numpy"):
+        return [str(c) for c in value.columns]
+    if module.startswith("pyarrow") and hasattr(value, "column_names") and hasattr(value, "columns"):
+        return [str(c) for c in value.column_names]
+    return None
+
+
+def _table_array(value: Any, name: str) -> np.ndarray:
+    """A DataFrame or Arrow table as a ``[rows, columns]`` numeric array; a TypeError naming bad columns."""
+    columns = table_columns(value)
+    if (type(value).__module__ or "").startswith("pandas"):
+        arrays = [value[c].to_numpy() for c in value.columns]
+    else:
+        arrays = [col.to_numpy(zero_copy_only=False) if hasattr(col, "to_numpy") else np.asarray(col)
+                  for col in value.columns]
+    bad = [c for c, a in zip(columns or [], arrays) if a.dtype == object or a.dtype.kind not in "biuf"]
+    if bad:
+        raise TypeError(f"{name}: expected numeric columns; not numeric: {bad[:5]}{'...' if len(bad) > 5 else ''}")
+    if not arrays:
+        raise ValueError(f"{name}: the table has no columns")
+    return np.column_stack(arrays)
+
+
 def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None, device: Any = None) -> Tensor:
-    """``value`` (numpy array, tensor, nested list) as a detached tensor; a clear TypeError otherwise."""
+    """``value`` (numpy array, tensor, nested list, DataFrame, Arrow table) as a detached tensor.
+
+    A table's columns become the last axis (``[rows, columns]``); anything else is a clear TypeError.
+    """
+    if table_columns(value) is not None:
+        value = _table_array(value, name)
     if isinstance(value, Tensor):
         t = value.detach()
     elif isinstance(value, np.ndarray) or isinstance(value, (list, tuple)):
@@ -26,7 +57,8 @@ def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None, device
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name}: expected a numeric array or tensor; could not convert ({exc})") from None
     else:
-        raise TypeError(f"{name}: expected a numpy array or torch tensor; got {type(value).__name__}")
+        raise TypeError(f"{name}: expected a numpy array or torch tensor; got {type(value).__name__} "
+                        "(a pandas DataFrame or pyarrow Table of numeric columns works too)")
     if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in _INT_DTYPES):
         raise TypeError(f"{name}: expected a real numeric array; got dtype {t.dtype}")
     if dtype is not None or device is not None:

@@ -1,4 +1,4 @@
-"""The ``deepaid`` command line: plugins, demos, benchmarks (found through the registry), distill and triage."""
+"""The ``deepaid`` command line: plugins, demos, benchmarks, ``explain`` (a user's files), distill and triage."""
 
 from __future__ import annotations
 
@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     triage.add_argument("--interpretations", required=True, help="explanation records (JSON lines or JSON)")
     triage.add_argument("--rules", required=True, help="rules file written by deepaid distill")
     triage.add_argument("--output", default=None, help="JSON-lines file to write (default: stdout)")
+
+    from deepaid_sdk.explain.command import add_parser as add_explain
+
+    add_explain(sub)
     return parser
 
 
@@ -136,7 +140,11 @@ def _main(argv: Sequence[str] | None) -> int:
             report = factory(n=args.n, seed=args.seed, device=args.device, out=pathlib.Path(args.out))
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.text())
             return 0
-    except (RegistryError, ValueError, TypeError) as exc:
+        if args.command == "explain":
+            from deepaid_sdk.explain.command import run as run_explain
+
+            return run_explain(args)
+    except (RegistryError, ValueError, TypeError, ImportError) as exc:
         sys.stderr.write(f"deepaid {args.command}: error: {exc}\n")
         return 2
     return 0  # pragma: no cover - argparse rejects unknown commands

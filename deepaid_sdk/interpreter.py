@@ -14,7 +14,7 @@ import attrs
 import numpy as np
 import torch
 
-from deepaid_sdk.checks import as_tensor, check_positive_int
+from deepaid_sdk.checks import as_tensor, check_positive_int, table_columns
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.blackbox_adapters import foreign_adapter
 from deepaid_sdk.differentiable import choose_search
@@ -59,7 +59,18 @@ class Interpreter:
         return self.interpret_batch(batch)[0]
 
     def interpret_batch(self, X: Any) -> InterpretationBatch:
-        """Explain every row of ``X``; rows the detector already accepts come back unchanged and flipped."""
+        """Explain every row of ``X``; rows the detector already accepts come back unchanged and flipped.
+
+        A pandas DataFrame or pyarrow Table is accepted; its column names become the result's
+        ``feature_names``.
+        """
+        columns = table_columns(X)
+        result = self._interpret_batch(X)
+        if columns is not None and result.anomalies.shape[-1] == len(columns):
+            result = attrs.evolve(result, feature_names=columns)
+        return result
+
+    def _interpret_batch(self, X: Any) -> InterpretationBatch:
         x = self.adapter.prepare(X, "X")
         self.adapter.check_model_device()
         check_budget(self.constraints, x)

@@ -1,10 +1,13 @@
 """Results as data: one ``Interpretation`` per anomaly and an ``InterpretationBatch`` of them.
 
-Arrays are numpy, detached from any autograd graph; ``to_dict()`` is JSON-safe.
+Arrays are numpy, detached from any autograd graph; ``to_dict()`` is strict JSON (no NaN or
+infinity: a non-finite value is a ValueError naming the row and the field). Feature names travel
+with the results when the input had them (DataFrame or Arrow columns).
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Iterator, Sequence
 
 import attrs
@@ -15,16 +18,47 @@ from deepaid_sdk.views import format_table
 _arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
 
 
-def _json(value: Any) -> Any:
+def _json(value: Any, where: str = "value") -> Any:
+    """``value`` as plain JSON types; a non-finite float is a ValueError naming ``where``."""
     if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            bad = np.argwhere(~np.isfinite(value))[0].tolist()
+            raise ValueError(f"{where}: non-finite value {value[tuple(bad)]} at {bad} cannot be written as JSON")
         return value.tolist()
     if isinstance(value, np.generic):
-        return value.item()
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"{where}: non-finite value {value} cannot be written as JSON")
     if isinstance(value, dict):
-        return {str(k): _json(v) for k, v in value.items()}
+        return {str(k): _json(v, f"{where}.{k}") for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json(v) for v in value]
+        return [_json(v, where) for v in value]
     return value
+
+
+def json_value(value: Any, where: str = "value") -> Any:
+    """``value`` (arrays, numpy scalars, dicts, lists) as strict JSON types; non-finite floats are errors."""
+    return _json(value, where)
+
+
+def _names(value: Any) -> tuple[str, ...] | None:
+    """Feature names as a tuple of strings (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence | np.ndarray):
+        raise TypeError(f"feature_names: expected a sequence of names; got {type(value).__name__}")
+    return tuple(str(v) for v in value)
+
+
+def _check_names(names: tuple[str, ...] | None, sample_shape: tuple[int, ...]) -> None:
+    width = sample_shape[-1] if sample_shape else 1
+    if names is not None and len(names) != width:
+        raise ValueError(f"feature_names: expected {width} names (the last axis of a sample); got {len(names)}")
+
+
+def _summary(n: int, flipped: float, threshold: float, names: tuple[str, ...] | None, shape: tuple[int, ...]) -> str:
+    features = f", features {list(names[:4])}{'...' if len(names) > 4 else ''}" if names else ""
+    return f"{n} rows, sample shape {list(shape)}, threshold {threshold:.6g}, flip rate {flipped:.3f}{features}"
 
 
 def feature_label(index: Sequence[int] | int, feature_names: Sequence[str] | None, sample_shape: tuple[int, ...]) -> str:
@@ -65,9 +99,31 @@ class Interpretation:
     """Search steps this sample took."""
     seconds: float
     """Search time attributed to this sample (its share of the batch)."""
+    feature_names: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
+    """Names of the last axis of a sample (columns of the input), when known."""
+
+    def __attrs_post_init__(self) -> None:
+        _check_names(self.feature_names, self.anomaly.shape)
+
+    @property
+    def alert(self) -> bool:
+        """The detector flagged the sample (score above the threshold)."""
+        return bool(self.score > self.threshold)
+
+    def changed_names(self) -> list[str]:
+        """The changed features as labels (feature names where known), most important first."""
+        return [feature_label(idx, self.feature_names, self.anomaly.shape) for idx in self.changed]
+
+    def __repr__(self) -> str:
+        verdict = "flipped" if self.flipped else "not flipped"
+        return (f"Interpretation(score {self.score:.6g} -> {self.reference_score:.6g}, threshold "
+                f"{self.threshold:.6g}, {verdict}, changed {self.changed_names()[:6]}, steps {self.steps})")
 
     def to_dict(self) -> dict[str, Any]:
-        return {f.name: _json(getattr(self, f.name)) for f in attrs.fields(type(self))}
+        """Every field and ``alert`` as strict JSON types (a non-finite value is a ValueError naming its field)."""
+        out = {f.name: _json(getattr(self, f.name), f.name) for f in attrs.fields(type(self))}
+        out["alert"] = self.alert
+        return out
 
     def table(
         self,
@@ -75,6 +131,8 @@ class Interpretation:
         inverse: Callable[[np.ndarray], np.ndarray] | None = None,
     ) -> str:
         """The changed features, anomaly vs reference; in original units when ``inverse`` is given."""
+        if feature_names is None:
+            feature_names = self.feature_names
         anomaly, reference = self.anomaly, self.reference
         if inverse is not None:
             anomaly = np.asarray(inverse(anomaly[None]))[0]
@@ -114,8 +172,11 @@ class InterpretationBatch:
     """Recorded search parameters, for reproducibility."""
     details: tuple[dict[str, Any], ...] = ()
     """Optional JSON-safe domain extras, one dict per sample (e.g. a graph path)."""
+    feature_names: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
+    """Names of the last axis of a sample (columns of the input), when known."""
 
     def __attrs_post_init__(self) -> None:
+        _check_names(self.feature_names, self.anomalies.shape[1:])
         n = self.anomalies.shape[0]
         for name in ("references", "scores", "reference_scores", "flipped", "steps"):
             if getattr(self, name).shape[0] != n:
@@ -139,8 +200,65 @@ class InterpretationBatch:
             anomaly_values=self.anomalies[i][key], reference_values=self.references[i][key],
             score=float(self.scores[i]), reference_score=float(self.reference_scores[i]),
             threshold=self.threshold, flipped=bool(self.flipped[i]), steps=int(self.steps[i]),
-            seconds=self.seconds / max(len(self), 1),
+            seconds=self.seconds / max(len(self), 1), feature_names=self.feature_names,
         )
+
+    def __repr__(self) -> str:
+        return f"InterpretationBatch({self.method or 'unknown search'}: " + _summary(
+            len(self), self.flip_rate if len(self) else float("nan"), self.threshold, self.feature_names,
+            tuple(self.anomalies.shape[1:])) + ")"
+
+    @property
+    def alerts(self) -> np.ndarray:
+        """``[B]`` bool: the detector flagged the row (score above the threshold)."""
+        return np.asarray(self.scores) > self.threshold
+
+    def changed_names(self) -> list[list[str]]:
+        """Per row, the changed features as labels (feature names where known), most important first."""
+        shape = tuple(self.anomalies.shape[1:])
+        return [[feature_label(idx, self.feature_names, shape) for idx in changed] for changed in self.changed]
+
+    def records(self, *, full: bool = False) -> dict[str, list[Any]]:
+        """Column-wise output records (no ids): what ``to_pandas``/``to_arrow`` and the explain job write.
+
+        ``full`` adds the whole reference of each row (flattened).
+        """
+        n = len(self)
+        flat_a = self.anomalies.reshape(n, -1)
+        flat_r = self.references.reshape(n, -1)
+        values_a, values_r = [], []
+        for i, changed in enumerate(self.changed):
+            flat = _flat_index(changed, tuple(self.anomalies.shape[1:]))
+            values_a.append(flat_a[i, flat].astype(np.float64))
+            values_r.append(flat_r[i, flat].astype(np.float64))
+        out: dict[str, list[Any]] = {
+            "score": np.asarray(self.scores, dtype=np.float64).tolist(),
+            "reference_score": np.asarray(self.reference_scores, dtype=np.float64).tolist(),
+            "threshold": [float(self.threshold)] * n,
+            "alert": self.alerts.tolist(),
+            "flipped": np.asarray(self.flipped, dtype=bool).tolist(),
+            "changed": self.changed_names(),
+            "anomaly_values": [v.tolist() for v in values_a],
+            "reference_values": [v.tolist() for v in values_r],
+            "steps": np.asarray(self.steps, dtype=np.int64).tolist(),
+        }
+        if full:
+            out["reference"] = flat_r.astype(np.float64).tolist()
+        return out
+
+    def to_pandas(self, *, full: bool = False) -> Any:
+        """One row per interpretation (the columns of ``records``); needs pandas (extra ``files``)."""
+        from deepaid_sdk.optional import require
+
+        pandas = require("pandas", "files")
+        return pandas.DataFrame(self.records(full=full))
+
+    def to_arrow(self, *, full: bool = False) -> Any:
+        """A ``pyarrow.Table`` of ``records`` (lists as list columns); needs pyarrow (extra ``files``)."""
+        from deepaid_sdk.optional import require
+
+        pa = require("pyarrow", "files")
+        return pa.table(self.records(full=full))
 
     def __iter__(self) -> Iterator[Interpretation]:
         return (self[i] for i in range(len(self)))
@@ -163,13 +281,19 @@ class InterpretationBatch:
         return mask
 
     def to_dict(self) -> dict[str, Any]:
+        """Strict JSON types; a non-finite value is a ValueError naming the row and the field."""
+        items = []
+        for i, item in enumerate(self):
+            try:
+                items.append({**item.to_dict(), **({"details": _json(self.details[i], "details")}
+                                                   if self.details else {})})
+            except ValueError as exc:
+                raise ValueError(f"row {i}: {exc}") from None
         return {
-            "method": self.method, "params": _json(self.params), "threshold": self.threshold,
-            "seconds": self.seconds, "flip_rate": self.flip_rate,
-            "interpretations": [
-                {**item.to_dict(), **({"details": _json(self.details[i])} if self.details else {})}
-                for i, item in enumerate(self)
-            ],
+            "method": self.method, "params": _json(self.params, "params"), "threshold": _json(self.threshold, "threshold"),
+            "seconds": self.seconds, "flip_rate": _json(self.flip_rate, "flip_rate") if len(self) else None,
+            "feature_names": None if self.feature_names is None else list(self.feature_names),
+            "interpretations": items,
         }
 
     def table(self, feature_names: Sequence[str] | None = None,
@@ -201,4 +325,12 @@ class InterpretationBatch:
             params=next((p.params for _, p in parts if p.params), {}),
             details=tuple(p.details[j] if p.details else {} for p, j in rows)
             if any(p.details for _, p in parts) else (),
+            feature_names=next((p.feature_names for _, p in parts if p.feature_names is not None), None),
         )
+
+
+def _flat_index(changed: np.ndarray, sample_shape: tuple[int, ...]) -> np.ndarray:
+    """Flat indices into one flattened sample of ``changed`` (``[n]`` or ``[n, ndim]``)."""
+    if changed.ndim == 2:
+        return np.ravel_multi_index(tuple(changed.T), sample_shape).astype(np.int64)
+    return np.asarray(changed, dtype=np.int64)

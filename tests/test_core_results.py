@@ -23,7 +23,8 @@ def batch():
 def test_interpretation_fields_and_json(batch):
     first = batch[0]
     assert [f for f in first.to_dict()] == ["anomaly", "reference", "changed", "anomaly_values", "reference_values",
-                                           "score", "reference_score", "threshold", "flipped", "steps", "seconds"]
+                                           "score", "reference_score", "threshold", "flipped", "steps", "seconds",
+                                           "feature_names", "alert"]
     assert first.changed.tolist() == [1]
     assert first.anomaly_values.tolist() == pytest.approx([2.0])
     assert first.flipped and first.reference_score <= 1.0

@@ -1,0 +1,63 @@
+"""The per-chunk function every engine runs: a table of input rows in, a table of records out."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import attrs
+import numpy as np
+
+from deepaid_sdk.interpreter import Interpreter
+
+from deepaid_sdk.explain.layout import Layout
+from deepaid_sdk.explain.records import RecordField, record_table
+from deepaid_sdk.explain.sources import feature_matrix
+
+#: Column the Ray engine adds to carry each row's number in the input.
+ROW_COLUMN = "__deepaid_row"
+
+
+def chunk_ids(table: Any, id_column: str | None, first_row: int) -> np.ndarray:
+    """Record ids: the id column's values, or row numbers in the input (from 0)."""
+    if id_column is not None:
+        return np.asarray(table.column(id_column).to_pylist(), dtype=object)
+    if ROW_COLUMN in table.column_names:
+        return table.column(ROW_COLUMN).to_numpy().astype(np.int64)
+    return np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
+
+
+def explain_chunk(interpreter: Interpreter, table: Any, columns: Sequence[str], *, id_column: str | None,
+                  first_row: int = 0, full: bool = False, fields: Sequence[RecordField] = (),
+                  layout: Layout | None = None, context_rows: int = 0) -> Any:
+    """Explain the samples of ``table`` (a ``pyarrow.Table``) and return their records as a ``pyarrow.Table``.
+
+    ``first_row`` is the input row number of the table's first row; with a windowed ``layout`` its first
+    ``context_rows`` rows only complete the first windows (they were explained with the chunk before).
+    """
+    layout = layout or Layout()
+    ids = chunk_ids(table, id_column, first_row)
+    x = feature_matrix(table, list(columns), ids)
+    samples, sample_ids = layout.samples(x, ids, context_rows)
+    if not len(samples):
+        raise ValueError(f"input: no sample in this chunk (fewer rows than the detector's window of {layout.window})")
+    if not interpreter.adapter.input_dtype.is_floating_point:
+        # Integer inputs (log key ids): whole numbers only, passed as integers.
+        fractional = samples != np.round(samples)
+        if fractional.any():
+            row = int(np.argwhere(fractional.reshape(len(samples), -1))[0][0])
+            raise ValueError(f"input: row id={sample_ids[row]!r}: the detector takes whole numbers "
+                             f"({interpreter.adapter.input_dtype}); got a fraction")
+        samples = samples.astype(np.int64)
+    batch = interpreter.interpret_batch(samples)
+    if batch.feature_names is None and batch.anomalies.shape[-1] == len(columns) == x.shape[1]:
+        batch = attrs.evolve(batch, feature_names=list(columns))
+    if id_column is not None:
+        sample_ids = _plain_ids(sample_ids)
+    return record_table(batch, sample_ids, full=full, fields=fields)
+
+
+def _plain_ids(ids: np.ndarray) -> np.ndarray:
+    """Ids of one type for Arrow: ints stay ints, anything else becomes strings."""
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in ids):
+        return ids.astype(np.int64)
+    return np.asarray([str(v) for v in ids], dtype=object)

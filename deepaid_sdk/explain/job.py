@@ -1,0 +1,219 @@
+"""The explain job: a source read in chunks, the interpreter on each, parts and a manifest committed.
+
+Output is committed chunk by chunk: ``OUTPUT.parts/part-NNNNN.EXT`` then ``OUTPUT.manifest.json``, each
+written atomically. When every chunk is done the parts are concatenated into ``OUTPUT`` (atomically)
+and removed. ``resume=True`` checks the manifest (same input, same options) and skips done chunks, so
+after Ctrl-C, SIGTERM or SIGKILL the final output still has every input row exactly once.
+"""
+
+from __future__ import annotations
+
+import pathlib
+import shutil
+import time
+from typing import Any, Iterator, Sequence
+
+import attrs
+
+from deepaid_sdk.checks import check_positive_int
+from deepaid_sdk.progress import progress
+
+from deepaid_sdk.explain.manifest import Manifest
+from deepaid_sdk.explain.records import RecordField
+from deepaid_sdk.explain.sinks import assemble, output_format, write_part
+from deepaid_sdk.explain.sources import Source, fingerprint, numeric_columns, row_width, select_columns
+from deepaid_sdk.explain.spec import ExplainSpec, check_input
+
+ENGINES = ("local", "ray")
+
+
+@attrs.frozen
+class ExplainSummary:
+    """What a finished explain job did."""
+
+    output: str
+    rows: int
+    """Rows in the output (one per input row)."""
+    alerts: int
+    """Rows the detector flagged (score above the threshold)."""
+    flipped: int
+    """Rows whose reference the detector judges normal."""
+    resumed_rows: int
+    """Rows found done by an earlier, interrupted run and not explained again."""
+    seconds: float
+    engine: str
+    columns: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+    def text(self) -> str:
+        resumed = f" ({self.resumed_rows} done before the resume)" if self.resumed_rows else ""
+        return (f"explained {self.rows} rows{resumed}: {self.alerts} alerts, {self.flipped} references judged "
+                f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}")
+
+
+def paths(output: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """The parts folder and the manifest of ``output``."""
+    return output.with_name(output.name + ".parts"), output.with_name(output.name + ".manifest.json")
+
+
+def part_path(parts: pathlib.Path, index: int, fmt: str) -> pathlib.Path:
+    return parts / f"part-{index:05d}.{fmt}"
+
+
+class _Committer:
+    """Writes each chunk's records as the next part, then the manifest (each atomically)."""
+
+    def __init__(self, parts: pathlib.Path, manifest_path: pathlib.Path, manifest: Manifest, fmt: str) -> None:
+        self.parts, self.manifest_path, self.manifest, self.fmt = parts, manifest_path, manifest, fmt
+
+    def commit(self, records: Any) -> None:
+        import pyarrow.compute as pc
+
+        m = self.manifest
+        write_part(records, part_path(self.parts, m.chunks_done, self.fmt), self.fmt)
+        self.manifest = attrs.evolve(
+            m, chunks_done=m.chunks_done + 1, rows_done=m.rows_done + records.num_rows,
+            alerts=m.alerts + int(pc.sum(records.column("alert")).as_py() or 0),
+            flipped=m.flipped + int(pc.sum(records.column("flipped")).as_py() or 0))
+        self.manifest.save(self.manifest_path)
+
+
+def explain_file(
+    preset: str,
+    model: Any,
+    input: str | pathlib.Path,
+    output: str | pathlib.Path,
+    *,
+    weights: str | pathlib.Path | None = None,
+    model_args: dict[str, Any] | None = None,
+    allow_pickle: bool = False,
+    threshold: float | None = None,
+    normal: Any = None,
+    percentile: float = 99.0,
+    k: int | None = None,
+    id_column: str | None = None,
+    columns: Sequence[str] | None = None,
+    batch_size: int = 1024,
+    full: bool = False,
+    options: dict[str, Any] | None = None,
+    device: str = "cpu",
+    resume: bool = False,
+    engine: str = "local",
+    ray_address: str | None = None,
+    workers: int | None = None,
+    quiet: bool = False,
+    fields: Sequence[RecordField] = (),
+) -> ExplainSummary:
+    """Explain every row of the ``input`` file with preset ``preset`` and write one record per row to ``output``.
+
+    ``model`` is ``package.module:factory`` (with ``weights`` and ``model_args``), a TorchScript /
+    ``torch.export`` (.pt2) / ONNX file, or an ``nn.Module``. Give ``threshold`` or ``normal`` rows (a file
+    or an array) with ``percentile``. Memory is bounded by ``batch_size`` rows; ``resume`` continues an
+    interrupted job; ``engine="ray"`` runs the chunks on Ray Data (``ray_address`` or a local cluster with
+    ``workers`` actors). ``fields`` add per-record columns (see ``deepaid_sdk.explain.records``).
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"engine: expected one of {ENGINES}; got {engine!r}")
+    spec = ExplainSpec(preset=preset, model=model, weights=weights, model_args=dict(model_args or {}),
+                       allow_pickle=allow_pickle, threshold=threshold, normal=normal, percentile=percentile, k=k,
+                       id_column=id_column, columns=columns, batch_size=batch_size, full=full,
+                       options=dict(options or {}), device=device)
+    src_path = check_input(input)
+    out = pathlib.Path(output)
+    fmt = output_format(out)
+    if out.resolve() == src_path.resolve():
+        raise ValueError("output: is the input file; choose another output")
+    source = Source(src_path, spec.batch_size)
+    cols = select_columns(source.schema, list(spec.columns) if spec.columns else None, spec.id_column)
+    source.floats = tuple(c for c in cols if c in set(numeric_columns(source.schema)))
+    job_fp, input_fp = spec.fingerprint(cols, fmt), fingerprint(src_path)
+    parts, manifest_path = paths(out)
+    started = time.perf_counter()
+    manifest = _start(manifest_path, parts, out, input_fp, job_fp, resume, fmt)
+    resumed = manifest.rows_done
+    if not manifest.complete:
+        committer = _Committer(parts, manifest_path, manifest, fmt)
+        if engine == "local":
+            _run_local(spec, source, cols, committer, quiet, fields)
+        else:
+            from deepaid_sdk.explain.ray_engine import run_ray
+
+            run_ray(spec, source, cols, committer, quiet, fields, address=ray_address,
+                    workers=check_positive_int(workers, "workers") if workers is not None else None)
+        manifest = committer.manifest
+        assemble([part_path(parts, i, fmt) for i in range(manifest.chunks_done)], out, fmt)
+        manifest = attrs.evolve(manifest, complete=True)
+        manifest.save(manifest_path)
+    elif not out.is_file():
+        raise ValueError(f"resume: the manifest says the job is complete but {str(out)!r} is missing; "
+                         "run again without --resume")
+    shutil.rmtree(parts, ignore_errors=True)
+    return ExplainSummary(output=str(out), rows=manifest.rows_done, alerts=manifest.alerts,
+                          flipped=manifest.flipped, resumed_rows=resumed,
+                          seconds=time.perf_counter() - started, engine=engine, columns=tuple(cols))
+
+
+def _start(manifest_path: pathlib.Path, parts: pathlib.Path, out: pathlib.Path, input_fp: dict[str, Any],
+           job_fp: dict[str, Any], resume: bool, fmt: str) -> Manifest:
+    """The manifest to continue from: the old one on resume (checked), else a fresh job."""
+    if resume and manifest_path.is_file():
+        manifest = Manifest.load(manifest_path)
+        manifest.check_same_job(input_fp, job_fp, manifest_path)
+        if not manifest.complete:
+            missing = [i for i in range(manifest.chunks_done) if not part_path(parts, i, fmt).is_file()]
+            if missing:
+                raise ValueError(f"resume: part files {missing[:5]} listed in {str(manifest_path)!r} are missing; "
+                                 "run again without --resume")
+        return manifest
+    shutil.rmtree(parts, ignore_errors=True)
+    parts.mkdir(parents=True)
+    manifest = Manifest(input=input_fp, options=job_fp)
+    manifest.save(manifest_path)
+    return manifest
+
+
+def _chunks_with_progress(source: Source, skip_rows: int, quiet: bool) -> Iterator[Any]:
+    from deepaid_sdk.progress import progress_enabled
+
+    total = source.count_rows() if progress_enabled(quiet) else None
+    with progress(total=total, initial=skip_rows, desc="explain", unit="row", quiet=quiet) as bar:
+        for table in source.chunks(skip_rows):
+            yield table
+            bar.update(table.num_rows)
+
+
+def _run_local(spec: ExplainSpec, source: Source, columns: list[str], committer: _Committer, quiet: bool,
+               fields: Sequence[RecordField]) -> None:
+    import pyarrow as pa
+
+    from deepaid_sdk.explain.chunk import explain_chunk
+    from deepaid_sdk.explain.layout import Layout
+
+    interpreter = spec.build(columns)
+    layout = Layout.of(interpreter.adapter.sample_shape, row_width(source, columns))
+    if layout.window > spec.batch_size:
+        raise ValueError(f"batch_size: expected at least the detector's window ({layout.window} rows); "
+                         f"got {spec.batch_size}")
+    first = committer.manifest.chunks_done * spec.batch_size  # input rows of the done chunks
+    tail = _context(source, first, layout.context)
+    for table in _chunks_with_progress(source, first, quiet):
+        whole = pa.concat_tables([tail, table]) if tail is not None else table
+        context = 0 if tail is None else tail.num_rows
+        records = explain_chunk(interpreter, whole, columns, id_column=spec.id_column, first_row=first - context,
+                                full=spec.full, fields=fields, layout=layout, context_rows=context)
+        committer.commit(records)
+        first += table.num_rows
+        if layout.context:
+            tail = whole.slice(max(0, whole.num_rows - layout.context))
+
+
+def _context(source: Source, offset: int, rows: int) -> Any:
+    """The ``rows`` input rows before ``offset`` (windows of a resumed job need them), or None."""
+    if not rows or not offset:
+        return None
+    start = max(0, offset - rows)
+    before = Source(source.path, offset - start)
+    before.floats = source.floats
+    return next(before.chunks(start))

@@ -1,0 +1,107 @@
+"""Output files: JSON lines or Parquet by extension, committed as part files then assembled atomically.
+
+JSON lines are strict JSON (no NaN or infinity): a non-finite value is a ValueError naming the row's
+id and the column.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any, Sequence
+
+import numpy as np
+
+from deepaid_sdk.optional import require
+
+#: File extensions by output format.
+OUTPUT_FORMATS: dict[str, tuple[str, ...]] = {"jsonl": (".jsonl", ".ndjson"), "parquet": (".parquet", ".pq")}
+
+
+def output_format(path: str | os.PathLike) -> str:
+    """``jsonl`` or ``parquet`` from the file name; a ValueError listing the known extensions."""
+    name = str(path).lower()
+    for fmt, extensions in OUTPUT_FORMATS.items():
+        if name.endswith(extensions):
+            return fmt
+    known = ", ".join(e for exts in OUTPUT_FORMATS.values() for e in exts)
+    raise ValueError(f"output: cannot tell the format of {str(path)!r}; expected one of {known}")
+
+
+def check_finite(table: Any) -> None:
+    """Every float (or list of floats) in ``table`` is finite; else a ValueError naming row id and column."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        if pa.types.is_floating(col.type):
+            values = col.to_numpy(zero_copy_only=False)
+            bad = ~np.isfinite(values)
+        elif pa.types.is_list(col.type) and pa.types.is_floating(col.type.value_type):
+            flat = col.flatten().to_numpy(zero_copy_only=False)
+            if np.isfinite(flat).all():
+                continue
+            parents = pc.list_parent_indices(col).to_numpy(zero_copy_only=False)
+            bad = np.zeros(len(col), dtype=bool)
+            bad[parents[~np.isfinite(flat)]] = True
+        else:
+            continue
+        if bad.any():
+            row = int(np.flatnonzero(bad)[0])
+            ident = table.column("id")[row].as_py() if "id" in table.column_names else row
+            raise ValueError(f"row id={ident!r}: column {name!r} is not finite ({table.column(name)[row].as_py()}); "
+                             "strict JSON has no NaN or infinity")
+
+
+def _replace(tmp: pathlib.Path, final: pathlib.Path) -> None:
+    with tmp.open("rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, final)
+
+
+def write_part(table: Any, path: pathlib.Path, fmt: str) -> None:
+    """Write one chunk's records to ``path`` atomically (a temporary file, fsync, rename)."""
+    tmp = path.with_name(path.name + ".tmp")
+    if fmt == "jsonl":
+        check_finite(table)
+        with tmp.open("w", encoding="utf-8") as fh:
+            for row in table.to_pylist():
+                fh.write(json.dumps(row, allow_nan=False, separators=(",", ":")))
+                fh.write("\n")
+    elif fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, tmp)
+    else:
+        raise ValueError(f"format: expected one of {sorted(OUTPUT_FORMATS)}; got {fmt!r}")
+    _replace(tmp, path)
+
+
+def assemble(parts: Sequence[pathlib.Path], output: pathlib.Path, fmt: str) -> None:
+    """Concatenate the part files, in order, into ``output`` atomically (never a half-written output)."""
+    tmp = output.with_name(output.name + ".tmp")
+    if fmt == "jsonl":
+        with tmp.open("wb") as out:
+            for part in parts:
+                with part.open("rb") as fh:
+                    while block := fh.read(1 << 24):
+                        out.write(block)
+    else:
+        require("pyarrow", "files")
+        import pyarrow.parquet as pq
+
+        writer = None
+        try:
+            for part in parts:
+                table = pq.read_table(part)
+                if writer is None:
+                    writer = pq.ParquetWriter(tmp, table.schema)
+                writer.write_table(table)
+            if writer is None:
+                raise ValueError("output: no records to write (the input has no rows)")
+        finally:
+            if writer is not None:
+                writer.close()
+    _replace(tmp, output)

@@ -1,0 +1,231 @@
+"""Input files read in chunks with pyarrow: CSV, Parquet and JSON lines.
+
+Chunks are cut at fixed row offsets (chunk ``i`` holds rows ``[i * size, (i + 1) * size)``) whatever
+the reader's own block sizes, so a resumed job and every engine see the same chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+from deepaid_sdk.optional import require
+
+#: File extensions by input format.
+INPUT_FORMATS: dict[str, tuple[str, ...]] = {
+    "csv": (".csv", ".csv.gz"),
+    "parquet": (".parquet", ".pq"),
+    "jsonl": (".jsonl", ".ndjson", ".json"),
+}
+#: Bytes hashed at each of the start, middle and end of a file for its fingerprint.
+FINGERPRINT_SPAN = 1 << 20
+
+
+def input_format(path: str | os.PathLike) -> str:
+    """``csv``, ``parquet`` or ``jsonl`` from the file name; a ValueError listing the known extensions."""
+    name = str(path).lower()
+    for fmt, extensions in INPUT_FORMATS.items():
+        if name.endswith(extensions):
+            return fmt
+    known = ", ".join(e for exts in INPUT_FORMATS.values() for e in exts)
+    raise ValueError(f"input: cannot tell the format of {str(path)!r}; expected one of {known}")
+
+
+def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
+    """Size and a BLAKE2 hash of the first, middle and last MiB: a changed file is told apart cheaply."""
+    p = pathlib.Path(path)
+    size = p.stat().st_size
+    digest = hashlib.blake2b(digest_size=16)
+    with p.open("rb") as fh:
+        for start in sorted({0, max(0, size // 2 - FINGERPRINT_SPAN // 2), max(0, size - FINGERPRINT_SPAN)}):
+            fh.seek(start)
+            digest.update(fh.read(FINGERPRINT_SPAN))
+    return {"path": str(p.resolve()), "size": size, "blake2b": digest.hexdigest()}
+
+
+def _record_batches(path: pathlib.Path, fmt: str, block_rows: int, floats: Sequence[str] = ()) -> Iterator[Any]:
+    """The file's record batches, streamed (never the whole file in memory).
+
+    ``floats`` are read as float64 in CSV and JSON lines, whose types are otherwise inferred from the first
+    block (a column of whole numbers there and a fraction later would fail half-way through the file).
+    """
+    pa = require("pyarrow", "files")
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        # No pre-buffering: it reads a whole row group's column chunks ahead (90 MB more at 200,000 rows).
+        with pq.ParquetFile(path, pre_buffer=False) as pf:
+            yield from pf.iter_batches(batch_size=block_rows)
+        return
+    if fmt == "csv":
+        import pyarrow.csv as pcsv
+
+        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=1 << 22),
+                               convert_options=pcsv.ConvertOptions(column_types={c: pa.float64() for c in floats}))
+    else:
+        import pyarrow.json as pjson
+
+        parse = pjson.ParseOptions(explicit_schema=pa.schema([(c, pa.float64()) for c in floats]),
+                                   unexpected_field_behavior="infer") if floats else None
+        reader = pjson.open_json(path, read_options=pjson.ReadOptions(block_size=1 << 22), parse_options=parse)
+    with reader:
+        for batch in reader:
+            if not isinstance(batch, pa.RecordBatch):  # pragma: no cover - pyarrow always yields batches
+                raise TypeError(f"input: unexpected block {type(batch).__name__}")
+            yield batch
+
+
+class Source:
+    """One input file: its format, schema, and its rows in fixed-size chunks as ``pyarrow.Table``."""
+
+    def __init__(self, path: str | os.PathLike, chunk_rows: int) -> None:
+        self.path = pathlib.Path(path)
+        if not self.path.is_file():
+            raise ValueError(f"input: no such file {str(self.path)!r}")
+        self.format = input_format(self.path)
+        self.chunk_rows = int(chunk_rows)
+        self.floats: tuple[str, ...] = ()
+        """Columns read as float64 (the feature columns, once chosen)."""
+        self._schema: Any = None
+
+    @property
+    def schema(self) -> Any:
+        """The file's ``pyarrow.Schema`` (from the first block for CSV and JSON lines)."""
+        if self._schema is None:
+            if self.format == "parquet":
+                import pyarrow.parquet as pq
+
+                self._schema = pq.read_schema(self.path)
+            else:
+                first = next(_record_batches(self.path, self.format, self.chunk_rows), None)
+                if first is None:
+                    raise ValueError(f"input: {str(self.path)!r} has no rows")
+                self._schema = first.schema
+        return self._schema
+
+    def count_rows(self) -> int | None:
+        """Rows in the file: exact for Parquet, counted by line ends for CSV/JSON lines (an estimate there)."""
+        if self.format == "parquet":
+            import pyarrow.parquet as pq
+
+            return int(pq.ParquetFile(self.path).metadata.num_rows)
+        if str(self.path).endswith(".gz"):
+            return None
+        lines = 0
+        last = b"\n"
+        with self.path.open("rb") as fh:
+            while block := fh.read(1 << 24):
+                lines += block.count(b"\n")
+                last = block[-1:]
+        lines += last != b"\n"
+        return max(0, lines - (1 if self.format == "csv" else 0))
+
+    def chunks(self, skip_rows: int = 0) -> Iterator[Any]:
+        """``pyarrow.Table`` chunks of ``chunk_rows`` rows (the last may be shorter), after ``skip_rows``."""
+        pa = require("pyarrow", "files")
+        pending: list[Any] = []
+        held = 0
+        to_skip = int(skip_rows)
+        for batch in _record_batches(self.path, self.format, min(self.chunk_rows, 65536), self.floats):
+            if to_skip:
+                if batch.num_rows <= to_skip:
+                    to_skip -= batch.num_rows
+                    continue
+                batch = batch.slice(to_skip)
+                to_skip = 0
+            pending.append(batch)
+            held += batch.num_rows
+            while held >= self.chunk_rows:
+                table = pa.Table.from_batches(pending)
+                yield table.slice(0, self.chunk_rows).combine_chunks()
+                rest = table.slice(self.chunk_rows)
+                pending = rest.to_batches() if rest.num_rows else []
+                held = rest.num_rows
+        if held:
+            yield pa.Table.from_batches(pending).combine_chunks()
+
+
+def numeric_columns(schema: Any) -> list[str]:
+    """Names of the integer and floating-point columns of a ``pyarrow.Schema``, in order."""
+    import pyarrow as pa
+
+    return [f.name for f in schema if pa.types.is_integer(f.type) or pa.types.is_floating(f.type)]
+
+
+def sequence_columns(schema: Any) -> list[str]:
+    """Names of the columns of integer lists (a sequence of key ids per row), in order."""
+    import pyarrow as pa
+
+    return [f.name for f in schema
+            if (pa.types.is_list(f.type) or pa.types.is_large_list(f.type) or pa.types.is_fixed_size_list(f.type))
+            and pa.types.is_integer(f.type.value_type)]
+
+
+def select_columns(schema: Any, columns: list[str] | None, id_column: str | None) -> list[str]:
+    """The feature columns: ``columns`` as given (each checked), or every numeric column but the id.
+
+    A column of integer lists (key sequences) is taken when named; its values are the sample.
+    """
+    names = list(schema.names)
+    if id_column is not None and id_column not in names:
+        raise ValueError(f"id_column: no column {id_column!r} in the input; columns: {names}")
+    if columns:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise ValueError(f"columns: not in the input: {missing}; columns: {names}")
+        usable = set(numeric_columns(schema)) | set(sequence_columns(schema))
+        bad = [c for c in columns if c not in usable]
+        if bad:
+            raise ValueError(f"columns: not numeric (nor lists of integers): {bad}")
+        return list(columns)
+    chosen = [c for c in numeric_columns(schema) if c != id_column]
+    if not chosen:
+        raise ValueError(f"columns: the input has no numeric column to explain (name a column of key sequences "
+                         f"with --columns); columns: {names}")
+    return chosen
+
+
+def _values(col: Any, name: str, ids: np.ndarray) -> np.ndarray:
+    """One column as ``[rows, n]`` float64: n = 1 for numbers, the list length for sequences."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if col.null_count:
+        row = int(np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))[0])
+        raise ValueError(f"input: row id={ids[row]!r}: column {name!r} is empty")
+    if pa.types.is_list(col.type) or pa.types.is_large_list(col.type) or pa.types.is_fixed_size_list(col.type):
+        flat = col.combine_chunks() if hasattr(col, "combine_chunks") else col
+        lengths = np.asarray(pc.list_value_length(flat).to_numpy(zero_copy_only=False))
+        if lengths.size and (lengths != lengths[0]).any():
+            row = int(np.flatnonzero(lengths != lengths[0])[0])
+            raise ValueError(f"input: row id={ids[row]!r}: column {name!r} holds {lengths[row]} values; the rows "
+                             f"before it hold {lengths[0]}")
+        values = flat.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
+        return values.reshape(len(col), int(lengths[0]) if lengths.size else 0)
+    return col.to_numpy().astype(np.float64, copy=False)[:, None]
+
+
+def feature_matrix(table: Any, columns: list[str], ids: np.ndarray) -> np.ndarray:
+    """``[rows, values]`` float64 of a chunk; a missing or non-finite value names its row id and column."""
+    parts = [_values(table.column(name), name, ids) for name in columns]
+    x = np.concatenate(parts, axis=1)
+    owner = np.repeat(np.arange(len(columns)), [p.shape[1] for p in parts])
+    bad = ~np.isfinite(x)
+    if bad.any():
+        row, col = (int(v) for v in np.argwhere(bad)[0])
+        raise ValueError(f"input: row id={ids[row]!r}: column {columns[owner[col]]!r} is {x[row, col]} (not finite)")
+    return x
+
+
+def row_width(source: Source, columns: list[str]) -> int:
+    """Values per input row of ``columns`` (a sequence column counts its length), from the first row."""
+    first = Source(source.path, 1)
+    first.floats = source.floats
+    table = next(first.chunks(), None)
+    if table is None:
+        raise ValueError(f"input: {str(source.path)!r} has no rows")
+    return int(feature_matrix(table, columns, np.arange(1)).shape[1])

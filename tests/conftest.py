@@ -1,0 +1,46 @@
+"""Shared fixtures of the core tests: a tiny trained autoencoder and alert files for ``deepaid explain``."""
+
+import pathlib
+
+import numpy as np
+import pytest
+
+WIDTH = 6
+MODEL_ARGS = {"width": WIDTH, "hidden": 12, "bottleneck": 3}
+FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+
+
+class ExplainFiles:
+    """A trained autoencoder saved as weights, its normal rows and alert rows as files."""
+
+    def __init__(self, root: pathlib.Path) -> None:
+        import pyarrow as pa
+        import pyarrow.csv as pcsv
+        import torch
+        from safetensors.torch import save_file
+
+        from deepaid_sdk.benchmarks.synthetic import manifold_data, train_autoencoder
+
+        torch.manual_seed(0)
+        normal, anomalies, self.truth = manifold_data(256, 40, WIDTH, 2, 2, 0)
+        self.model = train_autoencoder(normal, epochs=12, seed=0, hidden=12, bottleneck=3)
+        self.root = root
+        self.names = [f"f{i}" for i in range(WIDTH)]
+        self.normal = normal.astype(np.float64)
+        self.anomalies = anomalies.astype(np.float64)
+        self.weights = root / "ae.safetensors"
+        save_file(self.model.state_dict(), str(self.weights))
+        self.table = pa.table({"event": [f"e{i}" for i in range(len(anomalies))], "host": ["h"] * len(anomalies),
+                               **{n: self.anomalies[:, i] for i, n in enumerate(self.names)}})
+        self.csv = root / "alerts.csv"
+        pcsv.write_csv(self.table, self.csv)
+        self.normal_csv = root / "normal.csv"
+        pcsv.write_csv(pa.table({n: self.normal[:, i] for i, n in enumerate(self.names)}), self.normal_csv)
+
+    def model_options(self) -> dict:
+        return {"model_args": dict(MODEL_ARGS), "weights": self.weights}
+
+
+@pytest.fixture(scope="session")
+def explain_files(tmp_path_factory) -> ExplainFiles:
+    return ExplainFiles(tmp_path_factory.mktemp("explain"))
