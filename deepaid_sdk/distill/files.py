@@ -12,7 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import pathlib
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -141,3 +141,22 @@ def write_jsonl(records: Sequence[Mapping[str, Any]], path: str | pathlib.Path |
         print(text, end="")
     else:
         pathlib.Path(path).write_text(text)
+
+
+#: The columns ``rules_field`` adds to every ``deepaid explain`` record.
+TRIAGE_COLUMNS = ("verdict", "confidence", "rule", "suppressed")
+
+
+def rules_field(rules: Distiller | str | pathlib.Path) -> Callable[[Any, Any], dict[str, list[Any]]]:
+    """A ``deepaid_sdk.explain`` record field: each record's ``verdict``, ``confidence``, ``rule``, ``suppressed``.
+
+    ``deepaid explain ... --rules rules.json`` and ``explain_file(..., fields=[rules_field("rules.json")])``
+    use it; the rules are loaded once, every record keeps its row (suppressed, never dropped).
+    """
+    distiller = rules if isinstance(rules, Distiller) else load_rules(rules)
+
+    def field(batch: Any, ids: Any) -> dict[str, list[Any]]:
+        records = distiller.triage(batch).records()
+        return {name: [record[name] for record in records] for name in TRIAGE_COLUMNS}
+
+    return field

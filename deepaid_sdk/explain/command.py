@@ -47,6 +47,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--device", default="cpu", help="torch device of the model (default cpu)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="preset option; VALUE is read as JSON where it parses (k=5, box=[0,1]), else a string")
+    p.add_argument("--rules", default=None, metavar="FILE",
+                   help="rules from `deepaid distill`: add verdict, confidence, rule and suppressed to every record")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
@@ -93,4 +95,14 @@ def _explain(explain_file: Any, args: argparse.Namespace, model_args: dict[str, 
         allow_pickle=args.allow_pickle, threshold=args.threshold, normal=args.normal, percentile=args.percentile,
         k=args.k, id_column=args.id_column, columns=columns, batch_size=args.batch_size, full=args.full,
         options=dict(parse_option(o) for o in args.option), device=args.device, resume=args.resume,
-        engine=args.engine, ray_address=args.ray_address, workers=args.workers, quiet=args.quiet)
+        engine=args.engine, ray_address=args.ray_address, workers=args.workers, quiet=args.quiet,
+        fields=_fields(args))
+
+
+def _fields(args: argparse.Namespace) -> list[Any]:
+    """Extra record columns: the Distiller's triage where ``--rules`` names a rules file."""
+    if args.rules is None:
+        return []
+    from deepaid_sdk.distill.files import rules_field
+
+    return [rules_field(args.rules)]
