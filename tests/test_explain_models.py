@@ -90,7 +90,7 @@ def test_failures_say_what_was_tried_and_what_to_pass(saved, explain_files, tmp_
 def test_onnx_needs_its_extra(tmp_path):
     onnx_file = tmp_path / "model.onnx"
     onnx_file.write_bytes(b"\x08\x07")
-    with pytest.raises(MissingExtraError, match=r"pip install 'deepaid-sdk\[onnx\]'"):
+    with pytest.raises(MissingExtraError, match=r"pip install 'deepaid-sdk\[onnx2torch\]'"):
         load_model(onnx_file)
 
 
