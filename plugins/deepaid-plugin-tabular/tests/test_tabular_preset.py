@@ -195,7 +195,9 @@ def test_with_normal_rows_references_stay_in_the_widened_normal_range():
     def score(x):
         return torch.relu(x.sum(dim=1))  # "normal" = a small sum: unboxed, the search goes negative
 
-    boxed = deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4)
+    # a long step budget: far from the threshold, the unboxed search must be able to reach negative values
+    boxed = deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4,
+                               steps=400)
     refs = boxed.interpret_batch(alerts).references
     low, high = normal.min(axis=0), normal.max(axis=0)
     span = high - low
@@ -204,7 +206,7 @@ def test_with_normal_rows_references_stay_in_the_widened_normal_range():
     assert (refs[moved] <= np.broadcast_to(high + 0.1 * span + 1e-6, refs.shape)[moved]).all()
     assert "normal rows' range widened by 0.1" in boxed.describe()["calibration"]["box"]
     free = deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4,
-                              box_margin=None)
+                              box_margin=None, steps=400)
     assert (free.interpret_batch(alerts).references < 0).any()  # what the default box prevents
     assert free.describe()["calibration"]["box"] == "none"
     with pytest.raises(ValueError, match="box_margin: expected a number >= 0.0"):
