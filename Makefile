@@ -21,8 +21,14 @@ $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/*/pyproject.toml contr
 
 install: $(STAMP)
 
+# The tabular demo, then the main job: `deepaid explain` on generated files (deepaid-out/).
 demo: $(STAMP)
 	$(BIN)/deepaid demo
+	mkdir -p deepaid-out
+	cd deepaid-out && ../$(BIN)/python ../docs/examples/explain_files.py && ../$(BIN)/deepaid explain tabular \
+		--model deepaid_sdk.benchmarks.synthetic:mlp_autoencoder --model-args '{"width": 20}' \
+		--weights ae.safetensors --normal normal.csv --input alerts.csv --id-column alert_id \
+		--output explained.jsonl && head -2 explained.jsonl
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
