@@ -1,12 +1,14 @@
 """Does a detector's score have a gradient with respect to its input? Probed once on a small batch.
 
 Presets use ``choose_search`` to pick ``gradient`` where it does and ``blackbox`` otherwise;
-``GradientSearch`` calls ``require_input_gradient`` first, so forcing it on a score without a
-gradient fails with an error naming the model and suggesting ``search="blackbox"``.
+``GradientSearch`` takes the score's gradient at its alerts with ``input_gradient``, so forcing it
+on a score without a gradient fails with an error naming the model and suggesting
+``search="blackbox"``; the gradient itself then chooses the residual start's support.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -90,3 +92,37 @@ def choose_search(adapter: ModelAdapter, normal: Any = None) -> str:
     if normal is None and adapter.sample_shape is None:
         return "gradient"
     return "gradient" if has_input_gradient(adapter, probe_batch(adapter, normal)) else "blackbox"
+
+
+def input_gradient(adapter: ModelAdapter, x: Tensor, search: str = "gradient", chunk: int = 4096) -> Tensor:
+    """The score's gradient at every row of ``x`` (in row chunks), checked as a gradient search needs it.
+
+    No autograd graph at all (a score computed under ``no_grad``, through numpy, or detached) is an
+    error; so is a gradient that is unusable on the first rows (``require_input_gradient``). A
+    gradient that is zero for some rows (a flat or piecewise-constant score) is a warning: the
+    search cannot move those rows. The search reuses the gradient, so it is taken only once.
+    """
+    if x.shape[0] == 0:
+        return torch.zeros_like(x)
+    grads = []
+    for part in x.split(chunk):
+        probe = part.detach().clone().requires_grad_(True)
+        with torch.enable_grad():
+            scores = adapter.score(probe)
+        if not scores.requires_grad:
+            raise ValueError(f"model: the score of {model_name(adapter)} has no gradient with respect to the input "
+                             "(it is computed without autograd: under torch.no_grad, through numpy, or detached), "
+                             "so the gradient search cannot move; make the score differentiable in torch, or use "
+                             "search='blackbox' (gradient-free, needs normal rows or a reconstruction)")
+        (grad,) = torch.autograd.grad(scores.sum(), probe, allow_unused=True)
+        grads.append(torch.zeros_like(probe) if grad is None else grad)
+    require_input_gradient(adapter, x, search)
+    gradient = torch.cat(grads)
+    flat = (gradient.reshape(x.shape[0], -1) == 0).all(dim=1)
+    if bool(flat.any()):
+        rows = flat.nonzero().flatten().tolist()
+        warnings.warn(f"model: the score's gradient is zero at {len(rows)} of {x.shape[0]} alert rows (first: "
+                      f"{rows[:10]}); the gradient search cannot move them and they will stay anomalous "
+                      "(a flat or piecewise-constant score)", RuntimeWarning, stacklevel=4)
+    return gradient
+

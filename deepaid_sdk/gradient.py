@@ -44,7 +44,7 @@ from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import (
     Constraint, FidelityConstraint, all_satisfied, changeable_mask, evaluate_all, max_changes, project_all,
 )
-from deepaid_sdk.differentiable import require_input_gradient
+from deepaid_sdk.differentiable import input_gradient
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch, prune_and_rank
@@ -175,8 +175,8 @@ class GradientSearch(ReferenceSearch):
     def _search(
         self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
     ) -> InterpretationBatch:
-        require_input_gradient(adapter, anomalies, self.name)
         started = time.perf_counter()
+        grad = input_gradient(adapter, anomalies, self.name, self.chunk_rows)
         given = next((c for c in constraints if isinstance(c, FidelityConstraint)), None)
         fidelity = given if given is not None else FidelityConstraint().bind(adapter, distance)
         target = self.target_score(adapter, fidelity.margin())
@@ -186,7 +186,7 @@ class GradientSearch(ReferenceSearch):
         width = int(anomalies[0].numel()) if anomalies.shape[0] else 0
         k = min(max_changes(constraints) or width, width)
         scale = self._scale_for(width, anomalies)
-        found, steps = self._search_all(adapter, anomalies, constraints, distance, k, scale,
+        found, steps = self._search_all(adapter, anomalies, grad, constraints, distance, k, scale,
                                         adapter.threshold - fidelity.margin())
         refs_out, changed = prune_and_rank(
             adapter, constraints, anomalies, found, target, prune=self.prune,
@@ -203,7 +203,7 @@ class GradientSearch(ReferenceSearch):
             raise ValueError(f"scale: has {self.scale.numel()} values; the samples have {width} features")
         return self.scale.to(anomalies.device, anomalies.dtype).reshape(1, width)
 
-    def _search_all(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint],
+    def _search_all(self, adapter: ModelAdapter, anomalies: Tensor, grad: Tensor, constraints: list[Constraint],
                     distance: Distance, k: int, scale: Tensor, strict: float) -> tuple[Tensor, Tensor]:
         """References (shaped like ``anomalies``) and steps ``[B]`` of every row, ``chunk_rows`` at a time.
 
@@ -219,8 +219,8 @@ class GradientSearch(ReferenceSearch):
         parts: list[tuple[Tensor, ...]] = []
         if self.start != "anomaly":
             offset = 0
-            for part in anomalies.split(self.chunk_rows):
-                found = self._residual_start(adapter, part, constraints, k, scale, strict)
+            for part, part_grad in zip(anomalies.split(self.chunk_rows), grad.split(self.chunk_rows)):
+                found = self._residual_start(adapter, part, part_grad, constraints, k, scale, strict)
                 if found is None:
                     break
                 parts.append(found[:-1])
@@ -238,8 +238,8 @@ class GradientSearch(ReferenceSearch):
                                                          given)
         return refs.reshape(anomalies.shape), steps
 
-    def _residual_start(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], k: int,
-                        scale: Tensor, strict: float) -> tuple[Tensor, Tensor, Tensor] | None:
+    def _residual_start(self, adapter: ModelAdapter, anomalies: Tensor, grad: Tensor, constraints: list[Constraint],
+                        k: int, scale: Tensor, strict: float) -> tuple[Tensor, ...] | None:
         """``(start, support, plain start, its support, fits)`` of one chunk, or None without reconstruction."""
         with torch.no_grad():
             rec = adapter.reconstruct(anomalies)
@@ -249,7 +249,7 @@ class GradientSearch(ReferenceSearch):
             return None
         shape = anomalies.shape[1:]
         movable = changeable_mask(constraints, anomalies)
-        return self._settle_start(adapter, anomalies, _flat(rec).to(anomalies.dtype), movable, k, scale,
+        return self._settle_start(adapter, anomalies, grad, _flat(rec).to(anomalies.dtype), movable, k, scale,
                                   lambda t: t.reshape(t.shape[0], *shape), constraints, strict)
 
     def _descend_rows(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint],
@@ -298,16 +298,16 @@ class GradientSearch(ReferenceSearch):
         picked, picked_steps = self._pick(sparse, a_r, 2 * s, a_r.shape[0], adapter, distance, shaped)
         return picked.to(a_r.dtype), picked_steps
 
-    def _settle_start(self, adapter: ModelAdapter, anomalies: Tensor, rec: Tensor, movable: Tensor, k: int,
-                      scale: Tensor, shaped: Callable[[Tensor], Tensor], constraints: list[Constraint],
+    def _settle_start(self, adapter: ModelAdapter, anomalies: Tensor, grad: Tensor, rec: Tensor, movable: Tensor,
+                      k: int, scale: Tensor, shaped: Callable[[Tensor], Tensor], constraints: list[Constraint],
                       bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """The refined residual start, its support, the plain residual start, its support, and
         whether the refined one needs no descent: every constraint holds and its score is at most
         ``bound`` (the threshold minus its margin).
 
         The support is DeepAID's effectiveness with the reconstruction as the change: the K
-        features with the largest |gradient of the score at the anomaly| x |reconstruction -
-        anomaly| (one backward pass; the product is the same in any units). Where the detector
+        features with the largest |gradient of the score at the anomaly| (``grad``, taken once by
+        ``input_gradient``) x |reconstruction - anomaly| (the product is the same in any units). Where the detector
         spreads one cause's error over correlated features, the gradient tells the cause from the
         features it drags along, which the residual alone cannot. The values are then refined
         ``rec_rounds`` times by reconstructing the start itself on its support (an anomaly's
@@ -316,9 +316,6 @@ class GradientSearch(ReferenceSearch):
         descend: with K below the number of causes it can score lower.
         """
         a = _flat(anomalies)
-        probe = anomalies.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            (grad,) = torch.autograd.grad(adapter.score(probe).sum(), probe)
         with torch.no_grad():
             effect = (_flat(grad).abs() * (rec - a).abs()).nan_to_num(0.0).masked_fill(~movable, -1.0)
             support = _keep_top(effect, k) & movable

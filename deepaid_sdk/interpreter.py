@@ -7,7 +7,6 @@ Presets registered under a name (``tabular``, ``deeplog``...) build one with dom
 from __future__ import annotations
 
 import time
-import warnings
 from typing import Any, Sequence
 
 import attrs
@@ -81,8 +80,6 @@ class Interpreter:
         with torch.no_grad():
             overridden = type(self.adapter).is_normal is not ModelAdapter.is_normal
             normal = self.adapter.is_normal(x) if overridden else scores <= self.adapter.threshold
-        if not bool(normal.all()) and _uses_gradient(self.search):
-            check_gradient(self.adapter, x[~normal])
         if not bool(normal.any()):
             return self.search.search(self.adapter, x, self.constraints, self.distance)
         normal_idx = normal.nonzero().flatten()
@@ -119,44 +116,6 @@ def check_scores(scores: torch.Tensor, n: int) -> None:
         bad = (~torch.isfinite(scores)).nonzero().flatten().tolist()
         raise ValueError(f"model: returned NaN or inf scores for rows {bad[:10]}{'...' if len(bad) > 10 else ''} "
                          "of X; an explanation of such a score means nothing (check the model and its inputs)")
-
-
-def _uses_gradient(search: ReferenceSearch) -> bool:
-    flag = getattr(search, "needs_gradient", None)
-    if flag is not None:
-        return bool(flag)
-    from deepaid_sdk.gradient import GradientSearch
-
-    return isinstance(search, GradientSearch)
-
-
-def check_gradient(adapter: ModelAdapter, x: torch.Tensor) -> None:
-    """Before a gradient search: the score must have a gradient with respect to the input.
-
-    No autograd graph at all (computed under ``no_grad``, through numpy, or detached) is an error;
-    a gradient that is zero for some rows (a flat or piecewise-constant score) is a warning, since
-    the search cannot move those rows.
-    """
-    if not x.is_floating_point():
-        return
-    xg = x.detach().clone().requires_grad_(True)
-    with torch.enable_grad():
-        scores = adapter.score(xg)
-    if not scores.requires_grad:
-        from deepaid_sdk.differentiable import model_name
-
-        raise ValueError(f"model: the score of {model_name(adapter)} has no gradient with respect to the input (it "
-                         "is computed without autograd: under torch.no_grad, through numpy, or detached), so the "
-                         "gradient search cannot move; make the score differentiable in torch, or use "
-                         "search='blackbox' (gradient-free, needs normal rows or a reconstruction)")
-    (grad,) = torch.autograd.grad(scores.sum(), xg, allow_unused=True)
-    flat = torch.ones(x.shape[0], dtype=torch.bool, device=x.device) if grad is None else \
-        (grad.reshape(x.shape[0], -1) == 0).all(dim=1)
-    if bool(flat.any()):
-        rows = flat.nonzero().flatten().tolist()
-        warnings.warn(f"model: the score's gradient is zero at {len(rows)} of {x.shape[0]} alert rows (first: "
-                      f"{rows[:10]}); the gradient search cannot move them and they will stay anomalous "
-                      "(a flat or piecewise-constant score)", RuntimeWarning, stacklevel=3)
 
 
 def build_constraints(
