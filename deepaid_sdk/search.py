@@ -112,6 +112,20 @@ def _as_lists(index: Tensor, counts: Tensor, shape: tuple[int, ...]) -> list[np.
     return out
 
 
+def _ranked(index: Tensor, undone: Tensor, anomalies: Tensor, references: Tensor) -> Tensor:
+    """``index`` reordered per row, most important first (see ``_importance_order``); padding last."""
+    size = torch.gather((references - anomalies).abs(), 1, index.clamp_min(0)).float().masked_fill(index < 0, -1.0)
+    order = _importance_order(undone.masked_fill(index < 0, -float("inf")), size)
+    return torch.gather(index, 1, order)
+
+
+def _mask_of(cols: Tensor, take: Tensor, width: int) -> Tensor:
+    """``[R, width]`` bool, True at ``cols[r, j]`` where ``take[r, j]`` (others go to a spare column, dropped)."""
+    mask = torch.zeros(cols.shape[0], width + 1, dtype=torch.bool, device=cols.device)
+    mask.scatter_(1, torch.where(take, cols, width), True)
+    return mask[:, :-1]
+
+
 @torch.no_grad()
 def rank_changes(adapter: ModelAdapter, anomalies: Tensor, references: Tensor,
                  reference_scores: Tensor | None = None) -> list[np.ndarray]:
@@ -126,10 +140,9 @@ def rank_changes(adapter: ModelAdapter, anomalies: Tensor, references: Tensor,
     index, counts = _changed_lists(delta != 0)
     if index.shape[1] == 0:
         return _as_lists(index, counts, tuple(anomalies.shape[1:]))
-    size = torch.gather(delta.abs(), 1, index.clamp_min(0)).float().masked_fill(index < 0, -1.0)
-    undone = undo_scores(adapter, anomalies, references, index).masked_fill(index < 0, -float("inf"))
-    order = _importance_order(undone, size)
-    return _as_lists(torch.gather(index, 1, order), counts, tuple(anomalies.shape[1:]))
+    undone = undo_scores(adapter, anomalies, references, index)
+    return _as_lists(_ranked(index, undone, anomalies.reshape(b, -1), references.reshape(b, -1)), counts,
+                     tuple(anomalies.shape[1:]))
 
 
 def _checked(constraints: Sequence[Constraint]) -> list[Constraint]:
@@ -188,31 +201,21 @@ def prune_and_rank(
         if first and keep_share is not None:
             rise = (undone - bars_own[active, None]).masked_fill(index < 0, 0.0)
             strong = (rise >= keep_share * rise.max(dim=1, keepdim=True).values) & (rise > 0) & (index >= 0)
-            marks = torch.zeros(active.numel(), a.shape[1] + 1, dtype=torch.bool, device=a.device)
-            marks.scatter_(1, torch.where(strong, index, a.shape[1]), True)
-            lock_all = marks[:, :-1] if lock_all is None else lock_all | marks[:, :-1]
+            marks = _mask_of(index, strong, a.shape[1])
+            lock_all = marks if lock_all is None else lock_all | marks
         first = False
         if prune:
             locked = None if lock_all is None else torch.gather(lock_all[active], 1, index.clamp_min(0)) & (index >= 0)
-            accepted = _longest_prefix(adapter, checked, a_i, r_i, index, undone, bars[active], shape, locked)
-        else:
-            locked = None
+            accepted, cols = _longest_prefix(adapter, checked, a_i, r_i, index, undone, bars[active], shape, locked)
         done = accepted == 0
         if bool(done.any()):
-            size = torch.gather((r_i - a_i).abs(), 1, index.clamp_min(0)).float().masked_fill(index < 0, -1.0)
-            order = _importance_order(undone.masked_fill(index < 0, -float("inf")), size)
-            results.append((active[done], torch.gather(index, 1, order)[done], counts[done]))
+            results.append((active[done], _ranked(index, undone, a_i, r_i)[done], counts[done]))
         if bool((~done).any()):
             rows = (~done).nonzero().flatten()
-            order_by = undone if locked is None else undone.masked_fill(locked, float("inf"))
-            cheap = torch.sort(order_by[rows], dim=1, stable=True).indices
-            cols = torch.gather(index[rows], 1, cheap)
-            take = (torch.arange(m, device=a.device)[None, :] < accepted[rows, None]) & (cols >= 0)
-            # Undo the accepted prefix: a mask with one spare column that padding writes to.
-            mask = torch.zeros(rows.numel(), a.shape[1] + 1, dtype=torch.bool, device=a.device)
-            mask.scatter_(1, torch.where(take, cols, a.shape[1]), True)
+            # Undo each row's accepted prefix of its cheapest-first order.
+            take = (torch.arange(m, device=a.device)[None, :] < accepted[rows, None]) & (cols[rows] >= 0)
             sub = active[rows]
-            refs[sub] = torch.where(mask[:, :-1], a[sub], refs[sub])
+            refs[sub] = torch.where(_mask_of(cols[rows], take, a.shape[1]), a[sub], refs[sub])
         active = active[~done]
     width = max((idx.shape[1] for _, idx, _ in results), default=0)
     ordered = torch.full((b, width), -1, dtype=torch.int64, device=a.device)
@@ -223,8 +226,10 @@ def prune_and_rank(
 
 
 def _longest_prefix(adapter: ModelAdapter, checked: list[Constraint], a: Tensor, r: Tensor, index: Tensor,
-                    undone: Tensor, bars: Tensor, shape: tuple[int, ...], locked: Tensor | None = None) -> Tensor:
-    """Per row, how many of its cheapest undos (in order) can be applied together under the bar."""
+                    undone: Tensor, bars: Tensor, shape: tuple[int, ...],
+                    locked: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Per row, how many of its cheapest undos (in order) can be applied together under the bar,
+    and the changed indices in that cheapest-first order (protected changes last)."""
     n, m = index.shape
     if locked is not None:  # a protected change sorts last and is never part of a prefix
         undone = undone.masked_fill(locked, float("inf"))
@@ -246,7 +251,7 @@ def _longest_prefix(adapter: ModelAdapter, checked: list[Constraint], a: Tensor,
         fits = (score <= bars[rows]) & all_satisfied(checked, sub, a[rows].reshape(-1, *shape))
         accepted[rows[fits]] = j + 1
         going[rows[~fits]] = False
-    return accepted
+    return accepted, cols
 
 
 @torch.no_grad()
