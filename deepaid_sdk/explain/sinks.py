@@ -13,6 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from deepaid_sdk.explain.sources import file_format
 from deepaid_sdk.optional import require
 
 #: File extensions by output format.
@@ -21,12 +22,7 @@ OUTPUT_FORMATS: dict[str, tuple[str, ...]] = {"jsonl": (".jsonl", ".ndjson"), "p
 
 def output_format(path: str | os.PathLike) -> str:
     """``jsonl`` or ``parquet`` from the file name; a ValueError listing the known extensions."""
-    name = str(path).lower()
-    for fmt, extensions in OUTPUT_FORMATS.items():
-        if name.endswith(extensions):
-            return fmt
-    known = ", ".join(e for exts in OUTPUT_FORMATS.values() for e in exts)
-    raise ValueError(f"output: cannot tell the format of {str(path)!r}; expected one of {known}")
+    return file_format(path, OUTPUT_FORMATS, "output")
 
 
 def check_finite(table: Any) -> None:

@@ -25,14 +25,19 @@ INPUT_FORMATS: dict[str, tuple[str, ...]] = {
 FINGERPRINT_SPAN = 1 << 20
 
 
+def file_format(path: str | os.PathLike, formats: dict[str, tuple[str, ...]], name: str) -> str:
+    """The format of ``path`` from its extension; a ValueError naming ``name`` and the known extensions."""
+    lowered = str(path).lower()
+    for fmt, extensions in formats.items():
+        if lowered.endswith(extensions):
+            return fmt
+    known = ", ".join(e for exts in formats.values() for e in exts)
+    raise ValueError(f"{name}: cannot tell the format of {str(path)!r}; expected one of {known}")
+
+
 def input_format(path: str | os.PathLike) -> str:
     """``csv``, ``parquet`` or ``jsonl`` from the file name; a ValueError listing the known extensions."""
-    name = str(path).lower()
-    for fmt, extensions in INPUT_FORMATS.items():
-        if name.endswith(extensions):
-            return fmt
-    known = ", ".join(e for exts in INPUT_FORMATS.values() for e in exts)
-    raise ValueError(f"input: cannot tell the format of {str(path)!r}; expected one of {known}")
+    return file_format(path, INPUT_FORMATS, "input")
 
 
 def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
