@@ -72,6 +72,15 @@ def register_distill_states(register: Register) -> None:
     """
 
 
+@hookspec
+def register_explain_inputs(register: Register) -> None:
+    """Register how ``deepaid explain`` reads files for a preset: ``register("deeplog", LogSessionInput)``.
+
+    The name is the preset's; ``factory(**options)`` (its own ``--option`` keys) returns a
+    ``deepaid_sdk.explain.inputs.ExplainInput``. Presets with none read one row (or window) per sample.
+    """
+
+
 #: Component kinds, in the order ``deepaid plugins`` lists them, mapped to their hook names.
 HOOKS_BY_KIND: dict[str, str] = {
     "searches": "register_searches",
@@ -82,4 +91,5 @@ HOOKS_BY_KIND: dict[str, str] = {
     "demos": "register_demos",
     "benchmarks": "register_benchmarks",
     "distill_states": "register_distill_states",
+    "explain_inputs": "register_explain_inputs",
 }

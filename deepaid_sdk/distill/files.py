@@ -147,16 +147,23 @@ def write_jsonl(records: Sequence[Mapping[str, Any]], path: str | pathlib.Path |
 TRIAGE_COLUMNS = ("verdict", "confidence", "rule", "suppressed")
 
 
-def rules_field(rules: Distiller | str | pathlib.Path) -> Callable[[Any, Any], dict[str, list[Any]]]:
+def rules_field(rules: Distiller | str | pathlib.Path) -> Callable[[Any], dict[str, list[Any]]]:
     """A ``deepaid_sdk.explain`` record field: each record's ``verdict``, ``confidence``, ``rule``, ``suppressed``.
 
     ``deepaid explain ... --rules rules.json`` and ``explain_file(..., fields=[rules_field("rules.json")])``
-    use it; the rules are loaded once, every record keeps its row (suppressed, never dropped).
+    use it; the rules are loaded once, every record keeps its row (suppressed, never dropped). The field's
+    ``fingerprint`` (a hash of the rules) goes into the job's resume check: other rules, another job.
     """
+    import hashlib
+
+    from deepaid_sdk.explain.records import record_dicts
+
     distiller = rules if isinstance(rules, Distiller) else load_rules(rules)
 
-    def field(batch: Any, ids: Any) -> dict[str, list[Any]]:
-        records = distiller.triage(batch).records()
-        return {name: [record[name] for record in records] for name in TRIAGE_COLUMNS}
+    def field(records: Any) -> dict[str, list[Any]]:
+        triaged = distiller.triage(record_dicts(records)).records()
+        return {name: [record[name] for record in triaged] for name in TRIAGE_COLUMNS}
 
+    text = json.dumps(distiller.to_dict(), sort_keys=True, default=str)
+    field.fingerprint = {"rules_blake2b": hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}  # type: ignore[attr-defined]
     return field

@@ -10,7 +10,7 @@ import numpy as np
 from deepaid_sdk.interpreter import Interpreter
 
 from deepaid_sdk.explain.layout import Layout
-from deepaid_sdk.explain.records import RecordField, record_table
+from deepaid_sdk.explain.records import record_table
 from deepaid_sdk.explain.sources import feature_matrix
 
 #: Column the Ray engine adds to carry each row's number in the input.
@@ -27,8 +27,8 @@ def chunk_ids(table: Any, id_column: str | None, first_row: int) -> np.ndarray:
 
 
 def explain_chunk(interpreter: Interpreter, table: Any, columns: Sequence[str], *, id_column: str | None,
-                  first_row: int = 0, full: bool = False, fields: Sequence[RecordField] = (),
-                  layout: Layout | None = None, context_rows: int = 0) -> Any:
+                  first_row: int = 0, full: bool = False, layout: Layout | None = None,
+                  context_rows: int = 0) -> Any:
     """Explain the samples of ``table`` (a ``pyarrow.Table``) and return their records as a ``pyarrow.Table``.
 
     ``first_row`` is the input row number of the table's first row; with a windowed ``layout`` its first
@@ -53,7 +53,7 @@ def explain_chunk(interpreter: Interpreter, table: Any, columns: Sequence[str], 
         batch = attrs.evolve(batch, feature_names=list(columns))
     if id_column is not None:
         sample_ids = _plain_ids(sample_ids)
-    return record_table(batch, sample_ids, full=full, fields=fields)
+    return record_table(batch, sample_ids, full=full)
 
 
 def _plain_ids(ids: np.ndarray) -> np.ndarray:

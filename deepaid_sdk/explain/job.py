@@ -19,9 +19,10 @@ from deepaid_sdk.checks import check_positive_int
 from deepaid_sdk.progress import progress
 
 from deepaid_sdk.explain.manifest import Manifest
-from deepaid_sdk.explain.records import RecordField
+from deepaid_sdk.explain.inputs import ExplainInput
+from deepaid_sdk.explain.records import RecordField, add_fields
 from deepaid_sdk.explain.sinks import assemble, output_format, write_part
-from deepaid_sdk.explain.sources import Source, fingerprint, numeric_columns, row_width, select_columns
+from deepaid_sdk.explain.sources import Source, fingerprint, numeric_columns
 from deepaid_sdk.explain.spec import ExplainSpec, check_input
 
 ENGINES = ("local", "ray")
@@ -33,7 +34,7 @@ class ExplainSummary:
 
     output: str
     rows: int
-    """Rows in the output (one per input row)."""
+    """Records in the output: one per sample (an input row, a window, or what the preset's input makes)."""
     alerts: int
     """Rows the detector flagged (score above the threshold)."""
     flipped: int
@@ -125,22 +126,28 @@ def explain_file(
     fmt = output_format(out)
     if out.resolve() == src_path.resolve():
         raise ValueError("output: is the input file; choose another output")
+    reader, _ = spec.input()
     source = Source(src_path, spec.batch_size)
-    cols = select_columns(source.schema, list(spec.columns) if spec.columns else None, spec.id_column)
+    cols = reader.select(source.schema, list(spec.columns) if spec.columns else None, spec.id_column)
     source.floats = tuple(c for c in cols if c in set(numeric_columns(source.schema)))
-    job_fp, input_fp = spec.fingerprint(cols, fmt), fingerprint(src_path)
+    job_fp, input_fp = spec.fingerprint(cols, fmt, fields), fingerprint(src_path)
     parts, manifest_path = paths(out)
     started = time.perf_counter()
     manifest = _start(manifest_path, parts, out, input_fp, job_fp, resume, fmt)
     resumed = manifest.rows_done
     if not manifest.complete:
         committer = _Committer(parts, manifest_path, manifest, fmt)
+        work = _Work(spec, reader, source, cols, spec.id_column, tuple(fields))
+        staged = reader.stage(source, cols, spec.id_column, parts, quiet)
+        if staged is not None:
+            work = attrs.evolve(work, source=Source(staged.path, spec.batch_size), columns=list(staged.columns),
+                                id_column=staged.id_column)
         if engine == "local":
-            _run_local(spec, source, cols, committer, quiet, fields)
+            _run_local(work, committer, quiet)
         else:
             from deepaid_sdk.explain.ray_engine import run_ray
 
-            run_ray(spec, source, cols, committer, quiet, fields, address=ray_address,
+            run_ray(work, committer, quiet, address=ray_address,
                     workers=check_positive_int(workers, "workers") if workers is not None else None)
         manifest = committer.manifest
         assemble([part_path(parts, i, fmt) for i in range(manifest.chunks_done)], out, fmt)
@@ -153,6 +160,30 @@ def explain_file(
     return ExplainSummary(output=str(out), rows=manifest.rows_done, alerts=manifest.alerts,
                           flipped=manifest.flipped, resumed_rows=resumed,
                           seconds=time.perf_counter() - started, engine=engine, columns=tuple(cols))
+
+
+@attrs.frozen
+class _Work:
+    """What every engine runs: the spec, its input, the (possibly staged) source, columns and record fields."""
+
+    spec: ExplainSpec
+    reader: ExplainInput
+    source: Source
+    columns: list[str]
+    id_column: str | None
+    fields: tuple[RecordField, ...]
+
+    def build(self) -> Any:
+        """The interpreter, with the input settled on how rows become samples."""
+        interpreter = self.spec.build(self.columns, self.reader)
+        self.reader.start(interpreter, self.source, self.columns)
+        return interpreter
+
+    def records(self, interpreter: Any, table: Any, first_row: int = 0, context_rows: int = 0) -> Any:
+        """The per-chunk function of every engine: the input's records, then the record fields."""
+        records = self.reader.explain(interpreter, table, self.columns, id_column=self.id_column,
+                                      first_row=first_row, full=self.spec.full, context_rows=context_rows)
+        return add_fields(records, self.fields)
 
 
 def _start(manifest_path: pathlib.Path, parts: pathlib.Path, out: pathlib.Path, input_fp: dict[str, Any],
@@ -184,29 +215,23 @@ def _chunks_with_progress(source: Source, skip_rows: int, quiet: bool) -> Iterat
             bar.update(table.num_rows)
 
 
-def _run_local(spec: ExplainSpec, source: Source, columns: list[str], committer: _Committer, quiet: bool,
-               fields: Sequence[RecordField]) -> None:
+def _run_local(work: _Work, committer: _Committer, quiet: bool) -> None:
     import pyarrow as pa
 
-    from deepaid_sdk.explain.chunk import explain_chunk
-    from deepaid_sdk.explain.layout import Layout
-
-    interpreter = spec.build(columns)
-    layout = Layout.of(interpreter.adapter.sample_shape, row_width(source, columns))
-    if layout.window > spec.batch_size:
-        raise ValueError(f"batch_size: expected at least the detector's window ({layout.window} rows); "
-                         f"got {spec.batch_size}")
-    first = committer.manifest.chunks_done * spec.batch_size  # input rows of the done chunks
-    tail = _context(source, first, layout.context)
-    for table in _chunks_with_progress(source, first, quiet):
+    interpreter = work.build()
+    context = work.reader.context
+    if context + 1 > work.spec.batch_size:
+        raise ValueError(f"batch_size: expected at least the detector's window ({context + 1} rows); "
+                         f"got {work.spec.batch_size}")
+    first = committer.manifest.chunks_done * work.spec.batch_size  # input rows of the done chunks
+    tail = _context(work.source, first, context)
+    for table in _chunks_with_progress(work.source, first, quiet):
         whole = pa.concat_tables([tail, table]) if tail is not None else table
-        context = 0 if tail is None else tail.num_rows
-        records = explain_chunk(interpreter, whole, columns, id_column=spec.id_column, first_row=first - context,
-                                full=spec.full, fields=fields, layout=layout, context_rows=context)
-        committer.commit(records)
+        held = 0 if tail is None else tail.num_rows
+        committer.commit(work.records(interpreter, whole, first_row=first - held, context_rows=held))
         first += table.num_rows
-        if layout.context:
-            tail = whole.slice(max(0, whole.num_rows - layout.context))
+        if context:
+            tail = whole.slice(max(0, whole.num_rows - context))
 
 
 def _context(source: Source, offset: int, rows: int) -> Any:

@@ -1,6 +1,6 @@
 """The Ray engine: Ray Data reads the file, an actor pool (one interpreter per worker) explains it.
 
-The per-chunk function is the local engine's (``explain_chunk``). Ray Data keeps the input order
+The per-chunk function is the local engine's (``_Work.records``: the preset's input, then the record fields). Ray Data keeps the input order
 (``preserve_order``) and the driver commits the records chunk by chunk through the same part files and
 manifest as the local engine, so a Ray job resumes like a local one and writes the same output.
 """
@@ -9,30 +9,27 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Sequence
+from typing import Any
 
 from deepaid_sdk.optional import require
 from deepaid_sdk.progress import progress
 
-from deepaid_sdk.explain.chunk import ROW_COLUMN, explain_chunk
-from deepaid_sdk.explain.records import RecordField
+from deepaid_sdk.explain.chunk import ROW_COLUMN
 from deepaid_sdk.explain.sources import Source
-from deepaid_sdk.explain.spec import ExplainSpec
 
 
 class ExplainActor:
     """One Ray worker: builds the interpreter once, then explains every batch it is given."""
 
-    def __init__(self, spec: ExplainSpec, columns: Sequence[str], fields: Sequence[RecordField]) -> None:
+    def __init__(self, work: Any) -> None:
         import torch
 
         torch.set_num_threads(1)
-        self.spec, self.columns, self.fields = spec, list(columns), tuple(fields)
-        self.interpreter = spec.build(self.columns)
+        self.work = work
+        self.interpreter = work.build()
 
     def __call__(self, table: Any) -> Any:
-        records = explain_chunk(self.interpreter, table, self.columns, id_column=self.spec.id_column,
-                                full=self.spec.full, fields=self.fields)
+        records = self.work.records(self.interpreter, table)
         # The row number travels with the records so the driver can check the order it commits.
         return records.append_column(ROW_COLUMN, table.column(ROW_COLUMN))
 
@@ -55,17 +52,14 @@ def _skip(done: int) -> Any:
     return keep
 
 
-def run_ray(spec: ExplainSpec, source: Source, columns: list[str], committer: Any, quiet: bool,
-            fields: Sequence[RecordField], *, address: str | None = None, workers: int | None = None) -> None:
-    """Explain ``source`` on Ray Data and commit each chunk of records through ``committer``, in order."""
+def run_ray(work: Any, committer: Any, quiet: bool, *, address: str | None = None,
+            workers: int | None = None) -> None:
+    """Explain ``work.source`` on Ray Data and commit each chunk of records through ``committer``, in order."""
     ray = require("ray", "ray")
     require("ray.data", "ray")
-    from deepaid_sdk.explain.layout import Layout
-
-    interpreter = spec.build(columns)  # fail here, with a clear message, rather than inside a worker
-    from deepaid_sdk.explain.sources import row_width
-
-    if Layout.of(interpreter.adapter.sample_shape, row_width(source, columns)).window > 1:
+    spec, source = work.spec, work.source
+    work.build()  # fail here, with a clear message, rather than inside a worker
+    if work.reader.context:
         raise ValueError("engine: the ray engine explains one row per sample; a detector of windows of rows "
                          "needs --engine local")
     started_here = not ray.is_initialized()
@@ -92,7 +86,7 @@ def run_ray(spec: ExplainSpec, source: Source, columns: list[str], committer: An
         if done:
             ds = ds.map_batches(_skip(done), batch_format="pyarrow")
         pool = workers or max(1, int(ray.cluster_resources().get("CPU", 2)) - 1)
-        ds = ds.map_batches(ExplainActor, fn_constructor_args=(spec, columns, tuple(fields)),
+        ds = ds.map_batches(ExplainActor, fn_constructor_args=(work,),
                             batch_size=spec.batch_size, batch_format="pyarrow", concurrency=pool, num_cpus=1)
         expected = done
         with progress(total=total, initial=done, desc="explain (ray)", unit="row", quiet=quiet) as bar:

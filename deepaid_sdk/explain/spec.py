@@ -19,7 +19,8 @@ from deepaid_sdk.checks import check_finite_number, check_positive_int, table_co
 from deepaid_sdk.interpreter import Interpreter, create
 from deepaid_sdk.registry import registry
 
-from deepaid_sdk.explain.models import load_model, model_fingerprint
+from deepaid_sdk.explain.inputs import ExplainInput, explain_input
+from deepaid_sdk.explain.models import model_fingerprint
 from deepaid_sdk.explain.sources import fingerprint, input_format
 
 
@@ -95,10 +96,18 @@ class ExplainSpec:
                               else self.normal.select(list(columns)).to_pandas().to_numpy(), dtype=np.float64)
         return np.asarray(self.normal, dtype=np.float64)
 
-    def build(self, columns: Sequence[str]) -> Interpreter:
+    def input(self) -> tuple[ExplainInput, dict[str, Any]]:
+        """The preset's explain input (built with its own options) and the options left for the preset."""
+        return explain_input(self.preset, self.options)
+
+    def build(self, columns: Sequence[str], reader: ExplainInput | None = None) -> Interpreter:
         """The interpreter for feature ``columns``: the preset, offered what its factory accepts."""
-        model = load_model(self.model, model_args=self.model_args, weights=self.weights,
-                           allow_pickle=self.allow_pickle, device=self.device)
+        own, preset_options = self.input()
+        reader = reader or own
+        if self.normal is not None and not reader.accepts_normal:
+            raise ValueError(f"normal: the {self.preset} input calibrates no threshold from normal rows; "
+                             "pass --threshold or leave the detector's own")
+        model = reader.load_model(self)
         factory = registry().get("interpreters", self.preset).factory
         try:
             params = inspect.signature(factory).parameters
@@ -109,12 +118,12 @@ class ExplainSpec:
         def accepts(name: str) -> bool:
             return var_kw or name in params
 
-        opts = dict(self.options)
+        opts = dict(preset_options)
         if self.k is not None:
             opts["k"] = self.k
         if self.threshold is not None:
             opts["threshold"] = float(self.threshold)
-        normal = self.normal_rows(columns)
+        normal = self.normal_rows(columns) if reader.accepts_normal else None
         if normal is not None and "normal" in params:
             opts["normal"] = normal
             if "percentile" in params:
@@ -131,8 +140,12 @@ class ExplainSpec:
             interpreter.adapter.calibrate(normal, float(self.percentile))
         return interpreter
 
-    def fingerprint(self, columns: Sequence[str], output_format: str) -> dict[str, Any]:
-        """JSON-safe record of every option that changes the output, for the resume check."""
+    def fingerprint(self, columns: Sequence[str], output_format: str, fields: Sequence[Any] = ()) -> dict[str, Any]:
+        """JSON-safe record of every option that changes the output, for the resume check.
+
+        ``fields`` (record fields) count by their ``fingerprint`` attribute where they have one (the
+        Distiller's rules: a hash of the rules), else by name.
+        """
         normal: Any = None
         if isinstance(self.normal, (str, os.PathLike)):
             normal = fingerprint(self.normal)
@@ -147,6 +160,8 @@ class ExplainSpec:
             "percentile": float(self.percentile), "k": self.k, "id_column": self.id_column,
             "columns": list(columns), "batch_size": self.batch_size, "full": self.full,
             "options": self.options, "device": self.device, "output_format": output_format,
+            "input_files": {key: fingerprint(path) for key, path in self.input()[0].model_files().items()},
+            "fields": [getattr(f, "fingerprint", getattr(f, "__qualname__", type(f).__name__)) for f in fields],
         }
         return json.loads(json.dumps(data, default=str))
 
