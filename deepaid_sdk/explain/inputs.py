@@ -65,6 +65,10 @@ class ExplainInput:
         return load_model(spec.model, model_args=spec.model_args, weights=spec.weights,
                           allow_pickle=spec.allow_pickle, device=spec.device)
 
+    def preset_options(self) -> dict[str, Any]:
+        """Options this input gives the preset (a user's ``--option`` of the same name wins)."""
+        return {}
+
     def model_files(self) -> dict[str, Any]:
         """Files this input reads besides the model (fingerprinted for the resume check)."""
         return {key: value for key, value in self.config.items()

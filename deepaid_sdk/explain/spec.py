@@ -118,7 +118,7 @@ class ExplainSpec:
         def accepts(name: str) -> bool:
             return var_kw or name in params
 
-        opts = dict(preset_options)
+        opts = {**reader.preset_options(), **preset_options}
         if self.k is not None:
             opts["k"] = self.k
         if self.threshold is not None:

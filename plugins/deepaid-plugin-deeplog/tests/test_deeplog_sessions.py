@@ -136,7 +136,10 @@ def test_bad_sessions_get_clear_errors(deeplog_experiment):
     interp = _create(deeplog_experiment)
     w, c = deeplog_experiment.config.window, deeplog_experiment.num_keys
     with pytest.raises(ValueError, match=rf"sessions\[1\]: expected a session of at least window \+ 1 = {w + 1}"):
-        interp.interpret_sessions([np.full(w + 1, 2), np.full(w, 2)])
+        interp.interpret_sessions([np.full(w + 1, 2), np.full(w, 2)], pad=False)
+    with pytest.raises(ValueError, match=r"sessions\[1\]: expected a session of at least one key; got 0"):
+        interp.interpret_sessions([np.full(w + 1, 2), np.zeros(0, dtype=np.int64)])
+
     with pytest.raises(ValueError, match=rf"sessions\[0\]: key ids must lie in \[0, {c}\)"):
         interp.interpret_sessions([np.full(w + 3, c)])
     with pytest.raises(ValueError, match="wrap one session in a list"):
@@ -150,6 +153,23 @@ def test_bad_sessions_get_clear_errors(deeplog_experiment):
     # Ragged input where a batch must be rectangular (windows) is refused, naming the argument.
     with pytest.raises(TypeError, match="windows: expected an integer array of key ids"):
         interp.interpret_batch([[2] * w, [2] * (w - 1)], [2, 2])
+
+
+def test_padded_sessions_shorter_than_a_window_are_explained(deeplog_experiment, deeplog_planted):
+    interp = _create(deeplog_experiment, k=2)
+    # Prefixes, and prefixes that end at a flag shorter than a window (the model is causal: still flagged).
+    w = deeplog_experiment.config.window
+    whole = interp.interpret_sessions(list(deeplog_planted.sessions))
+    early = [s[:r.flagged[0] + 1] for s, r in zip(deeplog_planted.sessions, whole) if r.flagged and r.flagged[0] < w]
+    assert len(early) >= 3
+    short = [s[:n] for s in deeplog_planted.sessions[:10] for n in (1, 3)] + early
+    alone = interp.interpret_sessions(short)
+    mixed = interp.interpret_sessions(list(deeplog_planted.sessions[:10]) + short)
+    assert [r.edits for r in alone] == [r.edits for r in list(mixed)[10:]]  # the batch does not change a result
+    assert all(0 <= p < len(r.session) for r in alone for p in r.flagged)
+    ending_at_a_flag = alone.results[20:]
+    assert all(r.flagged[-1] == len(r.session) - 1 for r in ending_at_a_flag)
+    assert np.mean([r.flipped for r in ending_at_a_flag]) >= 0.6
 
 
 # -- properties of edit sets -------------------------------------------------------------------

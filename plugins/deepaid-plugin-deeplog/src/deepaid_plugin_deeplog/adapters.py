@@ -87,7 +87,9 @@ class DeepLogAdapter(ModelAdapter):
                              f"{self.num_keys} keys); got {num_candidates}")
         self.num_candidates = int(num_candidates)
         self.sample_shape = (self.window + 1,)
-        self.templates = dict(templates) if templates is not None else None
+        # JSON object keys are strings ("3"): whole-number strings are read as key ids.
+        self.templates = ({int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in dict(templates).items()}
+                          if templates is not None else None)
         if self.templates is not None:
             bad = [k for k in self.templates if not (isinstance(k, (int, np.integer)) and 0 <= k < self.num_keys)]
             if bad:

@@ -1,9 +1,9 @@
 """Distiller states of log-key alerts: each edit of the explanation with its key templates.
 
-Today an explanation replaces a key at a position (the next key, or one in the window); a state
-names the key that happened and the key that was expected there. ``EDIT_STATES`` maps an edit's
-``op`` to the function that turns it into states: session edits (insert, delete) extend it with
-their own op without touching the rest.
+A window explanation replaces a key at a position (the next key, or one in the window); a state
+names the key that happened and the key that was expected there. A session explanation (``deepaid
+explain deeplog`` on sessions) also inserts a missing key or deletes an extra one. ``EDIT_STATES``
+maps an edit's ``op`` to the function that turns it into states.
 """
 
 from __future__ import annotations
@@ -24,8 +24,21 @@ def replace_states(change: Mapping[str, Any], where: str) -> list[State]:
                   f"where {_key(change.get('reference_key'), change.get('reference_template'))} was expected")]
 
 
-#: Edit op -> states of one edit; ``where`` is "unexpected next" or "unexpected window".
-EDIT_STATES: dict[str, Callable[[Mapping[str, Any], str], list[State]]] = {"replace": replace_states}
+def insert_states(change: Mapping[str, Any], where: str) -> list[State]:
+    """A key the session lacks: ``<where> missing key b 'template'``."""
+    return [State(f"{where} missing", _key(change.get('reference_key'), change.get('reference_template')))]
+
+
+def delete_states(change: Mapping[str, Any], where: str) -> list[State]:
+    """A key the session should not hold: ``<where> extra key a 'template'``."""
+    return [State(f"{where} extra", _key(change.get('anomaly_key'), change.get('anomaly_template')))]
+
+
+#: Edit op -> states of one edit; ``where`` is "unexpected next", "unexpected window" or "in session".
+EDIT_STATES: dict[str, Callable[[Mapping[str, Any], str], list[State]]] = {
+    "replace": replace_states, "insert": insert_states, "delete": delete_states}
+#: ``details["verdict"]`` -> where the edits happened.
+WHERE = {"next key": "unexpected next", "session": "in session"}
 
 
 class EditStates(StateExtractor):
@@ -40,7 +53,7 @@ class EditStates(StateExtractor):
         out = []
         for alert in alerts:  # result assembly over JSON details
             d = alert.details
-            where = "unexpected next" if d.get("verdict") == "next key" else "unexpected window"
+            where = WHERE.get(d.get("verdict"), "unexpected window")
             changes = d.get("changes")
             if changes is None:  # records without details: the changed positions hold the keys
                 changes = [{"position": p, "anomaly_key": None if a is None else int(a),

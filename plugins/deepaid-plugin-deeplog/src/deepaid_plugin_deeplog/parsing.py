@@ -6,10 +6,11 @@ no learned template), and each drain3 cluster ``c`` (ids from 1) is key ``c + 1`
 
 from __future__ import annotations
 
+import json
 import pathlib
 import re
 import warnings
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -26,6 +27,8 @@ HDFS_BLOCK_ID = r"blk_-?\d+"
 HDFS_HEADER = r"^\d{6} \d{6} \d+ [A-Z]+ \S+: (?P<content>.*)$"
 
 MATCH_STRATEGIES = ("never", "fallback", "always")
+#: ``format`` of a saved parser (``LogKeyParser.save``).
+PARSER_FORMAT = "deepaid-deeplog-parser/1"
 
 #: Masks applied before mining when no config is given: block ids, IPs (with port), numbers.
 #: Without them a template mined from one line keeps its literal ids and new lines fail to match.
@@ -129,6 +132,88 @@ class LogKeyParser:
         if self.header_misses > before:
             warnings.warn(f"{self.header_misses - before} log lines did not match content_pattern; "
                           "their whole text was parsed", stacklevel=3)
+
+    # -- as data: the learned templates without pickle -------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """The parser as JSON-safe data: its settings, clusters and drain3's prefix tree.
+
+        The tree is kept as it is, not rebuilt from the templates: drain3 files a cluster under the
+        tokens of its *first* line, so re-adding final templates could route a line elsewhere.
+        """
+        drain = self.miner.drain
+        config = self.miner.config
+
+        def node(n: Any) -> dict[str, Any]:
+            return {"clusters": list(n.cluster_ids),
+                    "children": {token: node(child) for token, child in n.key_to_child_node.items()}}
+
+        return {
+            "format": PARSER_FORMAT,
+            "content_pattern": None if self._content_re is None else self._content_re.pattern,
+            "match_strategy": self.match_strategy,
+            "config": {"sim_th": config.drain_sim_th, "depth": config.drain_depth,
+                       "max_children": config.drain_max_children, "max_clusters": config.drain_max_clusters,
+                       "extra_delimiters": list(config.drain_extra_delimiters),
+                       "parametrize_numeric_tokens": config.parametrize_numeric_tokens,
+                       "mask_prefix": config.mask_prefix, "mask_suffix": config.mask_suffix,
+                       "masking": [[m.pattern, m.mask_with] for m in config.masking_instructions]},
+            "clusters_counter": drain.clusters_counter,
+            "clusters": [[c.cluster_id, list(c.log_template_tokens), c.size] for c in drain.clusters],
+            "tree": node(drain.root_node),
+        }
+
+    def save(self, path: str | pathlib.Path) -> None:
+        """Write ``to_dict()`` as JSON: what ``deepaid explain deeplog --option parser=FILE`` reads."""
+        pathlib.Path(path).write_text(json.dumps(self.to_dict()), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "LogKeyParser":
+        """A parser that matches lines exactly as the one ``to_dict`` was taken from."""
+        from drain3.drain import LogCluster, Node
+
+        if not isinstance(data, Mapping) or data.get("format") != PARSER_FORMAT:
+            found = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+            raise ValueError(f"parser: expected a saved LogKeyParser (format {PARSER_FORMAT!r}); got {found!r}")
+        try:
+            c = data["config"]
+            config = TemplateMinerConfig()
+            config.drain_sim_th, config.drain_depth = float(c["sim_th"]), int(c["depth"])
+            config.drain_max_children, config.drain_max_clusters = int(c["max_children"]), c["max_clusters"]
+            config.drain_extra_delimiters = list(c["extra_delimiters"])
+            config.parametrize_numeric_tokens = bool(c["parametrize_numeric_tokens"])
+            config.mask_prefix, config.mask_suffix = c["mask_prefix"], c["mask_suffix"]
+            config.masking_instructions = [MaskingInstruction(pattern, name) for pattern, name in c["masking"]]
+            parser = cls(content_pattern=data["content_pattern"], config=config,
+                         match_strategy=data["match_strategy"])
+            drain = parser.miner.drain
+            for cluster_id, tokens, size in data["clusters"]:
+                cluster = LogCluster(list(tokens), int(cluster_id))
+                cluster.size = int(size)
+                drain.id_to_cluster[int(cluster_id)] = cluster
+            drain.clusters_counter = int(data["clusters_counter"])
+
+            def node(d: Mapping[str, Any]) -> Any:
+                n = Node()
+                n.cluster_ids = [int(i) for i in d["clusters"]]
+                n.key_to_child_node = {token: node(child) for token, child in d["children"].items()}
+                return n
+
+            drain.root_node = node(data["tree"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"parser: a malformed saved parser ({type(exc).__name__}: {exc})") from None
+        return parser
+
+    @classmethod
+    def load(cls, path: str | pathlib.Path) -> "LogKeyParser":
+        """Read a parser written by ``save`` (JSON; nothing is unpickled)."""
+        p = pathlib.Path(path)
+        if not p.is_file():
+            raise ValueError(f"parser: no such file {str(p)!r}")
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"parser: {str(p)!r} is not JSON ({exc})") from None
+        return cls.from_dict(data)
 
     @property
     def templates(self) -> dict[int, str]:

@@ -46,3 +46,10 @@ def register_distill_states(register: Register) -> None:
     from deepaid_plugin_deeplog.distill_states import EditStates
 
     register(EditStates.name, EditStates)
+
+
+@hookimpl
+def register_explain_inputs(register: Register) -> None:
+    from deepaid_plugin_deeplog.explain_input import LogSessionInput
+
+    register("deeplog", LogSessionInput)

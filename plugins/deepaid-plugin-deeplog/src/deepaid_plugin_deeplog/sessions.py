@@ -57,8 +57,10 @@ SCREEN = 12
 _INF = float("inf")
 
 
-def prepare_sessions(adapter: DeepLogAdapter, sessions: Any, name: str = "sessions") -> list[np.ndarray]:
-    """Sessions as 1-d int64 arrays (ragged allowed), each of at least ``W + 1`` valid key ids."""
+def prepare_sessions(adapter: DeepLogAdapter, sessions: Any, name: str = "sessions", *,
+                     pad: bool = False) -> list[np.ndarray]:
+    """Sessions as 1-d int64 arrays (ragged allowed) of valid key ids: at least ``W + 1`` of them, or one
+    with ``pad`` (the pad keys before the first key make its windows)."""
     if isinstance(sessions, torch.Tensor):
         sessions = sessions.detach().cpu().numpy()
     if isinstance(sessions, np.ndarray) and sessions.dtype != object:
@@ -81,9 +83,10 @@ def prepare_sessions(adapter: DeepLogAdapter, sessions: Any, name: str = "sessio
         if arr.ndim != 1 or arr.dtype == object or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
             raise TypeError(f"{name}[{i}]: expected a 1-d sequence of integer key ids; got dtype {arr.dtype}, "
                             f"shape {list(arr.shape)}")
-        if arr.size < w + 1:
-            raise ValueError(f"{name}[{i}]: expected a session of at least window + 1 = {w + 1} keys; "
-                             f"got {arr.size}")
+        least = 1 if pad else w + 1
+        if arr.size < least:
+            raise ValueError(f"{name}[{i}]: expected a session of at least "
+                             f"{'one key' if pad else f'window + 1 = {w + 1} keys (or pad=True)'}; got {arr.size}")
         if arr.min() < 0 or arr.max() >= c:
             raise ValueError(f"{name}[{i}]: key ids must lie in [0, {c}); got min {arr.min()}, max {arr.max()}")
         out.append(arr.astype(np.int64))
@@ -123,7 +126,7 @@ class SessionSearch:
             pad = adapter.pad_key is not None
         if pad and adapter.pad_key is None:
             raise ValueError("pad: padding needs the adapter's pad_key; got pad=True with pad_key=None")
-        seqs = prepare_sessions(adapter, sessions)
+        seqs = prepare_sessions(adapter, sessions, pad=bool(pad))
         started = time.perf_counter()
         state = _State(adapter, seqs, k, bool(pad), self)
         state.run()
