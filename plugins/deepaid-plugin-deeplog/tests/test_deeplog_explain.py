@@ -183,3 +183,10 @@ def test_the_command_line_explains_a_log_file(deeplog_files, tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
     assert summary["rows"] == len(_records(out)) and summary["columns"] == ["line"]
+
+
+def test_sessions_run_on_ray_as_on_one_machine(deeplog_files, deeplog_log_records, tmp_path):
+    _, from_log = deeplog_log_records
+    summary = _explain(deeplog_files, deeplog_files["root"] / "test.log", tmp_path / "ray.jsonl", batch_size=16,
+                       engine="ray", workers=1)
+    assert summary.engine == "ray" and _records(tmp_path / "ray.jsonl") == from_log
