@@ -37,8 +37,10 @@ def register_demos(register: Register) -> None:
 @hookimpl
 def register_benchmarks(register: Register) -> None:
     from deepaid_plugin_deeplog.bench import run
+    from deepaid_plugin_deeplog.explain_bench import run as run_files
 
     register("deeplog", run)
+    register("deeplog-files", run_files)
 
 
 @hookimpl
