@@ -167,3 +167,23 @@ def test_csv_column_of_whole_numbers_then_fractions(explain_files, tmp_path):
     chunks = list(source.chunks())
     assert [t.num_rows for t in chunks] == [200000, 100001]
     assert chunks[-1].column("f0").to_pylist()[-1] == 0.5
+
+
+def test_parquet_parts_with_different_columns_assemble_into_one_schema(tmp_path):
+    """A chunk without domain details, or with a record field that was all null, still joins the output."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from deepaid_sdk.explain.sinks import assemble, write_part
+
+    first = pa.table({"id": [0, 1], "verdict": pa.nulls(2)})
+    second = pa.table({"id": [2], "verdict": ["scan"], "details": ['{"hops":1}']})
+    write_part(first, tmp_path / "p0.parquet", "parquet")
+    write_part(second, tmp_path / "p1.parquet", "parquet")
+    assemble([tmp_path / "p0.parquet", tmp_path / "p1.parquet"], tmp_path / "out.parquet", "parquet")
+    out = pq.read_table(tmp_path / "out.parquet")
+    assert out.column_names == ["id", "verdict", "details"]
+    assert out.to_pylist() == [{"id": 0, "verdict": None, "details": None}, {"id": 1, "verdict": None, "details": None},
+                               {"id": 2, "verdict": "scan", "details": '{"hops":1}'}]
+    write_part(second, tmp_path / "p.jsonl", "jsonl")
+    assert json.loads((tmp_path / "p.jsonl").read_text())["details"] == {"hops": 1}  # an object in JSON lines

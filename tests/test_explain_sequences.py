@@ -36,7 +36,7 @@ def test_key_sequence_column(deeplog_files, tmp_path):
     assert summary.rows == 5 and [r["id"] for r in records] == ["s0", "s1", "s2", "s3", "s4"]
     assert [r["alert"] for r in records] == [False, False, True, True, False]
     for r in records:
-        assert "details" in r and isinstance(json.loads(r["details"]), dict)
+        assert "details" in r and isinstance(r["details"], dict)  # a JSON object, not a string holding one
     flagged = [r for r in records if r["alert"]]
     assert all(r["flipped"] and r["changed"] == ["3"] for r in flagged)  # the next key (position W) is blamed
     assert [r["reference_values"] for r in flagged] == [[0.0], [3.0]]  # the keys the cycle expects next

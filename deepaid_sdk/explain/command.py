@@ -46,7 +46,9 @@ def add_parser(sub: Any) -> None:
                    help="Ray actors, one interpreter each (default: the cluster's CPUs)")
     p.add_argument("--device", default="cpu", help="torch device of the model (default cpu)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="preset option; VALUE is read as JSON where it parses (k=5, box=[0,1]), else a string")
+                   help="preset or input option; VALUE is read as JSON where it parses (k=5, box=[0,1]), else a "
+                        "string; the deeplog input takes parser=FILE, session_pattern=REGEX, unit=windows|sessions, "
+                        "the glgv input graph=FILE (see `deepaid plugins`, explain_inputs)")
     p.add_argument("--rules", default=None, metavar="FILE",
                    help="rules from `deepaid distill`: add verdict, confidence, rule and suppressed to every record")
     p.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -67,6 +67,8 @@ def write_part(table: Any, path: pathlib.Path, fmt: str) -> None:
         check_finite(table)
         with tmp.open("w", encoding="utf-8") as fh:
             for row in table.to_pylist():
+                if isinstance(row.get("details"), str):  # a JSON object in the record, not a string holding one
+                    row["details"] = json.loads(row["details"])
                 fh.write(json.dumps(row, allow_nan=False, separators=(",", ":")))
                 fh.write("\n")
     elif fmt == "parquet":
@@ -91,16 +93,29 @@ def assemble(parts: Sequence[pathlib.Path], output: pathlib.Path, fmt: str) -> N
         require("pyarrow", "files")
         import pyarrow.parquet as pq
 
-        writer = None
-        try:
+        if not parts:
+            raise ValueError("output: no records to write (the input has no rows)")
+        # Parts may differ: a chunk without domain details, or a record field whose values were all null.
+        schema = _unified_schema([pq.read_schema(part) for part in parts])
+        with pq.ParquetWriter(tmp, schema) as writer:
             for part in parts:
-                table = pq.read_table(part)
-                if writer is None:
-                    writer = pq.ParquetWriter(tmp, table.schema)
-                writer.write_table(table)
-            if writer is None:
-                raise ValueError("output: no records to write (the input has no rows)")
-        finally:
-            if writer is not None:
-                writer.close()
+                writer.write_table(_conform(pq.read_table(part), schema))
     _replace(tmp, output)
+
+
+def _unified_schema(schemas: Sequence[Any]) -> Any:
+    """One schema for every part: columns in first-seen order, null-typed columns widened."""
+    import pyarrow as pa
+
+    unified = pa.unify_schemas(schemas, promote_options="permissive")
+    order = list(dict.fromkeys(name for schema in schemas for name in schema.names))
+    return pa.schema([unified.field(name) for name in order])
+
+
+def _conform(table: Any, schema: Any) -> Any:
+    """``table`` with ``schema``'s columns, in its order; a column the part lacks is null."""
+    import pyarrow as pa
+
+    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in schema]
+    return pa.table(columns, schema=schema)

@@ -17,6 +17,7 @@ import torch
 
 from deepaid_sdk import explain_file
 from deepaid_sdk.distill.alerts import as_alerts
+from deepaid_sdk.distill.files import read_records
 from deepaid_plugin_deeplog.distill_states import EditStates
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS
 from deepaid_plugin_deeplog.parsing import HDFS_BLOCK_ID, LogKeyParser, group_sessions
@@ -78,10 +79,10 @@ def test_raw_log_lines_become_one_record_per_session(deeplog_files, deeplog_log_
     alerts = [r for r in records if r["alert"]]
     assert len(alerts) >= 10 and summary.alerts == len(alerts)
     assert np.mean([r["flipped"] for r in alerts]) >= 0.9
-    kinds = {json.loads(r["details"])["changes"][0]["op"] for r in alerts if r["changed"]}
+    kinds = {r["details"]["changes"][0]["op"] for r in alerts if r["changed"]}
     assert kinds & {"insert", "delete"}, "the planted inserts and deletes are explained as such"
     first = next(r for r in alerts if r["changed"])
-    change = json.loads(first["details"])["changes"][0]
+    change = first["details"]["changes"][0]
     assert change["anomaly_template"] or change["reference_template"]  # edits are shown with their templates
 
 
@@ -127,10 +128,9 @@ def test_an_interrupted_session_job_resumes_to_the_same_output(deeplog_files, de
 
 
 def test_session_records_feed_the_distiller(deeplog_log_records):
-    _, records = deeplog_log_records
-    for r in records:
-        r["details"] = json.loads(r["details"])
-    alerts = [a for a in as_alerts([r for r in records if r["changed"]])]
+    summary, _ = deeplog_log_records
+    records = read_records(summary.output)  # the explain output file as the Distiller reads it
+    alerts = as_alerts([r for r in records if r["changed"]])
     states = EditStates().states(alerts)
     texts = {s.text for row in states for s in row}
     assert any(t.startswith("in session missing") or t.startswith("in session extra") for t in texts)

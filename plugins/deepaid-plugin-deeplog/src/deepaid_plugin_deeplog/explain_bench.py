@@ -64,7 +64,7 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     truth = {b: i for i, b in enumerate(log.block_ids)}
     alerts = [r for r in records if r["alert"]]
     planted = [r for r in alerts if log.labels[truth[r["id"]]] and r["changed"]]
-    at_plant = [int(json.loads(r["details"])["changes"][0]["position"]) in
+    at_plant = [int(r["details"]["changes"][0]["position"]) in
                 log.planted_positions(truth[r["id"]]).tolist() for r in planted]
     same = all(r["changed"] == [f"{e.kind} at {e.position}" for e in sorted(d.edits, key=lambda e: (-len(e.fixes), e.position))]
                for r, d in zip(records, direct))

@@ -81,6 +81,7 @@ class EdgeAdapter(ModelAdapter):
         self.graph = graph
         self.embeddings = emb.to(self.device)
         self.classifier = classifier
+        self._feature_scale: float | None = None
         self._check_width()
 
     @property
@@ -102,6 +103,21 @@ class EdgeAdapter(ModelAdapter):
         except Exception as exc:
             raise ValueError(f"embeddings: the classifier cannot score edge features of width {self.dim} "
                              f"({type(exc).__name__}: {exc})") from None
+
+    @property
+    def feature_scale(self) -> float:
+        """Mean magnitude of the graph's edge features (a stride sample of at most 65,536 edges), cached.
+
+        A property of the detector, not of a batch: the search measures its steps in it, so an
+        alert's explanation does not depend on which other alerts share its batch.
+        """
+        if self._feature_scale is None:
+            edges = self.graph.edges[:: max(1, -(-self.graph.num_edges // 65_536))]
+            with torch.no_grad():
+                value = float(self.edge_features(torch.as_tensor(edges, device=self.device)).abs().mean()) \
+                    if edges.size else 0.0
+            self._feature_scale = value if np.isfinite(value) and value > 0 else 1.0
+        return self._feature_scale
 
     def edge_features(self, x: Tensor) -> Tensor:
         """``[B, D]`` Hadamard products of the endpoints' embeddings (one gather per endpoint)."""

@@ -15,6 +15,8 @@ import attrs
 import networkx as nx
 import numpy as np
 
+from deepaid_plugin_glgv.edge_list import read_edge_list
+
 #: Node kinds of an authentication graph, in the order of their integer codes.
 KINDS: tuple[str, ...] = ("user", "host", "service")
 
@@ -48,56 +50,6 @@ def _kind_codes(names: np.ndarray, node_kind: NodeKind) -> np.ndarray:
         raise ValueError(f"node_kind: expected kinds among {KINDS}; got {bad[:10]}")
     code = {k: i for i, k in enumerate(KINDS)}
     return np.array([code[k] for k in kinds], dtype=np.int8)
-
-
-def read_edge_list(source: str | os.PathLike[str] | Iterable[str], *, delimiter: str | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(time, src, dst)`` arrays from text lines ``time src dst``; every malformed line is reported.
-
-    ``source`` is a path or an iterable of lines; blank lines and ``#`` comments are skipped;
-    fields are split on ``delimiter`` (default: any whitespace, or commas for a ``.csv`` path).
-    """
-    if isinstance(source, (str, os.PathLike)):
-        if delimiter is None and str(source).endswith(".csv"):
-            delimiter = ","
-        with open(source, encoding="utf-8") as handle:
-            return _parse_lines(handle, delimiter)
-    if isinstance(source, (bytes, bytearray)) or not isinstance(source, Iterable):
-        raise TypeError(f"source: expected a path or an iterable of lines; got {type(source).__name__}")
-    return _parse_lines(source, delimiter)
-
-
-def _parse_lines(lines: Iterable[str], delimiter: str | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    times: list[float] = []
-    src: list[str] = []
-    dst: list[str] = []
-    bad: list[str] = []
-    for number, line in enumerate(lines, start=1):
-        text = line.strip()
-        if not text or text.startswith("#"):
-            continue
-        fields = [f.strip() for f in text.split(delimiter)]
-        if len(fields) != 3 or not fields[1] or not fields[2]:
-            bad.append(f"line {number}: {text[:60]!r} ({len(fields)} fields)")
-            continue
-        try:
-            t = float(fields[0])
-        except ValueError:
-            bad.append(f"line {number}: {text[:60]!r} (time {fields[0][:20]!r} is not a number)")
-            continue
-        if not np.isfinite(t):
-            bad.append(f"line {number}: {text[:60]!r} (time is not finite)")
-            continue
-        times.append(t)
-        src.append(fields[1])
-        dst.append(fields[2])
-    if bad:
-        more = f"; and {len(bad) - 10} more" if len(bad) > 10 else ""
-        raise ValueError(f"edge list: {len(bad)} malformed line(s), expected 'time src dst': "
-                         + "; ".join(bad[:10]) + more)
-    if not times:
-        raise ValueError("edge list: no events (every line blank or a comment)")
-    return np.asarray(times, dtype=np.float64), np.asarray(src, dtype=str), np.asarray(dst, dtype=str)
 
 
 def in_sorted(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:

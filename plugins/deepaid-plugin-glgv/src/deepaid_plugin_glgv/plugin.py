@@ -61,3 +61,10 @@ def register_distill_states(register: Register) -> None:
     from deepaid_plugin_glgv.distill_states import EndpointStates
 
     register(EndpointStates.name, EndpointStates)
+
+
+@hookimpl
+def register_explain_inputs(register: Register) -> None:
+    from deepaid_plugin_glgv.explain_input import EdgeListInput
+
+    register("glgv", EdgeListInput)

@@ -77,7 +77,8 @@ class GraphReferenceSearch(ReferenceSearch):
         destination; ``"either"``: no preference (the link model is symmetric, so either
         endpoint may change). A hard rule is the core's ``FrozenConstraint([0])`` instead.
     :param ideal_steps: step budget of the gradient search for e*.
-    :param ideal_lr: its step size, relative to the mean magnitude of the alerts' edge features.
+    :param ideal_lr: its step size, relative to the mean magnitude of the graph's edge features
+        (``EdgeAdapter.feature_scale``: fixed by the detector, so a row's result is the same in any batch).
     :param ideal_k: at most this many feature dimensions may change in e* (None: any).
     :param init_noise: seeded start noise of that search, relative like ``ideal_lr`` (robustness).
     :param seed: seed of that noise.
@@ -118,7 +119,7 @@ class GraphReferenceSearch(ReferenceSearch):
         """e* ``[B, D]`` for edge features ``[B, D]`` and whether each is judged normal (core gradient search)."""
         scorer = ScoreAdapter(adapter.score_features, threshold=adapter.threshold, eps=margin,
                               sample_shape=(adapter.dim,), device=adapter.device)
-        scale = float(features.abs().mean()) or 1.0
+        scale = adapter.feature_scale  # the detector's, not the batch's: a row's e* is the same in any batch
         search = GradientSearch(steps=self.ideal_steps, lr=self.ideal_lr * scale, init_noise=self.init_noise * scale,
                                 seed=self.seed, start="anomaly", prune=self.ideal_k is not None)
         constraints: list[Constraint] = [FidelityConstraint(eps=margin), StabilityConstraint(lam=lam)]
