@@ -103,3 +103,23 @@ def test_command_line_pickle_flag(saved, explain_files, tmp_path, capsys):
     assert main(args) == 2 and "--allow-pickle" in capsys.readouterr().err
     assert main([*args, "--allow-pickle"]) == 0
     assert json.loads(capsys.readouterr().out)["alerts"] == 0  # nothing is above a threshold of 10
+
+
+def test_a_broken_onnx2torch_says_it_needs_the_torchvision_of_this_torch(tmp_path, monkeypatch):
+    """onnx2torch imports torchvision; a torchvision built for another torch fails with a RuntimeError."""
+    import importlib
+
+    real = importlib.import_module
+
+    def import_module(name, *args, **kwargs):
+        if name == "onnx2torch":
+            raise RuntimeError("operator torchvision::nms does not exist")
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(importlib, "import_module", import_module)
+    onnx_file = tmp_path / "model.onnx"
+    onnx_file.write_bytes(b"\x08\x07")
+    with pytest.raises(ModelLoadError, match=r"onnx2torch is installed but failed to import \(RuntimeError: operator "
+                                             r"torchvision::nms does not exist\); it imports torchvision, which must "
+                                             r"be the build made for torch 2\."):
+        load_model(onnx_file)

@@ -98,6 +98,19 @@ def _from_factory(spec: str, model_args: dict[str, Any] | None, weights: str | o
     return model
 
 
+def _import_onnx2torch() -> Any:
+    """onnx2torch, or an error that says why not: missing (the extra), or installed but broken (torchvision)."""
+    try:
+        return require("onnx2torch", "onnx2torch")
+    except ImportError:
+        raise
+    except Exception as exc:  # onnx2torch imports torchvision, whose operators must match the installed torch
+        raise ModelLoadError(
+            f"model: onnx2torch is installed but failed to import ({type(exc).__name__}: {str(exc)[:200]}); it "
+            f"imports torchvision, which must be the build made for torch {torch.__version__} (for a CPU torch, "
+            "from https://download.pytorch.org/whl/cpu); or export the model with torch.export / TorchScript") from None
+
+
 def _archive_names(path: pathlib.Path) -> list[str]:
     try:
         with zipfile.ZipFile(path) as zf:
@@ -109,7 +122,7 @@ def _archive_names(path: pathlib.Path) -> list[str]:
 def _from_file(path: pathlib.Path, allow_pickle: bool) -> nn.Module:
     tried: list[str] = []
     if path.suffix == ".onnx":
-        onnx2torch = require("onnx2torch", "onnx2torch")
+        onnx2torch = _import_onnx2torch()
         try:
             return onnx2torch.convert(str(path))
         except Exception as exc:
