@@ -52,12 +52,12 @@ def explain_chunk(interpreter: Interpreter, table: Any, columns: Sequence[str], 
     if batch.feature_names is None and batch.anomalies.shape[-1] == len(columns) == x.shape[1]:
         batch = attrs.evolve(batch, feature_names=list(columns))
     if id_column is not None:
-        sample_ids = _plain_ids(sample_ids)
+        sample_ids = plain_ids(sample_ids)
     return record_table(batch, sample_ids, full=full)
 
 
-def _plain_ids(ids: np.ndarray) -> np.ndarray:
+def plain_ids(ids: np.ndarray) -> np.ndarray:
     """Ids of one type for Arrow: ints stay ints, anything else becomes strings."""
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in ids):
+    if ids.dtype.kind in "iu" or all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in ids):
         return ids.astype(np.int64)
     return np.asarray([str(v) for v in ids], dtype=object)

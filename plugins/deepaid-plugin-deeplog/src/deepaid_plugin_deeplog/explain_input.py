@@ -30,7 +30,7 @@ import numpy as np
 from deepaid_sdk.explain.inputs import STAGED_NAME, ExplainInput, Staged
 from deepaid_sdk.explain.records import records_table
 from deepaid_sdk.explain.sources import LINE_COLUMN, Source, feature_matrix, sequence_columns
-from deepaid_sdk.progress import progress
+from deepaid_sdk.progress import progress, progress_enabled
 
 from deepaid_plugin_deeplog.edits import SessionBatch
 from deepaid_plugin_deeplog.parsing import HDFS_BLOCK_ID, PAD_KEY, UNKNOWN_KEY, LogKeyParser
@@ -141,7 +141,8 @@ class LogSessionInput(ExplainInput):
         keys: list[np.ndarray] = []
         counts = {"unmatched": 0, "orphans": 0, "lines": 0}
         self._by_column = id_column is not None
-        with progress(total=source.count_rows(), desc="group sessions", unit="line", quiet=quiet) as bar:
+        total = source.count_rows() if progress_enabled(quiet) else None  # a pass over the file: only for a bar
+        with progress(total=total, desc="group sessions", unit="line", quiet=quiet) as bar:
             for table in source.chunks():
                 owner, key = self._chunk_sessions(table, columns[0], id_column, index, counts)
                 owners.append(owner)
@@ -206,9 +207,9 @@ class LogSessionInput(ExplainInput):
         if self.mode == "windows":
             return super().explain(interpreter, table, columns, id_column=id_column, first_row=first_row,
                                    full=full, context_rows=context_rows)
-        from deepaid_sdk.explain.chunk import chunk_ids
+        from deepaid_sdk.explain.chunk import chunk_ids, plain_ids
 
-        ids = chunk_ids(table, id_column, first_row)
+        ids = plain_ids(chunk_ids(table, id_column, first_row))
         col = table.column(columns[0]).combine_chunks()
         offsets = col.offsets.to_numpy()
         flat = col.values.to_numpy(zero_copy_only=False).astype(np.int64)

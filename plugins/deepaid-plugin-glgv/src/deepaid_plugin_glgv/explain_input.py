@@ -17,7 +17,7 @@ from typing import Any, Iterator, Sequence
 import attrs
 import numpy as np
 
-from deepaid_sdk.explain.chunk import chunk_ids
+from deepaid_sdk.explain.chunk import chunk_ids, plain_ids
 from deepaid_sdk.explain.inputs import STAGED_NAME, ExplainInput, Staged
 from deepaid_sdk.explain.records import records_table
 from deepaid_sdk.explain.sources import LINE_COLUMN, Source
@@ -162,7 +162,7 @@ class EdgeListInput(ExplainInput):
                 first_row: int = 0, full: bool = False, context_rows: int = 0) -> Any:
         """The records of the edges of ``table``: one batch through the interpreter, names in ``details``."""
         graph: AuthGraph = interpreter.adapter.graph  # type: ignore[attr-defined]
-        ids = _plain_ids(chunk_ids(table, id_column, first_row))
+        ids = plain_ids(chunk_ids(table, id_column, first_row))
         names = np.stack([_endpoint_names(table, c, ids) for c in columns], axis=1)
         batch = interpreter.interpret_batch(self.node_ids(graph, names, ids))
         batch = attrs.evolve(batch, feature_names=list(ENDPOINTS))
@@ -267,10 +267,3 @@ def _endpoint_names(table: Any, column: str, ids: np.ndarray) -> np.ndarray:
                              "node name (text or a whole number)")
         return values.astype(np.int64).astype(str)
     return np.asarray(col.cast(pa.string()).to_pylist(), dtype=str)
-
-
-def _plain_ids(ids: np.ndarray) -> np.ndarray:
-    """Ids of one type for Arrow: ints stay ints, anything else becomes strings."""
-    if ids.dtype.kind in "iu" or all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in ids):
-        return np.asarray(ids).astype(np.int64)
-    return np.asarray([str(v) for v in ids], dtype=object)
