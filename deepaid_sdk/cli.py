@@ -102,6 +102,10 @@ def _plugins(as_json: bool) -> int:
         doc = (inspect.getdoc(preset_factory(name)) or "").split("\n")[0]
         print(f"  {name}: {doc}")
         print("    options: " + ", ".join(f"{k}={v}" for k, v in preset_options(name).items()))
+        if name in reg.names("explain_inputs"):
+            reader = reg.get("explain_inputs", name).factory
+            doc = (inspect.getdoc(reader) or "").split("\n")[0]
+            print(f"    deepaid explain input: {doc} --option {', '.join(reader.options) or '(none)'}")
     for failure in data["failures"]:
         print(f"FAILED {failure['plugin']}: {failure['error']}")
     return 0

@@ -28,6 +28,11 @@ def test_every_preset_lists_its_options():
         assert all(f"{key}=" in listing for key in options), (name, listing)
         assert deepaid_sdk.preset_factory(name).__doc__, name
     assert deepaid_sdk.preset_options("tabular")["box_margin"] == "0.1"
+    for name in reg.names("explain_inputs"):  # an input's own --option keys are listed under its preset
+        reader = reg.get("explain_inputs", name).factory
+        line = next(li for li in out.splitlines() if li.strip().startswith("deepaid explain input:")
+                    and out.splitlines()[out.splitlines().index(li) - 2].strip().startswith(f"{name}:"))
+        assert all(key in line for key in reader.options) and reader.options, (name, line)
 
 
 def test_a_constraint_needing_options_says_how_to_pass_them():
