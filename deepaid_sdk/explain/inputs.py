@@ -49,6 +49,8 @@ class ExplainInput:
     """``--option`` keys this input takes; the others go to the preset."""
     accepts_normal = True
     """Whether ``--normal`` rows (same columns) calibrate the threshold."""
+    unit = "row"
+    """What one record stands for, in the summary and the progress bar (``session``, ``edge``)."""
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.options))

@@ -44,13 +44,15 @@ class ExplainSummary:
     seconds: float
     engine: str
     columns: tuple[str, ...]
+    unit: str = "row"
+    """What one record stands for: ``row`` (or window), ``session``, ``edge``."""
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
     def text(self) -> str:
         resumed = f" ({self.resumed_rows} done before the resume)" if self.resumed_rows else ""
-        return (f"explained {self.rows} rows{resumed}: {self.alerts} alerts, {self.flipped} references judged "
+        return (f"explained {self.rows} {self.unit}s{resumed}: {self.alerts} alerts, {self.flipped} references judged "
                 f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}")
 
 
@@ -159,7 +161,8 @@ def explain_file(
     shutil.rmtree(parts, ignore_errors=True)
     return ExplainSummary(output=str(out), rows=manifest.rows_done, alerts=manifest.alerts,
                           flipped=manifest.flipped, resumed_rows=resumed,
-                          seconds=time.perf_counter() - started, engine=engine, columns=tuple(cols))
+                          seconds=time.perf_counter() - started, engine=engine, columns=tuple(cols),
+                          unit=reader.unit)
 
 
 @attrs.frozen
@@ -205,11 +208,11 @@ def _start(manifest_path: pathlib.Path, parts: pathlib.Path, out: pathlib.Path, 
     return manifest
 
 
-def _chunks_with_progress(source: Source, skip_rows: int, quiet: bool) -> Iterator[Any]:
+def _chunks_with_progress(source: Source, skip_rows: int, quiet: bool, unit: str = "row") -> Iterator[Any]:
     from deepaid_sdk.progress import progress_enabled
 
     total = source.count_rows() if progress_enabled(quiet) else None
-    with progress(total=total, initial=skip_rows, desc="explain", unit="row", quiet=quiet) as bar:
+    with progress(total=total, initial=skip_rows, desc="explain", unit=unit, quiet=quiet) as bar:
         for table in source.chunks(skip_rows):
             yield table
             bar.update(table.num_rows)
@@ -225,7 +228,7 @@ def _run_local(work: _Work, committer: _Committer, quiet: bool) -> None:
                          f"got {work.spec.batch_size}")
     first = committer.manifest.chunks_done * work.spec.batch_size  # input rows of the done chunks
     tail = _context(work.source, first, context)
-    for table in _chunks_with_progress(work.source, first, quiet):
+    for table in _chunks_with_progress(work.source, first, quiet, work.reader.unit):
         whole = pa.concat_tables([tail, table]) if tail is not None else table
         held = 0 if tail is None else tail.num_rows
         committer.commit(work.records(interpreter, whole, first_row=first - held, context_rows=held))

@@ -89,7 +89,7 @@ def run_ray(work: Any, committer: Any, quiet: bool, *, address: str | None = Non
         ds = ds.map_batches(ExplainActor, fn_constructor_args=(work,),
                             batch_size=spec.batch_size, batch_format="pyarrow", concurrency=pool, num_cpus=1)
         expected = done
-        with progress(total=total, initial=done, desc="explain (ray)", unit="row", quiet=quiet) as bar:
+        with progress(total=total, initial=done, desc="explain (ray)", unit=work.reader.unit, quiet=quiet) as bar:
             for records in ds.iter_batches(batch_size=spec.batch_size, batch_format="pyarrow"):
                 first = records.column(ROW_COLUMN)[0].as_py()
                 if first != expected:

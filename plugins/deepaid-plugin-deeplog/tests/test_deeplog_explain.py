@@ -68,6 +68,7 @@ def test_raw_log_lines_become_one_record_per_session(deeplog_files, deeplog_log_
     lines = deeplog_files["lines"]
     sessions = group_sessions(lines, deeplog_files["keys"])  # the plugin's own grouping, in first-seen order
     assert [r["id"] for r in records] == list(sessions.ids) and summary.rows == len(sessions)
+    assert summary.text().startswith(f"explained {len(sessions)} sessions: ")
     interp = deeplog_interpreter(deeplog_files["model"], templates=deeplog_files["templates"], k=3, **RESERVED_KEYS)
     direct = interp.interpret_sessions(list(sessions.keys))
     assert [r["alert"] for r in records] == [bool(d.flagged) for d in direct]

@@ -204,7 +204,7 @@ def test_cli_explains_an_edge_list_with_the_graph_option(files, capsys):
     argv = ["explain", "glgv", "--model", str(files["model"]), "--input", str(files["dir"] / "alerts.txt"),
             "--output", str(out), "--quiet"]
     assert cli_main([*argv, "--option", f"graph={files['graph']}"]) == 0
-    assert f"explained {len(files['pairs'])} rows" in capsys.readouterr().out
+    assert f"explained {len(files['pairs'])} edges" in capsys.readouterr().out
     assert [r["id"] for r in _records(out)] == files["lines"]
     assert cli_main(argv) == 2
     assert "pass --option graph=FILE" in capsys.readouterr().err

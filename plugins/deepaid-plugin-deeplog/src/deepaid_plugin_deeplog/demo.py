@@ -59,6 +59,29 @@ def _sessions_example(ex: Any, interp: Any, out: pathlib.Path) -> None:
     (out / "deeplog-sessions.json").write_text(json.dumps(result.to_dict(), allow_nan=False), encoding="utf-8")
 
 
+def _file_example(ex: Any, out: pathlib.Path, log_path: pathlib.Path) -> None:
+    """The same model on the raw log file, as a user runs it: ``deepaid explain deeplog`` (one record per session)."""
+    import warnings
+
+    import torch
+
+    from deepaid_sdk import explain_file
+
+    weights, parser = out / "deeplog.pt", out / "deeplog-parser.json"
+    torch.save(ex.model.state_dict(), weights)
+    ex.parser.save(parser)
+    output = out / "deeplog-sessions.jsonl"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # lines of templates first seen in the test log
+        summary = explain_file("deeplog", "deepaid_plugin_deeplog.model:DeepLog", log_path, output,
+                               model_args=ex.model.config(), weights=weights, options={"parser": str(parser)}, k=3,
+                               quiet=True)
+    print(f"\nfile job   deepaid explain deeplog --model deepaid_plugin_deeplog.model:DeepLog --model-args "
+          f"'{json.dumps(ex.model.config())}' --weights {weights} --option parser={parser} --k 3 "
+          f"--input {log_path} --output {output}")
+    print(f"           {summary.text()}")
+
+
 def run(out_dir: pathlib.Path, config: ExperimentConfig | None = None) -> int:
     """Run the whole DeepLog story on synthetic HDFS-like logs; print tables, write files to ``out_dir``."""
     started = time.perf_counter()
@@ -104,6 +127,7 @@ def run(out_dir: pathlib.Path, config: ExperimentConfig | None = None) -> int:
         _window_example(ex, cfg)
     (out / "deeplog-interpretations.json").write_text(json.dumps(batch.to_dict()), encoding="utf-8")
     _sessions_example(ex, interp, out)
+    _file_example(ex, out, log_path)
     try:
         plot = plot_sequence(batch[show[0]], out / f"deeplog-alert-{show[0]}.png", ex.templates)
         print(f"\nwrote {plot} and {out / 'deeplog-interpretations.json'}")

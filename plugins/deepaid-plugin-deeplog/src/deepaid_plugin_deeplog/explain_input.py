@@ -197,6 +197,10 @@ class LogSessionInput(ExplainInput):
             warnings.warn(f"{counts['orphans']} of {counts['lines']} lines hold no session id ({how}); they "
                           "belong to no session and have no record", stacklevel=3)
 
+    @property
+    def unit(self) -> str:  # type: ignore[override]
+        return "row" if self.mode == "windows" else "session"
+
     def start(self, interpreter: Any, source: Source, columns: list[str]) -> None:
         if self.mode == "windows":
             super().start(interpreter, source, columns)

@@ -48,6 +48,7 @@ class EdgeListInput(ExplainInput):
     name = "glgv"
     options = ("graph", "delimiter")
     accepts_normal = False
+    unit = "edge"
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
