@@ -13,6 +13,7 @@ from torch import Tensor
 
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint, changeable_mask, project_all
+from deepaid_sdk.search import true_columns
 
 if TYPE_CHECKING:
     from deepaid_sdk.blackbox import BlackboxSearch
@@ -164,17 +165,14 @@ class BlackboxRun:
             free = usable[live] & ~torch.gather(chosen[live], 1, order[live])
             rank = torch.cumsum(free.long(), dim=1)
             pick = free & (rank <= self.search.width)  # the width best-screened free features
-            count = pick.sum(dim=1)
-            has = count > 0
-            live, pick, count = live[has], pick[has], count[has]
+            has = pick.any(dim=1)
+            live, pick = live[has], pick[has]
             if live.numel() == 0:
                 break
-            w = int(count.max())
-            slot = torch.sort(pick.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :w]
+            slot, valid, count = true_columns(pick)
+            w = slot.shape[1]
             feat = torch.gather(order[live], 1, slot)  # [L, w]
-            valid = torch.arange(w, device=a.device)[None, :] < count[:, None]
-            trial = ref[live][:, None, :].expand(-1, w, -1).clone()
-            trial.scatter_(2, feat[..., None], torch.gather(value[live], 1, feat)[..., None])
+            trial = _one_change_trials(ref[live], feat, torch.gather(value[live], 1, feat))
             refs_t, exc_t, pen_t, _, done_t = self.evaluate(trial.reshape(-1, n), a[live].repeat_interleave(w, dim=0))
             steps[live] += count
             exc_t = exc_t.reshape(-1, w).masked_fill(~valid, _INF)
@@ -312,13 +310,9 @@ class BlackboxRun:
         chosen = r_ref != r_a
         variants = []
         for pool, source in ((screened[rows] & ~chosen, value[rows]), (chosen, r_a)):
-            count = pool.sum(dim=1)
-            m = max(1, int(count.max()))
-            index = torch.sort(pool.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :m]
-            valid = torch.arange(m, device=a.device)[None, :] < count[:, None]
-            trial = r_ref[:, None, :].expand(-1, m, -1).clone()
-            trial.scatter_(2, index[..., None], torch.gather(source, 1, index)[..., None])
-            variants.append((trial, index, valid, m))
+            index, valid, _ = true_columns(pool, minimum=1)
+            trial = _one_change_trials(r_ref, index, torch.gather(source, 1, index))
+            variants.append((trial, index, valid, index.shape[1]))
         trials = torch.cat([v[0].reshape(-1, n) for v in variants])
         anoms = torch.cat([r_a.repeat_interleave(v[3], dim=0) for v in variants])
         _, _, _, score_t, _ = self.evaluate(trials, anoms)
@@ -381,11 +375,9 @@ class BlackboxRun:
             live, changed, count = live[keep], changed[keep], count[keep]
             if live.numel() == 0:
                 break
-            m = int(count.max())
-            index = torch.sort(changed.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :m]
-            valid = torch.arange(m, device=a.device)[None, :] < count[:, None]
-            trial = ref[live][:, None, :].expand(-1, m, -1).clone()
-            trial.scatter_(2, index[..., None], torch.gather(a[live], 1, index)[..., None])
+            index, valid, _ = true_columns(changed)
+            m = index.shape[1]
+            trial = _one_change_trials(ref[live], index, torch.gather(a[live], 1, index))
             refs_t, _, _, score_t, done_t = self.evaluate(trial.reshape(-1, n), a[live].repeat_interleave(m, dim=0))
             steps[live] += count
             # Projection can put an undone change back (a value outside a box): only real undos count.
@@ -425,3 +417,10 @@ class BlackboxRun:
         ref = ref.clone()
         ref[rows] = best
         return ref, steps
+
+
+def _one_change_trials(ref: Tensor, index: Tensor, values: Tensor) -> Tensor:
+    """``[L, m, n]``: each row's ``ref`` with one feature changed per trial, ``index[i, j]`` set to ``values[i, j]``."""
+    trial = ref[:, None, :].expand(-1, index.shape[1], -1).clone()
+    trial.scatter_(2, index[..., None], values[..., None])
+    return trial

@@ -57,12 +57,19 @@ class ReferenceSearch(ABC):
         return {"search": self.name}
 
 
+def true_columns(mask: Tensor, minimum: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """Per row of ``mask [B, N]``, its true columns in column order, padded to the most any row has (at least
+    ``minimum``): the indices ``[B, M]``, which of them are real ``[B, M]``, and the count per row ``[B]``."""
+    counts = mask.sum(dim=1)
+    width = max(minimum, int(counts.max()) if mask.numel() else 0)
+    index = torch.sort(mask.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :width]
+    valid = torch.arange(width, device=mask.device)[None, :] < counts[:, None]
+    return index, valid, counts
+
+
 def _changed_lists(changed: Tensor) -> tuple[Tensor, Tensor]:
     """Per row, the changed flat indices padded with -1 (``[B, M]``) and their count ``[B]``."""
-    counts = changed.sum(dim=1)
-    width = int(counts.max()) if changed.numel() else 0
-    order = torch.sort(changed.to(torch.int8), dim=1, descending=True, stable=True).indices[:, :width]
-    valid = torch.arange(width, device=changed.device)[None, :] < counts[:, None]
+    order, valid, counts = true_columns(changed)
     return torch.where(valid, order, torch.full_like(order, -1)), counts
 
 
