@@ -20,6 +20,7 @@ import torch
 from deepaid_sdk.benchmarks.report import BenchmarkReport
 from deepaid_sdk.checks import check_device
 
+from deepaid_plugin_deeplog.explain_input import edit_name, ranked_edits
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS, ExperimentConfig, run_experiment
 from deepaid_plugin_deeplog.parsing import group_sessions
 from deepaid_plugin_deeplog.preset import deeplog_interpreter
@@ -66,8 +67,7 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     planted = [r for r in alerts if log.labels[truth[r["id"]]] and r["changed"]]
     at_plant = [int(r["details"]["changes"][0]["position"]) in
                 log.planted_positions(truth[r["id"]]).tolist() for r in planted]
-    same = all(r["changed"] == [f"{e.kind} at {e.position}" for e in sorted(d.edits, key=lambda e: (-len(e.fixes), e.position))]
-               for r, d in zip(records, direct))
+    same = all(r["changed"] == [edit_name(e) for e in ranked_edits(d)] for r, d in zip(records, direct))
     rows = (
         ("deepaid explain (file job)", len(log.lines), len(records), round(len(log.lines) / job_s, 1),
          round(len(records) / job_s, 1), round(job_s, 2)),

@@ -227,46 +227,53 @@ class LogSessionInput(ExplainInput):
                 f"key ids must lie in [0, {num_keys}) (the model's keys); got {int(s.min())}..{int(s.max())}"
                 " (was the parser saved with the model it was trained for?)"))
         batch = interpreter.interpret_sessions(sessions)
-        return records_table(np.asarray(ids), session_records(batch, full=full),
-                             [session_details(r) for r in batch])
+        return records_table(np.asarray(ids), *session_records(batch, full=full))
 
 
-def session_records(batch: SessionBatch, *, full: bool = False) -> dict[str, list[Any]]:
-    """Explain-job record columns of session interpretations.
+def ranked_edits(result: Any) -> list[Any]:
+    """A session's edits, most important first: those that fix the most flags, then by position."""
+    return sorted(result.edits, key=lambda e: (-len(e.fixes), e.position))
+
+
+def edit_name(edit: Any) -> str:
+    """How a record's ``changed`` names an edit: ``replace at 12``."""
+    return f"{edit.kind} at {edit.position}"
+
+
+def session_records(batch: SessionBatch, *, full: bool = False) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    """Explain-job record columns of session interpretations, and each record's ``details``.
 
     ``score`` counts the keys the model did not expect (``threshold`` 0: a session alerts when one key
     is flagged), ``reference_score`` those left after the edits; ``changed`` names each edit
     (``replace at 12``), the ones that fix the most flags first, with the old and new keys as
     values (null where an insert has no old key or a delete no new one); ``steps`` are search rounds.
+    ``details`` hold what an analyst reads beside the record: each edit with its templates and the
+    flags it fixes, and the flagged positions before and after.
     """
     out: dict[str, list[Any]] = {name: [] for name in ("score", "reference_score", "threshold", "alert", "flipped",
                                                        "changed", "anomaly_values", "reference_values", "steps")}
     if full:
         out["reference"] = []
+    details = []
     for r in batch:  # result assembly: a few edits per session
-        edits = sorted(r.edits, key=lambda e: (-len(e.fixes), e.position))
+        edits = ranked_edits(r)
         out["score"].append(float(len(r.flagged)))
         out["reference_score"].append(float(len(r.remaining)))
         out["threshold"].append(0.0)
         out["alert"].append(bool(r.flagged))
         out["flipped"].append(r.flipped)
-        out["changed"].append([f"{e.kind} at {e.position}" for e in edits])
+        out["changed"].append([edit_name(e) for e in edits])
         out["anomaly_values"].append([None if e.old_key is None else float(e.old_key) for e in edits])
         out["reference_values"].append([None if e.new_key is None else float(e.new_key) for e in edits])
         out["steps"].append(int(r.rounds))
         if full:
             out["reference"].append(r.edited.astype(np.float64).tolist())
-    return out
-
-
-def session_details(result: Any) -> dict[str, Any]:
-    """What an analyst reads beside the record: each edit with its templates, and the flagged positions."""
-    edits = sorted(result.edits, key=lambda e: (-len(e.fixes), e.position))
-    return {"verdict": "session", "keys": int(len(result.session)), "flagged": list(result.flagged),
-            "remaining": list(result.remaining),
-            "changes": [{"op": e.kind, "position": e.position, "anomaly_key": e.old_key, "reference_key": e.new_key,
-                         "anomaly_template": e.old_template, "reference_template": e.new_template,
-                         "fixes": list(e.fixes)} for e in edits]}
+        details.append({"verdict": "session", "keys": int(len(r.session)), "flagged": list(r.flagged),
+                        "remaining": list(r.remaining),
+                        "changes": [{"op": e.kind, "position": e.position, "anomaly_key": e.old_key,
+                                     "reference_key": e.new_key, "anomaly_template": e.old_template,
+                                     "reference_template": e.new_template, "fixes": list(e.fixes)} for e in edits]})
+    return out, details
 
 
 def _write_sessions(path: pathlib.Path, ids: list[str], owner: np.ndarray, keys: np.ndarray) -> None:
