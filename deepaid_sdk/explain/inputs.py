@@ -71,6 +71,10 @@ class ExplainInput:
         """Options this input gives the preset (a user's ``--option`` of the same name wins)."""
         return {}
 
+    def others(self, options: dict[str, Any]) -> dict[str, Any]:
+        """The ``--option`` values that are not this input's: the preset's."""
+        return {key: value for key, value in options.items() if key not in self.options}
+
     def model_files(self) -> dict[str, Any]:
         """Files this input reads besides the model (fingerprinted for the resume check)."""
         return {key: value for key, value in self.config.items()
@@ -105,11 +109,8 @@ class ExplainInput:
                              layout=self.layout, context_rows=context_rows)
 
 
-def explain_input(preset: str, options: dict[str, Any]) -> tuple[ExplainInput, dict[str, Any]]:
-    """The input registered for ``preset`` (default ``ExplainInput``), built with its options, and the
-    options left for the preset."""
+def explain_input(preset: str, options: dict[str, Any]) -> ExplainInput:
+    """The input registered for ``preset`` (default ``ExplainInput``), built with its own ``options``."""
     reg = registry()
     cls = reg.get("explain_inputs", preset).factory if preset in reg.names("explain_inputs") else ExplainInput
-    own = {key: value for key, value in options.items() if key in cls.options}
-    rest = {key: value for key, value in options.items() if key not in cls.options}
-    return cls(**own), rest
+    return cls(**{key: value for key, value in options.items() if key in cls.options})

@@ -128,7 +128,7 @@ def explain_file(
     fmt = output_format(out)
     if out.resolve() == src_path.resolve():
         raise ValueError("output: is the input file; choose another output")
-    reader, _ = spec.input()
+    reader = spec.input()
     source = Source(src_path, spec.batch_size)
     cols = reader.select(source.schema, list(spec.columns) if spec.columns else None, spec.id_column)
     source.floats = tuple(c for c in cols if c in set(numeric_columns(source.schema)))

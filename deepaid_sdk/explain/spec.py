@@ -96,14 +96,13 @@ class ExplainSpec:
                               else self.normal.select(list(columns)).to_pandas().to_numpy(), dtype=np.float64)
         return np.asarray(self.normal, dtype=np.float64)
 
-    def input(self) -> tuple[ExplainInput, dict[str, Any]]:
-        """The preset's explain input (built with its own options) and the options left for the preset."""
+    def input(self) -> ExplainInput:
+        """The preset's explain input, built with its own options."""
         return explain_input(self.preset, self.options)
 
     def build(self, columns: Sequence[str], reader: ExplainInput | None = None) -> Interpreter:
         """The interpreter for feature ``columns``: the preset, offered what its factory accepts."""
-        own, preset_options = self.input()
-        reader = reader or own
+        reader = reader or self.input()
         if self.normal is not None and not reader.accepts_normal:
             raise ValueError(f"normal: the {self.preset} input calibrates no threshold from normal rows; "
                              "pass --threshold or leave the detector's own")
@@ -118,7 +117,7 @@ class ExplainSpec:
         def accepts(name: str) -> bool:
             return var_kw or name in params
 
-        opts = {**reader.preset_options(), **preset_options}
+        opts = {**reader.preset_options(), **reader.others(self.options)}
         if self.k is not None:
             opts["k"] = self.k
         if self.threshold is not None:
@@ -160,7 +159,7 @@ class ExplainSpec:
             "percentile": float(self.percentile), "k": self.k, "id_column": self.id_column,
             "columns": list(columns), "batch_size": self.batch_size, "full": self.full,
             "options": self.options, "device": self.device, "output_format": output_format,
-            "input_files": {key: fingerprint(path) for key, path in self.input()[0].model_files().items()},
+            "input_files": {key: fingerprint(path) for key, path in self.input().model_files().items()},
             "fields": [getattr(f, "fingerprint", getattr(f, "__qualname__", type(f).__name__)) for f in fields],
         }
         return json.loads(json.dumps(data, default=str))
