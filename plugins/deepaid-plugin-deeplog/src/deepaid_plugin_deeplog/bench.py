@@ -105,6 +105,16 @@ def attribution_explainer(adapter: DeepLogAdapter, method: str, attribute: Calla
     return explain
 
 
+def attribution_explainers(adapter: DeepLogAdapter) -> dict[str, Explainer]:
+    """The attribution baselines by name (``<method>+top-position``); none without deepaid-baselines."""
+    try:
+        from deepaid_baselines.attribution import attribute
+    except ImportError:
+        return {}
+    return {f"{method}+top-position": attribution_explainer(adapter, method, attribute)
+            for method in ATTRIBUTION_BASELINES}
+
+
 def deepaid_explainer(interp: Any) -> Explainer:
     def explain(anomalies: np.ndarray, seed: int) -> InterpretationBatch:
         x = np.asarray(anomalies)
@@ -135,14 +145,8 @@ def build_case(ex: Experiment, num_candidates: int, n: int | None = None, name: 
     chosen = np.flatnonzero(flags & ex.truth.any(axis=1))[:n]
     interp = deepaid_sdk.create("deeplog", model=adapter, k=1)
     explainers: dict[str, Explainer] = {"deepaid": deepaid_explainer(interp),
-                                        "next-key-top-guess": next_key_explainer(adapter)}
-    try:
-        from deepaid_baselines.attribution import attribute
-    except ImportError:
-        attribute = None
-    if attribute is not None:
-        for method in ATTRIBUTION_BASELINES:
-            explainers[f"{method}+top-position"] = attribution_explainer(adapter, method, attribute)
+                                        "next-key-top-guess": next_key_explainer(adapter),
+                                        **attribution_explainers(adapter)}
 
     def is_normal(seqs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -154,7 +158,8 @@ def build_case(ex: Experiment, num_candidates: int, n: int | None = None, name: 
         truth=ex.truth[chosen], truth_metric="position_accuracy", perturb=perturb_oldest_key(adapter),
         setup={"seed": cfg.seed, "device": str(adapter.device), "g": num_candidates, "window": cfg.window,
                "detector": f"DeepLog LSTM {cfg.layers}x{cfg.hidden}",
-               "attribution_baselines": "deepaid-baselines" if attribute is not None else "not installed"},
+               "attribution_baselines": ("deepaid-baselines" if any(m.endswith("+top-position") for m in explainers)
+                                         else "not installed")},
     )
 
 

@@ -151,19 +151,12 @@ def session_rows(ex: Experiment, num_candidates: int, *, seed: int = 0, n: int |
     """Report rows ``(case, method, flip, position acc., -, -, edits, sessions/s, kind acc.)`` at top-g,
     and a note with our throughput on all planted sessions in one call (best of 3)."""
     import deepaid_sdk
-    from deepaid_plugin_deeplog.bench import ATTRIBUTION_BASELINES, attribution_explainer
+    from deepaid_plugin_deeplog.bench import attribution_explainers
     from deepaid_plugin_deeplog.experiment import RESERVED_KEYS
 
     adapter = DeepLogAdapter(ex.model, num_candidates=num_candidates, templates=ex.templates, **RESERVED_KEYS)
     interp = deepaid_sdk.create("deeplog", model=adapter, k=1)
-    attribution = {}
-    try:
-        from deepaid_baselines.attribution import attribute
-    except ImportError:
-        attribute = None
-    if attribute is not None:
-        for method in ATTRIBUTION_BASELINES:
-            attribution[f"{method}+top-position"] = attribution_explainer(adapter, method, attribute)
+    attribution = attribution_explainers(adapter)
     planted = session_alerts(ex, adapter, seed=seed, n=n)
     methods = session_methods(interp, adapter, attribution, k=k)
     for method in methods.values():  # one-time set-up (autograd, allocator) is not timed
