@@ -23,6 +23,10 @@ from deepaid_plugin_glgv.embeddings import embed_graph
 from deepaid_plugin_glgv.graph import AuthGraph
 
 
+#: Entries of a saved detector (``GLGV.state_dict``).
+STATE_KEYS = frozenset({"embeddings", "threshold", "classifier.linear.weight", "classifier.linear.bias"})
+
+
 def sample_non_edges(graph: AuthGraph, n: int, *, seed: int = 0) -> np.ndarray:
     """``[n, 2]`` node pairs that are not edges: a random edge with one endpoint swapped for a node of its kind."""
     n = check_positive_int(n, "n")
@@ -142,7 +146,7 @@ class GLGV:
     @classmethod
     def from_state_dict(cls, graph: AuthGraph, state: dict[str, Tensor], *, device: Any = "cpu") -> "GLGV":
         """Rebuild a detector for ``graph`` from ``state_dict()`` output."""
-        missing = {"embeddings", "threshold", "classifier.linear.weight", "classifier.linear.bias"} - set(state)
+        missing = STATE_KEYS - set(state)
         if missing:
             raise ValueError(f"state: missing entries {sorted(missing)}")
         emb = state["embeddings"].to(device=device, dtype=torch.float32)

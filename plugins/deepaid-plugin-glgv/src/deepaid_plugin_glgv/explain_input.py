@@ -82,7 +82,7 @@ class EdgeListInput(ExplainInput):
         """
         import torch
 
-        from deepaid_plugin_glgv.detector import GLGV
+        from deepaid_plugin_glgv.detector import GLGV, STATE_KEYS
 
         wrote = "--model is the file GLGV.save wrote (embeddings, classifier and threshold)"
         if spec.weights is not None:
@@ -99,7 +99,7 @@ class EdgeListInput(ExplainInput):
         except Exception as exc:  # not a torch file, or one that needs unpickling
             raise ValueError(f"model: cannot read {str(spec.model)!r} as a weights-only state dict "
                              f"({type(exc).__name__}: {exc}); {wrote}") from None
-        keys = {"embeddings", "threshold", "classifier.linear.weight", "classifier.linear.bias"}
+        keys = STATE_KEYS  # checked before the graph is read: a wrong --model fails fast
         if not isinstance(state, dict) or not keys <= set(state):
             got = sorted(state)[:8] if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"model: {str(spec.model)!r} is not a GLGV state dict (expected {sorted(keys)}; got "
