@@ -122,7 +122,7 @@ class ExplainSpec:
             opts["k"] = self.k
         if self.threshold is not None:
             opts["threshold"] = float(self.threshold)
-        normal = self.normal_rows(columns) if reader.accepts_normal else None
+        normal = self.normal_rows(columns)
         if normal is not None and "normal" in params:
             opts["normal"] = normal
             if "percentile" in params:
