@@ -56,13 +56,22 @@ def batch_tables(
     )
 
 
-def plot_sequence(interp: Interpretation, path: Any, templates: Mapping[int, str] | None = None) -> pathlib.Path:
-    """Step plot of anomaly and reference keys over positions, changed positions marked (needs matplotlib)."""
-    try:
-        import matplotlib
+def plot_sequence(interp: Interpretation, path: Any, templates: Mapping[int, str] | None = None,
+                  title: str | None = None) -> pathlib.Path:
+    """Step plot of anomaly and reference keys over positions, changed positions marked (needs matplotlib).
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    The title says the model's verdict on both sequences and which positions changed; the y axis
+    lists the log keys (their templates where known)."""
+    out = pathlib.Path(path)
+    sequence_figure(interp, templates, title).savefig(out, dpi=110)
+    return out
+
+
+def sequence_figure(interp: Interpretation, templates: Mapping[int, str] | None = None,
+                    title: str | None = None) -> Any:
+    """The drawing of ``plot_sequence`` as a matplotlib ``Figure`` (not saved, no pyplot state)."""
+    try:
+        from matplotlib.figure import Figure
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError("plot_sequence needs matplotlib: pip install 'deepaid-plugin-deeplog[plot]'") from exc
     anomaly, reference = np.asarray(interp.anomaly), np.asarray(interp.reference)
@@ -70,20 +79,26 @@ def plot_sequence(interp: Interpretation, path: Any, templates: Mapping[int, str
     # One row per distinct key shown (key ids are labels, not magnitudes).
     keys = sorted(set(anomaly.tolist()) | set(reference.tolist()))
     row = {k: i for i, k in enumerate(keys)}
-    fig, ax = plt.subplots(figsize=(9, 1.5 + 0.35 * len(keys)))
+    fig = Figure(figsize=(9, 1.9 + 0.35 * len(keys)))
+    ax = fig.add_subplot()
     ax.step(pos, [row[k] for k in anomaly.tolist()], where="mid", label="anomaly", color="tab:red")
     ax.step(pos, [row[k] for k in reference.tolist()], where="mid", label="reference", color="tab:blue",
             linestyle="--")
     for p in np.atleast_1d(interp.changed):
         ax.axvspan(p - 0.5, p + 0.5, color="gold", alpha=0.3)
     ax.set_yticks(range(len(keys)))
-    ax.set_yticklabels([_template(templates, k, 40) for k in keys], fontsize=7)
+    ax.set_yticklabels([_template(templates, k, 40) for k in keys], fontsize=8)
     ax.set_xticks(pos)
     ax.set_xticklabels([str(p) for p in pos[:-1]] + ["next"])
-    ax.set_xlabel("position in window")
+    ax.set_xlabel("position in window (last: the next key)", fontsize=8)
+    ax.set_ylabel("log key (template)" if templates is not None else "log key", fontsize=8)
+    ax.tick_params(axis="x", labelsize=8)
+    last = anomaly.shape[0] - 1
+    where = ", ".join("next" if int(p) == last else str(int(p)) for p in np.atleast_1d(interp.changed))
+    accepted = "accepted" if interp.flipped else "STILL REJECTED"
+    ax.set_title(title or f"log keys, anomaly vs reference: top-g margin {interp.score:.3g} -> "
+                 f"{interp.reference_score:.3g} (reference {accepted})\nchanged position: {where or 'none'} (shaded)",
+                 fontsize=9)
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    out = pathlib.Path(path)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return fig

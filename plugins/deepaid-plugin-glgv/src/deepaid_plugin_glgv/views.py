@@ -80,8 +80,15 @@ _COLOURS = {"user": "#4C72B0", "host": "#8C8C8C", "service": "#DD8452"}
 
 def plot_neighbourhood(batch: InterpretationBatch, i: int, graph: AuthGraph, path: str | os.PathLike[str], *,
                        context: int = 6, seed: int = 0) -> None:
-    """Draw alert ``i``: its edge (red, dashed), the reference edge (green), the hop path (blue), and up to
-    ``context`` neighbours of each of their nodes, coloured by kind; written to ``path`` (PNG, SVG, ...)."""
+    """Draw alert ``i``: its edge (red, dashed), the reference edge (green), the hop path (blue, where it
+    has edges besides those two), and up to ``context`` neighbours of each of their nodes, coloured by
+    kind; written to ``path`` (PNG, SVG, ...). The legend names only what is drawn."""
+    neighbourhood_figure(batch, i, graph, context=context, seed=seed).savefig(path, dpi=110)
+
+
+def neighbourhood_figure(batch: InterpretationBatch, i: int, graph: AuthGraph, *, context: int = 6,
+                         seed: int = 0) -> Any:
+    """The drawing of ``plot_neighbourhood`` as a matplotlib ``Figure`` (not saved)."""
     try:
         import networkx as nx
         from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -109,7 +116,8 @@ def plot_neighbourhood(batch: InterpretationBatch, i: int, graph: AuthGraph, pat
     fig = Figure(figsize=(7, 5.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    path_edges = list(zip(route[:-1], route[1:]))
+    # The hop path's own edges: those that are not the alert or reference edge (drawn in their colours).
+    path_edges = [e for e in zip(route[:-1], route[1:]) if frozenset(e) not in (frozenset(anomaly), frozenset(reference))]
     special = {frozenset(anomaly), frozenset(reference), *map(frozenset, path_edges)}
     nx.draw_networkx_edges(sub, pos, ax=ax, edgelist=[e for e in sub.edges if frozenset(e) not in special],
                            edge_color="#CCCCCC", width=0.8)
@@ -121,10 +129,12 @@ def plot_neighbourhood(batch: InterpretationBatch, i: int, graph: AuthGraph, pat
     nx.draw_networkx_nodes(sub, pos, ax=ax, node_color=[_COLOURS[k] for k in kinds],
                            node_size=[260 if n in core else 60 for n in sub.nodes])
     nx.draw_networkx_labels(sub, pos, ax=ax, labels={n: graph.names[n] for n in core}, font_size=8)
+    # A legend entry only for what is drawn: the hop path when it has edges of its own, the kinds present.
     handles = [Line2D([], [], color="#D62728", ls="--", lw=2.5, label="alert edge"),
-               Line2D([], [], color="#2CA02C", lw=3.5, label="reference edge"),
-               Line2D([], [], color="#1F77B4", lw=2.5, label="hop path")]
-    handles += [Line2D([], [], marker="o", ls="", color=_COLOURS[k], label=k) for k in KINDS]
+               Line2D([], [], color="#2CA02C", lw=3.5, label="reference edge")]
+    if path_edges:
+        handles.append(Line2D([], [], color="#1F77B4", lw=2.5, label="hop path"))
+    handles += [Line2D([], [], marker="o", ls="", color=_COLOURS[k], label=k) for k in KINDS if k in kinds]
     ax.legend(handles=handles, loc="best", fontsize=8)
     item = batch[i]
     ax.set_title(f"{' -> '.join(d['anomaly_edge'])} (score {item.score:.3g}) vs reference "
@@ -132,4 +142,4 @@ def plot_neighbourhood(batch: InterpretationBatch, i: int, graph: AuthGraph, pat
                  fontsize=9)
     ax.set_axis_off()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    return fig

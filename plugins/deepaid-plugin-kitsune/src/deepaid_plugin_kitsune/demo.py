@@ -73,7 +73,10 @@ def run(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int = 150
 
         paths = [plot_interpretation(batch[j], out_dir / f"kitsune-alert-{idx[j]}.png", interp.feature_names)
                  for j in range(min(top, len(idx)))]
-        paths.append(plot_heatmap(batch, out_dir / "kitsune-heatmap.png", interp.feature_names))
+        # KitNET reads raw features: per-feature colours (normal standard deviations) keep a feature in
+        # bytes from washing out one in packets; rows are named by the alerts' ids.
+        paths.append(plot_heatmap(batch, out_dir / "kitsune-heatmap.png", interp.feature_names, ids=idx,
+                                  normal=data.normal))
         print("plots: " + ", ".join(str(p) for p in paths))
     except ImportError as exc:
         print(f"plots skipped: {exc}")

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import pathlib
 import time
-from typing import Callable
-
 import numpy as np
 
 from deepaid_sdk.evaluation import label_flip_rate, precision_recall_at_k
 from deepaid_sdk.interpreter import create
 from deepaid_sdk.results import InterpretationBatch
-from deepaid_plugin_multits.detector import fit_detector
+from deepaid_plugin_multits.detector import SyntheticDetector, fit_detector
 from deepaid_plugin_multits.synthetic import make_multits
 
 
@@ -49,13 +47,16 @@ def run(out_dir: pathlib.Path, *, events: int = 80, train_steps: int = 4000, epo
                   "original units:")
             print(batch[i].table(names, inverse=det.inverse))
         if steps == "last":
-            _plots(batch, names, det.inverse, out_dir)
+            _plots(batch, names, det, out_dir)
     return 0
 
 
-def _plots(batch: InterpretationBatch, names: list[str], inverse: Callable[[np.ndarray], np.ndarray],
-           out_dir: pathlib.Path) -> None:
-    """Bar chart and window view of the first alert, heat map of all (needs the ``plot`` extra)."""
+def _plots(batch: InterpretationBatch, names: list[str], det: SyntheticDetector, out_dir: pathlib.Path) -> None:
+    """Bar chart and window view of the first alert, heat map of all (needs the ``plot`` extra).
+
+    All in original units; the heat map shows each cell's change in standard deviations of the
+    normal windows, its rows named as the tables above (alert 0, 1, ...).
+    """
     try:
         from deepaid_sdk.plotting import plot_heatmap, plot_interpretation
         from deepaid_plugin_multits.views import plot_window
@@ -63,9 +64,10 @@ def _plots(batch: InterpretationBatch, names: list[str], inverse: Callable[[np.n
         print("\nplots skipped: pip install 'deepaid-plugin-multits[plot]'")
         return
     try:
-        paths = [plot_interpretation(batch[0], out_dir / "multits-alert-0-bars.png", names, inverse=inverse),
-                 plot_window(batch[0], out_dir / "multits-alert-0-window.png", names, inverse=inverse),
-                 plot_heatmap(batch, out_dir / "multits-heatmap.png", names)]  # model units: comparable
+        paths = [plot_interpretation(batch[0], out_dir / "multits-alert-0-bars.png", names, inverse=det.inverse),
+                 plot_window(batch[0], out_dir / "multits-alert-0-window.png", names, inverse=det.inverse),
+                 plot_heatmap(batch, out_dir / "multits-heatmap.png", names, det.inverse, ids=np.arange(len(batch)),
+                              normal=det.normal_samples(limit=2000))]
     except ImportError as exc:  # pragma: no cover - matplotlib missing
         print(f"\nplots skipped: {exc}")
         return

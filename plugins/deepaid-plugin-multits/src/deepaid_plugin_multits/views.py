@@ -54,8 +54,8 @@ def plot_window(
         ax.scatter(steps[moved], reference[moved, d], color="#2e86c1", zorder=3)
         ax.set_title(feature_names[d] if feature_names is not None else f"feature {d}", fontsize=9)
         ax.set_xlabel("step (last = actual vector)", fontsize=8)
-        ax.tick_params(labelsize=7)
-    axes[0].legend(fontsize=7)
+        ax.tick_params(labelsize=8)
+    axes[0].legend(fontsize=8)
     verdict = "normal" if interp.flipped else "still anomalous"
     fig.suptitle(f"score {interp.score:.3g} -> {interp.reference_score:.3g} ({verdict})", fontsize=9)
     out = pathlib.Path(path)

@@ -102,17 +102,19 @@ def _demo(out: pathlib.Path, n_normal: int, n_anomalies: int, seed: int,
           f"(calibrated from D={table.width}, data scale {cal.scale:.3g}, threshold {adapter.threshold:.3g})")
 
     order = np.argsort(-batch.scores)[:SHOWN]
+    ids = np.flatnonzero(alert)  # an alert's id: its row in the anomalies CSV
     print("\nThe alerts with the highest scores; each table lists the changed features most important first "
           "(ranked by how much undoing the change would raise the score), in original units.")
     truth = table.truth[alert]
     for rank, i in enumerate(order):
         item = batch[int(i)]
         planted = ", ".join(spec.names[j] for j in np.flatnonzero(truth[i]))
-        print(f"\nalert #{int(i)} (highest score {rank + 1}/{SHOWN}); shifted features: {planted}")
+        print(f"\nalert #{int(ids[i])} (highest score {rank + 1}/{SHOWN}); shifted features: {planted}")
         print(interp.table(item))
     try:
-        paths = [interp.plot(batch[int(i)], out / f"tabular-alert-{int(i)}.png") for i in order]
-        paths.append(interp.heatmap(batch, out / "tabular-heatmap.png"))
+        # Original units, as the tables; the heat map in normal standard deviations per feature.
+        paths = [interp.plot(batch[int(i)], out / f"tabular-alert-{int(ids[i])}.png") for i in order]
+        paths.append(interp.heatmap(batch, out / "tabular-heatmap.png", ids=ids, normal=x_normal))
         print("\nplots: " + ", ".join(str(p) for p in paths))
     except ImportError as exc:
         print(f"\nplots skipped: {exc}")

@@ -160,22 +160,31 @@ class TabularInterpreter(Interpreter):
         """Changed features of one result or a batch, named and in original units."""
         return result.table(self.feature_names, None if self.scaler is None else self.inverse)
 
-    def plot(self, result: Interpretation, path: str | os.PathLike, *, original: bool = False) -> pathlib.Path:
+    def plot(self, result: Interpretation, path: str | os.PathLike, *, original: bool = True) -> pathlib.Path:
         """Bar chart anomaly vs reference of one result (needs matplotlib: the ``plot`` extra).
 
-        In model units by default, where features of different units share one axis readably;
-        ``original=True`` draws original units (through the scaler), as the table shows them.
+        In original units (through the scaler), as ``table`` prints them; features of very different
+        magnitudes get a panel each. ``original=False`` draws the scaled values the model reads.
         """
         from deepaid_sdk.plotting import plot_interpretation
 
-        inverse = self.inverse if original and self.scaler is not None else None
-        return plot_interpretation(result, path, self.feature_names, inverse)
+        if self.scaler is None:  # the model reads the user's values: their units are not known here
+            return plot_interpretation(result, path, self.feature_names)
+        if original:
+            return plot_interpretation(result, path, self.feature_names, self.inverse)
+        return plot_interpretation(result, path, self.feature_names, scaled=True)
 
-    def heatmap(self, batch: InterpretationBatch, path: str | os.PathLike) -> pathlib.Path:
-        """Heat map of reference minus anomaly over a batch (needs matplotlib)."""
+    def heatmap(self, batch: InterpretationBatch, path: str | os.PathLike, *, ids: Sequence[Any] | None = None,
+                normal: Any = None) -> pathlib.Path:
+        """Heat map of reference minus anomaly over a batch (needs matplotlib), rows named by ``ids``.
+
+        Each feature's change is shown in standard deviations of the ``normal`` rows (model input
+        rows, as given to ``create``) when given, else of the feature over the shown alerts.
+        """
         from deepaid_sdk.plotting import plot_heatmap
 
-        return plot_heatmap(batch, path, self.feature_names)
+        inverse = None if self.scaler is None else self.inverse
+        return plot_heatmap(batch, path, self.feature_names, inverse, ids=ids, normal=normal)
 
     def describe(self) -> dict[str, Any]:
         extra = {"calibration": attrs.asdict(self.calibration)} if self.calibration is not None else {}
