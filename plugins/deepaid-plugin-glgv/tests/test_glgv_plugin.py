@@ -117,3 +117,30 @@ def test_demo_runs_end_to_end_on_a_small_enterprise(tmp_path, capsys):
     assert data["method"] == "graph" and data["interpretations"][0]["details"]["path"]
     plots = list(tmp_path.glob("glgv-alert-*.png"))
     assert len(plots) == 1 and re.fullmatch(r"glgv-alert-\d+\.png", plots[0].name)
+
+
+def _colour(artist) -> set[str]:
+    from matplotlib.colors import to_hex
+
+    colours = []
+    for getter in ("get_edgecolor", "get_facecolor", "get_color"):
+        if hasattr(artist, getter):
+            value = np.atleast_2d(getattr(artist, getter)()) if getter != "get_color" else [artist.get_color()]
+            colours += [to_hex(c) for c in value if len(np.atleast_1d(c))]
+    return set(colours)
+
+
+def test_neighbourhood_legend_names_only_what_is_drawn(setup):
+    from deepaid_plugin_glgv.views import neighbourhood_figure
+
+    graph, det, alerts = setup
+    batch = deepaid_sdk.create("glgv", model=det).interpret_batch(alerts)
+    one_hop = next(i for i, d in enumerate(batch.details) if d and d["hops"] == 1)  # path = the reference edge
+    ax = neighbourhood_figure(batch, one_hop, graph).axes[0]
+    drawn = [a for a in ax.collections if len(getattr(a, "get_paths")()) or len(getattr(a, "get_offsets")())]
+    drawn_colours = set().union(*(_colour(a) for a in drawn))
+    legend = ax.get_legend()
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert "hop path" not in labels and labels[:2] == ["alert edge", "reference edge"]
+    for handle, label in zip(legend.legend_handles, labels):
+        assert _colour(handle) & drawn_colours, f"legend entry {label!r} has no drawn artist"

@@ -56,6 +56,7 @@ def plot_window(
         ax.set_xlabel("step (last = actual vector)", fontsize=8)
         ax.tick_params(labelsize=8)
     axes[0].legend(fontsize=8)
+    axes[0].set_ylabel("value (original units)" if inverse is not None else "value", fontsize=8)
     verdict = "normal" if interp.flipped else "still anomalous"
     fig.suptitle(f"score {interp.score:.3g} -> {interp.reference_score:.3g} ({verdict})", fontsize=9)
     out = pathlib.Path(path)
