@@ -16,7 +16,7 @@ $(BIN)/python:
 # Extras for the tests: plot (matplotlib), files (pyarrow, pandas, safetensors), ray (Ray Data).
 $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)[plot,files,ray]") pytest hypothesis scikit-learn onnx onnxruntime
+	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)[plot,files,ray]") pytest hypothesis scikit-learn onnx onnxruntime skops skl2onnx
 	touch $(STAMP)
 
 install: $(STAMP)

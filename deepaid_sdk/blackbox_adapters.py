@@ -14,6 +14,7 @@ anomalous and is used as it is.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -117,7 +118,12 @@ class SklearnAdapter(ArrayScoreAdapter):
         return -float(offset) if self.method == "score_samples" else 0.0
 
     def score_array(self, x: np.ndarray) -> np.ndarray:
-        out = np.asarray(getattr(self.model, self.method)(x), dtype=np.float64).reshape(-1)
+        # An estimator fitted on a DataFrame warns "X does not have valid feature names" on every array it
+        # scores (once per search step). Rows reach it in its own column order (matched by name where they
+        # came with names), so that one warning is silenced here; every other warning still shows.
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="X does not have valid feature names", category=UserWarning)
+            out = np.asarray(getattr(self.model, self.method)(x), dtype=np.float64).reshape(-1)
         return out if self.higher_is_anomalous else -out
 
     def describe(self) -> dict[str, Any]:
@@ -164,9 +170,11 @@ class NumpyScoreAdapter(ArrayScoreAdapter):
 class OnnxAdapter(ArrayScoreAdapter):
     """An ONNX model run by ONNX Runtime: an ``InferenceSession`` or a path to a ``.onnx`` file.
 
-    :param output: index or name of the output holding the scores (one per row).
+    :param output: index or name of the output holding the scores (one per row); ``auto``: the ``scores``
+        output of a scikit-learn model converted by skl2onnx, else the first output.
     :param input_name: the input fed with the rows; default the session's first input.
-    :param higher_is_anomalous: False when the model's output is higher for more normal rows.
+    :param higher_is_anomalous: False when the model's output is higher for more normal rows; None: False
+        for skl2onnx's ``scores`` (scikit-learn's ``decision_function``: higher = more normal), else True.
     :param width: number of features, when the model's input shape does not fix it.
     """
 
@@ -175,9 +183,9 @@ class OnnxAdapter(ArrayScoreAdapter):
         model: Any,
         threshold: float | None = None,
         *,
-        output: int | str = 0,
+        output: int | str = "auto",
         input_name: str | None = None,
-        higher_is_anomalous: bool = True,
+        higher_is_anomalous: bool | None = None,
         width: int | None = None,
         eps: float = 0.0,
         device: Any = "cpu",
@@ -198,6 +206,11 @@ class OnnxAdapter(ArrayScoreAdapter):
         if self.input_name not in names:
             raise ValueError(f"input_name: the model's inputs are {names}; got {input_name!r}")
         outputs = [o.name for o in model.get_outputs()]
+        sklearn_scores = _is_skl2onnx(model) and "scores" in outputs
+        if output == "auto":
+            output = "scores" if sklearn_scores else 0
+        if higher_is_anomalous is None:
+            higher_is_anomalous = not (sklearn_scores and output == "scores")
         if isinstance(output, int) and not isinstance(output, bool) and 0 <= output < len(outputs):
             self.output_name = outputs[output]
         elif isinstance(output, str) and output in outputs:
@@ -218,6 +231,14 @@ class OnnxAdapter(ArrayScoreAdapter):
     def describe(self) -> dict[str, Any]:
         return {**super().describe(), "output": self.output_name, "input": self.input_name,
                 "higher_is_anomalous": self.higher_is_anomalous}
+
+
+def _is_skl2onnx(session: Any) -> bool:
+    """The session's model was converted from scikit-learn by skl2onnx (its producer name says so)."""
+    try:
+        return session.get_modelmeta().producer_name == "skl2onnx"
+    except Exception:  # a duck-typed session without metadata
+        return False
 
 
 def is_estimator(model: Any) -> bool:

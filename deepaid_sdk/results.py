@@ -58,7 +58,7 @@ def _check_names(names: tuple[str, ...] | None, sample_shape: tuple[int, ...]) -
 
 def _summary(n: int, flipped: float, threshold: float, names: tuple[str, ...] | None, shape: tuple[int, ...]) -> str:
     features = f", features {list(names[:4])}{'...' if len(names) > 4 else ''}" if names else ""
-    return f"{n} rows, sample shape {list(shape)}, threshold {threshold:.6g}, flip rate {flipped:.3f}{features}"
+    return f"{n} rows, sample shape {list(shape)}, threshold {threshold:.6g}, flip rate over alerts {flipped:.3f}{features}"
 
 
 def feature_label(index: Sequence[int] | int, feature_names: Sequence[str] | None, sample_shape: tuple[int, ...]) -> str:
@@ -205,7 +205,7 @@ class InterpretationBatch:
 
     def __repr__(self) -> str:
         return f"InterpretationBatch({self.method or 'unknown search'}: " + _summary(
-            len(self), self.flip_rate if len(self) else float("nan"), self.threshold, self.feature_names,
+            len(self), self.flip_rate, self.threshold, self.feature_names,
             tuple(self.anomalies.shape[1:])) + ")"
 
     @property
@@ -265,7 +265,13 @@ class InterpretationBatch:
 
     @property
     def flip_rate(self) -> float:
-        return float(np.mean(self.flipped)) if len(self) else float("nan")
+        """Share of the alerts (rows scored above the threshold) whose reference the detector judges normal.
+
+        Rows the detector never flagged are their own reference and would count as flipped: they are left out.
+        NaN when no row is an alert (``to_dict`` writes None).
+        """
+        alerts = self.alerts
+        return float(np.mean(np.asarray(self.flipped, dtype=bool)[alerts])) if alerts.any() else float("nan")
 
     @property
     def throughput(self) -> float:
@@ -291,7 +297,7 @@ class InterpretationBatch:
                 raise ValueError(f"row {i}: {exc}") from None
         return {
             "method": self.method, "params": _json(self.params, "params"), "threshold": _json(self.threshold, "threshold"),
-            "seconds": self.seconds, "flip_rate": _json(self.flip_rate, "flip_rate") if len(self) else None,
+            "seconds": self.seconds, "flip_rate": None if np.isnan(self.flip_rate) else self.flip_rate,
             "feature_names": None if self.feature_names is None else list(self.feature_names),
             "interpretations": items,
         }

@@ -87,10 +87,17 @@ def test_failures_say_what_was_tried_and_what_to_pass(saved, explain_files, tmp_
         load_model(junk)
 
 
-def test_onnx_needs_its_extra(tmp_path):
+def test_onnx_through_onnx2torch_needs_its_extra(tmp_path):
     onnx_file = tmp_path / "model.onnx"
     onnx_file.write_bytes(b"\x08\x07")
     with pytest.raises(MissingExtraError, match=r"pip install 'deepaid-sdk\[onnx2torch\]'"):
+        load_model(onnx_file, onnx="onnx2torch")
+
+
+def test_a_broken_onnx_file_is_one_clear_error_from_onnx_runtime(tmp_path):
+    onnx_file = tmp_path / "model.onnx"
+    onnx_file.write_bytes(b"\x08\x07")
+    with pytest.raises(ModelLoadError, match=r"model: tried onnxruntime.InferenceSession\(.*model.onnx'\): "):
         load_model(onnx_file)
 
 
@@ -122,4 +129,4 @@ def test_a_broken_onnx2torch_says_it_needs_the_torchvision_of_this_torch(tmp_pat
     with pytest.raises(ModelLoadError, match=r"onnx2torch is installed but failed to import \(RuntimeError: operator "
                                              r"torchvision::nms does not exist\); it imports torchvision, which must "
                                              r"be the build made for torch 2\."):
-        load_model(onnx_file)
+        load_model(onnx_file, onnx="onnx2torch")

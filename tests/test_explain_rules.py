@@ -41,3 +41,5 @@ def test_explain_with_rules_adds_the_triage_to_every_record(explain_files, tmp_p
         assert 0.0 <= got["confidence"] <= 1.0 and isinstance(got["suppressed"], bool)
     assert all(set(r) >= {"verdict", "confidence", "rule", "suppressed"} for r in triaged)
     assert np.all([r["suppressed"] == (r["verdict"] == "false_positive") for r in triaged])
+    quiet = [r for r in triaged if not r["alert"]]
+    assert quiet and all(r["verdict"] is None and r["rule"] is None and r["suppressed"] is False for r in quiet)

@@ -131,7 +131,7 @@ def _row(case: str, kind: str, k: int, method: str, explain: Explain, x: np.ndar
     precision, recall = precision_recall(batch, truth, k)
     spread = "{:.2f}/{:.2f}/{:.2f}".format(*np.quantile(ratio, [0.0, 0.5, 1.0]))
     return (case, kind, len(x), spread, k, method, round(recall, 4), round(precision, 4),
-            round(float(batch.flipped.mean()), 4), round(float(batch.changed_mask().sum(axis=1).mean()), 2),
+            round(batch.flip_rate, 4), round(float(batch.changed_mask().sum(axis=1).mean()), 2),
             round(len(x) / seconds, 1))
 
 
@@ -244,7 +244,7 @@ def throughput(n: int = 10_000, k: int = 10, seed: int = 0, quiet: bool = False)
     t_res = time.perf_counter() - started
     return {"alerts": float(len(x)), "ours/s": len(x) / t_ours, "residual/s": len(x) / t_res,
             "ratio": t_res / t_ours, "descended": float((batch.steps > 0).mean()),
-            "flip": float(batch.flipped.mean())}
+            "flip": batch.flip_rate}
 
 
 def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: Any = None, *,

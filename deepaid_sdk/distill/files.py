@@ -150,6 +150,8 @@ TRIAGE_COLUMNS = ("verdict", "confidence", "rule", "suppressed")
 def rules_field(rules: Distiller | str | pathlib.Path) -> Callable[[Any], dict[str, list[Any]]]:
     """A ``deepaid_sdk.explain`` record field: each record's ``verdict``, ``confidence``, ``rule``, ``suppressed``.
 
+    Records that are no alert (``alert`` false) get nulls and ``suppressed`` false.
+
     ``deepaid explain ... --rules rules.json`` and ``explain_file(..., fields=[rules_field("rules.json")])``
     use it; the rules are loaded once, every record keeps its row (suppressed, never dropped). The field's
     ``fingerprint`` (a hash of the rules) goes into the job's resume check: other rules, another job.
@@ -161,8 +163,18 @@ def rules_field(rules: Distiller | str | pathlib.Path) -> Callable[[Any], dict[s
     distiller = rules if isinstance(rules, Distiller) else load_rules(rules)
 
     def field(records: Any) -> dict[str, list[Any]]:
-        triaged = distiller.triage(record_dicts(records)).records()
-        return {name: [record[name] for record in triaged] for name in TRIAGE_COLUMNS}
+        # Only alerts get a verdict: a row the detector did not flag is its own reference, with nothing to
+        # triage; its triage columns are null (and it is never suppressed), so verdict counts are over alerts.
+        rows = record_dicts(records)
+        alerts = [i for i, r in enumerate(rows) if r.get("alert", True)]
+        out: dict[str, list[Any]] = {name: [None] * len(rows) for name in TRIAGE_COLUMNS}
+        out["suppressed"] = [False] * len(rows)
+        if alerts:
+            triaged = distiller.triage([rows[i] for i in alerts]).records()
+            for i, record in zip(alerts, triaged):
+                for name in TRIAGE_COLUMNS:
+                    out[name][i] = record[name]
+        return out
 
     text = json.dumps(distiller.to_dict(), sort_keys=True, default=str)
     field.fingerprint = {"rules_blake2b": hashlib.blake2b(text.encode(), digest_size=16).hexdigest()}  # type: ignore[attr-defined]

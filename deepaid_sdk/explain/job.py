@@ -38,7 +38,7 @@ class ExplainSummary:
     alerts: int
     """Rows the detector flagged (score above the threshold)."""
     flipped: int
-    """Rows whose reference the detector judges normal."""
+    """Alerts whose reference the detector judges normal (rows that are no alert are not counted)."""
     resumed_rows: int
     """Rows found done by an earlier, interrupted run and not explained again."""
     seconds: float
@@ -52,7 +52,7 @@ class ExplainSummary:
 
     def text(self) -> str:
         resumed = f" ({self.resumed_rows} done before the resume)" if self.resumed_rows else ""
-        return (f"explained {self.rows} {self.unit}s{resumed}: {self.alerts} alerts, {self.flipped} references judged "
+        return (f"explained {self.rows} {self.unit}s{resumed}: {self.alerts} alerts, {self.flipped} of their references judged "
                 f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}")
 
 
@@ -79,7 +79,7 @@ class _Committer:
         self.manifest = attrs.evolve(
             m, chunks_done=m.chunks_done + 1, rows_done=m.rows_done + records.num_rows,
             alerts=m.alerts + int(pc.sum(records.column("alert")).as_py() or 0),
-            flipped=m.flipped + int(pc.sum(records.column("flipped")).as_py() or 0))
+            flipped=m.flipped + int(pc.sum(pc.and_(records.column("flipped"), records.column("alert"))).as_py() or 0))
         self.manifest.save(self.manifest_path)
 
 

@@ -31,7 +31,7 @@ class Manifest:
     alerts: int = 0
     """Rows the detector flagged, among those done."""
     flipped: int = 0
-    """Rows whose reference the detector judges normal, among those done."""
+    """Alerts whose reference the detector judges normal, among those done."""
     complete: bool = False
     """The output file was assembled from every part."""
     version: int = MANIFEST_VERSION

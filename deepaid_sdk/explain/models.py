@@ -1,10 +1,11 @@
-"""Loading a user's detector without pickle: a factory plus weights, TorchScript, ``torch.export``, ONNX.
+"""Loading a user's detector without pickle: a factory plus weights, TorchScript, ``torch.export``, estimators, ONNX.
 
 ``SPEC`` is ``package.module:factory`` (called with ``model_args``; ``weights`` is a safetensors file or
-a state dict read with ``torch.load(weights_only=True)``), or a file: TorchScript, a ``torch.export``
-program (``.pt2``), or ONNX (through onnx2torch, extra ``onnx``). A pickled ``nn.Module`` runs arbitrary
-code when loaded, so it is only read with ``allow_pickle=True``. Every failure says what was tried and
-what to pass instead.
+a state dict read with ``torch.load(weights_only=True)``; a factory may also return a fitted estimator), or
+a file: TorchScript, a ``torch.export`` program (``.pt2``), a scikit-learn / PyOD estimator saved with skops
+(``.skops``), ONNX (an ONNX Runtime session; ``deepaid_sdk.explain.foreign_models``). A pickled
+``nn.Module``, ``.joblib`` or ``.pkl`` runs arbitrary code when loaded, so it is only read with
+``allow_pickle=True``. Every failure says what was tried and what to pass instead.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepaid_sdk.explain.foreign_models import (PICKLE_SUFFIXES, is_foreign_detector, load_onnx_session,
+                                                load_pickled, load_skops)
 from deepaid_sdk.optional import require
 
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -77,15 +80,21 @@ def _why(exc: Exception) -> str:
     return f"{type(exc).__name__}: {first[:200]}"
 
 
-def _from_factory(spec: str, model_args: dict[str, Any] | None, weights: str | os.PathLike | None) -> nn.Module:
+def _from_factory(spec: str, model_args: dict[str, Any] | None, weights: str | os.PathLike | None) -> Any:
     factory = _import_factory(spec)
     try:
         model = factory(**(model_args or {}))
     except TypeError as exc:
         raise ModelLoadError(f"model: calling {spec}(**{model_args or {}}) failed: {exc}; pass the factory's "
                              "arguments as --model-args JSON") from None
+    if is_foreign_detector(model):  # a fitted estimator or ONNX session: it carries its own parameters
+        if weights is not None:
+            raise ModelLoadError(f"weights: {spec} returned a fitted {type(model).__name__}, which has no torch "
+                                 "weights; leave out --weights")
+        return model
     if not isinstance(model, nn.Module):
-        raise ModelLoadError(f"model: {spec} returned a {type(model).__name__}, not an nn.Module")
+        raise ModelLoadError(f"model: {spec} returned a {type(model).__name__}, not an nn.Module, a fitted "
+                             "estimator (score_samples / decision_function) or an ONNX Runtime session")
     if weights is None:
         raise ModelLoadError(f"weights: {spec} builds an untrained model; pass --weights FILE (safetensors or a "
                              "state dict)")
@@ -119,9 +128,16 @@ def _archive_names(path: pathlib.Path) -> list[str]:
         return []
 
 
-def _from_file(path: pathlib.Path, allow_pickle: bool) -> nn.Module:
+def _from_file(path: pathlib.Path, allow_pickle: bool, onnx: str = "onnxruntime") -> Any:
     tried: list[str] = []
-    if path.suffix == ".onnx":
+    suffix = path.suffix.lower()
+    if suffix == ".skops":
+        return load_skops(path, allow_pickle)
+    if suffix in PICKLE_SUFFIXES:
+        return load_pickled(path, allow_pickle)
+    if suffix == ".onnx" and onnx == "onnxruntime":
+        return load_onnx_session(path)
+    if suffix == ".onnx":
         onnx2torch = _import_onnx2torch()
         try:
             return onnx2torch.convert(str(path))
@@ -166,16 +182,31 @@ def _from_file(path: pathlib.Path, allow_pickle: bool) -> nn.Module:
     raise ModelLoadError(f"model: {str(path)!r} holds a {type(state).__name__}; expected a model")
 
 
+#: How an ``.onnx`` file is run: ONNX Runtime (default) or converted to a torch module by onnx2torch.
+ONNX_RUNNERS = ("onnxruntime", "onnx2torch")
+
+
 def load_model(spec: Any, *, model_args: dict[str, Any] | None = None, weights: str | os.PathLike | None = None,
-               allow_pickle: bool = False, device: Any = "cpu") -> nn.Module:
-    """The detector named by ``spec`` (an ``nn.Module`` passes through), on ``device``, in eval mode."""
+               allow_pickle: bool = False, device: Any = "cpu", onnx: str = "onnxruntime") -> Any:
+    """The detector named by ``spec``, on ``device``, in eval mode.
+
+    An ``nn.Module``, a fitted estimator or an ONNX Runtime session passes through; an ``.onnx`` file is run by
+    ``onnx`` (``onnxruntime``, or ``onnx2torch`` for a torch module and the gradient search).
+    """
+    if onnx not in ONNX_RUNNERS:
+        raise ValueError(f"onnx: expected one of {ONNX_RUNNERS}; got {onnx!r}")
     is_factory = isinstance(spec, str) and bool(_FACTORY.match(spec)) and not pathlib.Path(spec).is_file()
     if model_args and not is_factory:
         raise ModelLoadError("model_args: only apply to --model package.module:factory")
+    if is_foreign_detector(spec):
+        if weights is not None:
+            raise ModelLoadError(f"weights: a fitted {type(spec).__name__} has no torch weights; leave out weights")
+        return spec
     if isinstance(spec, nn.Module):
         model = spec
     elif not isinstance(spec, (str, os.PathLike)):
-        raise TypeError(f"model: expected an nn.Module, a file or package.module:factory; got {type(spec).__name__}")
+        raise TypeError(f"model: expected an nn.Module, a fitted estimator (score_samples / decision_function), an "
+                        f"ONNX Runtime session, a model file or package.module:factory; got {type(spec).__name__}")
     else:
         text = str(spec)
         path = pathlib.Path(text)
@@ -183,12 +214,16 @@ def load_model(spec: Any, *, model_args: dict[str, Any] | None = None, weights: 
             if weights is not None:
                 raise ModelLoadError(f"weights: {text!r} is a whole model file; --weights goes with "
                                      "--model package.module:factory")
-            model = _from_file(path, allow_pickle)
+            model = _from_file(path, allow_pickle, onnx)
+            if is_foreign_detector(model):
+                return model
         elif is_factory:
             model = _from_factory(text, model_args, weights)
+            if is_foreign_detector(model):
+                return model
         else:
             raise ModelLoadError(f"model: {text!r} is neither a file nor package.module:factory; pass a TorchScript, "
-                                 ".pt2 (torch.export) or .onnx file, or a factory with --weights")
+                                 ".pt2 (torch.export), .skops or .onnx file, or a factory with --weights")
     model = model.to(device)
     try:
         model.eval()
@@ -201,6 +236,13 @@ def model_fingerprint(spec: Any, weights: str | os.PathLike | None) -> dict[str,
     """What identifies the model for a resume check: the spec and hashes of the files it reads."""
     from deepaid_sdk.explain.sources import fingerprint
 
+    if weights is not None and not pathlib.Path(weights).is_file():
+        raise ModelLoadError(f"weights: no such file {str(weights)!r}")
+    if is_foreign_detector(spec):  # a fitted object in memory: its pickled bytes identify it (dumped, never loaded)
+        import pickle
+
+        return {"estimator": type(spec).__name__,
+                "state_blake2b": hashlib.blake2b(pickle.dumps(spec), digest_size=16).hexdigest()}
     if isinstance(spec, nn.Module):
         digest = hashlib.blake2b(digest_size=16)
         for name, tensor in sorted(spec.state_dict().items()):

@@ -169,8 +169,12 @@ class SessionBatch:
 
     @property
     def flip_rate(self) -> float:
-        """Share of sessions whose edited version is normal in every window."""
-        return float(np.mean([r.flipped for r in self.results])) if self.results else 0.0
+        """Share of the alerted sessions (some window flagged) whose edited version is normal in every window.
+
+        A session with no flagged window needs no edit and is left out; NaN when no session alerted.
+        """
+        alerted = [r.flipped for r in self.results if r.flagged]
+        return float(np.mean(alerted)) if alerted else float("nan")
 
     @property
     def throughput(self) -> float:
@@ -179,4 +183,4 @@ class SessionBatch:
 
     def to_dict(self) -> dict[str, Any]:
         return {"method": self.method, "params": dict(self.params), "seconds": self.seconds,
-                "flip_rate": self.flip_rate, "results": [r.to_dict() for r in self.results]}
+                "flip_rate": None if np.isnan(self.flip_rate) else self.flip_rate, "results": [r.to_dict() for r in self.results]}
