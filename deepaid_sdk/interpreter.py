@@ -17,9 +17,10 @@ from deepaid_sdk.checks import as_tensor, check_positive_int, table_columns
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.blackbox_adapters import foreign_adapter
 from deepaid_sdk.differentiable import choose_search
+from deepaid_sdk.constraint_specs import constraint_specs, feature_indices_by_name
 from deepaid_sdk.constraints import Constraint
 from deepaid_sdk.distances import Distance
-from deepaid_sdk.registry import Registry, registry
+from deepaid_sdk.registry import Registry, RegistryError, registry
 from deepaid_sdk.results import Interpretation, InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch
 
@@ -129,9 +130,19 @@ def build_constraints(
     onehot: Sequence[Sequence[int]] | None = None,
     extra: Sequence[Any] = (),
     reg: Registry | None = None,
+    feature_names: Sequence[str] | None = None,
 ) -> list[Constraint]:
-    """The usual constraint set from keyword options, each built through the registry by name."""
+    """The usual constraint set from keyword options, each built through the registry by name.
+
+    ``extra`` takes what ``create(constraints=...)`` does (``deepaid_sdk.constraint_specs``); with
+    ``feature_names``, ``integer``, ``frozen``, ``onehot`` and the ``dims``/``groups`` options of ``extra``
+    may name columns instead of giving indices.
+    """
     reg = reg or registry()
+    integer = feature_indices_by_name(integer, feature_names, "integer")
+    frozen = feature_indices_by_name(frozen, feature_names, "frozen")
+    if onehot is not None:
+        onehot = [feature_indices_by_name(g, feature_names, f"onehot[{j}]") for j, g in enumerate(onehot)]
     out: list[Constraint] = [reg.build("constraints", "fidelity", Constraint, **({} if eps is None else {"eps": eps}))]
     out.append(reg.build("constraints", "stability", Constraint, **({} if lam is None else {"lam": lam})))
     if k is not None:
@@ -146,7 +157,22 @@ def build_constraints(
         out.append(reg.build("constraints", "frozen", Constraint, dims=frozen))
     if onehot is not None:
         out.append(reg.build("constraints", "onehot", Constraint, groups=onehot))
-    out.extend(reg.build("constraints", spec, Constraint) for spec in extra)
+    out.extend(user_constraints(extra, feature_names, reg))
+    return out
+
+
+def user_constraints(value: Any, feature_names: Sequence[str] | None = None,
+                     reg: Registry | None = None) -> list[Constraint]:
+    """What ``create(constraints=...)`` was given, built; errors name ``constraints[i]`` as the user wrote it."""
+    reg = reg or registry()
+    out: list[Constraint] = []
+    for i, spec in enumerate(constraint_specs(value, feature_names)):
+        try:
+            out.append(reg.build("constraints", spec, Constraint))
+        except RegistryError as exc:
+            raise RegistryError(f"constraints[{i}]: {exc}") from None
+        except TypeError as exc:
+            raise TypeError(f"constraints[{i}]: {exc}") from None
     return out
 
 
@@ -180,8 +206,12 @@ def gradient_interpreter(
     sample_shape: Sequence[int] | None = None,
     normal: Any = None,
     percentile: float = 99.0,
+    feature_names: Sequence[str] | None = None,
 ) -> Interpreter:
     """Generic preset: any ModelAdapter, a score model/function, or a non-torch detector.
+
+    ``feature_names``: the names of the flattened sample's features, so that constraints may name columns
+    (``frozen=["port"]``, ``constraints=[["decrease-only", {"dims": ["bytes"]}]]``).
 
     ``search="auto"``: the gradient search where the score has an input gradient, else
     ``blackbox``. sklearn/PyOD estimators and ONNX sessions (or ``.onnx`` paths) get their adapter
@@ -220,7 +250,8 @@ def gradient_interpreter(
         adapter=model_adapter,
         search=reg.build("searches", search, ReferenceSearch, **search_options),
         constraints=build_constraints(k=check_k(k, width), lam=lam, eps=eps, box=box, integer=integer,
-                                      frozen=frozen, onehot=onehot, extra=constraints, reg=reg),
+                                      frozen=frozen, onehot=onehot, extra=constraints, reg=reg,
+                                      feature_names=feature_names),
         distance=reg.build("distances", distance, Distance),
         name="gradient",
     )

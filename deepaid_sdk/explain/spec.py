@@ -130,6 +130,8 @@ class ExplainSpec:
         # Column names name the features; a preset whose ``features`` takes names gets them.
         if "features" in params and "features" not in opts and "Sequence[str]" in str(params["features"].annotation):
             opts["features"] = list(columns)
+        if "feature_names" in params and "feature_names" not in opts:  # constraints may name columns
+            opts["feature_names"] = list(columns)
         if "width" in params and "width" not in opts:
             opts["width"] = len(columns)
         interpreter = create(self.preset, model=model, **opts)

@@ -4,8 +4,14 @@ from deepaid_sdk import hookimpl
 from deepaid_sdk.hookspecs import Register
 
 from deepaid_plugin_template.canberra import CanberraDistance
+from deepaid_plugin_template.decrease_only import DecreaseOnlyConstraint
 
 
 @hookimpl
 def register_distances(register: Register) -> None:
     register(CanberraDistance.name, CanberraDistance)
+
+
+@hookimpl
+def register_constraints(register: Register) -> None:
+    register(DecreaseOnlyConstraint.name, DecreaseOnlyConstraint)

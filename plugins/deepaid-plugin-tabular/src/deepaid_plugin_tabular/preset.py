@@ -23,7 +23,7 @@ from deepaid_sdk.constraints import BoxConstraint
 from deepaid_sdk.blackbox_adapters import foreign_adapter
 from deepaid_sdk.differentiable import choose_search
 from deepaid_sdk.distances import Distance
-from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
+from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k, user_constraints
 from deepaid_sdk.registry import registry
 from deepaid_sdk.results import Interpretation, InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch
@@ -343,11 +343,12 @@ def tabular_interpreter(
         extra.append(BoxConstraint(*normal_box(normal, scaler, margin)))
         cal = attrs.evolve(cal, box=f"normal rows' range widened by {margin:g} of it on each side "
                                     "(>= 0 where the normal rows are)")
-    extra += list(constraints)
+    extra += user_constraints(constraints, None if spec is None else spec.names, reg)
     return TabularInterpreter(
         adapter=built,
         search=search_obj,
-        constraints=build_constraints(k=cal.k, lam=cal.lam, eps=cal.eps, extra=extra, reg=reg),
+        constraints=build_constraints(k=cal.k, lam=cal.lam, eps=cal.eps, extra=extra, reg=reg,
+                                      feature_names=None if spec is None else spec.names),
         distance=reg.build("distances", distance, Distance),
         name="tabular",
         features=spec,
