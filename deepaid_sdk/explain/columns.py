@@ -52,7 +52,7 @@ def job_schema(schema: Any, model: Any, weights: Any, normal: Any, columns: Sequ
             _check_columns_against(recorded, columns)
         return recorded
     if normal is None:
-        return FeatureSchema(tuple(columns), "--columns") if columns else None
+        return None  # no schema: ``--columns`` or the input's numeric columns, as given
     if isinstance(normal, (str, os.PathLike)):
         source = Source(normal, 1)
         names, numeric, where = list(source.schema.names), numeric_columns(source.schema), f"--normal {normal}"
@@ -60,7 +60,7 @@ def job_schema(schema: Any, model: Any, weights: Any, normal: Any, columns: Sequ
         names = numeric = table_columns(normal) or []
         where = "normal's columns"
     else:
-        return FeatureSchema(tuple(columns), "--columns") if columns else None
+        return None  # an array of normal rows names no column
     if columns:
         missing = [c for c in columns if c not in names]
         if missing:
@@ -81,6 +81,8 @@ def plan_columns(reader: ExplainInput, input_schema: Any, schema: FeatureSchema 
     names = list(input_schema.names)
     if id_column is not None and id_column not in names:
         raise ValueError(f"id_column: no column {id_column!r} in the input; columns: {names}")
+    if columns:
+        select_columns(input_schema, list(columns), id_column)  # each named column is in the input
     extra = schema.check(names, "input", strict=strict, ignore=[id_column] if id_column else [],
                          option="strict_columns")
     return ColumnPlan(tuple(select_columns(input_schema, list(schema.names), id_column)), schema, extra)
