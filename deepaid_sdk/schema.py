@@ -82,7 +82,7 @@ class FeatureSchema:
             return cls.load(value, name)
         columns = table_columns(value)
         try:
-            return cls.from_columns(columns, name) if columns is not None else cls(tuple(value), name)
+            return cls.from_columns(columns, name) if columns is not None else cls(value, name)
         except (TypeError, ValueError) as exc:
             raise type(exc)(f"{name}: expected a FeatureSchema, a list of column names or a schema JSON file; "
                             f"{exc}") from None

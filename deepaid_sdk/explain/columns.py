@@ -50,11 +50,13 @@ def job_schema(schema: Any, model: Any, weights: Any, normal: Any, columns: Sequ
     if recorded is not None:
         if columns:
             _check_columns_against(recorded, columns)
+        if isinstance(normal, (str, os.PathLike)) or table_columns(normal) is not None:
+            recorded.check(_normal_names(normal), "normal")  # before any work: a missing column is named
         return recorded
     if normal is None:
         return None  # no schema: ``--columns`` or the input's numeric columns, as given
     if isinstance(normal, (str, os.PathLike)):
-        source = Source(normal, 1)
+        source = _normal_source(normal)
         names, numeric, where = list(source.schema.names), numeric_columns(source.schema), f"--normal {normal}"
     elif table_columns(normal) is not None:
         names = numeric = table_columns(normal) or []
@@ -97,6 +99,25 @@ def _check_columns_against(schema: FeatureSchema, columns: Sequence[str]) -> Non
                                              f"left out: {left}" if left else "") if part)
         raise ValueError(f"columns: expected the detector's schema ({schema.source}: {list(schema.names)}); "
                          f"{detail}")
+
+
+def _normal_names(normal: Any) -> list[str]:
+    """Column names of the normal rows: a file's header or a table's columns."""
+    if isinstance(normal, (str, os.PathLike)):
+        return list(_normal_source(normal).schema.names)
+    return table_columns(normal) or []
+
+
+def _normal_source(normal: Any) -> Source:
+    """The ``--normal`` file, opened for its header; errors name ``normal``, not the input."""
+    if not os.path.isfile(normal):
+        raise ValueError(f"normal: no such file {str(normal)!r}")
+    try:
+        source = Source(normal, 1)
+        source.schema  # read the header now, so a bad file is named here
+        return source
+    except ValueError as exc:
+        raise ValueError(f"normal: {str(exc).removeprefix('input: ')}") from None
 
 
 def _is_file(model: Any) -> bool:
