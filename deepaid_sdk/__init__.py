@@ -15,6 +15,7 @@ from deepaid_sdk.hookspecs import hookimpl
 from deepaid_sdk.interpreter import Interpreter, build_constraints, create, preset_factory, preset_options
 from deepaid_sdk.registry import Registry, RegistryError, registry
 from deepaid_sdk.results import Interpretation, InterpretationBatch
+from deepaid_sdk.schema import ExtraColumnsWarning, FeatureSchema
 from deepaid_sdk.search import ReferenceSearch
 
 __version__ = "0.1.0"
@@ -22,7 +23,8 @@ __version__ = "0.1.0"
 from deepaid_sdk.explain import explain_file  # noqa: E402  (after the core it builds on)
 
 __all__ = [
-    "BoxConstraint", "ConcisenessConstraint", "Constraint", "Distance", "FidelityConstraint",
+    "BoxConstraint", "ConcisenessConstraint", "Constraint", "Distance", "ExtraColumnsWarning", "FeatureSchema",
+    "FidelityConstraint",
     "FrozenConstraint", "GradientSearch", "IntegerConstraint", "Interpretation", "InterpretationBatch",
     "Interpreter", "ModelAdapter", "OneHotConstraint", "ReconstructionAdapter", "ReferenceSearch",
     "Registry", "RegistryError", "ScoreAdapter", "StabilityConstraint", "__version__", "build_constraints",

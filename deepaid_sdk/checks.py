@@ -23,6 +23,19 @@ def table_columns(value: Any) -> list[str] | None:
     return None
 
 
+def table_select(value: Any, names: Sequence[str]) -> Any:
+    """The DataFrame or Arrow table ``value`` with only the columns ``names``, in that order (index kept)."""
+    if (type(value).__module__ or "").startswith("pandas"):
+        by_text = {str(c): c for c in value.columns}
+        return value[[by_text[n] for n in names]]
+    return value.select(list(names))
+
+
+def table_array(value: Any, name: str) -> np.ndarray:
+    """A DataFrame or Arrow table as a ``[rows, columns]`` numeric array (columns in the table's order)."""
+    return _table_array(value, name)
+
+
 def _table_array(value: Any, name: str) -> np.ndarray:
     """A DataFrame or Arrow table as a ``[rows, columns]`` numeric array; a TypeError naming bad columns."""
     columns = table_columns(value)

@@ -13,7 +13,7 @@ import attrs
 import numpy as np
 import torch
 
-from deepaid_sdk.checks import as_tensor, check_positive_int, table_columns
+from deepaid_sdk.checks import as_tensor, check_positive_int, table_array, table_columns, table_select
 from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.blackbox_adapters import foreign_adapter
 from deepaid_sdk.differentiable import choose_search
@@ -21,6 +21,7 @@ from deepaid_sdk.constraint_specs import constraint_specs, feature_indices_by_na
 from deepaid_sdk.constraints import Constraint
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.registry import Registry, RegistryError, registry
+from deepaid_sdk.schema import FeatureSchema, warn_extra
 from deepaid_sdk.results import Interpretation, InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch
 
@@ -34,15 +35,31 @@ class Interpreter:
     constraints: tuple[Constraint, ...] = attrs.field(converter=tuple, default=())
     distance: Distance | None = None
     name: str = "custom"
+    schema: FeatureSchema | None = None
+    """The detector's feature names in the model's order: a table's columns are matched to it by name."""
 
     def __attrs_post_init__(self) -> None:
+        if self.schema is not None and not isinstance(self.schema, FeatureSchema):
+            self.schema = FeatureSchema.of(self.schema, "schema")
         if not isinstance(self.adapter, ModelAdapter):
             raise TypeError(f"adapter: expected a ModelAdapter; got {type(self.adapter).__name__}")
         if not isinstance(self.search, ReferenceSearch):
             raise TypeError(f"search: expected a ReferenceSearch; got {type(self.search).__name__}")
 
-    def interpret(self, x: Any) -> Interpretation:
-        """Explain one sample (no batch dimension); the adapter converts it, so domain inputs work too."""
+    def interpret(self, x: Any, *, strict_columns: bool = False) -> Interpretation:
+        """Explain one sample (no batch dimension); the adapter converts it, so domain inputs work too.
+
+        A pandas Series (labels are column names) or a one-row DataFrame / Arrow table is matched to the
+        schema by name, as in ``interpret_batch``.
+        """
+        module = type(x).__module__ or ""
+        if module.startswith("pandas") and hasattr(x, "to_frame") and not hasattr(x, "columns"):
+            x = x.to_frame().T  # a Series: one row whose labels are the column names
+        if table_columns(x) is not None:
+            rows = x.num_rows if hasattr(x, "num_rows") else len(x)
+            if rows != 1:
+                raise ValueError(f"x: expected one row; got a table of {rows} rows (use interpret_batch)")
+            return self._interpret_table(x, "x", strict_columns, stacklevel=4)[0]
         if isinstance(x, (torch.Tensor, np.ndarray)):
             t = as_tensor(x, "x")
             shape = self.adapter.sample_shape
@@ -58,16 +75,36 @@ class Interpreter:
             batch = [x]
         return self.interpret_batch(batch)[0]
 
-    def interpret_batch(self, X: Any) -> InterpretationBatch:
+    def interpret_batch(self, X: Any, *, strict_columns: bool = False) -> InterpretationBatch:
         """Explain every row of ``X``; rows the detector already accepts come back unchanged and flipped.
 
         A pandas DataFrame or pyarrow Table is accepted; its column names become the result's
-        ``feature_names``.
+        ``feature_names``. Where the interpreter knows its ``schema``, the columns are matched to it by
+        name and reordered: a missing column is a ValueError naming it, an extra one is ignored with an
+        ``ExtraColumnsWarning`` naming it (a ValueError with ``strict_columns=True``). A DataFrame's index
+        is kept as the result's ``index`` (``to_pandas`` uses it).
         """
-        columns = table_columns(X)
+        if table_columns(X) is not None:
+            return self._interpret_table(X, "X", strict_columns, stacklevel=4)
         result = self._interpret_batch(X)
-        if columns is not None and result.anomalies.shape[-1] == len(columns):
+        if self.schema is not None and result.feature_names is None \
+                and result.anomalies.shape[-1] == len(self.schema):
+            result = attrs.evolve(result, feature_names=self.schema.names)
+        return result
+
+    def _interpret_table(self, X: Any, argument: str, strict: bool, stacklevel: int) -> InterpretationBatch:
+        """A DataFrame or Arrow table: columns matched to the schema by name, names and index kept."""
+        columns = table_columns(X) or []
+        if self.schema is not None:
+            warn_extra(self.schema.check(columns, argument, strict=strict), argument, self.schema, stacklevel)
+            X = table_select(X, self.schema.names)
+            columns = list(self.schema.names)
+        result = self._interpret_batch(X)
+        if result.anomalies.shape[-1] == len(columns):
             result = attrs.evolve(result, feature_names=columns)
+        index = getattr(X, "index", None) if (type(X).__module__ or "").startswith("pandas") else None
+        if index is not None and len(index) == len(result):
+            result = attrs.evolve(result, index=index)
         return result
 
     def _interpret_batch(self, X: Any) -> InterpretationBatch:
@@ -95,6 +132,7 @@ class Interpreter:
 
     def describe(self) -> dict[str, Any]:
         return {"interpreter": self.name, **self.adapter.describe(), **self.search.describe(),
+                "schema": None if self.schema is None else list(self.schema.names),
                 "constraints": [c.name for c in self.constraints],
                 "distance": getattr(self.distance, "name", None)}
 
@@ -271,7 +309,7 @@ def preset_options(name: str) -> dict[str, str]:
             for p in params.values() if p.name != "model" and p.kind is not inspect.Parameter.VAR_KEYWORD}
 
 
-def create(name: str, model: Any = None, **options: Any) -> Interpreter:
+def create(name: str, model: Any = None, *, schema: Any = None, **options: Any) -> Interpreter:
     """Build the interpreter preset ``name`` for ``model``; options go to the preset.
 
     Presets: ``gradient`` (any score model or ``ModelAdapter``) is built in; plugins add ``tabular``,
@@ -290,6 +328,11 @@ def create(name: str, model: Any = None, **options: Any) -> Interpreter:
     - ``distance``: a registered distance name (``l2``, ``l1``, ``linf``, ``l0``, ``hamming``...).
     - ``search``, ``search_options``: the reference search and its options (``seed``, ``steps``, ``lr``...).
 
+    - ``schema``: the feature names in the model's order (a list, a ``FeatureSchema`` or its JSON
+      file). Without it the schema comes from ``features=`` names, a fitted estimator's
+      ``feature_names_in_``, or the columns of a DataFrame / Arrow table given as ``normal=``; tables
+      given to ``interpret_batch`` are then matched to it by name (see ``deepaid_sdk.schema``).
+
     Example::
 
         interp = deepaid_sdk.create("tabular", model=autoencoder, normal=X_train, k=5)
@@ -299,7 +342,67 @@ def create(name: str, model: Any = None, **options: Any) -> Interpreter:
         raise TypeError(f"name: expected a preset name (str); got {type(name).__name__}")
     if model is None:
         raise ValueError(f"model: create({name!r}, model=...) needs the detector to explain")
-    interpreter = registry().get("interpreters", name).factory(model=model, **options)
+    factory = registry().get("interpreters", name).factory
+    chosen = _given_schema(schema, options.get("features"), model)
+    normal = options.get("normal")
+    if table_columns(normal) is not None:
+        options["normal"], chosen = _normal_array(normal, chosen)
+    if chosen is not None and "feature_names" not in options and _takes(factory, "feature_names"):
+        options["feature_names"] = list(chosen.names)  # constraints may then name columns
+    interpreter = factory(model=model, **options)
     if not isinstance(interpreter, Interpreter):
         raise TypeError(f"preset {name!r} returned {type(interpreter).__name__}, not an Interpreter")
+    names = getattr(interpreter, "feature_names", None)
+    if chosen is None and names:
+        chosen = FeatureSchema.from_columns(names, "features")
+    elif chosen is not None and names and tuple(names) != chosen.names and table_columns(normal) is not None \
+            and set(names) == set(chosen.names):
+        # ``features=`` (a file) names the columns in another order than the normal table: rebuild.
+        chosen = FeatureSchema.from_columns(names, "features")
+        options["normal"], chosen = _normal_array(normal, chosen)
+        interpreter = factory(model=model, **options)
+    if chosen is not None:
+        _check_schema_width(chosen, interpreter.adapter)
+        interpreter.schema = chosen
     return interpreter
+
+
+def _takes(factory: Any, name: str) -> bool:
+    """The preset factory has a parameter ``name``."""
+    import inspect
+
+    try:
+        return name in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _given_schema(schema: Any, features: Any, model: Any) -> FeatureSchema | None:
+    """The schema ``create`` is told: ``schema=``, else ``features=`` names, else ``feature_names_in_``."""
+    if schema is not None:
+        return FeatureSchema.of(schema, "schema")
+    names = getattr(features, "names", features)
+    if isinstance(names, (list, tuple)) and names and all(isinstance(n, str) for n in names):
+        return FeatureSchema.from_columns(names, "features")
+    fitted = getattr(model, "feature_names_in_", None)
+    if fitted is not None and len(fitted):
+        return FeatureSchema.from_columns(list(fitted), "the estimator's feature_names_in_")
+    return None
+
+
+def _normal_array(normal: Any, schema: FeatureSchema | None) -> tuple[np.ndarray, FeatureSchema]:
+    """Normal rows of a DataFrame / Arrow table as an array in the schema's order (its columns set it
+    where no schema is known); a missing column is a ValueError naming it, an extra one a warning."""
+    columns = table_columns(normal) or []
+    if schema is None:
+        return table_array(normal, "normal"), FeatureSchema.from_columns(columns, "normal's columns")
+    warn_extra(schema.check(columns, "normal"), "normal", schema, stacklevel=4)
+    return table_array(table_select(normal, schema.names), "normal"), schema
+
+
+def _check_schema_width(schema: FeatureSchema, adapter: ModelAdapter) -> None:
+    """As many names as the model has features in the last axis of a sample."""
+    shape = adapter.sample_shape
+    if shape is not None and len(shape) and int(shape[-1]) != len(schema):
+        raise ValueError(f"schema: {len(schema)} column names ({schema.source}) for a model of "
+                         f"{int(shape[-1])} features per sample")

@@ -174,10 +174,14 @@ class InterpretationBatch:
     """Optional JSON-safe domain extras, one dict per sample (e.g. a graph path)."""
     feature_names: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
     """Names of the last axis of a sample (columns of the input), when known."""
+    index: Any = attrs.field(default=None, eq=False, repr=False)
+    """The input's row labels (a DataFrame's index: the user's alert ids), one per row; ``to_pandas`` keeps it."""
 
     def __attrs_post_init__(self) -> None:
         _check_names(self.feature_names, self.anomalies.shape[1:])
         n = self.anomalies.shape[0]
+        if self.index is not None and len(self.index) != n:
+            raise ValueError(f"index: expected {n} row labels; got {len(self.index)}")
         for name in ("references", "scores", "reference_scores", "flipped", "steps"):
             if getattr(self, name).shape[0] != n:
                 raise ValueError(f"{name}: expected {n} rows; got {getattr(self, name).shape[0]}")
@@ -247,11 +251,12 @@ class InterpretationBatch:
         return out
 
     def to_pandas(self, *, full: bool = False) -> Any:
-        """One row per interpretation (the columns of ``records``); needs pandas (extra ``files``)."""
+        """One row per interpretation (the columns of ``records``), indexed like the input DataFrame
+        (``index``) when there was one; needs pandas (extra ``files``)."""
         from deepaid_sdk.optional import require
 
         pandas = require("pandas", "files")
-        return pandas.DataFrame(self.records(full=full))
+        return pandas.DataFrame(self.records(full=full), index=self.index)
 
     def to_arrow(self, *, full: bool = False) -> Any:
         """A ``pyarrow.Table`` of ``records`` (lists as list columns); needs pyarrow (extra ``files``)."""

@@ -35,7 +35,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--id-column", default=None, metavar="COL", help="column giving each record's id "
                    "(default: the row number)")
     p.add_argument("--columns", nargs="+", default=None, metavar="COL",
-                   help="feature columns, in the model's order (default: every numeric column but the id)")
+                   help="feature columns in the model's order, taken by name (default: the schema's; without "
+                        "one, every numeric column but the id, in the input's order)")
+    p.add_argument("--schema", default=None, metavar="FILE",
+                   help="the detector's feature names, in the model's order (JSON {\"names\": [...]}); default: "
+                        "WEIGHTS.schema.json beside --weights when present, else --normal's header")
+    p.add_argument("--strict-columns", action="store_true",
+                   help="refuse input columns that are not in the schema (default: name them and ignore them)")
     p.add_argument("--batch-size", type=int, default=1024, metavar="N",
                    help="rows per chunk: bounds memory; each chunk is committed (default 1024)")
     p.add_argument("--full", action="store_true", help="add the whole reference to each record")
@@ -98,7 +104,7 @@ def _explain(explain_file: Any, args: argparse.Namespace, model_args: dict[str, 
         k=args.k, id_column=args.id_column, columns=columns, batch_size=args.batch_size, full=args.full,
         options=dict(parse_option(o) for o in args.option), device=args.device, resume=args.resume,
         engine=args.engine, ray_address=args.ray_address, workers=args.workers, quiet=args.quiet,
-        fields=_fields(args))
+        fields=_fields(args), schema=args.schema, strict_columns=args.strict_columns)
 
 
 def _fields(args: argparse.Namespace) -> list[Any]:

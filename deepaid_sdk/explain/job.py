@@ -18,6 +18,7 @@ import attrs
 from deepaid_sdk.checks import check_positive_int
 from deepaid_sdk.progress import progress
 
+from deepaid_sdk.explain.columns import job_schema, plan_columns
 from deepaid_sdk.explain.manifest import Manifest
 from deepaid_sdk.explain.inputs import ExplainInput
 from deepaid_sdk.explain.records import RecordField, add_fields
@@ -46,14 +47,19 @@ class ExplainSummary:
     columns: tuple[str, ...]
     unit: str = "row"
     """What one record stands for: ``row`` (or window), ``session``, ``edge``."""
+    extra_columns: tuple[str, ...] = ()
+    """Input columns not in the detector's schema (nor the id column): ignored."""
+    schema: str | None = None
+    """Where the schema the columns were matched to by name came from; None: taken by position."""
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
     def text(self) -> str:
         resumed = f" ({self.resumed_rows} done before the resume)" if self.resumed_rows else ""
+        extra = f"; ignored columns not in the schema: {list(self.extra_columns)}" if self.extra_columns else ""
         return (f"explained {self.rows} {self.unit}s{resumed}: {self.alerts} alerts, {self.flipped} of their references judged "
-                f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}")
+                f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}{extra}")
 
 
 def paths(output: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
@@ -108,6 +114,8 @@ def explain_file(
     workers: int | None = None,
     quiet: bool = False,
     fields: Sequence[RecordField] = (),
+    schema: Any = None,
+    strict_columns: bool = False,
 ) -> ExplainSummary:
     """Explain every row of the ``input`` file with preset ``preset`` and write one record per row to ``output``.
 
@@ -116,6 +124,9 @@ def explain_file(
     or an array) with ``percentile``. Memory is bounded by ``batch_size`` rows; ``resume`` continues an
     interrupted job; ``engine="ray"`` runs the chunks on Ray Data (``ray_address`` or a local cluster with
     ``workers`` actors). ``fields`` add per-record columns (see ``deepaid_sdk.explain.records``).
+    Columns are matched by name to the detector's schema: ``schema`` (names, a ``FeatureSchema`` or its
+    JSON file), else ``WEIGHTS.schema.json`` beside the weights, else the normal rows' columns (see
+    ``deepaid_sdk.explain.columns``); ``strict_columns`` refuses input columns the schema does not know.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine: expected one of {ENGINES}; got {engine!r}")
@@ -130,9 +141,11 @@ def explain_file(
         raise ValueError("output: is the input file; choose another output")
     reader = spec.input()
     source = Source(src_path, spec.batch_size)
-    cols = reader.select(source.schema, list(spec.columns) if spec.columns else None, spec.id_column)
+    plan = plan_columns(reader, source.schema, job_schema(schema, model, weights, normal, spec.columns, id_column),
+                        spec.columns, spec.id_column, strict_columns)
+    cols = list(plan.columns)
     source.floats = tuple(c for c in cols if c in set(numeric_columns(source.schema)))
-    job_fp, input_fp = spec.fingerprint(cols, fmt, fields), fingerprint(src_path)
+    job_fp, input_fp = {**spec.fingerprint(cols, fmt, fields), "schema": plan.record()}, fingerprint(src_path)
     parts, manifest_path = paths(out)
     started = time.perf_counter()
     manifest = _start(manifest_path, parts, out, input_fp, job_fp, resume, fmt)
@@ -162,7 +175,8 @@ def explain_file(
     return ExplainSummary(output=str(out), rows=manifest.rows_done, alerts=manifest.alerts,
                           flipped=manifest.flipped, resumed_rows=resumed,
                           seconds=time.perf_counter() - started, engine=engine, columns=tuple(cols),
-                          unit=reader.unit)
+                          unit=reader.unit, extra_columns=plan.extra,
+                          schema=None if plan.schema is None else plan.schema.source)
 
 
 @attrs.frozen
