@@ -45,7 +45,12 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=1024, metavar="N",
                    help="rows per chunk: bounds memory; each chunk is committed (default 1024)")
     p.add_argument("--full", action="store_true", help="add the whole reference to each record")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted job (same input and options)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted job (same options; the input "
+                   "may differ only after the chunks already committed, e.g. a fixed row)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing OUTPUT (refused by default)")
+    p.add_argument("--on-error", choices=("fail", "skip"), default="fail",
+                   help="a row that cannot be explained stops the job (fail, default) or goes to "
+                        "OUTPUT.rejects.jsonl with its row number and reason (skip)")
     p.add_argument("--engine", choices=("local", "ray"), default="local", help="local loop (default) or Ray Data")
     p.add_argument("--ray-address", default=None, metavar="ADDR", help="Ray cluster (default: a local cluster)")
     p.add_argument("--workers", type=int, default=None, metavar="N",
@@ -104,7 +109,8 @@ def _explain(explain_file: Any, args: argparse.Namespace, model_args: dict[str, 
         k=args.k, id_column=args.id_column, columns=columns, batch_size=args.batch_size, full=args.full,
         options=dict(parse_option(o) for o in args.option), device=args.device, resume=args.resume,
         engine=args.engine, ray_address=args.ray_address, workers=args.workers, quiet=args.quiet,
-        fields=_fields(args), schema=args.schema, strict_columns=args.strict_columns)
+        fields=_fields(args), schema=args.schema, strict_columns=args.strict_columns, overwrite=args.overwrite,
+        on_error=args.on_error)
 
 
 def _fields(args: argparse.Namespace) -> list[Any]:

@@ -14,12 +14,16 @@ import time
 from typing import Any, Iterator, Sequence
 
 import attrs
+import numpy as np
 
 from deepaid_sdk.checks import check_positive_int
 from deepaid_sdk.progress import progress
 
 from deepaid_sdk.explain.columns import job_schema, plan_columns
 from deepaid_sdk.explain.manifest import Manifest
+from deepaid_sdk.explain.outputs import JobPaths, check_output, clean_failed
+from deepaid_sdk.explain.rejects import (assemble_rejects, check_on_error, explain_or_reject, rejects_part,
+                                         write_rejects)
 from deepaid_sdk.explain.inputs import ExplainInput
 from deepaid_sdk.explain.records import RecordField, add_fields
 from deepaid_sdk.explain.sinks import assemble, output_format, write_part
@@ -51,6 +55,14 @@ class ExplainSummary:
     """Input columns not in the detector's schema (nor the id column): ignored."""
     schema: str | None = None
     """Where the schema the columns were matched to by name came from; None: taken by position."""
+    rejected: int = 0
+    """Input rows that could not be explained, written to ``rejects`` (``on_error="skip"``)."""
+    rejects: str | None = None
+    """The rejects file (JSON lines: row, id, reason), when some row was rejected."""
+    k: int | None = None
+    """The change budget given (None: the preset's default)."""
+    options: dict[str, Any] = attrs.field(factory=dict)
+    """The preset and input options given (``--option``)."""
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -58,6 +70,8 @@ class ExplainSummary:
     def text(self) -> str:
         resumed = f" ({self.resumed_rows} done before the resume)" if self.resumed_rows else ""
         extra = f"; ignored columns not in the schema: {list(self.extra_columns)}" if self.extra_columns else ""
+        if self.rejected:
+            extra += f"; {self.rejected} {self.unit}s could not be explained: see {self.rejects}"
         return (f"explained {self.rows} {self.unit}s{resumed}: {self.alerts} alerts, {self.flipped} of their references judged "
                 f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}{extra}")
 
@@ -77,15 +91,24 @@ class _Committer:
     def __init__(self, parts: pathlib.Path, manifest_path: pathlib.Path, manifest: Manifest, fmt: str) -> None:
         self.parts, self.manifest_path, self.manifest, self.fmt = parts, manifest_path, manifest, fmt
 
-    def commit(self, records: Any) -> None:
+    def commit(self, records: Any, rejects: Sequence[dict[str, Any]] = (), digest: str | None = None) -> None:
+        """Commit one chunk: its records (None: every row rejected), its rejects, the digest of its input."""
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         m = self.manifest
+        if rejects:
+            write_rejects(rejects, rejects_part(self.parts, m.chunks_done))
+        records = pa.table({}) if records is None else records
         write_part(records, part_path(self.parts, m.chunks_done, self.fmt), self.fmt)
+        counted = records.num_rows > 0
         self.manifest = attrs.evolve(
             m, chunks_done=m.chunks_done + 1, rows_done=m.rows_done + records.num_rows,
-            alerts=m.alerts + int(pc.sum(records.column("alert")).as_py() or 0),
-            flipped=m.flipped + int(pc.sum(pc.and_(records.column("flipped"), records.column("alert"))).as_py() or 0))
+            alerts=m.alerts + (int(pc.sum(records.column("alert")).as_py() or 0) if counted else 0),
+            flipped=m.flipped + (int(pc.sum(pc.and_(records.column("flipped"), records.column("alert"))).as_py()
+                                     or 0) if counted else 0),
+            rejected=m.rejected + len(rejects),
+            chunk_digests=[*m.chunk_digests, digest] if digest is not None else [])
         self.manifest.save(self.manifest_path)
 
 
@@ -116,6 +139,8 @@ def explain_file(
     fields: Sequence[RecordField] = (),
     schema: Any = None,
     strict_columns: bool = False,
+    overwrite: bool = False,
+    on_error: str = "fail",
 ) -> ExplainSummary:
     """Explain every row of the ``input`` file with preset ``preset`` and write one record per row to ``output``.
 
@@ -127,6 +152,10 @@ def explain_file(
     Columns are matched by name to the detector's schema: ``schema`` (names, a ``FeatureSchema`` or its
     JSON file), else ``WEIGHTS.schema.json`` beside the weights, else the normal rows' columns (see
     ``deepaid_sdk.explain.columns``); ``strict_columns`` refuses input columns the schema does not know.
+    An existing ``output`` is refused unless ``overwrite`` (or ``resume`` of the job that wrote it);
+    ``on_error="skip"`` writes the rows that cannot be explained to ``OUTPUT.rejects.jsonl`` instead of
+    stopping (``deepaid_sdk.explain.rejects``). A failed job removes what it created, or keeps its
+    committed chunks and says how to resume.
     """
     if engine not in ENGINES:
         raise ValueError(f"engine: expected one of {ENGINES}; got {engine!r}")
@@ -134,11 +163,15 @@ def explain_file(
                        allow_pickle=allow_pickle, threshold=threshold, normal=normal, percentile=percentile, k=k,
                        id_column=id_column, columns=columns, batch_size=batch_size, full=full,
                        options=dict(options or {}), device=device)
+    on_error = check_on_error(on_error)
+    if on_error == "skip" and engine != "local":
+        raise ValueError("on_error: 'skip' runs on the local engine; use --engine local, or fix the rows")
     src_path = check_input(input)
     out = pathlib.Path(output)
     fmt = output_format(out)
-    if out.resolve() == src_path.resolve():
-        raise ValueError("output: is the input file; choose another output")
+    job_paths = JobPaths.of(out)
+    check_output(job_paths, reads=[("input", src_path), ("normal", normal), ("weights", weights),
+                                   ("model", model), ("schema", schema)], overwrite=overwrite, resume=resume)
     reader = spec.input()
     source = Source(src_path, spec.batch_size)
     plan = plan_columns(reader, source.schema, job_schema(schema, model, weights, normal, spec.columns, id_column),
@@ -148,11 +181,39 @@ def explain_file(
     job_fp, input_fp = {**spec.fingerprint(cols, fmt, fields), "schema": plan.record()}, fingerprint(src_path)
     parts, manifest_path = paths(out)
     started = time.perf_counter()
-    manifest = _start(manifest_path, parts, out, input_fp, job_fp, resume, fmt)
-    resumed = manifest.rows_done
+    stages = type(reader).stage is not ExplainInput.stage
+    digests = None if stages or engine != "local" else (lambda: _changed_chunk(source, manifest_path))
+    resuming = resume and manifest_path.is_file()
+    manifest = _start(manifest_path, parts, out, input_fp, job_fp, resume, fmt, digests)
+    resumed, done_before = manifest.rows_done, manifest.chunks_done
+    committer = _Committer(parts, manifest_path, manifest, fmt)
+    try:
+        manifest = _run(manifest, committer, spec, reader, source, cols, fields, engine, quiet, on_error,
+                        ray_address, workers, out, fmt, digests is not None)
+    except BaseException as exc:
+        how = clean_failed(job_paths, committed_before=done_before, committed_now=committer.manifest.chunks_done,
+                           created_parts=not resuming)
+        if how is not None and isinstance(exc, (ValueError, TypeError)) and not isinstance(exc, KeyboardInterrupt):
+            raise type(exc)(f"{exc}; {how}") from exc
+        raise
+    rejected = assemble_rejects(parts, manifest.chunks_done, job_paths.rejects)
+    shutil.rmtree(parts, ignore_errors=True)
+    return ExplainSummary(output=str(out), rows=manifest.rows_done, alerts=manifest.alerts,
+                          flipped=manifest.flipped, resumed_rows=resumed,
+                          seconds=time.perf_counter() - started, engine=engine, columns=tuple(cols),
+                          unit=reader.unit, extra_columns=plan.extra,
+                          schema=None if plan.schema is None else plan.schema.source,
+                          rejected=rejected, rejects=str(job_paths.rejects) if rejected else None,
+                          k=spec.k, options=dict(spec.options))
+
+
+def _run(manifest: Manifest, committer: "_Committer", spec: ExplainSpec, reader: ExplainInput, source: Source,
+         cols: list[str], fields: Sequence[RecordField], engine: str, quiet: bool, on_error: str,
+         ray_address: str | None, workers: int | None, out: pathlib.Path, fmt: str, digests: bool) -> Manifest:
+    """Explain the chunks not yet done, assemble the output; the finished manifest."""
+    parts, manifest_path = committer.parts, committer.manifest_path
     if not manifest.complete:
-        committer = _Committer(parts, manifest_path, manifest, fmt)
-        work = _Work(spec, reader, source, cols, spec.id_column, tuple(fields))
+        work = _Work(spec, reader, source, cols, spec.id_column, tuple(fields), on_error, digests)
         staged = reader.stage(source, cols, spec.id_column, parts, quiet)
         if staged is not None:
             work = attrs.evolve(work, source=Source(staged.path, spec.batch_size), columns=list(staged.columns),
@@ -171,12 +232,7 @@ def explain_file(
     elif not out.is_file():
         raise ValueError(f"resume: the manifest says the job is complete but {str(out)!r} is missing; "
                          "run again without --resume")
-    shutil.rmtree(parts, ignore_errors=True)
-    return ExplainSummary(output=str(out), rows=manifest.rows_done, alerts=manifest.alerts,
-                          flipped=manifest.flipped, resumed_rows=resumed,
-                          seconds=time.perf_counter() - started, engine=engine, columns=tuple(cols),
-                          unit=reader.unit, extra_columns=plan.extra,
-                          schema=None if plan.schema is None else plan.schema.source)
+    return manifest
 
 
 @attrs.frozen
@@ -189,6 +245,9 @@ class _Work:
     columns: list[str]
     id_column: str | None
     fields: tuple[RecordField, ...]
+    on_error: str = "fail"
+    digests: bool = False
+    """Record a digest of each chunk's input rows (a resume after a fix past them checks only those)."""
 
     def build(self) -> Any:
         """The interpreter, with the input settled on how rows become samples."""
@@ -204,11 +263,14 @@ class _Work:
 
 
 def _start(manifest_path: pathlib.Path, parts: pathlib.Path, out: pathlib.Path, input_fp: dict[str, Any],
-           job_fp: dict[str, Any], resume: bool, fmt: str) -> Manifest:
+           job_fp: dict[str, Any], resume: bool, fmt: str, changed_chunk: Any = None) -> Manifest:
     """The manifest to continue from: the old one on resume (checked), else a fresh job."""
     if resume and manifest_path.is_file():
         manifest = Manifest.load(manifest_path)
-        manifest.check_same_job(input_fp, job_fp, manifest_path)
+        manifest.check_same_job(input_fp, job_fp, manifest_path, changed_chunk)
+        if manifest.input != input_fp:  # changed only past the committed chunks (a fixed row): go on from there
+            manifest = attrs.evolve(manifest, input=input_fp)
+            manifest.save(manifest_path)
         if not manifest.complete:
             missing = [i for i in range(manifest.chunks_done) if not part_path(parts, i, fmt).is_file()]
             if missing:
@@ -241,11 +303,21 @@ def _run_local(work: _Work, committer: _Committer, quiet: bool) -> None:
         raise ValueError(f"batch_size: expected at least the detector's window ({context + 1} rows); "
                          f"got {work.spec.batch_size}")
     first = committer.manifest.chunks_done * work.spec.batch_size  # input rows of the done chunks
+    if work.on_error == "skip" and context:
+        raise ValueError(f"on_error: 'skip' needs one row per sample; this detector reads windows of {context + 1} "
+                         "rows, and a window with a bad row cannot be explained without it: fix the rows")
     tail = _context(work.source, first, context)
     for table in _chunks_with_progress(work.source, first, quiet, work.reader.unit):
         whole = pa.concat_tables([tail, table]) if tail is not None else table
         held = 0 if tail is None else tail.num_rows
-        committer.commit(work.records(interpreter, whole, first_row=first - held, context_rows=held))
+        digest = chunk_digest(table) if work.digests else None
+        if work.on_error == "skip":
+            records, rejects = explain_or_reject(lambda t, row: work.records(interpreter, t, first_row=row),
+                                                 whole, first, work.id_column)
+            committer.commit(records, rejects, digest)
+        else:
+            committer.commit(work.records(interpreter, whole, first_row=first - held, context_rows=held),
+                             digest=digest)
         first += table.num_rows
         if context:
             tail = whole.slice(max(0, whole.num_rows - context))
@@ -259,3 +331,33 @@ def _context(source: Source, offset: int, rows: int) -> Any:
     before = Source(source.path, offset - start)
     before.floats = source.floats
     return next(before.chunks(start))
+
+
+def chunk_digest(table: Any) -> str:
+    """A hash of one input chunk's values, column by column (not of its memory layout, which depends on how
+    the reader's blocks fell): the same rows read again give the same digest."""
+    import hashlib
+
+    import pyarrow as pa
+
+    digest = hashlib.blake2b(digest_size=16)
+    for name in table.column_names:
+        col = table.column(name).combine_chunks()
+        digest.update(f"{name}:{col.type}:{len(col)}:{col.null_count};".encode())
+        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
+            digest.update(np.ascontiguousarray(col.to_numpy(zero_copy_only=False)).tobytes())
+            digest.update(np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool).tobytes())
+        else:
+            digest.update(repr(col.to_pylist()).encode("utf-8", "surrogateescape"))
+    return digest.hexdigest()
+
+
+def _changed_chunk(source: Source, manifest_path: pathlib.Path) -> int | None:
+    """The first committed chunk whose input rows differ now (re-read from ``source``), or None."""
+    manifest = Manifest.load(manifest_path)
+    for i, table in enumerate(source.chunks()):
+        if i >= manifest.chunks_done:
+            return None
+        if chunk_digest(table) != manifest.chunk_digests[i]:
+            return i
+    return None if manifest.chunks_done == 0 else (manifest.chunks_done - 1)

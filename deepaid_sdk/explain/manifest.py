@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 
@@ -34,6 +34,10 @@ class Manifest:
     """Alerts whose reference the detector judges normal, among those done."""
     complete: bool = False
     """The output file was assembled from every part."""
+    rejected: int = 0
+    """Input rows written to the rejects file (``on_error="skip"``), among those done."""
+    chunk_digests: list[str] = attrs.field(factory=list)
+    """A hash of each committed chunk's input rows: a resume after a fix past them checks only these."""
     version: int = MANIFEST_VERSION
 
     def save(self, path: pathlib.Path) -> None:
@@ -53,12 +57,23 @@ class Manifest:
         except (OSError, ValueError, TypeError) as exc:
             raise ValueError(f"resume: cannot read the manifest {str(path)!r} ({exc}); run again without --resume") from None
 
-    def check_same_job(self, input_fingerprint: dict[str, Any], options: dict[str, Any], path: pathlib.Path) -> None:
-        """A ValueError unless this manifest is for the same input and options."""
+    def check_same_job(self, input_fingerprint: dict[str, Any], options: dict[str, Any], path: pathlib.Path,
+                       changed_chunk: Callable[[], int | None] | None = None) -> None:
+        """A ValueError unless this manifest is for the same input and options.
+
+        ``changed_chunk`` (where the job can tell) re-reads the committed chunks and returns the first one
+        whose rows differ, or None: an input changed only after them (a fixed row) may be resumed.
+        """
         if self.version != MANIFEST_VERSION:
             raise ValueError(f"resume: {str(path)!r} was written by another version (layout {self.version}, this "
                              f"is {MANIFEST_VERSION}); run again without --resume")
-        if self.input != input_fingerprint:
+        if self.input != input_fingerprint and changed_chunk is not None \
+                and len(self.chunk_digests) == self.chunks_done and self.input.get("path") == input_fingerprint.get("path"):
+            first = changed_chunk()
+            if first is not None:
+                raise ValueError(f"resume: the input's rows in committed chunk {first} changed since the interrupted "
+                                 "job read them; run again without --resume to start over")
+        elif self.input != input_fingerprint:
             was, now = self.input, input_fingerprint
             raise ValueError(f"resume: the input differs from the interrupted job's ({was.get('path')}, "
                              f"{was.get('size')} bytes, hash {was.get('blake2b')}; now {now.get('path')}, "
