@@ -148,8 +148,12 @@ def _main(argv: Sequence[str] | None) -> int:
             from deepaid_sdk.explain.command import run as run_explain
 
             return run_explain(args)
-    except (RegistryError, ValueError, TypeError, ImportError) as exc:
-        sys.stderr.write(f"deepaid {args.command}: error: {exc}\n")
+    except (RegistryError, ValueError, TypeError, ImportError, OSError) as exc:
+        # A user's mistake (a bad file, option or model): one line, no traceback. Bugs raise other types.
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in message:
+            message = f"{message} ({exc.filename})"
+        sys.stderr.write(f"deepaid {args.command}: error: {message}\n")
         return 2
     return 0  # pragma: no cover - argparse rejects unknown commands
 

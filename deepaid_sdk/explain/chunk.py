@@ -20,7 +20,14 @@ ROW_COLUMN = "__deepaid_row"
 def chunk_ids(table: Any, id_column: str | None, first_row: int) -> np.ndarray:
     """Record ids: the id column's values, or row numbers in the input (from 0)."""
     if id_column is not None:
-        return np.asarray(table.column(id_column).to_pylist(), dtype=object)
+        import pyarrow as pa
+
+        col = table.column(id_column)
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            # A JSON reader keeps bytes that are not UTF-8 in a string column: read them as bytes (plain_ids
+            # decodes them, escaping only the bad bytes), so one bad id cannot fail the chunk.
+            col = col.cast(pa.binary())
+        return np.asarray(col.to_pylist(), dtype=object)
     if ROW_COLUMN in table.column_names:
         return table.column(ROW_COLUMN).to_numpy().astype(np.int64)
     return np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
@@ -57,7 +64,13 @@ def explain_chunk(interpreter: Interpreter, table: Any, columns: Sequence[str], 
 
 
 def plain_ids(ids: np.ndarray) -> np.ndarray:
-    """Ids of one type for Arrow: ints stay ints, anything else becomes strings."""
+    """Ids of one type for Arrow: ints stay ints, anything else becomes strings.
+
+    An id column holding bytes that are not UTF-8 (the reader then gives every id of the column as bytes)
+    keeps each id exactly: UTF-8 ids decode as they are, and each byte that is not UTF-8 is written as the
+    escape ``\\xHH`` (Python's ``backslashreplace``), so ``b"a\\xff3"`` becomes the text ``a\\xff3``.
+    """
     if ids.dtype.kind in "iu" or all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in ids):
         return ids.astype(np.int64)
-    return np.asarray([str(v) for v in ids], dtype=object)
+    return np.asarray([v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v) for v in ids],
+                      dtype=object)

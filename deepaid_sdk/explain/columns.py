@@ -113,11 +113,12 @@ def _normal_source(normal: Any) -> Source:
     if not os.path.isfile(normal):
         raise ValueError(f"normal: no such file {str(normal)!r}")
     try:
-        source = Source(normal, 1)
+        source = Source(normal, 1, name="normal")
         source.schema  # read the header now, so a bad file is named here
         return source
     except ValueError as exc:
-        raise ValueError(f"normal: {str(exc).removeprefix('input: ')}") from None
+        message = str(exc)
+        raise ValueError(message if message.startswith("normal:") else f"normal: {message.removeprefix('input: ')}") from None
 
 
 def _is_file(model: Any) -> bool:

@@ -44,6 +44,8 @@ def add_parser(sub: Any) -> None:
                    help="refuse input columns that are not in the schema (default: name them and ignore them)")
     p.add_argument("--batch-size", type=int, default=1024, metavar="N",
                    help="rows per chunk: bounds memory; each chunk is committed (default 1024)")
+    p.add_argument("--block-size", type=int, default=None, metavar="BYTES",
+                   help="bytes the CSV / JSON lines reader takes at once: at least the longest line (default 4 MiB)")
     p.add_argument("--full", action="store_true", help="add the whole reference to each record")
     p.add_argument("--resume", action="store_true", help="continue an interrupted job (same options; the input "
                    "may differ only after the chunks already committed, e.g. a fixed row)")
@@ -110,7 +112,7 @@ def _explain(explain_file: Any, args: argparse.Namespace, model_args: dict[str, 
         options=dict(parse_option(o) for o in args.option), device=args.device, resume=args.resume,
         engine=args.engine, ray_address=args.ray_address, workers=args.workers, quiet=args.quiet,
         fields=_fields(args), schema=args.schema, strict_columns=args.strict_columns, overwrite=args.overwrite,
-        on_error=args.on_error)
+        on_error=args.on_error, **({} if args.block_size is None else {"block_size": args.block_size}))
 
 
 def _fields(args: argparse.Namespace) -> list[Any]:

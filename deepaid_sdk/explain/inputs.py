@@ -51,6 +51,8 @@ class ExplainInput:
     """Whether ``--normal`` rows (same columns) calibrate the threshold."""
     unit = "row"
     """What one record stands for, in the summary and the progress bar (``session``, ``edge``)."""
+    reads_lines = False
+    """Whether a ``.log``/``.txt`` file (read as one ``line`` column) is an input this preset takes."""
 
     def __init__(self, **options: Any) -> None:
         unknown = sorted(set(options) - set(self.options))

@@ -27,7 +27,7 @@ from deepaid_sdk.explain.rejects import (assemble_rejects, check_on_error, expla
 from deepaid_sdk.explain.inputs import ExplainInput
 from deepaid_sdk.explain.records import RecordField, add_fields
 from deepaid_sdk.explain.sinks import assemble, output_format, write_part
-from deepaid_sdk.explain.sources import Source, fingerprint, numeric_columns
+from deepaid_sdk.explain.sources import DEFAULT_BLOCK_SIZE, Source, fingerprint, numeric_columns
 from deepaid_sdk.explain.spec import ExplainSpec, check_input
 
 ENGINES = ("local", "ray")
@@ -141,6 +141,7 @@ def explain_file(
     strict_columns: bool = False,
     overwrite: bool = False,
     on_error: str = "fail",
+    block_size: int = DEFAULT_BLOCK_SIZE,
 ) -> ExplainSummary:
     """Explain every row of the ``input`` file with preset ``preset`` and write one record per row to ``output``.
 
@@ -173,7 +174,11 @@ def explain_file(
     check_output(job_paths, reads=[("input", src_path), ("normal", normal), ("weights", weights),
                                    ("model", model), ("schema", schema)], overwrite=overwrite, resume=resume)
     reader = spec.input()
-    source = Source(src_path, spec.batch_size)
+    spec.check_options(reader)
+    source = Source(src_path, spec.batch_size, block_size=block_size)
+    if source.format == "lines" and not reader.reads_lines:
+        raise ValueError(f"input: {str(src_path)!r} is read as text lines (.log/.txt), which the {preset} preset does "
+                         "not take: its rows are tables; name a CSV file .csv (or give JSON lines or Parquet)")
     plan = plan_columns(reader, source.schema, job_schema(schema, model, weights, normal, spec.columns, id_column),
                         spec.columns, spec.id_column, strict_columns)
     cols = list(plan.columns)
@@ -216,7 +221,8 @@ def _run(manifest: Manifest, committer: "_Committer", spec: ExplainSpec, reader:
         work = _Work(spec, reader, source, cols, spec.id_column, tuple(fields), on_error, digests)
         staged = reader.stage(source, cols, spec.id_column, parts, quiet)
         if staged is not None:
-            work = attrs.evolve(work, source=Source(staged.path, spec.batch_size), columns=list(staged.columns),
+            work = attrs.evolve(work, source=Source(staged.path, spec.batch_size, block_size=source.block_size),
+                                columns=list(staged.columns),
                                 id_column=staged.id_column)
         if engine == "local":
             _run_local(work, committer, quiet)
@@ -328,9 +334,7 @@ def _context(source: Source, offset: int, rows: int) -> Any:
     if not rows or not offset:
         return None
     start = max(0, offset - rows)
-    before = Source(source.path, offset - start)
-    before.floats = source.floats
-    return next(before.chunks(start))
+    return next(source.like(offset - start).chunks(start))
 
 
 def chunk_digest(table: Any) -> str:
@@ -347,8 +351,10 @@ def chunk_digest(table: Any) -> str:
         if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
             digest.update(np.ascontiguousarray(col.to_numpy(zero_copy_only=False)).tobytes())
             digest.update(np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool).tobytes())
+        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_binary(col.type):
+            digest.update(repr(col.cast(pa.binary()).to_pylist()).encode())  # bytes as read: never decoded
         else:
-            digest.update(repr(col.to_pylist()).encode("utf-8", "surrogateescape"))
+            digest.update(repr(col.to_pylist()).encode())
     return digest.hexdigest()
 
 

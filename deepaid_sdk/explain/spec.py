@@ -78,7 +78,7 @@ class ExplainSpec:
 
             import pyarrow as pa
 
-            source = Source(self.normal, 65536)
+            source = Source(self.normal, 65536, name="normal")
             tables = list(source.chunks())
             if not tables:
                 raise ValueError(f"normal: {str(self.normal)!r} has no rows")
@@ -86,7 +86,10 @@ class ExplainSpec:
             missing = [c for c in columns if c not in table.column_names]
             if missing:
                 raise ValueError(f"normal: the normal rows lack the columns {missing}")
-            return feature_matrix(table, list(columns), np.arange(table.num_rows))
+            try:
+                return feature_matrix(table, list(columns), np.arange(table.num_rows), "normal")
+            except ValueError as exc:  # name the file: the row numbers count its data rows from 0
+                raise ValueError(f"normal: {str(self.normal)!r}: {str(exc).removeprefix('normal: ')}") from None
         names = table_columns(self.normal)
         if names is not None:
             missing = [c for c in columns if c not in names]
@@ -99,6 +102,24 @@ class ExplainSpec:
     def input(self) -> ExplainInput:
         """The preset's explain input, built with its own options."""
         return explain_input(self.preset, self.options)
+
+    def check_options(self, reader: ExplainInput) -> None:
+        """Every ``--option`` key is the preset's or its input's; else a ValueError listing what they take."""
+        factory = registry().get("interpreters", self.preset).factory
+        try:
+            params = inspect.signature(factory).parameters
+        except (TypeError, ValueError):
+            return
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        unknown = sorted(k for k in reader.others(self.options) if k not in params or k == "model")
+        if unknown:
+            from deepaid_sdk.interpreter import preset_options
+
+            takes = ", ".join(preset_options(self.preset))
+            own = f"; its explain input takes {', '.join(reader.options)}" if reader.options else ""
+            raise ValueError(f"option: the {self.preset} preset has no option {', '.join(map(repr, unknown))}; it "
+                             f"takes {takes}{own} (see `deepaid plugins`)")
 
     def build(self, columns: Sequence[str], reader: ExplainInput | None = None) -> Interpreter:
         """The interpreter for feature ``columns``: the preset, offered what its factory accepts."""

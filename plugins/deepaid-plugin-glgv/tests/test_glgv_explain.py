@@ -206,7 +206,7 @@ def test_cli_explains_an_edge_list_with_the_graph_option(files, capsys):
     assert cli_main([*argv, "--option", f"graph={files['graph']}"]) == 0
     assert f"explained {len(files['pairs'])} edges" in capsys.readouterr().out
     assert [r["id"] for r in _records(out)] == files["lines"]
-    assert cli_main(argv) == 2
+    assert cli_main([*argv, "--overwrite"]) == 2
     assert "pass --option graph=FILE" in capsys.readouterr().err
     # --option delimiter=, reads both the graph and the alerts as comma-separated fields.
     for name in ("train", "alerts"):

@@ -50,6 +50,7 @@ class LogSessionInput(ExplainInput):
     """DeepLog samples from a file: sessions of log lines or key ids, or rows of key sequences."""
 
     name = "deeplog"
+    reads_lines = True  # raw log lines
     options = ("parser", "session_pattern", "unit")
     accepts_normal = False
 

@@ -46,6 +46,7 @@ class EdgeListInput(ExplainInput):
     """
 
     name = "glgv"
+    reads_lines = True  # 'time src dst' edge lists
     options = ("graph", "delimiter")
     accepts_normal = False
     unit = "edge"
