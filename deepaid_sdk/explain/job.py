@@ -71,7 +71,8 @@ class ExplainSummary:
         resumed = f" ({self.resumed_rows} done before the resume)" if self.resumed_rows else ""
         extra = f"; ignored columns not in the schema: {list(self.extra_columns)}" if self.extra_columns else ""
         if self.rejected:
-            extra += f"; {self.rejected} {self.unit}s could not be explained: see {self.rejects}"
+            extra += (f"; {self.rejected} {self.unit}{'s' if self.rejected != 1 else ''} could not be explained: "
+                      f"see {self.rejects}")
         return (f"explained {self.rows} {self.unit}s{resumed}: {self.alerts} alerts, {self.flipped} of their references judged "
                 f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}{extra}")
 
