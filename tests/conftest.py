@@ -44,3 +44,8 @@ class ExplainFiles:
 @pytest.fixture(scope="session")
 def explain_files(tmp_path_factory) -> ExplainFiles:
     return ExplainFiles(tmp_path_factory.mktemp("explain"))
+
+
+def pytest_addoption(parser):
+    parser.addoption("--update-docs", action="store_true", default=False,
+                     help="rewrite the Markdown docs' output blocks from a real run (tests/test_docs_blocks.py)")
