@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 # Every installable package of the repository: the core, each plugin, each contrib extra.
 PACKAGES := . $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml))
 STAMP  := $(VENV)/.installed
+# Extras asked of the core; every other package is asked for `plot` only (a variable: commas cannot stand in $(if)).
+CORE_EXTRAS := [plot,files,ray]
 
 .PHONY: demo test install bench clean
 
@@ -13,10 +15,11 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel
 
 # torch first, pinned: a CPU build of 2.13.0 is on these machines; an open range pulls CUDA wheels.
-# Extras for the tests: plot (matplotlib), files (pyarrow, pandas, safetensors), ray (Ray Data).
+# Extras for the tests: the core gets plot (matplotlib), files (pyarrow, pandas, safetensors), ray (Ray Data);
+# every plugin and contrib package has only `plot` (see their pyproject.toml).
 $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)[plot,files,ray]") pytest hypothesis scikit-learn onnx onnxruntime skops skl2onnx
+	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)$(if $(filter .,$(p)),$(CORE_EXTRAS),[plot])") pytest hypothesis scikit-learn onnx onnxruntime skops skl2onnx
 	touch $(STAMP)
 
 install: $(STAMP)
