@@ -14,6 +14,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+from deepaid_sdk.explain.model_errors import ModelLoadError
 from deepaid_sdk.optional import require
 
 #: Suffixes of pickled files (joblib or pickle): loaded only with ``allow_pickle``.
@@ -22,33 +23,27 @@ PICKLE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 TRUSTED_PREFIXES = ("sklearn.", "pyod.", "numpy.", "scipy.", "builtins.", "collections.")
 
 
-def _error(message: str) -> Exception:
-    from deepaid_sdk.explain.models import ModelLoadError
-
-    return ModelLoadError(message)
-
-
 def load_skops(path: pathlib.Path, allow_pickle: bool) -> Any:
     """A fitted estimator from a skops file, trusting only scikit-learn / PyOD / numpy / scipy types."""
     sio = require("skops.io", "sklearn")
     try:
         untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as exc:
-        raise _error(f"model: {str(path)!r} is not a skops file ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise ModelLoadError(f"model: {str(path)!r} is not a skops file ({type(exc).__name__}: {str(exc)[:200]})") from None
     refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
     if refused and not allow_pickle:
-        raise _error(f"model: {str(path)!r} holds types that are not scikit-learn, PyOD, numpy or scipy: "
+        raise ModelLoadError(f"model: {str(path)!r} holds types that are not scikit-learn, PyOD, numpy or scipy: "
                      f"{refused[:8]}; loading them runs their code: pass --allow-pickle only if you trust the file")
     try:
         return sio.load(str(path), trusted=list(untrusted))
     except Exception as exc:
-        raise _error(f"model: tried skops.io.load({str(path)!r}): {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise ModelLoadError(f"model: tried skops.io.load({str(path)!r}): {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def load_pickled(path: pathlib.Path, allow_pickle: bool) -> Any:
     """A joblib / pickle file, only with ``allow_pickle`` (loading runs code from the file)."""
     if not allow_pickle:
-        raise _error(f"model: {str(path)!r} is a pickled file ({path.suffix}: a pickled nn.Module or estimator); "
+        raise ModelLoadError(f"model: {str(path)!r} is a pickled file ({path.suffix}: a pickled nn.Module or estimator); "
                      "loading it runs code from the file: pass --allow-pickle only if you trust it, or save an "
                      "estimator with skops (skops.io.dump(model, 'model.skops')) or export it to ONNX (skl2onnx)")
     import zipfile
@@ -59,14 +54,14 @@ def load_pickled(path: pathlib.Path, allow_pickle: bool) -> Any:
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:
-            raise _error(f"model: tried torch.load({str(path)!r}, weights_only=False): {type(exc).__name__}: "
+            raise ModelLoadError(f"model: tried torch.load({str(path)!r}, weights_only=False): {type(exc).__name__}: "
                          f"{str(exc)[:200]}") from None
     try:
         import joblib  # reads plain pickles too
 
         return joblib.load(path)
     except Exception as exc:
-        raise _error(f"model: tried joblib.load({str(path)!r}): {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise ModelLoadError(f"model: tried joblib.load({str(path)!r}): {type(exc).__name__}: {str(exc)[:200]}") from None
 
 
 def load_onnx_session(path: pathlib.Path) -> Any:
@@ -75,7 +70,7 @@ def load_onnx_session(path: pathlib.Path) -> Any:
     try:
         return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise _error(f"model: tried onnxruntime.InferenceSession({str(path)!r}): {type(exc).__name__}: "
+        raise ModelLoadError(f"model: tried onnxruntime.InferenceSession({str(path)!r}): {type(exc).__name__}: "
                      f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
 
 

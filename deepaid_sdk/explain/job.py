@@ -77,11 +77,6 @@ class ExplainSummary:
                 f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}{extra}")
 
 
-def paths(output: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
-    """The parts folder and the manifest of ``output``."""
-    return output.with_name(output.name + ".parts"), output.with_name(output.name + ".manifest.json")
-
-
 def part_path(parts: pathlib.Path, index: int, fmt: str) -> pathlib.Path:
     return parts / f"part-{index:05d}.{fmt}"
 
@@ -185,10 +180,10 @@ def explain_file(
     cols = list(plan.columns)
     source.floats = tuple(c for c in cols if c in set(numeric_columns(source.schema)))
     job_fp, input_fp = {**spec.fingerprint(cols, fmt, fields), "schema": plan.record()}, fingerprint(src_path)
-    parts, manifest_path = paths(out)
+    parts, manifest_path = job_paths.parts, job_paths.manifest
     started = time.perf_counter()
     stages = type(reader).stage is not ExplainInput.stage
-    digests = None if stages or engine != "local" else (lambda: _changed_chunk(source, manifest_path))
+    digests = None if stages or engine != "local" else (lambda committed: _changed_chunk(source, committed))
     resuming = resume and manifest_path.is_file()
     manifest = _start(manifest_path, parts, out, input_fp, job_fp, resume, fmt, digests)
     resumed, done_before = manifest.rows_done, manifest.chunks_done
@@ -199,7 +194,7 @@ def explain_file(
     except BaseException as exc:
         how = clean_failed(job_paths, committed_before=done_before, committed_now=committer.manifest.chunks_done,
                            created_parts=not resuming)
-        if how is not None and isinstance(exc, (ValueError, TypeError)) and not isinstance(exc, KeyboardInterrupt):
+        if how is not None and isinstance(exc, (ValueError, TypeError)):
             raise type(exc)(f"{exc}; {how}") from exc
         raise
     rejected = assemble_rejects(parts, manifest.chunks_done, job_paths.rejects)
@@ -359,12 +354,11 @@ def chunk_digest(table: Any) -> str:
     return digest.hexdigest()
 
 
-def _changed_chunk(source: Source, manifest_path: pathlib.Path) -> int | None:
-    """The first committed chunk whose input rows differ now (re-read from ``source``), or None."""
-    manifest = Manifest.load(manifest_path)
+def _changed_chunk(source: Source, committed: Sequence[str]) -> int | None:
+    """The first committed chunk (digests ``committed``) whose input rows differ now in ``source``, or None."""
     for i, table in enumerate(source.chunks()):
-        if i >= manifest.chunks_done:
+        if i >= len(committed):
             return None
-        if chunk_digest(table) != manifest.chunk_digests[i]:
+        if chunk_digest(table) != committed[i]:
             return i
-    return None if manifest.chunks_done == 0 else (manifest.chunks_done - 1)
+    return None if not committed else len(committed) - 1  # the file now ends inside the committed part

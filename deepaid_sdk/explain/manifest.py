@@ -58,18 +58,19 @@ class Manifest:
             raise ValueError(f"resume: cannot read the manifest {str(path)!r} ({exc}); run again without --resume") from None
 
     def check_same_job(self, input_fingerprint: dict[str, Any], options: dict[str, Any], path: pathlib.Path,
-                       changed_chunk: Callable[[], int | None] | None = None) -> None:
+                       changed_chunk: Callable[[list[str]], int | None] | None = None) -> None:
         """A ValueError unless this manifest is for the same input and options.
 
-        ``changed_chunk`` (where the job can tell) re-reads the committed chunks and returns the first one
-        whose rows differ, or None: an input changed only after them (a fixed row) may be resumed.
+        ``changed_chunk`` (where the job can tell) re-reads the committed chunks, given their digests, and
+        returns the first one whose rows differ, or None: an input changed only after them (a fixed row)
+        may be resumed.
         """
         if self.version != MANIFEST_VERSION:
             raise ValueError(f"resume: {str(path)!r} was written by another version (layout {self.version}, this "
                              f"is {MANIFEST_VERSION}); run again without --resume")
         if self.input != input_fingerprint and changed_chunk is not None \
                 and len(self.chunk_digests) == self.chunks_done and self.input.get("path") == input_fingerprint.get("path"):
-            first = changed_chunk()
+            first = changed_chunk(self.chunk_digests)
             if first is not None:
                 raise ValueError(f"resume: the input's rows in committed chunk {first} changed since the interrupted "
                                  "job read them; run again without --resume to start over")

@@ -22,15 +22,12 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepaid_sdk.explain.model_errors import ModelLoadError
 from deepaid_sdk.explain.foreign_models import (PICKLE_SUFFIXES, is_foreign_detector, load_onnx_session,
                                                 load_pickled, load_skops)
 from deepaid_sdk.optional import require
 
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
-
-
-class ModelLoadError(ValueError):
-    """A model spec that could not be loaded; the message says what was tried and what to pass."""
 
 
 def _import_factory(spec: str) -> Any:

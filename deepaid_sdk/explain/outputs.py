@@ -56,10 +56,10 @@ def check_output(paths: JobPaths, *, reads: Iterable[tuple[str, Any]], overwrite
     for name, path in reads:
         if path is not None and isinstance(path, (str, os.PathLike)) and _same_file(out, pathlib.Path(path)):
             raise ValueError(f"output: {str(out)!r} is the {name} file; choose another output")
-    for what, path in (("parts folder", paths.parts), ("manifest", paths.manifest), ("rejects file", paths.rejects)):
-        if what == "parts folder" and path.exists() and not path.is_dir():
-            raise ValueError(f"output: the job's {what} {str(path)!r} exists and is not a folder; move it away")
-        if what != "parts folder" and path.is_dir():
+    if paths.parts.exists() and not paths.parts.is_dir():
+        raise ValueError(f"output: the job's parts folder {str(paths.parts)!r} exists and is not a folder; move it away")
+    for what, path in (("manifest", paths.manifest), ("rejects file", paths.rejects)):
+        if path.is_dir():
             raise ValueError(f"output: the job's {what} {str(path)!r} is a directory; move it away")
     resumable = resume and paths.manifest.is_file()
     if out.exists() and not overwrite and not resumable:

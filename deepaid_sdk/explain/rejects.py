@@ -26,12 +26,6 @@ def check_on_error(value: Any) -> str:
     return str(value)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
-    return value if isinstance(value, (int, float, str)) or value is None else str(value)
-
-
 def explain_or_reject(explain: Callable[[Any, int], Any], table: Any, first_row: int,
                       id_column: str | None) -> tuple[Any, list[dict[str, Any]]]:
     """``explain(table, first_row)``'s records, with the rows it cannot explain taken out as rejects."""
@@ -42,8 +36,10 @@ def explain_or_reject(explain: Callable[[Any, int], Any], table: Any, first_row:
     except DATA_ERRORS as exc:
         if table.num_rows == 1:
             reject = {"row": int(first_row), "reason": str(exc)}
-            if id_column is not None:
-                reject["id"] = _plain(table.column(id_column)[0].as_py())
+            if id_column is not None:  # the id exactly as its record would carry it
+                from deepaid_sdk.explain.chunk import chunk_ids, plain_ids
+
+                reject["id"] = plain_ids(chunk_ids(table, id_column, first_row)).tolist()[0]
             return None, [reject]
     half = table.num_rows // 2
     left, left_rejects = explain_or_reject(explain, table.slice(0, half), first_row, id_column)

@@ -103,14 +103,19 @@ class ExplainSpec:
         """The preset's explain input, built with its own options."""
         return explain_input(self.preset, self.options)
 
-    def check_options(self, reader: ExplainInput) -> None:
-        """Every ``--option`` key is the preset's or its input's; else a ValueError listing what they take."""
+    def _preset_parameters(self) -> tuple[Any, bool]:
+        """The preset factory's parameters and whether it takes any keyword (``**options``, or no signature)."""
         factory = registry().get("interpreters", self.preset).factory
         try:
             params = inspect.signature(factory).parameters
         except (TypeError, ValueError):
-            return
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return {}, True
+        return params, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+    def check_options(self, reader: ExplainInput) -> None:
+        """Every ``--option`` key is the preset's or its input's; else a ValueError listing what they take."""
+        params, any_keyword = self._preset_parameters()
+        if any_keyword:
             return
         unknown = sorted(k for k in reader.others(self.options) if k not in params or k == "model")
         if unknown:
@@ -128,16 +133,7 @@ class ExplainSpec:
             raise ValueError(f"normal: the {self.preset} input calibrates no threshold from normal rows; "
                              "pass --threshold or leave the detector's own")
         model = reader.load_model(self)
-        factory = registry().get("interpreters", self.preset).factory
-        try:
-            params = inspect.signature(factory).parameters
-            var_kw = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-        except (TypeError, ValueError):
-            params, var_kw = {}, True  # type: ignore[assignment]
-
-        def accepts(name: str) -> bool:
-            return var_kw or name in params
-
+        params, _ = self._preset_parameters()
         opts = {**reader.preset_options(), **reader.others(self.options)}
         if self.k is not None:
             opts["k"] = self.k
