@@ -29,7 +29,7 @@ demo: $(STAMP)
 	$(BIN)/deepaid demo
 	mkdir -p deepaid-out
 	cd deepaid-out && ../$(BIN)/python ../docs/examples/explain_files.py && ../$(BIN)/deepaid explain tabular \
-		--model deepaid_sdk.benchmarks.synthetic:mlp_autoencoder --model-args '{"width": 20}' \
+		--model deepaid_sdk.bench.synthetic:mlp_autoencoder --model-args '{"width": 20}' \
 		--weights ae.safetensors --normal normal.csv --input alerts.csv --id-column alert_id \
 		--output explained.jsonl && head -2 explained.jsonl
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from deepaid_sdk.adapters import ReconstructionAdapter, ScoreAdapter
-from deepaid_sdk.blackbox import BlackboxSearch
-from deepaid_sdk.blackbox_adapters import NumpyScoreAdapter, OnnxAdapter, SklearnAdapter
+from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
+from deepaid_sdk.search.blackbox import BlackboxSearch
+from deepaid_sdk.model.foreign import NumpyScoreAdapter, OnnxAdapter, SklearnAdapter
 from deepaid_sdk.constraints import BUILTIN_CONSTRAINTS
 from deepaid_sdk.distances import BUILTIN_DISTANCES
-from deepaid_sdk.gradient import GradientSearch
+from deepaid_sdk.search.gradient import GradientSearch
+from deepaid_sdk.registry import Lazy
 from deepaid_sdk.hookspecs import Register, hookimpl
 
 
@@ -33,27 +34,27 @@ def register_distances(register: Register) -> None:
 def register_adapters(register: Register) -> None:
     register("score", ScoreAdapter)
     register("reconstruction", ReconstructionAdapter)
-    register("sklearn", SklearnAdapter)
+    # Adapters that recognise a model on their own (``accepts``) are asked in this order: ONNX first.
     register("onnx", OnnxAdapter)
+    register("sklearn", SklearnAdapter)
     register("numpy", NumpyScoreAdapter)
 
 
 @hookimpl
 def register_interpreters(register: Register) -> None:
-    from deepaid_sdk.interpreter import gradient_interpreter
+    from deepaid_sdk.gradient_preset import GRADIENT
 
-    register("gradient", gradient_interpreter)
+    register("gradient", GRADIENT)
 
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    from deepaid_sdk.benchmarks import reference_quality
-    from deepaid_sdk.benchmarks.core import run_core_benchmark
-    from deepaid_sdk.benchmarks.explain import run_benchmark as run_explain_benchmark
-
-    register("core", run_core_benchmark)
-    register("search", reference_quality.run)
-    register("explain", run_explain_benchmark)
+    register('core', Lazy('deepaid_sdk.bench.core:run_core_benchmark',
+                         'Batched vs per-sample gradient search on a 100-dim MLP autoencoder (default 1,000 anomalies).'))
+    register('search', Lazy('deepaid_sdk.bench.reference_quality:run',
+                         'The family (``n`` alerts per case and kind, default 120), score-only, robustness, speed.'))
+    register('explain', Lazy('deepaid_sdk.bench.explain:run_benchmark',
+                         'Local engine on n and n // 10 alerts, kill-and-resume on n, Ray (1 and 2 workers) on n // 10.'))
 
 
 @hookimpl

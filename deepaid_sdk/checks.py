@@ -55,8 +55,12 @@ def _table_array(value: Any, name: str) -> np.ndarray:
 def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None, device: Any = None) -> Tensor:
     """``value`` (numpy array, tensor, nested list, DataFrame, Arrow table) as a detached tensor.
 
-    A table's columns become the last axis (``[rows, columns]``); anything else is a clear TypeError.
+    A table's columns become the last axis (``[rows, columns]``); an object with ``__deepaid_rows__``
+    (``deepaid_sdk.normal.NormalData``) gives its rows; anything else is a clear TypeError.
     """
+    rows = getattr(value, "__deepaid_rows__", None)
+    if callable(rows):
+        value = rows()
     if table_columns(value) is not None:
         value = _table_array(value, name)
     if isinstance(value, Tensor):

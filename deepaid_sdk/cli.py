@@ -11,7 +11,7 @@ import warnings
 from typing import Any, Sequence
 
 from deepaid_sdk import __version__
-from deepaid_sdk.interpreter import preset_factory, preset_options
+from deepaid_sdk.presets import preset
 from deepaid_sdk.registry import RegistryError, registry
 
 
@@ -99,9 +99,9 @@ def _plugins(as_json: bool) -> int:
                 print(f"  {kind}: {', '.join(names)}")
     print("\npresets (deepaid_sdk.create(name, model=..., **options); help(preset_factory(name)) for details):")
     for name in reg.names("interpreters"):
-        doc = (inspect.getdoc(preset_factory(name)) or "").split("\n")[0]
-        print(f"  {name}: {doc}")
-        print("    options: " + ", ".join(f"{k}={v}" for k, v in preset_options(name).items()))
+        recipe = preset(name)
+        print(f"  {name}: {recipe.doc}")
+        print("    options: " + ", ".join(f"{k}={v}" for k, v in recipe.defaults().items()))
         if name in reg.names("explain_inputs"):
             reader = reg.get("explain_inputs", name).factory
             doc = (inspect.getdoc(reader) or "").split("\n")[0]

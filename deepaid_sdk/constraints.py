@@ -17,7 +17,7 @@ from deepaid_sdk.checks import check_finite_number, check_positive_int, feature_
 from deepaid_sdk.distances import Distance, L2Distance
 
 if TYPE_CHECKING:
-    from deepaid_sdk.adapters import ModelAdapter
+    from deepaid_sdk.model.adapters import ModelAdapter
 
 
 def _flat(t: Tensor) -> Tensor:

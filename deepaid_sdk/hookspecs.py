@@ -59,7 +59,7 @@ def register_benchmarks(register: Register) -> None:
     """Register benchmarks run by ``deepaid bench NAME``: ``register("tabular", run)``.
 
     ``run(n: int | None, seed: int, device: str, out: pathlib.Path)`` returns a
-    ``deepaid_sdk.benchmarks.report.BenchmarkReport`` (``n=None``: the benchmark's default size).
+    ``deepaid_sdk.bench.report.BenchmarkReport`` (``n=None``: the benchmark's default size).
     """
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from types import ModuleType
+from typing import Any
 
 
 class MissingExtraError(ImportError):
@@ -21,3 +22,8 @@ def require(module: str, extra: str) -> ModuleType:
         raise MissingExtraError(
             f"{module} is needed for this and is not installed; install it with: pip install 'deepaid-sdk[{extra}]'"
         ) from None
+
+
+def figure_class() -> Any:
+    """``matplotlib.figure.Figure`` (no pyplot, so no global state), or a ``MissingExtraError`` naming extra ``plot``."""
+    return require("matplotlib.figure", "plot").Figure

@@ -10,10 +10,32 @@ import attrs
 
 from deepaid_sdk.hookspecs import HOOKS_BY_KIND
 from deepaid_sdk.plugins import DeepaidPluginManager, PluginFailure, get_plugin_manager
+from deepaid_sdk.preset_options import Preset
 
 
 class RegistryError(ValueError):
     """A duplicate or unknown component name."""
+
+
+@attrs.frozen
+class Lazy:
+    """A factory imported only when it is called: ``Lazy("package.module:function", "what it does")``.
+
+    Benchmarks and demos register this way, so building the registry (every ``create()``) imports none
+    of their code.
+    """
+
+    target: str
+    doc: str
+
+    def load(self) -> Any:
+        import importlib
+
+        module, _, name = self.target.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.load()(*args, **kwargs)
 
 
 @attrs.frozen
@@ -27,6 +49,8 @@ class Component:
     """The plugin that registered it."""
 
     def describe(self) -> str:
+        if isinstance(self.factory, (Preset, Lazy)):
+            return self.factory.doc
         doc = (getattr(self.factory, "__doc__", None) or "").strip().splitlines()
         return doc[0] if doc else ""
 
@@ -83,6 +107,8 @@ class Registry:
                 f"{component.provider} registered {component.kind[:-1]} {component.name!r} with "
                 f"factory {component.factory!r}; expected a callable"
             )
+        if component.kind == "interpreters":  # the one place a preset's options are read: its declaration
+            component = attrs.evolve(component, factory=Preset.of(component.factory, component.name))
         existing = self.components[component.kind].get(component.name)
         if existing is not None:
             raise RegistryError(
@@ -157,7 +183,9 @@ class Registry:
         return {
             "plugins": sorted(by_plugin.values(), key=lambda p: p["name"]),
             "components": {
-                kind: [{"name": c.name, "provider": c.provider, "description": c.describe()} for c in self.iter(kind)]
+                kind: [{"name": c.name, "provider": c.provider, "description": c.describe(),
+                        **({"options": [o.describe() for o in c.factory.options]} if isinstance(c.factory, Preset)
+                           else {})} for c in self.iter(kind)]
                 for kind in self.components
             },
             "failures": [attrs.asdict(f) for f in self.failures],

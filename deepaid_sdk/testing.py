@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.results import InterpretationBatch

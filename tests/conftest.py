@@ -7,7 +7,7 @@ import pytest
 
 WIDTH = 6
 MODEL_ARGS = {"width": WIDTH, "hidden": 12, "bottleneck": 3}
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 
 
 class ExplainFiles:
@@ -19,7 +19,7 @@ class ExplainFiles:
         import torch
         from safetensors.torch import save_file
 
-        from deepaid_sdk.benchmarks.synthetic import manifold_data, train_autoencoder
+        from deepaid_sdk.bench.synthetic import manifold_data, train_autoencoder
 
         torch.manual_seed(0)
         normal, anomalies, self.truth = manifold_data(256, 40, WIDTH, 2, 2, 0)

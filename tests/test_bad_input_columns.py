@@ -18,7 +18,7 @@ import deepaid_sdk
 from deepaid_sdk import FeatureSchema, explain_file
 from deepaid_sdk.cli import main
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 NAMES = [f"f{i}" for i in range(6)]
 
 

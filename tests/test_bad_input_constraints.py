@@ -8,7 +8,7 @@ import pytest
 import deepaid_sdk
 from deepaid_sdk.cli import main
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 MODEL_ARGS = {"width": 6, "hidden": 12, "bottleneck": 3}
 
 CLI_CASES = {

@@ -17,7 +17,7 @@ from deepaid_sdk.cli import main
 from deepaid_sdk.explain import explain_file
 from deepaid_sdk.explain.sources import Source, feature_matrix
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 MODEL_ARGS = {"width": 6, "hidden": 12, "bottleneck": 3}
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + bytes(range(256)) * 8
 

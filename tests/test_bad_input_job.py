@@ -9,7 +9,7 @@ import pytest
 from deepaid_sdk.cli import main
 from deepaid_sdk.explain import explain_file
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 MODEL_ARGS = {"width": 6, "hidden": 12, "bottleneck": 3}
 UNRELATED = b'{"mine": "a file the user had"}\n'
 

@@ -14,7 +14,7 @@ from deepaid_sdk.cli import main
 from deepaid_sdk.explain import explain_file
 from deepaid_sdk.explain.models import ModelLoadError, load_model
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 
 from deepaid_sdk import registry
-from deepaid_sdk.blackbox import BlackboxSearch
-from deepaid_sdk.blackbox_adapters import NumpyScoreAdapter, SklearnAdapter
+from deepaid_sdk.search.blackbox import BlackboxSearch
+from deepaid_sdk.model.foreign import NumpyScoreAdapter, SklearnAdapter
 from deepaid_sdk.constraints import (
     BoxConstraint, ConcisenessConstraint, FrozenConstraint, IntegerConstraint, OneHotConstraint, StabilityConstraint,
 )
@@ -110,9 +110,9 @@ def test_steps_are_a_deterministic_bounded_budget(data, forest) -> None:
     again = search.search(forest, x[::-1].copy(), [ConcisenessConstraint(K)])
     np.testing.assert_array_equal(first.steps, again.steps[::-1])
     np.testing.assert_array_equal(first.references, again.references[::-1])
-    refine = 1 + 5 + 2 * (K * (search.refine_steps + 2) + 1)  # reconstruction walk, two sweeps
-    bound = (min(D, max(search.screen, 3 * K)) + 1 + K * search.width + refine
-             + search.swaps * (1 + D + 1 + refine) + (1 + K * K) + 1 + search.line_steps)
+    refine = 1 + 5 + 2 * (K * (search.settings.refine_steps + 2) + 1)  # reconstruction walk, two sweeps
+    bound = (min(D, max(search.settings.screen, 3 * K)) + 1 + K * search.settings.width + refine
+             + search.settings.swaps * (1 + D + 1 + refine) + (1 + K * K) + 1 + search.settings.line_steps)
     assert first.steps.min() >= D and first.steps.max() <= bound
 
 
@@ -155,7 +155,7 @@ def test_bad_options_are_named(options, match) -> None:
 
 
 def test_uses_reconstruction_without_normal_rows() -> None:
-    from deepaid_sdk.adapters import ReconstructionAdapter
+    from deepaid_sdk.model.adapters import ReconstructionAdapter
 
     torch.manual_seed(0)
     proj = torch.linalg.qr(torch.randn(6, 2)).Q  # projection onto a plane: x -> P P^T x

@@ -11,11 +11,11 @@ from sklearn.ensemble import IsolationForest
 from sklearn.svm import OneClassSVM
 
 from deepaid_sdk import registry
-from deepaid_sdk.adapters import ScoreAdapter
-from deepaid_sdk.blackbox_adapters import NumpyScoreAdapter, OnnxAdapter, SklearnAdapter, foreign_adapter
-from deepaid_sdk.differentiable import choose_search, gradient_problem, require_input_gradient
-from deepaid_sdk.gradient import GradientSearch
-from deepaid_sdk.blackbox import BlackboxSearch
+from deepaid_sdk.model.adapters import ScoreAdapter
+from deepaid_sdk.model.foreign import NumpyScoreAdapter, OnnxAdapter, SklearnAdapter, foreign_adapter
+from deepaid_sdk.model.differentiable import choose_search, gradient_problem, require_input_gradient
+from deepaid_sdk.search.gradient import GradientSearch
+from deepaid_sdk.search.blackbox import BlackboxSearch
 from deepaid_sdk.constraints import ConcisenessConstraint
 from deepaid_sdk.testing import check_adapter, check_search
 

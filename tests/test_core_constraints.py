@@ -131,7 +131,7 @@ def test_constraints_work_on_windows():
 
 
 def test_fidelity_needs_binding_and_measures_margin():
-    from deepaid_sdk.adapters import ScoreAdapter
+    from deepaid_sdk.model.adapters import ScoreAdapter
     from deepaid_sdk.distances import L2Distance
 
     adapter = ScoreAdapter(lambda x: x.abs().sum(dim=1), threshold=1.0, eps=0.1, device="cpu")

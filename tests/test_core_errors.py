@@ -7,7 +7,7 @@ from torch import nn
 
 import deepaid_sdk
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.adapters import ReconstructionAdapter, ScoreAdapter
+from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.distances import L2Distance
 
 

@@ -10,7 +10,7 @@ import pytest
 
 matplotlib.use("Agg")
 
-from deepaid_sdk.plotting import (  # noqa: E402 - after choosing the backend
+from deepaid_sdk.results.plotting import (  # noqa: E402 - after choosing the backend
     heatmap_figure, heatmap_grid, interpretation_figure, plot_heatmap, plot_interpretation,
 )
 from deepaid_sdk.results import InterpretationBatch  # noqa: E402

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from deepaid_sdk.adapters import ScoreAdapter
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.constraints import BoxConstraint, all_satisfied
 from deepaid_sdk.search import prune_changes, rank_changes
 

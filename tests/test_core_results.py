@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.adapters import ScoreAdapter
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.distances import L2Distance
 from deepaid_sdk.results import Interpretation, InterpretationBatch
 from deepaid_sdk.scaling import MinMaxScaler, RobustScaler, StandardScaler
@@ -78,14 +78,15 @@ def test_scalers_round_trip_exactly(cls):
 
 
 def test_change_table_keeps_rank_order_and_shows_categories_as_a_to_b():
-    from deepaid_sdk.views import change_table
+    from deepaid_sdk.results.views import change_table
 
     item = Interpretation(
         anomaly=np.array([3.0, 1.0, 7.0]), reference=np.array([6.0, 1.0, 2.0]), changed=np.array([2, 0]),
         anomaly_values=np.array([7.0, 3.0]), reference_values=np.array([2.0, 6.0]), score=2.0,
         reference_score=0.5, threshold=1.0, flipped=True, steps=3, seconds=0.1)
     lines = change_table(item, ["a", "b", "c"], categorical=True).splitlines()
-    assert "most important first" in lines[0]
+    assert lines[0].endswith("; 2 changed, most important first")  # the one title of a result's table
+    assert item.table(["a", "b", "c"], categorical=True) == "\n".join(lines)  # Interpretation.table is this view
     assert [line.split()[0] for line in lines[3:]] == ["c", "a"]  # the order of changed, not of the index
     assert lines[3].split()[-3:] == ["7", "->", "2"] and lines[4].split()[-3:] == ["3", "->", "6"]
     numeric = change_table(item, ["a", "b", "c"]).splitlines()

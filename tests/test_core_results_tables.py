@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.adapters import ScoreAdapter
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.distances import L2Distance
 
 NAMES = ["pkts", "bytes", "secs"]

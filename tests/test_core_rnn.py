@@ -1,4 +1,4 @@
-"""deepaid_sdk.rnn: gradients through RNNs in eval mode, thread-safe, dropout and other modules untouched."""
+"""deepaid_sdk.model.rnn: gradients through RNNs in eval mode, thread-safe, dropout and other modules untouched."""
 
 import threading
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from deepaid_sdk.rnn import rnn_gradients, rnn_train_mode
+from deepaid_sdk.model.rnn import rnn_gradients, rnn_train_mode
 
 
 class _Net(nn.Module):

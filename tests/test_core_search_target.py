@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.adapters import ReconstructionAdapter, ScoreAdapter
+from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.distances import L2Distance
 from deepaid_sdk.search import prune_and_rank, rank_changes, undo_scores, _changed_lists
 from deepaid_sdk.testing import check_batch_invariance

@@ -9,7 +9,7 @@ from torch import nn
 
 import deepaid_sdk
 from deepaid_sdk import ReconstructionAdapter, ScoreAdapter
-from deepaid_sdk.benchmarks.synthetic import mlp_autoencoder
+from deepaid_sdk.bench.synthetic import mlp_autoencoder
 
 
 @pytest.fixture(scope="module")

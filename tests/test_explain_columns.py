@@ -19,7 +19,7 @@ import deepaid_sdk
 from deepaid_sdk import ExtraColumnsWarning, FeatureSchema, explain_file
 from deepaid_sdk.cli import main
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 
 
 def _records(path):

@@ -13,7 +13,7 @@ from deepaid_sdk.explain import RECORD_COLUMNS
 from deepaid_sdk.explain.sinks import check_finite
 from deepaid_sdk.explain.sources import Source
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 
 
 def read_records(path):

@@ -129,7 +129,7 @@ def test_an_estimator_fitted_on_a_dataframe_warns_about_feature_names_not_once(f
 
 
 def test_a_missing_weights_file_is_one_line_naming_weights(tmp_path, capsys, explain_files):
-    args = ["explain", "tabular", "--model", "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder", "--model-args",
+    args = ["explain", "tabular", "--model", "deepaid_sdk.bench.synthetic:mlp_autoencoder", "--model-args",
             json.dumps(explain_files.model_options()["model_args"]), "--weights", str(tmp_path / "nope.safetensors"),
             "--normal", str(explain_files.normal_csv), "--input", str(explain_files.csv), "--output",
             str(tmp_path / "o.jsonl"), "--quiet"]

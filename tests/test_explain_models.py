@@ -10,7 +10,7 @@ from deepaid_sdk import explain_file
 from deepaid_sdk.explain import ModelLoadError, load_model
 from deepaid_sdk.optional import MissingExtraError
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 ARGS = {"width": 6, "hidden": 12, "bottleneck": 3}
 
 
@@ -76,7 +76,7 @@ def test_failures_say_what_was_tried_and_what_to_pass(saved, explain_files, tmp_
     with pytest.raises(ModelLoadError, match=r"tried to import module 'no_such_pkg.models'"):
         load_model("no_such_pkg.models:build", weights=explain_files.weights)
     with pytest.raises(ModelLoadError, match=r"has no attribute 'nope'"):
-        load_model("deepaid_sdk.benchmarks.synthetic:nope")
+        load_model("deepaid_sdk.bench.synthetic:nope")
     with pytest.raises(ModelLoadError, match=r"weights: tried torch.load.*weights_only=True.: the file holds pickled objects, not only tensors"):
         load_model(FACTORY, model_args=ARGS, weights=files["pickle"])
     with pytest.raises(ModelLoadError, match=r"model_args: only apply to --model package.module:factory"):

@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 
 from deepaid_sdk import explain_file
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 
 
 def test_ray_engine_matches_local_engine_row_for_row(explain_files, tmp_path):

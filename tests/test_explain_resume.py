@@ -14,7 +14,7 @@ import pytest
 from deepaid_sdk import explain_file
 from deepaid_sdk.explain.manifest import Manifest
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 ROWS, CHUNK = 400, 10
 
 

@@ -9,7 +9,7 @@ from deepaid_sdk.distill import Distiller
 from deepaid_sdk.distill.states import IntervalStates
 from deepaid_sdk.explain.job import explain_file
 
-FACTORY = "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder"
+FACTORY = "deepaid_sdk.bench.synthetic:mlp_autoencoder"
 MODEL_ARGS = {"width": 6, "hidden": 12, "bottleneck": 3}  # as the explain_files fixture trains it
 
 

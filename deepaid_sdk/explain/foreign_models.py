@@ -76,6 +76,6 @@ def load_onnx_session(path: pathlib.Path) -> Any:
 
 def is_foreign_detector(model: Any) -> bool:
     """A detector the presets take that is not a torch module: an estimator or an ONNX Runtime session."""
-    from deepaid_sdk.blackbox_adapters import is_estimator, is_onnx_session
+    from deepaid_sdk.model.foreign import is_estimator, is_onnx_session
 
     return is_estimator(model) or is_onnx_session(model)

@@ -14,12 +14,12 @@ import time
 from typing import Any, Iterator, Sequence
 
 import attrs
-import numpy as np
 
 from deepaid_sdk.checks import check_positive_int
 from deepaid_sdk.progress import progress
 
-from deepaid_sdk.explain.columns import job_schema, plan_columns
+from deepaid_sdk.explain.columns import ColumnPlan, job_schema, plan_columns
+from deepaid_sdk.explain.digests import changed_chunk, chunk_digest
 from deepaid_sdk.explain.manifest import Manifest
 from deepaid_sdk.explain.outputs import JobPaths, check_output, clean_failed
 from deepaid_sdk.explain.rejects import (assemble_rejects, check_on_error, explain_or_reject, rejects_part,
@@ -108,6 +108,39 @@ class _Committer:
         self.manifest.save(self.manifest_path)
 
 
+@attrs.frozen
+class Engine:
+    """Where the chunks run: ``local`` (a loop on this machine) or ``ray`` (Ray Data over an actor pool, at
+    ``address`` or on a local cluster of ``workers`` actors)."""
+
+    name: str = "local"
+    address: str | None = None
+    workers: int | None = attrs.field(default=None, converter=lambda w: None if w is None else
+                                      check_positive_int(w, "workers"))
+
+    def __attrs_post_init__(self) -> None:
+        if self.name not in ENGINES:
+            raise ValueError(f"engine: expected one of {ENGINES}; got {self.name!r}")
+
+
+@attrs.frozen
+class ExplainJob:
+    """Where an explain job reads and writes, and how it treats what it finds (the records' content is the
+    ``ExplainSpec``'s)."""
+
+    input: pathlib.Path = attrs.field(converter=check_input)
+    output: pathlib.Path = attrs.field(converter=pathlib.Path)
+    fields: tuple[RecordField, ...] = attrs.field(default=(), converter=tuple)
+    schema: Any = None
+    """The detector's feature names: a list, a ``FeatureSchema`` or its JSON file (see ``explain.columns``)."""
+    strict_columns: bool = False
+    overwrite: bool = False
+    resume: bool = False
+    on_error: str = attrs.field(default="fail", converter=check_on_error)
+    block_size: int = DEFAULT_BLOCK_SIZE
+    quiet: bool = False
+
+
 def explain_file(
     preset: str,
     model: Any,
@@ -141,92 +174,116 @@ def explain_file(
 ) -> ExplainSummary:
     """Explain every row of the ``input`` file with preset ``preset`` and write one record per row to ``output``.
 
-    ``model`` is ``package.module:factory`` (with ``weights`` and ``model_args``), a TorchScript /
-    ``torch.export`` (.pt2) / ONNX file, or an ``nn.Module``. Give ``threshold`` or ``normal`` rows (a file
-    or an array) with ``percentile``. Memory is bounded by ``batch_size`` rows; ``resume`` continues an
-    interrupted job; ``engine="ray"`` runs the chunks on Ray Data (``ray_address`` or a local cluster with
-    ``workers`` actors). ``fields`` add per-record columns (see ``deepaid_sdk.explain.records``).
-    Columns are matched by name to the detector's schema: ``schema`` (names, a ``FeatureSchema`` or its
-    JSON file), else ``WEIGHTS.schema.json`` beside the weights, else the normal rows' columns (see
-    ``deepaid_sdk.explain.columns``); ``strict_columns`` refuses input columns the schema does not know.
-    An existing ``output`` is refused unless ``overwrite`` (or ``resume`` of the job that wrote it);
-    ``on_error="skip"`` writes the rows that cannot be explained to ``OUTPUT.rejects.jsonl`` instead of
-    stopping (``deepaid_sdk.explain.rejects``). A failed job removes what it created, or keeps its
-    committed chunks and says how to resume.
+    The keyword form of ``run_job(ExplainSpec(...), ExplainJob(...), Engine(...))``, which takes the
+    same values as three records. ``model`` is ``package.module:factory`` (with ``weights`` and
+    ``model_args``), a TorchScript / ``torch.export`` (.pt2) / ONNX file, or an ``nn.Module``. Give
+    ``threshold`` or ``normal`` rows (a file or an array) with ``percentile``. Memory is bounded by
+    ``batch_size`` rows; ``resume`` continues an interrupted job; ``engine="ray"`` runs the chunks on Ray
+    Data (``ray_address`` or a local cluster with ``workers`` actors). ``fields`` add per-record columns
+    (see ``deepaid_sdk.explain.records``). Columns are matched by name to the detector's schema:
+    ``schema`` (names, a ``FeatureSchema`` or its JSON file), else ``WEIGHTS.schema.json`` beside the
+    weights, else the normal rows' columns (see ``deepaid_sdk.explain.columns``); ``strict_columns``
+    refuses input columns the schema does not know. An existing ``output`` is refused unless
+    ``overwrite`` (or ``resume`` of the job that wrote it); ``on_error="skip"`` writes the rows that
+    cannot be explained to ``OUTPUT.rejects.jsonl`` instead of stopping (``deepaid_sdk.explain.rejects``).
+    A failed job removes what it created, or keeps its committed chunks and says how to resume.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"engine: expected one of {ENGINES}; got {engine!r}")
+    where = Engine(engine, ray_address, workers)
     spec = ExplainSpec(preset=preset, model=model, weights=weights, model_args=dict(model_args or {}),
                        allow_pickle=allow_pickle, threshold=threshold, normal=normal, percentile=percentile, k=k,
                        id_column=id_column, columns=columns, batch_size=batch_size, full=full,
                        options=dict(options or {}), device=device)
-    on_error = check_on_error(on_error)
-    if on_error == "skip" and engine != "local":
+    job = ExplainJob(input, output, fields, schema, strict_columns, overwrite, resume, on_error, block_size, quiet)
+    return run_job(spec, job, where)
+
+
+@attrs.frozen
+class _Plan:
+    """What a job settled before any work: its input, source, columns, paths and fingerprints."""
+
+    reader: ExplainInput
+    source: Source
+    columns: ColumnPlan
+    paths: JobPaths
+    fmt: str
+    job_fingerprint: dict[str, Any]
+    input_fingerprint: dict[str, Any]
+
+
+def _plan(spec: ExplainSpec, job: ExplainJob, engine: Engine) -> _Plan:
+    """Check the output, the options and the columns; nothing is written yet."""
+    if job.on_error == "skip" and engine.name != "local":
         raise ValueError("on_error: 'skip' runs on the local engine; use --engine local, or fix the rows")
-    src_path = check_input(input)
-    out = pathlib.Path(output)
-    fmt = output_format(out)
-    job_paths = JobPaths.of(out)
-    check_output(job_paths, reads=[("input", src_path), ("normal", normal), ("weights", weights),
-                                   ("model", model), ("schema", schema)], overwrite=overwrite, resume=resume)
+    fmt = output_format(job.output)
+    paths = JobPaths.of(job.output)
+    check_output(paths, reads=[("input", job.input), ("normal", spec.normal), ("weights", spec.weights),
+                               ("model", spec.model), ("schema", job.schema)],
+                 overwrite=job.overwrite, resume=job.resume)
     reader = spec.input()
     spec.check_options(reader)
-    source = Source(src_path, spec.batch_size, block_size=block_size)
+    source = Source(job.input, spec.batch_size, block_size=job.block_size)
     if source.format == "lines" and not reader.reads_lines:
-        raise ValueError(f"input: {str(src_path)!r} is read as text lines (.log/.txt), which the {preset} preset does "
-                         "not take: its rows are tables; name a CSV file .csv (or give JSON lines or Parquet)")
-    plan = plan_columns(reader, source.schema, job_schema(schema, model, weights, normal, spec.columns, id_column),
-                        spec.columns, spec.id_column, strict_columns)
+        raise ValueError(f"input: {str(job.input)!r} is read as text lines (.log/.txt), which the {spec.preset} "
+                         "preset does not take: its rows are tables; name a CSV file .csv (or give JSON lines or "
+                         "Parquet)")
+    plan = plan_columns(reader, source.schema, job_schema(job.schema, spec.model, spec.weights, spec.normal,
+                                                          spec.columns, spec.id_column),
+                        spec.columns, spec.id_column, job.strict_columns)
     cols = list(plan.columns)
-    source.floats = tuple(c for c in cols if c in set(numeric_columns(source.schema)))
-    job_fp, input_fp = {**spec.fingerprint(cols, fmt, fields), "schema": plan.record()}, fingerprint(src_path)
-    parts, manifest_path = job_paths.parts, job_paths.manifest
+    source = source.like(floats=tuple(c for c in cols if c in set(numeric_columns(source.schema))))
+    job_fp = {**spec.fingerprint(cols, fmt, job.fields, reader), "schema": plan.record()}
+    return _Plan(reader, source, plan, paths, fmt, job_fp, fingerprint(job.input))
+
+
+def run_job(spec: ExplainSpec, job: ExplainJob, engine: Engine = Engine()) -> ExplainSummary:
+    """Explain ``job.input`` with ``spec`` on ``engine``, committing chunk by chunk (see the module docstring)."""
+    plan = _plan(spec, job, engine)
+    cols = list(plan.columns.columns)
     started = time.perf_counter()
-    stages = type(reader).stage is not ExplainInput.stage
-    digests = None if stages or engine != "local" else (lambda committed: _changed_chunk(source, committed))
-    resuming = resume and manifest_path.is_file()
-    manifest = _start(manifest_path, parts, out, input_fp, job_fp, resume, fmt, digests)
+    stages = type(plan.reader).stage is not ExplainInput.stage
+    digests = None if stages or engine.name != "local" else (lambda committed: changed_chunk(plan.source, committed))
+    manifest_path, parts = plan.paths.manifest, plan.paths.parts
+    resuming = job.resume and manifest_path.is_file()
+    manifest = _start(manifest_path, parts, job.output, plan.input_fingerprint, plan.job_fingerprint, job.resume,
+                      plan.fmt, digests)
     resumed, done_before = manifest.rows_done, manifest.chunks_done
-    committer = _Committer(parts, manifest_path, manifest, fmt)
+    committer = _Committer(parts, manifest_path, manifest, plan.fmt)
+    work = _Work(spec, plan.reader, plan.source, cols, spec.id_column, job.fields, job.on_error, digests is not None)
     try:
-        manifest = _run(manifest, committer, spec, reader, source, cols, fields, engine, quiet, on_error,
-                        ray_address, workers, out, fmt, digests is not None)
+        manifest = _run(manifest, committer, work, engine, job.quiet, job.output, plan.fmt)
     except BaseException as exc:
-        how = clean_failed(job_paths, committed_before=done_before, committed_now=committer.manifest.chunks_done,
+        how = clean_failed(plan.paths, committed_before=done_before, committed_now=committer.manifest.chunks_done,
                            created_parts=not resuming)
         if how is not None and isinstance(exc, (ValueError, TypeError)):
             raise type(exc)(f"{exc}; {how}") from exc
         raise
-    rejected = assemble_rejects(parts, manifest.chunks_done, job_paths.rejects)
+    rejected = assemble_rejects(parts, manifest.chunks_done, plan.paths.rejects)
     shutil.rmtree(parts, ignore_errors=True)
-    return ExplainSummary(output=str(out), rows=manifest.rows_done, alerts=manifest.alerts,
+    return ExplainSummary(output=str(job.output), rows=manifest.rows_done, alerts=manifest.alerts,
                           flipped=manifest.flipped, resumed_rows=resumed,
-                          seconds=time.perf_counter() - started, engine=engine, columns=tuple(cols),
-                          unit=reader.unit, extra_columns=plan.extra,
-                          schema=None if plan.schema is None else plan.schema.source,
-                          rejected=rejected, rejects=str(job_paths.rejects) if rejected else None,
+                          seconds=time.perf_counter() - started, engine=engine.name, columns=tuple(cols),
+                          unit=plan.reader.unit, extra_columns=plan.columns.extra,
+                          schema=None if plan.columns.schema is None else plan.columns.schema.source,
+                          rejected=rejected, rejects=str(plan.paths.rejects) if rejected else None,
                           k=spec.k, options=dict(spec.options))
 
 
-def _run(manifest: Manifest, committer: "_Committer", spec: ExplainSpec, reader: ExplainInput, source: Source,
-         cols: list[str], fields: Sequence[RecordField], engine: str, quiet: bool, on_error: str,
-         ray_address: str | None, workers: int | None, out: pathlib.Path, fmt: str, digests: bool) -> Manifest:
+def _run(manifest: Manifest, committer: "_Committer", work: "_Work", engine: Engine, quiet: bool,
+         out: pathlib.Path, fmt: str) -> Manifest:
     """Explain the chunks not yet done, assemble the output; the finished manifest."""
     parts, manifest_path = committer.parts, committer.manifest_path
     if not manifest.complete:
-        work = _Work(spec, reader, source, cols, spec.id_column, tuple(fields), on_error, digests)
-        staged = reader.stage(source, cols, spec.id_column, parts, quiet)
+        staged = work.reader.stage(work.source, work.columns, work.id_column, parts, quiet)
         if staged is not None:
-            work = attrs.evolve(work, source=Source(staged.path, spec.batch_size, block_size=source.block_size),
-                                columns=list(staged.columns),
-                                id_column=staged.id_column)
-        if engine == "local":
+            work = attrs.evolve(work, source=Source(staged.path, work.spec.batch_size,
+                                                    block_size=work.source.block_size),
+                                columns=list(staged.columns), id_column=staged.id_column)
+        if engine.name == "local":
             _run_local(work, committer, quiet)
         else:
             from deepaid_sdk.explain.ray_engine import run_ray
 
-            run_ray(work, committer, quiet, address=ray_address,
-                    workers=check_positive_int(workers, "workers") if workers is not None else None)
+            run_ray(work, committer, quiet, address=engine.address, workers=engine.workers)
         manifest = committer.manifest
         assemble([part_path(parts, i, fmt) for i in range(manifest.chunks_done)], out, fmt)
         manifest = attrs.evolve(manifest, complete=True)
@@ -331,34 +388,3 @@ def _context(source: Source, offset: int, rows: int) -> Any:
         return None
     start = max(0, offset - rows)
     return next(source.like(offset - start).chunks(start))
-
-
-def chunk_digest(table: Any) -> str:
-    """A hash of one input chunk's values, column by column (not of its memory layout, which depends on how
-    the reader's blocks fell): the same rows read again give the same digest."""
-    import hashlib
-
-    import pyarrow as pa
-
-    digest = hashlib.blake2b(digest_size=16)
-    for name in table.column_names:
-        col = table.column(name).combine_chunks()
-        digest.update(f"{name}:{col.type}:{len(col)}:{col.null_count};".encode())
-        if pa.types.is_integer(col.type) or pa.types.is_floating(col.type):
-            digest.update(np.ascontiguousarray(col.to_numpy(zero_copy_only=False)).tobytes())
-            digest.update(np.asarray(col.is_valid().to_numpy(zero_copy_only=False), dtype=bool).tobytes())
-        elif pa.types.is_string(col.type) or pa.types.is_large_string(col.type) or pa.types.is_binary(col.type):
-            digest.update(repr(col.cast(pa.binary()).to_pylist()).encode())  # bytes as read: never decoded
-        else:
-            digest.update(repr(col.to_pylist()).encode())
-    return digest.hexdigest()
-
-
-def _changed_chunk(source: Source, committed: Sequence[str]) -> int | None:
-    """The first committed chunk (digests ``committed``) whose input rows differ now in ``source``, or None."""
-    for i, table in enumerate(source.chunks()):
-        if i >= len(committed):
-            return None
-        if chunk_digest(table) != committed[i]:
-            return i
-    return None if not committed else len(committed) - 1  # the file now ends inside the committed part

@@ -150,7 +150,7 @@ class Source:
     """
 
     def __init__(self, path: str | os.PathLike, chunk_rows: int, *, name: str = "input",
-                 block_size: int = DEFAULT_BLOCK_SIZE) -> None:
+                 block_size: int = DEFAULT_BLOCK_SIZE, floats: Sequence[str] = ()) -> None:
         self.path = pathlib.Path(path)
         self.name = name
         """The argument the file came from (``input``, ``normal``): every error names it."""
@@ -164,7 +164,7 @@ class Source:
         self.block_size = block_size
         check_text(self.path, self.format, name)
         self.chunk_rows = int(chunk_rows)
-        self.floats: tuple[str, ...] = ()
+        self.floats: tuple[str, ...] = tuple(floats)
         """Columns read as float64 (the feature columns, once chosen)."""
         self._schema: Any = None
 
@@ -190,11 +190,11 @@ class Source:
     def _batches(self, block_rows: int) -> Iterator[Any]:
         return _record_batches(self.path, self.format, block_rows, self.floats, self.name, self.block_size)
 
-    def like(self, chunk_rows: int) -> "Source":
-        """The same file, read the same way (name, block size, float columns), in chunks of ``chunk_rows``."""
-        other = Source(self.path, chunk_rows, name=self.name, block_size=self.block_size)
-        other.floats = self.floats
-        return other
+    def like(self, chunk_rows: int | None = None, *, floats: Sequence[str] | None = None) -> "Source":
+        """The same file, read the same way (name, block size, float columns unless ``floats``), in chunks of
+        ``chunk_rows`` (default: the same). A new source: a ``Source`` is never changed once made."""
+        return Source(self.path, self.chunk_rows if chunk_rows is None else chunk_rows, name=self.name,
+                      block_size=self.block_size, floats=self.floats if floats is None else floats)
 
     def count_rows(self) -> int | None:
         """Rows in the file: exact for Parquet, counted by line ends for CSV/JSON lines (an estimate there)."""

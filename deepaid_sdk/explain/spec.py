@@ -6,7 +6,6 @@ Ray worker builds its own from the same spec, so every engine explains with the 
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import pathlib
@@ -16,8 +15,8 @@ import attrs
 import numpy as np
 
 from deepaid_sdk.checks import check_finite_number, check_positive_int, table_columns
-from deepaid_sdk.interpreter import Interpreter, create
-from deepaid_sdk.registry import registry
+from deepaid_sdk.interpreter import Interpreter
+from deepaid_sdk.presets import create, preset
 
 from deepaid_sdk.explain.inputs import ExplainInput, explain_input
 from deepaid_sdk.explain.models import model_fingerprint
@@ -103,28 +102,14 @@ class ExplainSpec:
         """The preset's explain input, built with its own options."""
         return explain_input(self.preset, self.options)
 
-    def _preset_parameters(self) -> tuple[Any, bool]:
-        """The preset factory's parameters and whether it takes any keyword (``**options``, or no signature)."""
-        factory = registry().get("interpreters", self.preset).factory
-        try:
-            params = inspect.signature(factory).parameters
-        except (TypeError, ValueError):
-            return {}, True
-        return params, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
     def check_options(self, reader: ExplainInput) -> None:
         """Every ``--option`` key is the preset's or its input's; else a ValueError listing what they take."""
-        params, any_keyword = self._preset_parameters()
-        if any_keyword:
-            return
-        unknown = sorted(k for k in reader.others(self.options) if k not in params or k == "model")
-        if unknown:
-            from deepaid_sdk.interpreter import preset_options
-
-            takes = ", ".join(preset_options(self.preset))
+        recipe = preset(self.preset)
+        try:
+            recipe.check(reader.others(self.options), self.preset, where="option")
+        except TypeError as exc:
             own = f"; its explain input takes {', '.join(reader.options)}" if reader.options else ""
-            raise ValueError(f"option: the {self.preset} preset has no option {', '.join(map(repr, unknown))}; it "
-                             f"takes {takes}{own} (see `deepaid plugins`)")
+            raise ValueError(f"{exc}{own}") from None
 
     def build(self, columns: Sequence[str], reader: ExplainInput | None = None) -> Interpreter:
         """The interpreter for feature ``columns``: the preset, offered what its factory accepts."""
@@ -133,24 +118,23 @@ class ExplainSpec:
             raise ValueError(f"normal: the {self.preset} input calibrates no threshold from normal rows; "
                              "pass --threshold or leave the detector's own")
         model = reader.load_model(self)
-        params, _ = self._preset_parameters()
+        recipe = preset(self.preset)
         opts = {**reader.preset_options(), **reader.others(self.options)}
         if self.k is not None:
             opts["k"] = self.k
         if self.threshold is not None:
             opts["threshold"] = float(self.threshold)
         normal = self.normal_rows(columns)
-        if normal is not None and "normal" in params:
-            opts["normal"] = normal
-            if "percentile" in params:
-                opts["percentile"] = float(self.percentile)
-        # Column names name the features; a preset whose ``features`` takes names gets them.
-        if "features" in params and "features" not in opts and "Sequence[str]" in str(params["features"].annotation):
-            opts["features"] = list(columns)
-        if "feature_names" in params and "feature_names" not in opts:  # constraints may name columns
-            opts["feature_names"] = list(columns)
-        if "width" in params and "width" not in opts:
-            opts["width"] = len(columns)
+        # What the preset declares the job may fill: the normal rows, the percentile, the column names
+        # (they name the features, and constraints may name columns), their count.
+        offered = {"normal": normal, "percentile": float(self.percentile), "columns": list(columns),
+                   "width": len(columns)}
+        if normal is None:
+            offered = {key: value for key, value in offered.items() if key not in ("normal", "percentile")}
+        for fill, value in offered.items():
+            option = recipe.filled(fill)
+            if option is not None and option.name not in opts:
+                opts[option.name] = value
         interpreter = create(self.preset, model=model, **opts)
         if not interpreter.adapter.has_threshold:
             if normal is None:
@@ -158,7 +142,8 @@ class ExplainSpec:
             interpreter.adapter.calibrate(normal, float(self.percentile))
         return interpreter
 
-    def fingerprint(self, columns: Sequence[str], output_format: str, fields: Sequence[Any] = ()) -> dict[str, Any]:
+    def fingerprint(self, columns: Sequence[str], output_format: str, fields: Sequence[Any] = (),
+                    reader: ExplainInput | None = None) -> dict[str, Any]:
         """JSON-safe record of every option that changes the output, for the resume check.
 
         ``fields`` (record fields) count by their ``fingerprint`` attribute where they have one (the
@@ -178,7 +163,7 @@ class ExplainSpec:
             "percentile": float(self.percentile), "k": self.k, "id_column": self.id_column,
             "columns": list(columns), "batch_size": self.batch_size, "full": self.full,
             "options": self.options, "device": self.device, "output_format": output_format,
-            "input_files": {key: fingerprint(path) for key, path in self.input().model_files().items()},
+            "input_files": {key: fingerprint(path) for key, path in (reader or self.input()).model_files().items()},
             "fields": [getattr(f, "fingerprint", getattr(f, "__qualname__", type(f).__name__)) for f in fields],
         }
         return json.loads(json.dumps(data, default=str))

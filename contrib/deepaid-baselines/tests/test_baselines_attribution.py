@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from deepaid_sdk import ConcisenessConstraint
-from deepaid_sdk.adapters import ScoreAdapter
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.testing import INVARIANCE_ROWS, check_search
 from deepaid_baselines import ATTRIBUTION_METHODS, attribute
 from deepaid_baselines.attribution_searches import ATTRIBUTION_SEARCHES, KernelShapSearch, LimeSearch

@@ -1,4 +1,4 @@
-"""``deepaid_sdk.benchmarks.compare``: the comparison runner and baseline discovery."""
+"""``deepaid_sdk.bench.compare``: the comparison runner and baseline discovery."""
 
 import json
 import sys
@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.adapters import ScoreAdapter
-from deepaid_sdk.benchmarks.case import BenchmarkCase
-from deepaid_sdk.benchmarks.compare import MISSING, baseline_explainers, compare, flip_at_k, position_accuracy
+from deepaid_sdk.model.adapters import ScoreAdapter
+from deepaid_sdk.bench.case import BenchmarkCase
+from deepaid_sdk.bench.compare import MISSING, baseline_explainers, compare, flip_at_k, position_accuracy
 from deepaid_sdk.distances import L2Distance
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_baselines.plugin import BASELINE_SEARCHES

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from deepaid_sdk import ConcisenessConstraint, FrozenConstraint
-from deepaid_sdk.adapters import ScoreAdapter
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.testing import check_search
 from deepaid_baselines import ResidualSearch
 

@@ -67,7 +67,7 @@ def _files(root):
     import pyarrow.csv as pcsv
     from safetensors.torch import save_file
 
-    from deepaid_sdk.benchmarks.synthetic import manifold_data, train_autoencoder
+    from deepaid_sdk.bench.synthetic import manifold_data, train_autoencoder
 
     torch.manual_seed(0)
     normal, anomalies, _ = manifold_data(256, 30, 6, 2, 2, 0)
@@ -86,7 +86,7 @@ def _explain(root, out, *options):
     import sys
 
     cmd = [sys.executable, "-m", "deepaid_sdk.cli", "explain", "tabular", "--model",
-           "deepaid_sdk.benchmarks.synthetic:mlp_autoencoder", "--model-args",
+           "deepaid_sdk.bench.synthetic:mlp_autoencoder", "--model-args",
            json.dumps({"width": 6, "hidden": 12, "bottleneck": 3}), "--weights", str(root / "ae.safetensors"),
            "--normal", str(root / "normal.csv"), "--input", str(root / "alerts.csv"), "--output", str(out),
            "--k", "3", "--quiet", *[arg for o in options for arg in ("--option", o)]]

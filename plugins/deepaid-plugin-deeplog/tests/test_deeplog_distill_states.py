@@ -14,7 +14,7 @@ def test_states_name_the_unexpected_and_the_expected_key_templates(deeplog_exper
     ex, alerts = deeplog_experiment, deeplog_alerts
     interp = deepaid_sdk.create("deeplog", model=ex.model, num_candidates=ex.config.num_candidates,
                                 templates=ex.templates, **RESERVED_KEYS)
-    batch = interp.interpret_batch(alerts[:, :-1], alerts[:, -1])
+    batch = interp.interpret_batch(alerts[:, :-1], next_keys=alerts[:, -1])
     assert registry().get("distill_states", "deeplog").factory is EditStates
     assert "replace" in EDIT_STATES
     states = EditStates().states(as_alerts(batch))

@@ -40,7 +40,7 @@ def test_preset_references_are_accepted_and_verified(deeplog_experiment, deeplog
     assert len(alerts) >= 20
     interp = _create(ex, k=1)
     assert isinstance(interp, DeepLogInterpreter)
-    batch = interp.interpret_batch(alerts[:, :-1], alerts[:, -1])
+    batch = interp.interpret_batch(alerts[:, :-1], next_keys=alerts[:, -1])
     assert batch.references.dtype == np.int64 and batch.references.shape == alerts.shape
     np.testing.assert_array_equal(batch.anomalies, alerts)
     adapter = interp.adapter
@@ -57,7 +57,7 @@ def test_preset_references_are_accepted_and_verified(deeplog_experiment, deeplog
 
 def test_details_name_the_verdict_and_the_changed_templates(deeplog_experiment, deeplog_alerts):
     ex, alerts = deeplog_experiment, deeplog_alerts
-    batch = _create(ex).interpret_batch(alerts[:, :-1], alerts[:, -1])
+    batch = _create(ex).interpret_batch(alerts[:, :-1], next_keys=alerts[:, -1])
     w = ex.config.window
     for i, d in enumerate(batch.details):
         pos = int(batch.changed[i][0])
@@ -107,9 +107,9 @@ def test_every_model_input_is_one_hot(deeplog_experiment, deeplog_alerts):
 def test_batch_equals_single(deeplog_experiment, deeplog_alerts):
     interp = _create(deeplog_experiment, k=2)
     rows = deeplog_alerts[:12]
-    batch = interp.interpret_batch(rows[:, :-1], rows[:, -1])
+    batch = interp.interpret_batch(rows[:, :-1], next_keys=rows[:, -1])
     for i, row in enumerate(rows):
-        one = interp.interpret(row[:-1], row[-1])
+        one = interp.interpret(row[:-1], next_key=row[-1])
         np.testing.assert_array_equal(one.reference, batch.references[i])
         np.testing.assert_array_equal(one.changed, batch.changed[i])
 
@@ -125,7 +125,7 @@ def test_conformance_suite(deeplog_experiment, deeplog_alerts):
 def test_normal_rows_come_back_unchanged(deeplog_experiment):
     ex = deeplog_experiment
     normal = ex.test.sequences[~ex.flags][:10]
-    batch = _create(ex).interpret_batch(normal[:, :-1], normal[:, -1])
+    batch = _create(ex).interpret_batch(normal[:, :-1], next_keys=normal[:, -1])
     np.testing.assert_array_equal(batch.references, normal)
     assert batch.flipped.all() and all(d["verdict"] == "normal" for d in batch.details)
 
@@ -171,13 +171,13 @@ def test_interpreter_input_errors(deeplog_experiment):
     interp = _create(deeplog_experiment)
     w, c = deeplog_experiment.config.window, deeplog_experiment.num_keys
     with pytest.raises(ValueError, match="windows: key ids"):
-        interp.interpret_batch(np.full((2, w), c), np.zeros(2, dtype=np.int64))
+        interp.interpret_batch(np.full((2, w), c), next_keys=np.zeros(2, dtype=np.int64))
     with pytest.raises(ValueError, match=f"built for windows of {w} keys"):
-        interp.interpret_batch(np.zeros((2, w - 1), dtype=np.int64), np.zeros(2, dtype=np.int64))
+        interp.interpret_batch(np.zeros((2, w - 1), dtype=np.int64), next_keys=np.zeros(2, dtype=np.int64))
     with pytest.raises(ValueError, match=r"window: expected one window of key ids \[W\]"):
-        interp.interpret(np.zeros((2, w), dtype=np.int64), 0)
+        interp.interpret(np.zeros((2, w), dtype=np.int64), next_key=0)
     with pytest.raises(ValueError, match="next_key: expected one key id"):
-        interp.interpret(np.zeros(w, dtype=np.int64), np.zeros(2, dtype=np.int64))
+        interp.interpret(np.zeros(w, dtype=np.int64), next_key=np.zeros(2, dtype=np.int64))
     with pytest.raises(ValueError, match=r"k: expected a number of window replacements in \[1, 10\]"):
         _create(deeplog_experiment, k=0)
 

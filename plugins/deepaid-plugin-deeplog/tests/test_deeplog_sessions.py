@@ -152,7 +152,7 @@ def test_bad_sessions_get_clear_errors(deeplog_experiment):
         interp.interpret_sessions([np.full(w + 3, 2)], k=0)
     # Ragged input where a batch must be rectangular (windows) is refused, naming the argument.
     with pytest.raises(TypeError, match="windows: expected an integer array of key ids"):
-        interp.interpret_batch([[2] * w, [2] * (w - 1)], [2, 2])
+        interp.interpret_batch([[2] * w, [2] * (w - 1)], next_keys=[2, 2])
 
 
 def test_padded_sessions_shorter_than_a_window_are_explained(deeplog_experiment, deeplog_planted):

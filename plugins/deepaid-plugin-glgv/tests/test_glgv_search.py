@@ -181,7 +181,7 @@ def test_search_errors_name_the_argument(setup):
         GraphReferenceSearch(keep=0)
     with pytest.raises(ValueError, match=r"anomalies: 1 node\(s\) not in the graph: \['C_GHOST'\]"):
         GraphReferenceSearch().search(det.adapter(), [[graph.names[0], "C_GHOST"]])
-    from deepaid_sdk.adapters import ScoreAdapter
+    from deepaid_sdk.model.adapters import ScoreAdapter
 
     other = ScoreAdapter(lambda x: x.sum(dim=1), threshold=0.0, sample_shape=(2,))
     with pytest.raises(TypeError, match="adapter: the graph search needs an EdgeAdapter"):

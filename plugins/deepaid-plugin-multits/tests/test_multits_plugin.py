@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from deepaid_sdk.benchmarks.compare import compare
+from deepaid_sdk.bench.compare import compare
 from deepaid_sdk.registry import registry
 from deepaid_plugin_multits.adapters import LSTMPredictorAdapter
 from deepaid_plugin_multits.bench import build_case, build_context_case

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepaid_sdk.blackbox_adapters import SklearnAdapter
-from deepaid_sdk.differentiable import choose_search
+from deepaid_sdk.model.foreign import SklearnAdapter
+from deepaid_sdk.model.differentiable import choose_search
 from deepaid_sdk.testing import check_adapter
 
 from deepaid_plugin_pyod.adapters import EcdfAdapter, PyodTorchAdapter, pyod_adapter

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import deepaid_sdk
-from deepaid_sdk.blackbox import BlackboxSearch
-from deepaid_sdk.gradient import GradientSearch
+from deepaid_sdk.search.blackbox import BlackboxSearch
+from deepaid_sdk.search.gradient import GradientSearch
 from deepaid_sdk.testing import check_search
 
 K = 2  # as in conftest.py

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from sklearn.ensemble import IsolationForest
 
 import deepaid_sdk
-from deepaid_sdk.blackbox import BlackboxSearch
-from deepaid_sdk.gradient import GradientSearch
+from deepaid_sdk.search.blackbox import BlackboxSearch
+from deepaid_sdk.search.gradient import GradientSearch
 
 from deepaid_plugin_tabular import synthetic
 
@@ -21,7 +22,10 @@ def test_isolation_forest_gets_the_blackbox_search_with_the_calibration_rows(tab
     forest = IsolationForest(n_estimators=50, random_state=0).fit(table.normal)
     interp = deepaid_sdk.create("tabular", model=forest, normal=table.normal, percentile=99, k=10,
                                 features=table.feature_names)
-    assert isinstance(interp.search, BlackboxSearch) and interp.search.normal is table.normal
+    assert isinstance(interp.search, BlackboxSearch)
+    # The rows are prepared and scored once: the search holds the adapter's own NormalData.
+    assert interp.search.normal is interp.adapter.normal
+    np.testing.assert_array_equal(interp.search.normal.values.numpy(), table.normal)
     assert interp.adapter.threshold == pytest.approx(-forest.offset_)  # sklearn's own boundary
     alerts = table.anomalies[~interp.adapter.is_normal(interp.adapter.prepare(table.anomalies)).numpy()]
     assert len(alerts) >= 20

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 import deepaid_sdk
-import deepaid_sdk.plotting as plotting
+import deepaid_sdk.results.plotting as plotting
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.scaling import MinMaxScaler
 

@@ -13,7 +13,7 @@ from torch import nn
 import deepaid_sdk
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.evaluation import precision_recall_at_k
-from deepaid_sdk.gradient import GradientSearch
+from deepaid_sdk.search.gradient import GradientSearch
 from deepaid_sdk.registry import Component
 from deepaid_sdk.scaling import MinMaxScaler
 from deepaid_sdk.testing import check_search

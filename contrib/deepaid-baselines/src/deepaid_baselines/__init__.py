@@ -3,7 +3,7 @@
 ``residual`` (reconstruction residual), ``nearest_normal`` (closest training-normal row), and
 Captum attributions of the anomaly score (``integrated_gradients``, ``deeplift``, ``saliency``,
 ``input_x_gradient``, ``kernel_shap``, ``lime``). Each picks K features and reference values
-for them; ``deepaid_sdk.benchmarks.compare`` measures them next to DeepAID's search.
+for them; ``deepaid_sdk.bench.compare`` measures them next to DeepAID's search.
 """
 
 from deepaid_baselines.attribution import ATTRIBUTION_METHODS, attribute

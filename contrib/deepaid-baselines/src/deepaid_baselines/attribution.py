@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from deepaid_sdk.checks import check_output
-from deepaid_sdk.rnn import rnn_gradients
+from deepaid_sdk.model.rnn import rnn_gradients
 
 #: Method names accepted by ``attribute``.
 ATTRIBUTION_METHODS: tuple[str, ...] = (

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint, max_changes, project_all
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch
@@ -32,8 +32,8 @@ def top_k_mask(score: Tensor, movable: Tensor, k: int) -> Tensor:
 
 
 def has_reconstruction(adapter: ModelAdapter) -> bool:
-    """The adapter's class offers a reconstruction (overrides ``ModelAdapter.reconstruct``)."""
-    return type(adapter).reconstruct is not ModelAdapter.reconstruct
+    """The adapter offers a reconstruction (its ``reconstructs`` capability)."""
+    return bool(adapter.reconstructs)
 
 
 def _non_negative_int(value: Any, name: str) -> int:
@@ -51,7 +51,7 @@ class BaselineSearch(ReferenceSearch):
     :param k: features to change; default: the tightest ``ConcisenessConstraint`` given to ``search``.
     """
 
-    #: Discovered by ``deepaid_sdk.benchmarks.compare.baseline_explainers``.
+    #: Discovered by ``deepaid_sdk.bench.compare.baseline_explainers``.
     is_baseline = True
     #: Input kinds this baseline explains.
     input_kinds: tuple[str, ...] = ("continuous",)

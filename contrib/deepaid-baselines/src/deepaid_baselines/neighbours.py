@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint, changeable_mask
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.results import InterpretationBatch

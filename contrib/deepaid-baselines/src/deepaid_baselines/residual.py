@@ -6,7 +6,7 @@ import time
 
 from torch import Tensor
 
-from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint, changeable_mask
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.results import InterpretationBatch

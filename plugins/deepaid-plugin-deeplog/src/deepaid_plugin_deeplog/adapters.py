@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from deepaid_sdk import ModelAdapter
-from deepaid_sdk.adapters import model_device
+from deepaid_sdk.model.adapters import model_device
 
 
 def topg_margin(logits: Tensor, next_keys: Tensor, g: int) -> Tensor:

@@ -22,8 +22,8 @@ import torch
 
 import deepaid_sdk
 from deepaid_sdk import InterpretationBatch
-from deepaid_sdk.benchmarks.case import BenchmarkCase, Explainer
-from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.bench.case import BenchmarkCase, Explainer
+from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.checks import check_device
 from deepaid_sdk.evaluation import throughput
 from deepaid_sdk.search import build_batch
@@ -118,7 +118,7 @@ def attribution_explainers(adapter: DeepLogAdapter) -> dict[str, Explainer]:
 def deepaid_explainer(interp: Any) -> Explainer:
     def explain(anomalies: np.ndarray, seed: int) -> InterpretationBatch:
         x = np.asarray(anomalies)
-        return interp.interpret_batch(x[:, :-1], x[:, -1])
+        return interp.interpret_batch(x[:, :-1], next_keys=x[:, -1])
 
     return explain
 
@@ -167,7 +167,7 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu",
                   out: pathlib.Path | None = None) -> BenchmarkReport:
     """DeepAID vs baselines on the synthetic logs at top-g 9 (DeepLog's default) and 5 (more window alerts)."""
     check_device(device)
-    from deepaid_sdk.benchmarks.compare import compare
+    from deepaid_sdk.bench.compare import compare
 
     ex = run_experiment(ExperimentConfig(seed=seed), device=device)
     cases = [build_case(ex, 9, n, "deeplog-g9"), build_case(ex, 5, n, "deeplog-g5")]

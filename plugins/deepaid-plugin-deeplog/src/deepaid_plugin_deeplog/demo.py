@@ -109,8 +109,8 @@ def run(out_dir: pathlib.Path, config: ExperimentConfig | None = None) -> int:
     if len(alerts) == 0:
         print("no alerts to explain")
         return 0
-    interp.interpret_batch(alerts[:2, :-1], alerts[:2, -1])  # warm-up: one-time set-up is not timed
-    batch = interp.interpret_batch(alerts[:, :-1], alerts[:, -1])
+    interp.interpret_batch(alerts[:2, :-1], next_keys=alerts[:2, -1])  # warm-up: one-time set-up is not timed
+    batch = interp.interpret_batch(alerts[:, :-1], next_keys=alerts[:, -1])
     truth = ex.truth[ex.flags]
     seen = truth.any(axis=1)
     first = np.asarray([c[0] if len(c) else -1 for c in batch.changed])

@@ -17,7 +17,7 @@ import time
 import numpy as np
 import torch
 
-from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.checks import check_device
 
 from deepaid_plugin_deeplog.explain_input import edit_name, ranked_edits

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from deepaid_sdk import hookimpl
+from deepaid_sdk.registry import Lazy
 from deepaid_sdk.hookspecs import Register
 
 
@@ -22,25 +23,23 @@ def register_adapters(register: Register) -> None:
 
 @hookimpl
 def register_interpreters(register: Register) -> None:
-    from deepaid_plugin_deeplog.preset import deeplog_interpreter
+    from deepaid_plugin_deeplog.preset import DEEPLOG_PRESET
 
-    register("deeplog", deeplog_interpreter)
+    register("deeplog", DEEPLOG_PRESET)
 
 
 @hookimpl
 def register_demos(register: Register) -> None:
-    from deepaid_plugin_deeplog.demo import run
-
-    register("deeplog", run)
+    register('deeplog', Lazy('deepaid_plugin_deeplog.demo:run',
+                         'Run the whole DeepLog story on synthetic HDFS-like logs; print tables, write files to ``out_dir``.'))
 
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    from deepaid_plugin_deeplog.bench import run
-    from deepaid_plugin_deeplog.explain_bench import run as run_files
-
-    register("deeplog", run)
-    register("deeplog-files", run_files)
+    register('deeplog', Lazy('deepaid_plugin_deeplog.bench:run',
+                         "DeepAID vs baselines on the synthetic logs at top-g 9 (DeepLog's default) and 5 (more window alerts)."))
+    register('deeplog-files', Lazy('deepaid_plugin_deeplog.explain_bench:run',
+                         'The file job on ``n`` sessions (default 5,000) against the in-memory session search.'))
 
 
 @hookimpl

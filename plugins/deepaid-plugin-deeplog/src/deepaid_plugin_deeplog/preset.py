@@ -1,4 +1,4 @@
-"""The ``deeplog`` interpreter preset: ``interpret_batch(windows, next_keys)`` over a DeepLog model."""
+"""The ``deeplog`` interpreter preset: ``interpret_batch(windows, next_keys=...)`` over a DeepLog model."""
 
 from __future__ import annotations
 
@@ -9,15 +9,16 @@ import numpy as np
 from torch import nn
 
 from deepaid_sdk import Interpreter, InterpretationBatch, Interpretation, ReferenceSearch, build_constraints
+from deepaid_sdk.interpreter import TableView
 from deepaid_sdk.constraints import max_changes
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.registry import registry
-from deepaid_sdk.views import change_table
 
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.edits import SessionBatch
 from deepaid_plugin_deeplog.search import DeepLogSearch, change_details
 from deepaid_plugin_deeplog.sessions import LENGTH_BONUS, SessionSearch
+from deepaid_sdk.preset_options import DEVICE, K, Option, Preset, SEARCH, SEARCH_OPTIONS
 
 
 @attrs.define(eq=False)
@@ -29,8 +30,12 @@ class DeepLogInterpreter(Interpreter):
     templates of the changed keys.
     """
 
-    def interpret_batch(self, windows: Any, next_keys: Any = None) -> InterpretationBatch:  # type: ignore[override]
-        """Explain every alert of ``windows [B, W]`` with ``next_keys [B]`` (or sequences ``[B, W+1]``)."""
+    def interpret_batch(self, X: Any, *, strict_columns: bool = False, next_keys: Any = None) -> InterpretationBatch:
+        """Explain every alert of windows ``X [B, W]`` with ``next_keys [B]``, or of sequences ``X [B, W+1]``.
+
+        ``strict_columns`` is the base signature's; key sequences have no columns to match.
+        """
+        windows = X
         adapter = self.adapter
         if not isinstance(adapter, DeepLogAdapter):
             raise TypeError(f"adapter: expected a DeepLogAdapter; got {type(adapter).__name__}")
@@ -58,16 +63,14 @@ class DeepLogInterpreter(Interpreter):
         search = SessionSearch(expected=expected, suspects=suspects, length_bonus=length_bonus)
         return search.search(adapter, sessions, budget, pad)
 
-    def table(self, result: Interpretation | InterpretationBatch) -> str:
-        """Changed positions of one result (or each of a batch) with keys shown as ``3 -> 6``, not as a difference."""
-        if isinstance(result, InterpretationBatch):
-            return "\n\n".join(f"#{i} " + self.table(item) for i, item in enumerate(result))
-        w = result.anomaly.shape[0] - 1
-        names = [f"position {p}" for p in range(w)] + ["next key"]
-        return change_table(result, names, categorical=True)
+    def table_view(self, result: Interpretation | InterpretationBatch) -> TableView:
+        """Positions named ``position i`` and ``next key``; keys shown as ``3 -> 6``, not as a difference."""
+        w = (result.anomalies if isinstance(result, InterpretationBatch) else result.anomaly).shape[-1] - 1
+        return TableView([f"position {p}" for p in range(w)] + ["next key"], categorical=True)
 
-    def interpret(self, window: Any, next_key: Any = None) -> Interpretation:  # type: ignore[override]
-        """Explain one alert: a window ``[W]`` and its next key (or one sequence ``[W+1]``)."""
+    def interpret(self, x: Any, *, strict_columns: bool = False, next_key: Any = None) -> Interpretation:
+        """Explain one alert: a window ``x [W]`` and its ``next_key`` (or one sequence ``x [W+1]``)."""
+        window = x
         w = np.asarray(window) if not hasattr(window, "detach") else window.detach().cpu().numpy()
         if w.ndim != 1:
             raise ValueError(f"window: expected one window of key ids [W] (or [W+1] without next_key); got shape "
@@ -78,7 +81,7 @@ class DeepLogInterpreter(Interpreter):
         if n.ndim != 0:
             raise ValueError(f"next_key: expected one key id; got shape {list(n.shape)} "
                              "(use interpret_batch for a batch)")
-        return self.interpret_batch(w[None], n[None])[0]
+        return self.interpret_batch(w[None], next_keys=n[None])[0]
 
 
 def deeplog_interpreter(
@@ -116,3 +119,17 @@ def deeplog_interpreter(
         distance=reg.build("distances", "hamming", Distance),
         name="deeplog",
     )
+
+
+#: The options ``create("deeplog", ...)`` takes (``deepaid plugins`` lists them).
+DEEPLOG_PRESET = Preset(deeplog_interpreter, (
+    Option("num_candidates", 9, "int", "g: an alert when the next key is not among the model's top g"),
+    K.but(default=1, doc="at most this many positions change"),
+    Option("templates", None, "{key: template}", "log templates, to print keys as text"),
+    Option("num_keys", None, "int", "size of the key vocabulary (default: the model's)"),
+    Option("window", None, "int", "W, the keys the model reads (default: the model's)"),
+    Option("pad_key", None, "int", "the key that pads short sessions"),
+    Option("unknown_key", None, "int", "the key of templates the model never saw"),
+    Option("frozen", None, "list of positions", "positions (0..W, W = next key) a reference must not change"),
+    SEARCH.but(default="deeplog", doc="the reference search"), SEARCH_OPTIONS, DEVICE,
+))

@@ -32,11 +32,11 @@ from torch import Tensor
 
 from deepaid_sdk import ReferenceSearch
 from deepaid_sdk.checks import check_finite_number, check_positive_int
-from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint, changeable_mask, max_changes
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.results import InterpretationBatch
-from deepaid_sdk.rnn import rnn_gradients
+from deepaid_sdk.model.rnn import rnn_gradients
 from deepaid_sdk.search import rank_changes, score_in_chunks
 
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin

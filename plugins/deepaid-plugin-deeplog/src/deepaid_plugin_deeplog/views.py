@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from deepaid_sdk import Interpretation, InterpretationBatch
-from deepaid_sdk.views import format_table
+from deepaid_sdk.results.views import format_table
 
 
 def _template(templates: Mapping[int, str] | None, key: int, width: int) -> str:

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.adapters import ModelAdapter, model_device
+from deepaid_sdk.model.adapters import ModelAdapter, model_device
 from deepaid_sdk.checks import check_output
 
 from deepaid_plugin_glgv.graph import AuthGraph

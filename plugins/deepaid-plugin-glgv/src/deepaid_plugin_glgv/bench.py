@@ -26,19 +26,20 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.adapters import ModelAdapter
-from deepaid_sdk.benchmarks.case import BenchmarkCase
-from deepaid_sdk.benchmarks.compare import baseline_explainers, compare
-from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_sdk.bench.case import BenchmarkCase
+from deepaid_sdk.bench.compare import baseline_explainers, compare
+from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.cache import cache_key, cache_path, cached
 from deepaid_sdk.checks import check_device
 from deepaid_sdk.constraints import Constraint, FidelityConstraint
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.evaluation import label_flip_rate, precision_recall_at_k
-from deepaid_sdk.interpreter import Interpreter, create
+from deepaid_sdk.interpreter import Interpreter
+from deepaid_sdk.presets import create
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch
-from deepaid_sdk.views import format_table
+from deepaid_sdk.results.views import format_table
 
 from deepaid_sdk.checks import check_positive_int
 from deepaid_plugin_glgv.adapters import EdgeAdapter, LinkClassifier

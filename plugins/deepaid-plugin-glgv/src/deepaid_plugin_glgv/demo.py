@@ -8,8 +8,8 @@ import time
 
 import numpy as np
 
-from deepaid_sdk.interpreter import create
-from deepaid_sdk.views import format_table
+from deepaid_sdk.presets import create
+from deepaid_sdk.results.views import format_table
 
 from deepaid_plugin_glgv.detector import GLGV
 from deepaid_plugin_glgv.graph import AuthGraph

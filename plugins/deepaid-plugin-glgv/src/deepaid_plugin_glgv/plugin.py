@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from deepaid_sdk import hookimpl
+from deepaid_sdk.registry import Lazy
 from deepaid_sdk.hookspecs import Register
 
 
@@ -37,23 +38,21 @@ def register_adapters(register: Register) -> None:
 
 @hookimpl
 def register_interpreters(register: Register) -> None:
-    from deepaid_plugin_glgv.preset import glgv_interpreter
+    from deepaid_plugin_glgv.preset import GLGV_PRESET
 
-    register("glgv", glgv_interpreter)
+    register("glgv", GLGV_PRESET)
 
 
 @hookimpl
 def register_demos(register: Register) -> None:
-    from deepaid_plugin_glgv.demo import run
-
-    register("glgv", run)
+    register('glgv', Lazy('deepaid_plugin_glgv.demo:run',
+                         "Train GL-GV on a normal period, flag the test period's edges, explain every alert; print and plot."))
 
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    from deepaid_plugin_glgv.bench import run
-
-    register("glgv", run)
+    register('glgv', Lazy('deepaid_plugin_glgv.bench:run',
+                         'Graph search vs nearest normal edge by embedding, on every alert of the synthetic enterprise; plus scale.'))
 
 
 @hookimpl

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 from deepaid_sdk.distances import Distance
-from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
+from deepaid_sdk.constraint_specs import build_constraints, check_k
+from deepaid_sdk.interpreter import Interpreter
 from deepaid_sdk.registry import registry
 from deepaid_sdk.search import ReferenceSearch
 
 from deepaid_plugin_glgv.adapters import EdgeAdapter
 from deepaid_plugin_glgv.detector import GLGV
+from deepaid_sdk.preset_options import CONSTRAINTS, DISTANCE, EPS, K, LAM, Option, Preset, SEARCH_OPTIONS, THRESHOLD
 
 
 def glgv_interpreter(
@@ -66,3 +68,16 @@ def glgv_interpreter(
         distance=built,
         name="glgv",
     )
+
+
+#: The options ``create("glgv", ...)`` takes (``deepaid plugins`` lists them).
+GLGV_PRESET = Preset(glgv_interpreter, (
+    THRESHOLD, EPS, LAM, K,
+    Option("frozen", None, "list of dims", "embedding dimensions that never change"),
+    Option("same_kinds", True, "bool", "a reference edge joins nodes of the alert's kinds"),
+    CONSTRAINTS,
+    Option("max_depth", 3, "int", "hops from the alert's endpoints the graph search explores"),
+    Option("target", "ideal", "name", "what the graph search aims for"),
+    Option("keep", "source", "name", "which endpoint of the alert the reference keeps"),
+    SEARCH_OPTIONS, DISTANCE.but(default="edge-embedding"),
+))

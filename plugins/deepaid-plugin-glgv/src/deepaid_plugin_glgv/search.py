@@ -26,12 +26,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.adapters import ModelAdapter, ScoreAdapter
+from deepaid_sdk.model.adapters import ModelAdapter, ScoreAdapter
 from deepaid_sdk.constraints import (
     ConcisenessConstraint, Constraint, FidelityConstraint, StabilityConstraint, all_satisfied,
 )
 from deepaid_sdk.distances import Distance, L2Distance
-from deepaid_sdk.gradient import GradientSearch
+from deepaid_sdk.search.gradient import GradientSearch
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch
 

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from deepaid_sdk.results import InterpretationBatch
-from deepaid_sdk.views import format_table
+from deepaid_sdk.results.views import format_table
 
 from deepaid_plugin_glgv.graph import KINDS, AuthGraph
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.adapters import ModelAdapter, model_device
+from deepaid_sdk.model.adapters import ModelAdapter, model_device
 
 from deepaid_plugin_kitsune.kitnet import KitNET, _span
 

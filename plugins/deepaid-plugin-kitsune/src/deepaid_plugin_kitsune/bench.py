@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepaid_sdk.benchmarks.case import BenchmarkCase
-from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.bench.case import BenchmarkCase
+from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.cache import CACHE_DIR, cache_key, cache_path, cached
 from deepaid_sdk.checks import check_device
 from deepaid_sdk.interpreter import Interpreter
@@ -79,7 +79,7 @@ def kitsune_case(n: int | None = None, seed: int = 0, device: str = "cpu",
 
     explainers: dict[str, Any] = {"deepaid": _ours(interp)}
     try:
-        from deepaid_sdk.benchmarks.compare import baseline_explainers
+        from deepaid_sdk.bench.compare import baseline_explainers
     except ImportError:  # pragma: no cover - depends on the core version
         pass
     else:
@@ -97,6 +97,6 @@ def kitsune_case(n: int | None = None, seed: int = 0, device: str = "cpu",
 def run(n: int | None = None, seed: int = 0, device: str = "cpu",
                   out: pathlib.Path | None = None) -> BenchmarkReport:
     """DeepAID vs every continuous baseline on KitNET alerts (default 300): flip@5, recall@5, ..."""
-    from deepaid_sdk.benchmarks.compare import compare
+    from deepaid_sdk.bench.compare import compare
 
     return compare(kitsune_case(n, seed, device), out)

@@ -69,7 +69,7 @@ def run(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int = 150
 
     # 4. Plots (matplotlib is the optional 'plot' extra).
     try:
-        from deepaid_sdk.plotting import plot_heatmap, plot_interpretation
+        from deepaid_sdk.results.plotting import plot_heatmap, plot_interpretation
 
         paths = [plot_interpretation(batch[j], out_dir / f"kitsune-alert-{idx[j]}.png", interp.feature_names)
                  for j in range(min(top, len(idx)))]

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 import deepaid_sdk
-from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.distill import AllowList, Distiller, IntervalStates, as_alerts, retraining_set
 from deepaid_sdk.progress import progress
 

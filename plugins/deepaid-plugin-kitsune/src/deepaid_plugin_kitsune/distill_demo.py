@@ -18,7 +18,7 @@ import pathlib
 import numpy as np
 
 from deepaid_sdk.distill import Distiller, IntervalStates, as_alerts, retraining_set
-from deepaid_sdk.views import format_table
+from deepaid_sdk.results.views import format_table
 
 from deepaid_plugin_kitsune.distill_bench import detector_counts, refit, split
 from deepaid_plugin_kitsune.distill_case import (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from deepaid_sdk import hookimpl
+from deepaid_sdk.registry import Lazy
 from deepaid_sdk.hookspecs import Register
 
 
@@ -15,28 +16,22 @@ def register_adapters(register: Register) -> None:
 
 @hookimpl
 def register_interpreters(register: Register) -> None:
-    from deepaid_plugin_kitsune.preset import kitsune_interpreter
+    from deepaid_plugin_kitsune.preset import KITSUNE_PRESET
 
-    register("kitsune", kitsune_interpreter)
+    register("kitsune", KITSUNE_PRESET)
 
 
 @hookimpl
 def register_demos(register: Register) -> None:
-    from deepaid_plugin_kitsune.demo import run
-
-    register("kitsune", run)
-
-    from deepaid_plugin_kitsune.distill_demo import run as run_distill_demo
-
-    register("distill", run_distill_demo)
+    register('kitsune', Lazy('deepaid_plugin_kitsune.demo:run',
+                         'Train KitNET on synthetic traffic, explain its top alerts with AfterImage names, write plots.'))
+    register('distill', Lazy('deepaid_plugin_kitsune.distill_demo:run',
+                         'The Distiller workflow end to end on KitNET alerts; writes the rules and the triaged queue.'))
 
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    from deepaid_plugin_kitsune.bench import run
-
-    register("kitsune", run)
-
-    from deepaid_plugin_kitsune.distill_bench import run as run_distill_bench
-
-    register("distill", run_distill_bench)
+    register('kitsune', Lazy('deepaid_plugin_kitsune.bench:run',
+                         'DeepAID vs every continuous baseline on KitNET alerts (default 300): flip@5, recall@5, ...'))
+    register('distill', Lazy('deepaid_plugin_kitsune.distill_bench:run',
+                         'Distilled rules vs baselines on held-out KitNET alerts, then KitNET retrained from false positives.'))

@@ -16,14 +16,16 @@ import numpy as np
 import torch
 
 from deepaid_sdk.distances import Distance
-from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
+from deepaid_sdk.constraint_specs import build_constraints, check_k
+from deepaid_sdk.interpreter import Interpreter, TableView
 from deepaid_sdk.registry import registry
-from deepaid_sdk.results import InterpretationBatch
+from deepaid_sdk.results import Interpretation, InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch
 
 from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.kitnet import KitNET
 from deepaid_plugin_kitsune.names import N_FEATURES, feature_bounds, feature_names as afterimage_names
+from deepaid_sdk.preset_options import CONSTRAINTS, DISTANCE, EPS, FEATURE_NAMES, K, LAM, Option, Preset, SEED, THRESHOLD
 
 #: Defaults, in scaled units (a feature's training range is 1) and as shares of the threshold.
 DEFAULT_LR = 0.05
@@ -39,20 +41,18 @@ class KitsuneInterpreter(Interpreter):
     feature_names: tuple[str, ...] = ()
     """Names used by ``table`` (AfterImage names for 115 features)."""
 
-    def interpret_batch(self, X: Any) -> InterpretationBatch:
+    def interpret_batch(self, X: Any, *, strict_columns: bool = False) -> InterpretationBatch:
         """Explain every row of raw ``X`` (search in scaled units, results mapped back and re-judged)."""
         adapter = self.adapter
         if not isinstance(adapter, KitNETAdapter):
             raise TypeError(f"adapter: the kitsune interpreter needs a KitNETAdapter; got {type(adapter).__name__}")
         raw = adapter.prepare(X, "X")
-        batch = super().interpret_batch(adapter.to_space(raw))
+        batch = super().interpret_batch(adapter.to_space(raw), strict_columns=strict_columns)
         return raw_batch(batch, raw, adapter)
 
-    def table(self, batch: InterpretationBatch, limit: int | None = None) -> str:
-        """Text tables of the first ``limit`` interpretations with the feature names."""
-        items = list(batch)[:limit] if limit is not None else list(batch)
-        names = self.feature_names or None
-        return "\n\n".join(f"#{i} " + item.table(names) for i, item in enumerate(items))
+    def table_view(self, result: Interpretation | InterpretationBatch) -> TableView:
+        """Features named by ``feature_names`` (AfterImage names for 115 features)."""
+        return TableView(self.feature_names or None)
 
 
 def raw_batch(batch: InterpretationBatch, raw: torch.Tensor, adapter: KitNETAdapter) -> InterpretationBatch:
@@ -142,3 +142,17 @@ def kitsune_interpreter(
         name="kitsune",
         feature_names=names,
     )
+
+
+#: The options ``create("kitsune", ...)`` takes (``deepaid plugins`` lists them).
+KITSUNE_PRESET = Preset(kitsune_interpreter, (
+    THRESHOLD, K.but(default=5), LAM, EPS,
+    Option("box", True, "bool | [low, high]", "True: KitNET's min-max range; or bounds in raw units"),
+    Option("steps", DEFAULT_STEPS, "int", "step budget of the gradient search"),
+    Option("lr", DEFAULT_LR, "float", "step size of the gradient search"),
+    Option("init_noise", 0.0, "float", "std of the seeded start noise (robustness)"),
+    SEED,
+    Option("start", "reconstruction", "name", "where the search starts (reconstruction, anomaly, both, auto)"),
+    Option("prune", False, "bool", "undo changes the reference does not need"),
+    DISTANCE, CONSTRAINTS, FEATURE_NAMES,
+))

@@ -15,12 +15,12 @@ import torch
 from torch import Tensor, nn
 
 from deepaid_sdk.checks import as_tensor, check_positive_int
-from deepaid_sdk.adapters import ReconstructionAdapter, check_model_device
-from deepaid_sdk.rnn import rnn_gradients, rnn_train_mode
+from deepaid_sdk.model.adapters import ReconstructionAdapter, check_model_device
+from deepaid_sdk.model.rnn import rnn_gradients, rnn_train_mode
 from deepaid_plugin_multits.windows import sliding_windows
 
 #: How gradients through cuDNN RNNs are made possible on CUDA (cuDNN's RNN backward needs train mode):
-#: ``train_rnn`` is ``deepaid_sdk.rnn.rnn_train_mode`` (thread-safe, dropout untouched); ``none``: the model handles it.
+#: ``train_rnn`` is ``deepaid_sdk.model.rnn.rnn_train_mode`` (thread-safe, dropout untouched); ``none``: the model handles it.
 RNN_BACKWARD = ("train_rnn", "none")
 
 
@@ -32,7 +32,7 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
     :param features: D; read from ``model.features`` when omitted.
     :param rnn_backward: on CUDA, how gradients through cuDNN RNNs are obtained without touching
         dropout: ``"train_rnn"`` (train mode on the RNN modules only, dropout 0, restored after;
-        see ``deepaid_sdk.rnn``), or ``"none"`` (the model handles it).
+        see ``deepaid_sdk.model.rnn``), or ``"none"`` (the model handles it).
     """
 
     def __init__(

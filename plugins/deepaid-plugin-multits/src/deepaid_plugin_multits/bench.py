@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepaid_sdk.benchmarks.case import BenchmarkCase
-from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.bench.case import BenchmarkCase
+from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.checks import check_device
 from deepaid_sdk.constraints import FrozenConstraint
-from deepaid_sdk.interpreter import create
+from deepaid_sdk.presets import create
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_plugin_multits.detector import SyntheticDetector, fit_detector
 from deepaid_plugin_multits.synthetic import make_multits
@@ -57,7 +57,7 @@ def build_case(det: SyntheticDetector, *, seed: int = 0, device: str = "cpu", no
     # paid here, not by whichever method the comparison happens to time first.
     explainers["deepaid"](x[:2], 0)
     if baselines:
-        from deepaid_sdk.benchmarks.compare import baseline_explainers
+        from deepaid_sdk.bench.compare import baseline_explainers
 
         frozen_context = FrozenConstraint(list(range(w * d)))
         # Same question for every method: which cells of the last vector; the context stays.
@@ -107,7 +107,7 @@ def build_context_case(det: SyntheticDetector, *, seed: int = 0, device: str = "
     explainers: dict[str, Any] = {"deepaid-all-steps-score": ours("all"), "deepaid-all-steps": ours("last")}
     explainers["deepaid-all-steps-score"](x[:2], 0)  # one-time costs, as in build_case
     if baselines:
-        from deepaid_sdk.benchmarks.compare import baseline_explainers
+        from deepaid_sdk.bench.compare import baseline_explainers
 
         found = baseline_explainers(scored, k, normal=normal, kind="continuous")
         explainers.update({name: e for name, e in found.items() if name not in SLOW_ON_WINDOWS})
@@ -129,7 +129,7 @@ def build_context_case(det: SyntheticDetector, *, seed: int = 0, device: str = "
 def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None) -> BenchmarkReport:
     """Recall@K, flip@K, stability, robustness and speed on ``n`` planted events (default 1,000), both cases."""
     check_device(device)
-    from deepaid_sdk.benchmarks.compare import compare
+    from deepaid_sdk.bench.compare import compare
 
     data = make_multits(events=n or 1000, planted=PLANTED, seed=seed)
     det = fit_detector(data, seed=seed, device=device)

@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from deepaid_sdk.evaluation import label_flip_rate, precision_recall_at_k
-from deepaid_sdk.interpreter import create
+from deepaid_sdk.presets import create
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_plugin_multits.detector import SyntheticDetector, fit_detector
 from deepaid_plugin_multits.synthetic import make_multits
@@ -58,7 +58,7 @@ def _plots(batch: InterpretationBatch, names: list[str], det: SyntheticDetector,
     normal windows, its rows named as the tables above (alert 0, 1, ...).
     """
     try:
-        from deepaid_sdk.plotting import plot_heatmap, plot_interpretation
+        from deepaid_sdk.results.plotting import plot_heatmap, plot_interpretation
         from deepaid_plugin_multits.views import plot_window
     except ImportError:  # pragma: no cover - depends on the environment
         print("\nplots skipped: pip install 'deepaid-plugin-multits[plot]'")

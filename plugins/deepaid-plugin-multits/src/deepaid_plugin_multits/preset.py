@@ -19,13 +19,17 @@ import torch
 from torch import nn
 
 from deepaid_sdk.checks import as_tensor, check_finite_number
-from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_sdk.normal import NormalData
+from deepaid_sdk.target import typical_margin
 from deepaid_sdk.distances import Distance
-from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k
+from deepaid_sdk.constraint_specs import build_constraints, check_k
+from deepaid_sdk.interpreter import Interpreter
 from deepaid_sdk.registry import registry
 from deepaid_sdk.search import ReferenceSearch
 from deepaid_plugin_multits.adapters import AllStepsAdapter, LSTMPredictorAdapter
 from deepaid_plugin_multits.windows import sliding_windows
+from deepaid_sdk.preset_options import CONSTRAINTS, DISTANCE, K, LAM, NORMAL, Option, PERCENTILE, Preset, SEARCH, SEARCH_OPTIONS, THRESHOLD
 
 STEP_MODES = ("last", "all")
 #: What the score covers: the last vector (the detector's own score) or every step the model can predict.
@@ -135,6 +139,45 @@ def _all_steps_adapter(adapter: ModelAdapter, normal: Any, min_context: int | No
     return twin
 
 
+def _window_adapter(model: Any, window: int | None, features: int | None, rnn_backward: str) -> ModelAdapter:
+    """``model`` as an adapter of windows ``[W + 1, D]``: an adapter as given (checked), or an LSTM wrapped."""
+    if isinstance(model, ModelAdapter):
+        shape = model.sample_shape
+        if shape is None or len(shape) != 2 or shape[0] < 2:
+            raise ValueError(f"model: the adapter's samples must be windows [W + 1, D]; its sample_shape is {shape}")
+        if window is not None and int(window) != shape[0] - 1:
+            raise ValueError(f"window: the adapter reads W={shape[0] - 1} steps; got window={window}")
+        return model
+    if isinstance(model, nn.Module):
+        if window is None:
+            raise ValueError("window: give W, the number of context steps the model reads")
+        return LSTMPredictorAdapter(model, window, features, rnn_backward=rnn_backward)
+    raise TypeError(f"model: expected an LSTMPredictorAdapter or an nn.Module [B, W, D] -> [B, D]; "
+                    f"got {type(model).__name__}")
+
+
+def _threshold_and_margin(adapter: ModelAdapter, threshold: float | None, normal: Any, percentile: float,
+                          eps: float | str | None, w: int) -> float | None:
+    """Settle the threshold (given, or calibrated on the normal windows, prepared and scored once) and the
+    fidelity margin (``"typical"``: down to the median normal score, ``deepaid_sdk.target.typical_margin``)."""
+    if threshold is not None:
+        adapter.threshold = threshold
+    if normal is not None:
+        data = NormalData.of(adapter, _samples(normal, w))
+        if not adapter.has_threshold:
+            adapter.calibrate(data, percentile)
+        if getattr(adapter, "typical_score", None) is None:
+            adapter.typical_score = data.median_score  # type: ignore[attr-defined]  # read by eps="typical"
+    if not adapter.has_threshold:
+        raise ValueError("threshold: not set; pass threshold=, normal= (a normal series to calibrate on), "
+                         "or calibrate the adapter first")
+    if isinstance(eps, str):
+        if eps != "typical":
+            raise ValueError(f"eps: expected a number, None or 'typical'; got {eps!r}")
+        return typical_margin(adapter, getattr(adapter, "typical_score", None))
+    return None if eps is None else check_finite_number(eps, "eps")
+
+
 def multits_interpreter(
     model: Any,
     *,
@@ -179,20 +222,7 @@ def multits_interpreter(
         rather than barely below the alarm; a number sets it; None keeps the adapter's.
     :param box, integer, frozen: per-feature constraints (features ``d`` in ``[0, D)``).
     """
-    if isinstance(model, ModelAdapter):
-        adapter = model
-        shape = adapter.sample_shape
-        if shape is None or len(shape) != 2 or shape[0] < 2:
-            raise ValueError(f"model: the adapter's samples must be windows [W + 1, D]; its sample_shape is {shape}")
-        if window is not None and int(window) != shape[0] - 1:
-            raise ValueError(f"window: the adapter reads W={shape[0] - 1} steps; got window={window}")
-    elif isinstance(model, nn.Module):
-        if window is None:
-            raise ValueError("window: give W, the number of context steps the model reads")
-        adapter = LSTMPredictorAdapter(model, window, features, rnn_backward=rnn_backward)
-    else:
-        raise TypeError(f"model: expected an LSTMPredictorAdapter or an nn.Module [B, W, D] -> [B, D]; "
-                        f"got {type(model).__name__}")
+    adapter = _window_adapter(model, window, features, rnn_backward)
     if score is None:
         score = "all" if isinstance(adapter, AllStepsAdapter) else "last"
     if score not in SCORE_MODES:
@@ -207,24 +237,7 @@ def multits_interpreter(
     elif min_context is not None:
         raise ValueError(f"min_context: only used with score='all'; got {min_context!r} with score={score!r}")
     w, d = adapter.sample_shape[0] - 1, adapter.sample_shape[1]
-    if threshold is not None:
-        adapter.threshold = threshold
-    if normal is not None:
-        samples = adapter.prepare(_samples(normal, w), "normal")
-        if not adapter.has_threshold:
-            adapter.calibrate(samples, percentile)
-        if getattr(adapter, "typical_score", None) is None:
-            adapter.typical_score = float(torch.median(adapter.scores(samples).double().cpu()))
-    if not adapter.has_threshold:
-        raise ValueError("threshold: not set; pass threshold=, normal= (a normal series to calibrate on), "
-                         "or calibrate the adapter first")
-    if isinstance(eps, str):
-        if eps != "typical":
-            raise ValueError(f"eps: expected a number, None or 'typical'; got {eps!r}")
-        typical = getattr(adapter, "typical_score", None)
-        eps = None if typical is None else max(adapter.threshold - typical, 0.0)
-    elif eps is not None:
-        eps = check_finite_number(eps, "eps")
+    eps = _threshold_and_margin(adapter, threshold, normal, percentile, eps, w)
     options = window_constraints(w, d, steps=steps, box=box, integer=integer, frozen=frozen)
     if steps == "last" and isinstance(adapter, LSTMPredictorAdapter):
         adapter = adapter.fixed_context()  # the context is frozen: no backward through the model
@@ -241,3 +254,22 @@ def multits_interpreter(
         distance=reg.build("distances", distance, Distance),
         name="multits",
     )
+
+
+#: The options ``create("multits", ...)`` takes (``deepaid plugins`` lists them).
+MULTITS_PRESET = Preset(multits_interpreter, (
+    Option("window", None, "int", "W, the context steps the model reads"),
+    Option("features", None, "int", "D, the features of one step"),
+    THRESHOLD, NORMAL, PERCENTILE,
+    Option("steps", None, "name", "last (only the actual vector changes) or all (any step of the window)"),
+    Option("score", None, "name", "last (the detector's own score) or all (every step of the window)"),
+    Option("min_context", None, "int", "with score='all': context steps a prediction needs"),
+    K, LAM,
+    Option("eps", "typical", "float | 'typical'", "margin below the threshold; typical: no worse than the median "
+           "normal sample"),
+    Option("box", None, "[low, high]", "bounds per feature"),
+    Option("integer", None, "list of features", "features that stay whole numbers"),
+    Option("frozen", None, "list of features", "features that never change"),
+    CONSTRAINTS, DISTANCE, SEARCH.but(default="gradient"), SEARCH_OPTIONS,
+    Option("rnn_backward", "train_rnn", "name", "how gradients pass the LSTM on CUDA"),
+))

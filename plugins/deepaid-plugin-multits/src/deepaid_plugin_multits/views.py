@@ -1,6 +1,6 @@
 """A time-series view of one interpretation (optional extra ``plot``).
 
-The core's ``Interpretation.table`` and ``deepaid_sdk.plotting.plot_interpretation`` show the
+The core's ``Interpretation.table`` and ``deepaid_sdk.results.plotting.plot_interpretation`` show the
 changed cells; this view shows each changed feature over the whole window, anomaly against
 reference, so the context the predictor read is visible too.
 """

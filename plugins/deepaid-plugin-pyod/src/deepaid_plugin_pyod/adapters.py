@@ -25,8 +25,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.adapters import ModelAdapter, module_device
-from deepaid_sdk.blackbox_adapters import ArrayScoreAdapter, SklearnAdapter, is_pyod
+from deepaid_sdk.model.adapters import ModelAdapter, module_device
+from deepaid_sdk.model.foreign import ArrayScoreAdapter, SklearnAdapter, is_pyod
 
 #: PyOD's TorchDataset adds this to the std before dividing.
 _STD_EPS = 1e-8
@@ -94,6 +94,11 @@ class PyodTorchAdapter(ModelAdapter):
         if self.kind == "deepsvdd":
             return (self.model(z) - self.centre).pow(2).sum(dim=1)
         return (z - self._rebuild(z)).pow(2).sum(dim=1).add(1e-12).sqrt()
+
+    @property  # type: ignore[override]  # a class attribute in the base, per instance here
+    def reconstructs(self) -> bool:
+        """DeepSVDD has no reconstruction; the autoencoders have one."""
+        return self.kind != "deepsvdd"
 
     def reconstruct(self, x: Tensor) -> Tensor | None:
         """The autoencoder's reconstruction in input units; None for DeepSVDD (it has none)."""

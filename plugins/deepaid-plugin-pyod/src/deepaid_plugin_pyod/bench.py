@@ -24,11 +24,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepaid_sdk.adapters import ModelAdapter
-from deepaid_sdk.benchmarks.case import BenchmarkCase, Explainer
-from deepaid_sdk.benchmarks.compare import baseline_explainers, compare
-from deepaid_sdk.benchmarks.report import BenchmarkReport
-from deepaid_sdk.blackbox_adapters import SklearnAdapter
+from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_sdk.bench.case import BenchmarkCase, Explainer
+from deepaid_sdk.bench.compare import baseline_explainers, compare
+from deepaid_sdk.bench.report import BenchmarkReport
+from deepaid_sdk.model.foreign import SklearnAdapter
 from deepaid_sdk.evaluation import precision_recall_at_k
 from deepaid_sdk.interpreter import Interpreter
 from deepaid_sdk.progress import progress

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from deepaid_sdk import hookimpl
+from deepaid_sdk.registry import Lazy
 from deepaid_sdk.hookspecs import Register
 
 from deepaid_plugin_pyod.adapters import pyod_adapter
-from deepaid_plugin_pyod.preset import pyod_interpreter
+from deepaid_plugin_pyod.preset import PYOD_PRESET
 
 
 @hookimpl
@@ -16,11 +17,10 @@ def register_adapters(register: Register) -> None:
 
 @hookimpl
 def register_interpreters(register: Register) -> None:
-    register("pyod", pyod_interpreter)
+    register("pyod", PYOD_PRESET)
 
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    from deepaid_plugin_pyod.bench import run
-
-    register("pyod", run)
+    register('pyod', Lazy('deepaid_plugin_pyod.bench:run',
+                         'Blob and manifold cases for IsolationForest, ECOD and AutoEncoder (``n`` alerts each, default 50).'))

@@ -13,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from deepaid_plugin_tabular.preset import TabularInterpreter, tabular_interpreter
+from deepaid_plugin_tabular.preset import TABULAR_PRESET, TabularInterpreter, tabular_interpreter
 
 from deepaid_plugin_pyod.adapters import detector_width, pyod_adapter
+from deepaid_sdk.preset_options import DEVICE, EPS, K, NORMAL, Option, Preset, SEARCH, SEARCH_OPTIONS, THRESHOLD
 
 
 def _rows_and_names(normal: Any) -> tuple[Any, list[str] | None]:
@@ -60,3 +61,13 @@ def pyod_interpreter(
     interp.name = "pyod"
     return interp
 
+
+#: The options ``create("pyod", ...)`` takes (``deepaid plugins`` lists them).
+PYOD_PRESET = Preset(pyod_interpreter, (
+    THRESHOLD.but(doc="default: the detector's threshold_"), NORMAL,
+    K, Option("features", None, "list of names | FeatureSpec", "feature names; default: normal's columns"),
+    SEARCH, SEARCH_OPTIONS, EPS, DEVICE,
+    # the tabular preset's other options, passed on to it
+    *(o.but(fill=None) for o in TABULAR_PRESET.options
+      if o.name not in ("threshold", "normal", "k", "features", "search", "search_options", "eps", "device")),
+))

@@ -15,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from deepaid_sdk.checks import check_positive_int
-from deepaid_sdk.adapters import (
+from deepaid_sdk.model.adapters import (
     ModelAdapter, ReconstructionAdapter, ScoreAdapter, check_model_device, model_device, module_dtype, to_dtype,
 )
 
@@ -85,6 +85,7 @@ class AutoencoderAdapter(ReconstructionAdapter):
         output: OutputSelector = None,
         eps: float = 0.0,
         device: Any = None,
+        probed: Any = None,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected an nn.Module autoencoder; got {type(model).__name__}")
@@ -97,7 +98,9 @@ class AutoencoderAdapter(ReconstructionAdapter):
         self.width = d
         self.select = output
         _warn_if_training(model)
-        got = _probe(self._forward, d, self.device, "autoencoder", self.model_dtype)
+        # ``probed``: the model's output on one row of zeros where ``tabular_adapter`` has it (one call, not two).
+        got = _probe(self._forward, d, self.device, "autoencoder", self.model_dtype) if probed is None or output \
+            is not None else probed
         if not isinstance(got, Tensor) or tuple(got.shape) != (1, d):
             hint = ""
             if isinstance(got, (tuple, list)):
@@ -134,13 +137,15 @@ def score_adapter(
     width: int | None = None,
     eps: float = 0.0,
     device: Any = None,
+    probed: Any = None,
 ) -> ScoreAdapter:
-    """The core ``ScoreAdapter`` for a tabular score model, checked on one row: it must return ``[1]``."""
+    """The core ``ScoreAdapter`` for a tabular score model, checked on one row: it must return ``[1]``
+    (``probed``: its output on one row of zeros where the caller has it already)."""
     d = infer_width(model, width)
     adapter = ScoreAdapter(model, threshold, eps=eps, sample_shape=(d,), device=device)
     if isinstance(model, nn.Module):
         _warn_if_training(model)
-    got = _probe(adapter.model, d, adapter.device, "score model", adapter.model_dtype)
+    got = _probe(adapter.model, d, adapter.device, "score model", adapter.model_dtype) if probed is None else probed
     if not isinstance(got, Tensor) or tuple(got.shape) != (1,):
         hint = ("; it looks like an autoencoder: use adapter='autoencoder'"
                 if isinstance(got, Tensor) and tuple(got.shape) == (1, d) else "")
@@ -171,6 +176,7 @@ def tabular_adapter(
         raise ValueError(f"adapter: expected one of {ADAPTER_KINDS} or a ModelAdapter; got {kind!r}")
     if not callable(model):
         raise TypeError(f"model: expected an nn.Module or a function x -> scores; got {type(model).__name__}")
+    got: Any = None
     if kind == "auto":
         if output is not None:
             kind = "autoencoder"
@@ -192,5 +198,5 @@ def tabular_adapter(
     if kind == "score":
         if output is not None:
             raise ValueError("output: only applies to autoencoders; a score model returns its score")
-        return score_adapter(model, threshold, width=width, eps=eps, device=device)
-    return AutoencoderAdapter(model, threshold, width=width, output=output, eps=eps, device=device)
+        return score_adapter(model, threshold, width=width, eps=eps, device=device, probed=got)
+    return AutoencoderAdapter(model, threshold, width=width, output=output, eps=eps, device=device, probed=got)

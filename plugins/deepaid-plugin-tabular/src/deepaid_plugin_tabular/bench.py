@@ -18,12 +18,12 @@ import attrs
 import numpy as np
 import torch
 
-from deepaid_sdk.benchmarks.case import BenchmarkCase, Explainer
-from deepaid_sdk.benchmarks.compare import baseline_explainers, compare
-from deepaid_sdk.benchmarks.report import BenchmarkReport
+from deepaid_sdk.bench.case import BenchmarkCase, Explainer
+from deepaid_sdk.bench.compare import baseline_explainers, compare
+from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.checks import check_device
 from deepaid_sdk.evaluation import precision_recall_at_k
-from deepaid_sdk.gradient import GradientSearch
+from deepaid_sdk.search.gradient import GradientSearch
 from deepaid_sdk.results import InterpretationBatch
 
 from deepaid_plugin_tabular import synthetic

@@ -18,12 +18,14 @@ import attrs
 import numpy as np
 
 from deepaid_sdk.checks import as_tensor, check_finite_number, check_positive_int
-from deepaid_sdk.adapters import ModelAdapter
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.constraints import BoxConstraint
-from deepaid_sdk.blackbox_adapters import foreign_adapter
-from deepaid_sdk.differentiable import choose_search
+from deepaid_sdk.model.foreign import foreign_adapter
+from deepaid_sdk.model.differentiable import choose_search
+from deepaid_sdk.normal import NormalData, prepare_normal
 from deepaid_sdk.distances import Distance
-from deepaid_sdk.interpreter import Interpreter, build_constraints, check_k, user_constraints
+from deepaid_sdk.constraint_specs import build_constraints, check_k, user_constraints
+from deepaid_sdk.interpreter import Interpreter, TableView
 from deepaid_sdk.registry import registry
 from deepaid_sdk.results import Interpretation, InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch
@@ -31,6 +33,7 @@ from deepaid_sdk.search import ReferenceSearch
 from deepaid_plugin_tabular.adapters import OutputSelector, tabular_adapter
 from deepaid_plugin_tabular.constraints import affine_of, model_constraints
 from deepaid_plugin_tabular.features import FeatureSpec
+from deepaid_sdk.preset_options import CONSTRAINTS, DEVICE, DISTANCE, EPS, K, LAM, NORMAL, Option, PERCENTILE, Preset, SEARCH, SEARCH_OPTIONS, SEED, THRESHOLD
 
 #: Largest default K: an explanation an analyst reads at a glance.
 MAX_DEFAULT_K = 10
@@ -156,9 +159,9 @@ class TabularInterpreter(Interpreter):
         """Rows in original units (identity without a scaler)."""
         return x if self.scaler is None else np.asarray(self.scaler.inverse_transform(np.asarray(x, dtype=np.float64)))
 
-    def table(self, result: Interpretation | InterpretationBatch) -> str:
-        """Changed features of one result or a batch, named and in original units."""
-        return result.table(self.feature_names, None if self.scaler is None else self.inverse)
+    def table_view(self, result: Interpretation | InterpretationBatch) -> TableView:
+        """Features named by the spec and shown in original units (through the scaler)."""
+        return TableView(self.feature_names, None if self.scaler is None else self.inverse)
 
     def plot(self, result: Interpretation, path: str | os.PathLike, *, original: bool = True) -> pathlib.Path:
         """Bar chart anomaly vs reference of one result (needs matplotlib: the ``plot`` extra).
@@ -166,7 +169,7 @@ class TabularInterpreter(Interpreter):
         In original units (through the scaler), as ``table`` prints them; features of very different
         magnitudes get a panel each. ``original=False`` draws the scaled values the model reads.
         """
-        from deepaid_sdk.plotting import plot_interpretation
+        from deepaid_sdk.results.plotting import plot_interpretation
 
         if self.scaler is None:  # the model reads the user's values: their units are not known here
             return plot_interpretation(result, path, self.feature_names)
@@ -181,7 +184,7 @@ class TabularInterpreter(Interpreter):
         Each feature's change is shown in standard deviations of the ``normal`` rows (model input
         rows, as given to ``create``) when given, else of the feature over the shown alerts.
         """
-        from deepaid_sdk.plotting import plot_heatmap
+        from deepaid_sdk.results.plotting import plot_heatmap
 
         inverse = None if self.scaler is None else self.inverse
         return plot_heatmap(batch, path, self.feature_names, inverse, ids=ids, normal=normal)
@@ -244,16 +247,18 @@ def _check_integer_units(spec: FeatureSpec, normal: Any, scaler: Any) -> None:
                          "original units")
 
 
-def _adapter(model: Any, threshold: float | None, normal: Any, percentile: float, adapter: Any,
-             width: int | None, output: OutputSelector, device: Any) -> ModelAdapter:
+def _adapter(model: Any, threshold: float | None, adapter: Any, width: int | None, output: OutputSelector,
+             device: Any) -> ModelAdapter:
     if threshold is not None:
         threshold = check_finite_number(threshold, "threshold")
+    foreign = foreign_adapter(model, threshold, width=width) if isinstance(adapter, str) \
+        and adapter in ("auto", "score") and not isinstance(model, ModelAdapter) else None
     if isinstance(model, ModelAdapter):
         built = model
         if threshold is not None:
             built.threshold = threshold
-    elif isinstance(adapter, str) and adapter in ("auto", "score") and foreign_adapter(model) is not None:
-        built = foreign_adapter(model, threshold, width=width)  # sklearn/PyOD estimator or ONNX model
+    elif foreign is not None:
+        built = foreign  # sklearn/PyOD estimator or ONNX model
     elif isinstance(adapter, str) and adapter in ("auto", "autoencoder", "score"):
         built = tabular_adapter(model, threshold, kind=adapter, width=width, output=output, device=device)
     else:
@@ -262,13 +267,36 @@ def _adapter(model: Any, threshold: float | None, normal: Any, percentile: float
     if built.sample_shape is None or len(built.sample_shape) != 1:
         raise ValueError(f"model: the tabular preset explains feature vectors [B, D]; the adapter's sample "
                          f"shape is {built.sample_shape} (give the adapter sample_shape=(D,))")
-    if threshold is None and not built.has_threshold:
-        if normal is None:
-            raise ValueError("threshold: pass threshold=, or normal= (normal rows) to calibrate it at a percentile")
-        built.calibrate(normal, percentile)
-    elif normal is not None:
-        built.observe_normal(normal)  # the typical-normal target of the search comes from these scores
     return built
+
+
+def _normal(built: ModelAdapter, threshold: float | None, normal: Any, percentile: float) -> NormalData | None:
+    """The normal rows, prepared and scored once: they calibrate the threshold where none is given, and
+    the typical-normal target of the search comes from their scores."""
+    if threshold is None and not built.has_threshold and normal is None:
+        raise ValueError("threshold: pass threshold=, or normal= (normal rows) to calibrate it at a percentile")
+    return prepare_normal(built, normal, None, percentile)
+
+
+def _calibration(d: int, threshold: float, normal: Any, *, k: int | None, lam: float | None, eps: float | None,
+                 lr: float | None, steps: int | None) -> Calibration:
+    """The calibrated defaults (``calibrate``), overridden by the options the user gave."""
+    cal = calibrate(d, threshold, data_scale(normal) if normal is not None else None,
+                    steps=DEFAULT_STEPS if steps is None else check_positive_int(steps, "steps"))
+    if lr is not None:
+        lr = check_finite_number(lr, "lr")
+    return attrs.evolve(cal, k=check_k(cal.k if k is None else k, d),
+                        lam=cal.lam if lam is None else check_finite_number(lam, "lam"),
+                        eps=cal.eps if eps is None else check_finite_number(eps, "eps"),
+                        lr=cal.lr if lr is None else lr)
+
+
+def _normal_box(normal: Any, scaler: Any, box_margin: float, cal: Calibration) -> tuple[BoxConstraint, Calibration]:
+    """The default box from the normal rows' range, and the calibration record saying so."""
+    margin = check_finite_number(box_margin, "box_margin", minimum=0.0)
+    box = BoxConstraint(*normal_box(normal, scaler, margin))
+    return box, attrs.evolve(cal, box=f"normal rows' range widened by {margin:g} of it on each side "
+                                      "(>= 0 where the normal rows are)")
 
 
 def tabular_interpreter(
@@ -314,35 +342,27 @@ def tabular_interpreter(
         widened by this share of it (default 0.1; never below 0 for a feature that is never negative
         in the normal rows), so the reference remains a possible input; None: no default box.
     """
-    built = _adapter(model, threshold, normal, percentile, adapter, width, output, device)
+    built = _adapter(model, threshold, adapter, width, output, device)
+    data = _normal(built, threshold, normal, percentile)
+    normal = None if data is None else data.values  # the rows as given, float64: what the statistics read
     d = int(built.sample_shape[0])
     spec = _features(features, d)
     if spec is not None:
         _check_integer_units(spec, normal, scaler)
     if scaler is not None:
         affine_of(scaler, d)  # fail now, not when the first table is printed
-    cal = calibrate(d, built.threshold, data_scale(normal) if normal is not None else None,
-                    steps=DEFAULT_STEPS if steps is None else check_positive_int(steps, "steps"))
-    if k is None:
-        k = cal.k
-    if lr is not None:
-        lr = check_finite_number(lr, "lr")
-    cal = attrs.evolve(cal, k=check_k(k, d), lam=cal.lam if lam is None else check_finite_number(lam, "lam"),
-                       eps=cal.eps if eps is None else check_finite_number(eps, "eps"),
-                       lr=cal.lr if lr is None else lr)
+    cal = _calibration(d, built.threshold, normal, k=k, lam=lam, eps=eps, lr=lr, steps=steps)
     reg = registry()
     if search == "auto":
-        search = choose_search(built, normal)
-    offered = {"lr": cal.lr, "steps": cal.steps, "seed": seed, **({} if normal is None else {"normal": normal})}
+        search = choose_search(built, data)
+    offered = {"lr": cal.lr, "steps": cal.steps, "seed": seed, **({} if data is None else {"normal": data})}
     if normal is not None and (units := feature_scale(normal)) is not None:
         offered["scale"] = units
     search_obj = _search(search, search_options, offered)
     extra: list[Any] = list(model_constraints(spec, scaler)) if spec is not None else []
     if normal is not None and box_margin is not None:
-        margin = check_finite_number(box_margin, "box_margin", minimum=0.0)
-        extra.append(BoxConstraint(*normal_box(normal, scaler, margin)))
-        cal = attrs.evolve(cal, box=f"normal rows' range widened by {margin:g} of it on each side "
-                                    "(>= 0 where the normal rows are)")
+        box, cal = _normal_box(normal, scaler, box_margin, cal)
+        extra.append(box)
     extra += user_constraints(constraints, None if spec is None else spec.names, reg)
     return TabularInterpreter(
         adapter=built,
@@ -357,3 +377,19 @@ def tabular_interpreter(
     )
 
 
+#: The options ``create("tabular", ...)`` takes (``deepaid plugins`` lists them).
+TABULAR_PRESET = Preset(tabular_interpreter, (
+    THRESHOLD, NORMAL, PERCENTILE, K.but(doc="at most this many features change (default: calibrated)"),
+    LAM, EPS,
+    Option("lr", None, "float", "step size of the gradient search (default: calibrated)"),
+    Option("steps", None, "int", "step budget of the gradient search (default: calibrated)"),
+    Option("features", None, "FeatureSpec | list of names | CSV path",
+           "feature names, bounds, integer and frozen features", fill="columns"),
+    Option("scaler", None, "scaler", "maps original units to model units (transform / inverse_transform)"),
+    Option("adapter", "auto", "name", "auto, autoencoder, score, or a registered adapter"),
+    Option("width", None, "int", "number of features, where the model cannot tell", fill="width"),
+    Option("output", None, "int | name", "which output of the model is the reconstruction or the score"),
+    CONSTRAINTS, DISTANCE, SEARCH, SEARCH_OPTIONS, SEED, DEVICE,
+    Option("box_margin", NORMAL_BOX_MARGIN, "float", "references stay in the normal rows' range widened by this "
+           "share of it (None: no default box)"),
+))

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepaid_sdk.benchmarks.synthetic import mlp_autoencoder, train_autoencoder as train_mlp_autoencoder
+from deepaid_sdk.bench.synthetic import mlp_autoencoder, train_autoencoder as train_mlp_autoencoder
 from deepaid_sdk.cache import cache_key, cache_path, cached, load_state, save_state
 from deepaid_sdk.records import array_field
 

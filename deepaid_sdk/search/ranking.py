@@ -1,60 +1,21 @@
-"""The ``ReferenceSearch`` interface and what every search shares: turning references into results."""
+"""Which changes a reference needs, and in what order: undo scores, pruning and ranking.
+
+Every search ends here: a change is undone only when the reference still meets its bar without it,
+and the rest are ranked by how much undoing each raises the score. One model call per change slot
+over all rows, so memory is bounded and no row sees another.
+"""
 
 from __future__ import annotations
 
-import time
-from abc import ABC, abstractmethod
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint, FidelityConstraint, all_satisfied
-from deepaid_sdk.distances import Distance, L2Distance
-from deepaid_sdk.results import InterpretationBatch
-
-#: Rows per model call when scoring variants: bounds memory; a row's result never depends on it.
-SCORE_CHUNK = 65_536
-
-
-class ReferenceSearch(ABC):
-    """Finds, for each anomaly of a batch, a reference the detector accepts under the constraints."""
-
-    name: str = ""
-
-    def search(
-        self,
-        adapter: ModelAdapter,
-        anomalies: Any,
-        constraints: Sequence[Constraint] = (),
-        distance: Distance | None = None,
-    ) -> InterpretationBatch:
-        """Check the arguments, bind the constraints to this detector, and run the search."""
-        if not isinstance(adapter, ModelAdapter):
-            raise TypeError(f"adapter: expected a ModelAdapter; got {type(adapter).__name__}")
-        for i, c in enumerate(constraints):
-            if not isinstance(c, Constraint):
-                raise TypeError(f"constraints[{i}]: expected a Constraint; got {type(c).__name__}")
-        if distance is None:
-            distance = L2Distance()
-        elif not isinstance(distance, Distance):
-            raise TypeError(f"distance: expected a Distance; got {type(distance).__name__}")
-        # A copy: prepare may share memory with the caller's array, and no search may write to it.
-        x = adapter.prepare(anomalies, "anomalies").clone()
-        bound = [c.bind(adapter, distance) for c in constraints]
-        return self._search(adapter, x, bound, distance)
-
-    @abstractmethod
-    def _search(
-        self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
-    ) -> InterpretationBatch:
-        """Search on a checked batch on ``adapter.device`` with bound constraints."""
-
-    def describe(self) -> dict[str, Any]:
-        """Recorded parameters, for reproducibility."""
-        return {"search": self.name}
+from deepaid_sdk.model.adapters import ModelAdapter, score_in_chunks
+from deepaid_sdk.target import strict_bound
 
 
 def true_columns(mask: Tensor, minimum: int = 0) -> tuple[Tensor, Tensor, Tensor]:
@@ -71,12 +32,6 @@ def _changed_lists(changed: Tensor) -> tuple[Tensor, Tensor]:
     """Per row, the changed flat indices padded with -1 (``[B, M]``) and their count ``[B]``."""
     order, valid, counts = true_columns(changed)
     return torch.where(valid, order, torch.full_like(order, -1)), counts
-
-
-@torch.no_grad()
-def score_in_chunks(adapter: ModelAdapter, x: Tensor, chunk: int = SCORE_CHUNK) -> Tensor:
-    """Scores of ``x`` in row chunks of ``chunk`` (memory bound; every row is scored on its own)."""
-    return torch.cat([adapter.score(part) for part in x.split(chunk)]) if x.shape[0] else x.new_zeros(0)
 
 
 @torch.no_grad()
@@ -134,13 +89,12 @@ def _mask_of(cols: Tensor, take: Tensor, width: int) -> Tensor:
 
 
 @torch.no_grad()
-def rank_changes(adapter: ModelAdapter, anomalies: Tensor, references: Tensor,
-                 reference_scores: Tensor | None = None) -> list[np.ndarray]:
+def rank_changes(adapter: ModelAdapter, anomalies: Tensor, references: Tensor) -> list[np.ndarray]:
     """Changed features per row, most important first.
 
     Importance of a change is how much the reference's score rises when that one change is
     undone (one model call per change slot, over all rows); ties fall back to the size of the
-    change. ``reference_scores`` is accepted for compatibility; the order needs only undo scores.
+    change.
     """
     b = anomalies.shape[0]
     delta = (references - anomalies).reshape(b, -1)
@@ -187,7 +141,7 @@ def prune_and_rank(
     refs = references.reshape(b, -1).clone()
     checked = _checked(constraints)
     if bar is None:
-        bar = adapter.threshold - adapter.eps
+        bar = strict_bound(adapter)
     bars = torch.as_tensor(bar, dtype=torch.float64, device=a.device).expand(b).clone()
     bars_own = score_in_chunks(adapter, references).double()
     bars = torch.maximum(bars, bars_own)
@@ -264,47 +218,9 @@ def _longest_prefix(adapter: ModelAdapter, checked: list[Constraint], a: Tensor,
 @torch.no_grad()
 def prune_changes(
     adapter: ModelAdapter, constraints: Sequence[Constraint], anomalies: Tensor, references: Tensor,
-    rounds: int | None = None, *, bar: Tensor | float | None = None,
+    *, bar: Tensor | float | None = None,
 ) -> Tensor:
-    """Undo changes the reference does not need while it stays at or below ``bar`` (see ``prune_and_rank``).
-
-    ``rounds`` is accepted for compatibility and ignored: passes run until nothing can be undone.
-    """
+    """Undo changes the reference does not need while it stays at or below ``bar`` (see ``prune_and_rank``)."""
     return prune_and_rank(adapter, constraints, anomalies, references, bar)[0]
 
 
-def build_batch(
-    adapter: ModelAdapter,
-    anomalies: Tensor,
-    references: Tensor,
-    *,
-    steps: Tensor | np.ndarray,
-    started: float,
-    method: str,
-    params: dict[str, Any],
-    details: Sequence[dict[str, Any]] = (),
-    changed: Sequence[np.ndarray] | None = None,
-) -> InterpretationBatch:
-    """Scores, verdicts and ranked changes of final references, as an ``InterpretationBatch``.
-
-    ``changed``: the ranked changes where the search has them already (``prune_and_rank``);
-    otherwise they are ranked here with ``rank_changes``.
-    """
-    with torch.no_grad():
-        scores = score_in_chunks(adapter, anomalies)
-        ref_scores = score_in_chunks(adapter, references)
-        flipped = ref_scores <= adapter.threshold
-    if changed is None:
-        changed = rank_changes(adapter, anomalies, references, ref_scores)
-    seconds = time.perf_counter() - started
-
-    def np_(t: Tensor) -> np.ndarray:
-        return t.detach().cpu().numpy()
-
-    return InterpretationBatch(
-        anomalies=np_(anomalies), references=np_(references), changed=tuple(changed),
-        scores=np_(scores).astype(np.float64), reference_scores=np_(ref_scores).astype(np.float64),
-        flipped=np_(flipped).astype(bool), steps=np.asarray(steps.cpu() if isinstance(steps, Tensor) else steps,
-                                                             dtype=np.int64),
-        threshold=adapter.threshold, seconds=seconds, method=method, params=params, details=tuple(details),
-    )

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Sequence
 import attrs
 import numpy as np
 
-from deepaid_sdk.views import format_table
+from deepaid_sdk.results.views import change_table, feature_label, format_table
 
 _arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
 
@@ -59,18 +59,6 @@ def _check_names(names: tuple[str, ...] | None, sample_shape: tuple[int, ...]) -
 def _summary(n: int, flipped: float, threshold: float, names: tuple[str, ...] | None, shape: tuple[int, ...]) -> str:
     features = f", features {list(names[:4])}{'...' if len(names) > 4 else ''}" if names else ""
     return f"{n} rows, sample shape {list(shape)}, threshold {threshold:.6g}, flip rate over alerts {flipped:.3f}{features}"
-
-
-def feature_label(index: Sequence[int] | int, feature_names: Sequence[str] | None, sample_shape: tuple[int, ...]) -> str:
-    """``names[d]`` for a vector sample; ``t=<step> names[d]`` for a window; bare indices otherwise."""
-    idx = (int(index),) if np.ndim(index) == 0 else tuple(int(i) for i in index)
-    name = None
-    if feature_names is not None:
-        name = feature_names[idx[-1]]
-    if len(idx) == 1:
-        return name if name is not None else str(idx[0])
-    prefix = ",".join(str(i) for i in idx[:-1])
-    return f"t={prefix} {name}" if name is not None else f"({prefix},{idx[-1]})"
 
 
 @attrs.frozen
@@ -125,30 +113,14 @@ class Interpretation:
         out["alert"] = self.alert
         return out
 
-    def table(
-        self,
-        feature_names: Sequence[str] | None = None,
-        inverse: Callable[[np.ndarray], np.ndarray] | None = None,
-    ) -> str:
-        """The changed features, anomaly vs reference; in original units when ``inverse`` is given."""
-        if feature_names is None:
-            feature_names = self.feature_names
-        anomaly, reference = self.anomaly, self.reference
-        if inverse is not None:
-            anomaly = np.asarray(inverse(anomaly[None]))[0]
-            reference = np.asarray(inverse(reference[None]))[0]
+    def table(self, feature_names: Sequence[str] | None = None,
+              inverse: Callable[[np.ndarray], np.ndarray] | None = None, *, categorical: bool = False) -> str:
+        """The changed features, anomaly vs reference (see ``deepaid_sdk.results.views.change_table``)."""
         width = self.anomaly.shape[-1] if self.anomaly.ndim else 1
         if feature_names is not None and len(feature_names) != width:
             raise ValueError(f"feature_names: expected {width} names; got {len(feature_names)}")
-        rows = []
-        for idx in self.changed:
-            key = tuple(np.atleast_1d(idx))
-            a, r = float(anomaly[key]), float(reference[key])
-            rows.append([feature_label(idx, feature_names, self.anomaly.shape), a, r, r - a])
-        verdict = "normal" if self.flipped else "STILL ANOMALOUS"
-        title = (f"score {self.score:.6g} -> reference {self.reference_score:.6g} "
-                 f"(threshold {self.threshold:.6g}, reference {verdict}); {len(rows)} changed")
-        return format_table(["feature", "anomaly", "reference", "change"], rows, title=title)
+        return change_table(self, self.feature_names if feature_names is None else feature_names, inverse,
+                            categorical=categorical)
 
 
 @attrs.frozen
@@ -308,8 +280,12 @@ class InterpretationBatch:
         }
 
     def table(self, feature_names: Sequence[str] | None = None,
-              inverse: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
-        return "\n\n".join(f"#{i} " + item.table(feature_names, inverse) for i, item in enumerate(self))
+              inverse: Callable[[np.ndarray], np.ndarray] | None = None, *, categorical: bool = False,
+              limit: int | None = None) -> str:
+        """The table of each interpretation (of the first ``limit``), numbered."""
+        items = list(self)[:limit] if limit is not None else list(self)
+        return "\n\n".join(f"#{i} " + item.table(feature_names, inverse, categorical=categorical)
+                             for i, item in enumerate(items))
 
     @classmethod
     def merge(cls, parts: Sequence[tuple[np.ndarray, "InterpretationBatch"]], total: int) -> "InterpretationBatch":

@@ -1,0 +1,1 @@
+"""Benchmarks: figures printed by ``deepaid bench``, never asserted by tests."""
