@@ -20,6 +20,7 @@ import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference"
+COMMENTS = ROOT / "docs" / "ext" / "comment_docstrings.py"  # the griffe extension: `#:` comments as docstrings
 DIRECTIVE = re.compile(r"^:::[ \t]+([\w.]+)", re.M)
 PROBLEM = re.compile(r"^(?:\x1b\[[\d;]*m)?(WARNING|ERROR)\b")
 
@@ -47,7 +48,7 @@ def test_every_member_the_api_reference_shows_has_a_docstring():
                                                                                                    False)
     modules = referenced_modules()
     assert {"deepaid_sdk", "deepaid_sdk.constraints", "deepaid_sdk.search", "deepaid_sdk.results"} <= set(modules)
-    missing = undocumented(modules, [ROOT])
+    missing = undocumented(modules, [ROOT], [str(ROOT / path) for path in shown.get("extensions", [])])
     assert not missing, (f"{len(missing)} members shown in the API reference (docs/reference/) have no docstring; "
                          "add one or two lines saying what and why:\n" + "\n".join(missing))
 
@@ -64,6 +65,10 @@ LIMIT = 3
 
 WIDTH = 4
 """Documented constant."""
+
+#: Documented the Sphinx way,
+#: on two lines.
+DEPTH = 5
 
 
 def helper():
@@ -94,10 +99,12 @@ class Bare:
     def ok(self):
         """Documented method."""
 ''')
-    assert undocumented(["fakepkg", "fakepkg.mod"], [tmp_path]) == [
-        "fakepkg.mod.Bare  (fakepkg/mod.py:34)", "fakepkg.mod.Kept.method  (fakepkg/mod.py:23)",
-        "fakepkg.mod.Kept.size  (fakepkg/mod.py:30)", "fakepkg.mod.LIMIT  (fakepkg/mod.py:4)",
-        "fakepkg.mod.helper  (fakepkg/mod.py:10)"]
+    expected = ["fakepkg.mod.Bare  (fakepkg/mod.py:38)", "fakepkg.mod.Kept.method  (fakepkg/mod.py:27)",
+                "fakepkg.mod.Kept.size  (fakepkg/mod.py:34)", "fakepkg.mod.LIMIT  (fakepkg/mod.py:4)",
+                "fakepkg.mod.helper  (fakepkg/mod.py:14)"]
+    assert undocumented(["fakepkg", "fakepkg.mod"], [tmp_path], [str(COMMENTS)]) == expected
+    # without the extension, the `#:` comment is not a docstring to griffe
+    assert undocumented(["fakepkg.mod"], [tmp_path]) == sorted(expected + ["fakepkg.mod.DEPTH  (fakepkg/mod.py:11)"])
 
 
 def referenced_modules() -> list[str]:
@@ -118,11 +125,12 @@ def shown_members(obj: griffe.Object) -> Iterator[griffe.Object | griffe.Alias]:
             yield member
 
 
-def undocumented(modules: Sequence[str], search_paths: Sequence[pathlib.Path]) -> list[str]:
+def undocumented(modules: Sequence[str], search_paths: Sequence[pathlib.Path],
+                 extensions: Sequence[str] = ()) -> list[str]:
     """Each module, class, function, method, property and module attribute the reference shows without a docstring.
 
     Attributes of classes (fields, class constants) are not required to have one: the class's docstring
-    says what its fields mean.
+    says what its fields mean. ``extensions``: griffe extensions to load, as mkdocs.yml names them.
     """
     packages: dict[str, griffe.Module] = {}
     seen: set[str] = set()
@@ -144,6 +152,7 @@ def undocumented(modules: Sequence[str], search_paths: Sequence[pathlib.Path]) -
     for name in modules:
         top = name.split(".")[0]
         if top not in packages:
-            packages[top] = griffe.load(top, search_paths=[str(p) for p in search_paths], docstring_parser="sphinx")
+            packages[top] = griffe.load(top, search_paths=[str(p) for p in search_paths], docstring_parser="sphinx",
+                                        extensions=griffe.load_extensions(*extensions))
         visit(packages[top] if name == top else packages[top][name.removeprefix(top + ".")])
     return sorted(missing)
