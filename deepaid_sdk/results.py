@@ -309,6 +309,7 @@ class InterpretationBatch:
 
     def table(self, feature_names: Sequence[str] | None = None,
               inverse: Callable[[np.ndarray], np.ndarray] | None = None) -> str:
+        """Every row's ``Interpretation.table``, numbered, separated by blank lines."""
         return "\n\n".join(f"#{i} " + item.table(feature_names, inverse) for i, item in enumerate(self))
 
     @classmethod
