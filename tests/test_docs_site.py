@@ -22,7 +22,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 REFERENCE = ROOT / "docs" / "reference"
 COMMENTS = ROOT / "docs" / "ext" / "comment_docstrings.py"  # the griffe extension: `#:` comments as docstrings
 DIRECTIVE = re.compile(r"^:::[ \t]+([\w.]+)", re.M)
-PROBLEM = re.compile(r"^(?:\x1b\[[\d;]*m)?(WARNING|ERROR)\b")
+LEVEL = re.compile(r"^(?:\x1b\[[\d;]*m)?(?:DEBUG|INFO|WARNING|ERROR)\b|^Aborted")  # a log line of mkdocs
+PROBLEM = re.compile(r"^(?:\x1b\[[\d;]*m)?(?:WARNING|ERROR)\b")
 
 
 def test_the_site_builds_strictly_with_no_warning(tmp_path):
@@ -31,9 +32,9 @@ def test_the_site_builds_strictly_with_no_warning(tmp_path):
                            str(ROOT / "mkdocs.yml"), "--site-dir", str(site)],
                           cwd=ROOT, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})  # no end-of-life banner in the output
-    output = done.stdout + done.stderr
-    problems = [line for line in output.splitlines() if PROBLEM.match(line)]
-    assert done.returncode == 0, ("mkdocs build --strict failed; its warnings and errors:\n" + "\n".join(problems)
+    output, status = done.stdout + done.stderr, done.returncode
+    problems = warnings_of(output)
+    assert status == 0, ("mkdocs build --strict failed; its warnings and errors:\n" + "\n".join(problems)
                                   + "\n\nfull output (last 4000 characters):\n" + output[-4000:])
     page = site / "reference" / "constraints" / "index.html"
     assert 'id="deepaid_sdk.constraints.BoxConstraint"' in page.read_text(), "the API reference was not drawn"
@@ -105,6 +106,20 @@ class Bare:
     assert undocumented(["fakepkg", "fakepkg.mod"], [tmp_path], [str(COMMENTS)]) == expected
     # without the extension, the `#:` comment is not a docstring to griffe
     assert undocumented(["fakepkg.mod"], [tmp_path]) == sorted(expected + ["fakepkg.mod.DEPTH  (fakepkg/mod.py:11)"])
+
+
+def warnings_of(output: str) -> list[str]:
+    """mkdocs' WARNING and ERROR messages, each with its continuation lines (a list of pages, a traceback)."""
+    messages: list[str] = []
+    inside = False
+    for line in output.splitlines():
+        if LEVEL.match(line):
+            inside = bool(PROBLEM.match(line))
+            if inside:
+                messages.append(line)
+        elif inside and line.strip():
+            messages[-1] += "\n" + line
+    return messages
 
 
 def referenced_modules() -> list[str]:
