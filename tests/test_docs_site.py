@@ -13,7 +13,7 @@ import pathlib
 import re
 import subprocess
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import griffe
 import yaml
@@ -47,9 +47,12 @@ def test_every_member_the_api_reference_shows_has_a_docstring():
     # shown_members() below mirrors these options; change both together
     assert (shown["filters"], shown["show_submodules"], shown.get("inherited_members", False)) == (["!^_"], False,
                                                                                                    False)
-    modules = referenced_modules()
-    assert {"deepaid_sdk", "deepaid_sdk.constraints", "deepaid_sdk.search", "deepaid_sdk.results"} <= set(modules)
-    missing = undocumented(modules, [ROOT], [str(ROOT / path) for path in shown.get("extensions", [])])
+    drawn = load(referenced_objects(), [ROOT], [str(ROOT / path) for path in shown.get("extensions", [])])
+    assert {"deepaid_sdk", "deepaid_sdk.constraints", "deepaid_sdk.search", "deepaid_sdk.results"} <= set(drawn)
+    # a package whose __init__ imports its names without listing them in __all__ would show an empty page
+    empty = [path for path, obj in drawn.items() if obj.is_module and not list(shown_members(obj))]
+    assert not empty, f"reference pages that show no member (list the public names in __all__): {empty}"
+    missing = undocumented(drawn.values())
     assert not missing, (f"{len(missing)} members shown in the API reference (docs/reference/) have no docstring; "
                          "add one or two lines saying what and why:\n" + "\n".join(missing))
 
@@ -103,9 +106,10 @@ class Bare:
     expected = ["fakepkg.mod.Bare  (fakepkg/mod.py:38)", "fakepkg.mod.Kept.method  (fakepkg/mod.py:27)",
                 "fakepkg.mod.Kept.size  (fakepkg/mod.py:34)", "fakepkg.mod.LIMIT  (fakepkg/mod.py:4)",
                 "fakepkg.mod.helper  (fakepkg/mod.py:14)"]
-    assert undocumented(["fakepkg", "fakepkg.mod"], [tmp_path], [str(COMMENTS)]) == expected
+    assert undocumented(load(["fakepkg", "fakepkg.mod"], [tmp_path], [str(COMMENTS)]).values()) == expected
     # without the extension, the `#:` comment is not a docstring to griffe
-    assert undocumented(["fakepkg.mod"], [tmp_path]) == sorted(expected + ["fakepkg.mod.DEPTH  (fakepkg/mod.py:11)"])
+    assert undocumented(load(["fakepkg.mod"], [tmp_path]).values()) == sorted(
+        expected + ["fakepkg.mod.DEPTH  (fakepkg/mod.py:11)"])
 
 
 def warnings_of(output: str) -> list[str]:
@@ -122,8 +126,8 @@ def warnings_of(output: str) -> list[str]:
     return messages
 
 
-def referenced_modules() -> list[str]:
-    """The modules the reference pages draw (their ``::: module`` lines)."""
+def referenced_objects() -> list[str]:
+    """What the reference pages draw (their ``::: path`` lines): modules, and objects a module page cannot show."""
     return sorted({name for page in REFERENCE.glob("*.md") for name in DIRECTIVE.findall(page.read_text())})
 
 
@@ -140,14 +144,26 @@ def shown_members(obj: griffe.Object) -> Iterator[griffe.Object | griffe.Alias]:
             yield member
 
 
-def undocumented(modules: Sequence[str], search_paths: Sequence[pathlib.Path],
-                 extensions: Sequence[str] = ()) -> list[str]:
-    """Each module, class, function, method, property and module attribute the reference shows without a docstring.
+def load(paths: Sequence[str], search_paths: Sequence[pathlib.Path],
+         extensions: Sequence[str] = ()) -> dict[str, griffe.Object]:
+    """The griffe objects at ``paths``, loaded as mkdocstrings loads them (``extensions`` as mkdocs.yml names them)."""
+    packages: dict[str, griffe.Module] = {}
+    objects = {}
+    for path in paths:
+        top = path.split(".")[0]
+        if top not in packages:
+            packages[top] = griffe.load(top, search_paths=[str(p) for p in search_paths], docstring_parser="sphinx",
+                                        extensions=griffe.load_extensions(*extensions))
+        objects[path] = packages[top] if path == top else packages[top][path.removeprefix(top + ".")]
+    return objects
+
+
+def undocumented(objects: Iterable[griffe.Object]) -> list[str]:
+    """Each module, class, function, method, property and module attribute drawn from ``objects`` without a docstring.
 
     Attributes of classes (fields, class constants) are not required to have one: the class's docstring
-    says what its fields mean. ``extensions``: griffe extensions to load, as mkdocs.yml names them.
+    says what its fields mean.
     """
-    packages: dict[str, griffe.Module] = {}
     seen: set[str] = set()
     missing: list[str] = []
 
@@ -164,10 +180,6 @@ def undocumented(modules: Sequence[str], search_paths: Sequence[pathlib.Path],
             except griffe.AliasResolutionError:
                 missing.append(f"{member.path}  (an alias mkdocstrings cannot resolve)")
 
-    for name in modules:
-        top = name.split(".")[0]
-        if top not in packages:
-            packages[top] = griffe.load(top, search_paths=[str(p) for p in search_paths], docstring_parser="sphinx",
-                                        extensions=griffe.load_extensions(*extensions))
-        visit(packages[top] if name == top else packages[top][name.removeprefix(top + ".")])
+    for obj in objects:
+        visit(obj)
     return sorted(missing)
