@@ -35,7 +35,7 @@ def test_the_site_builds_strictly_with_no_warning(tmp_path):
     output, status = done.stdout + done.stderr, done.returncode
     problems = warnings_of(output)
     assert status == 0, ("mkdocs build --strict failed; its warnings and errors:\n" + "\n".join(problems)
-                                  + "\n\nfull output (last 4000 characters):\n" + output[-4000:])
+                         + "\n\nfull output (last 4000 characters):\n" + output[-4000:])
     page = site / "reference" / "constraints" / "index.html"
     assert 'id="deepaid_sdk.constraints.BoxConstraint"' in page.read_text(), "the API reference was not drawn"
 
