@@ -17,9 +17,11 @@ $(BIN)/python:
 # torch first, pinned: a CPU build of 2.13.0 is on these machines; an open range pulls CUDA wheels.
 # Extras for the tests: the core gets plot (matplotlib), files (pyarrow, pandas, safetensors), ray (Ray Data);
 # every plugin and contrib package has only `plot` (see their pyproject.toml).
+# mkdocs, mkdocs-material and mkdocstrings: tests/test_docs_site.py builds the docs site (the core's `docs` extra).
 $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)$(if $(filter .,$(p)),$(CORE_EXTRAS),[plot])") pytest hypothesis scikit-learn onnx onnxruntime skops skl2onnx
+	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)$(if $(filter .,$(p)),$(CORE_EXTRAS),[plot])") pytest hypothesis scikit-learn onnx onnxruntime skops skl2onnx \
+		mkdocs mkdocs-material "mkdocstrings[python]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -80,6 +80,7 @@ class FidelityConstraint(Constraint):
         self.adapter = adapter
 
     def bind(self, adapter: "ModelAdapter", distance: Distance) -> "FidelityConstraint":
+        """A copy tied to ``adapter``: the fidelity term needs the detector's scores and threshold."""
         return FidelityConstraint(self.eps, self.weight, adapter)
 
     def _adapter(self) -> "ModelAdapter":
@@ -88,17 +89,21 @@ class FidelityConstraint(Constraint):
         return self.adapter
 
     def margin(self) -> float:
+        """The margin below the threshold: ``eps`` when given, otherwise the adapter's own ``eps``."""
         return self._adapter().eps if self.eps is None else self.eps
 
     def penalty(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """``weight * relu(score - (threshold - margin))``: zero once the reference is normal with margin."""
         return self.weight * self._adapter().fidelity_loss(ref, self.margin())
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """``[B]`` bool: the reference scores at or below ``threshold - margin`` (no gradient)."""
         adapter = self._adapter()
         with torch.no_grad():
             return adapter.score(ref) <= adapter.threshold - self.margin()
 
     def evaluate(self, ref: Tensor, anomaly: Tensor) -> tuple[Tensor, Tensor]:
+        """Penalty and satisfied from one model call, since both need the reference's score."""
         adapter = self._adapter()
         bound = adapter.threshold - self.margin()
         score = adapter.score(ref)
@@ -119,12 +124,15 @@ class StabilityConstraint(Constraint):
         self.distance = distance
 
     def bind(self, adapter: "ModelAdapter", distance: Distance) -> "StabilityConstraint":
+        """A copy that uses the search's distance, unless this constraint was given its own."""
         return StabilityConstraint(self.lam, self.distance or distance)
 
     def penalty(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """``lam * distance(ref, anomaly)`` (L2 when unbound): pulls the reference towards the anomaly."""
         return self.lam * (self.distance or L2Distance())(ref, anomaly)
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """Always True: closeness is weighed in the objective, never a condition a reference can fail."""
         return torch.ones(ref.shape[0], dtype=torch.bool, device=ref.device)
 
 
@@ -141,6 +149,7 @@ class ConcisenessConstraint(Constraint):
         self.tol = float(tol)
 
     def project(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """Keep each over-budget row's ``k`` largest changes and reset the others to the anomaly's values."""
         r, a = _flat(ref), _flat(anomaly)
         if self.k >= r.shape[1]:
             return ref
@@ -154,6 +163,7 @@ class ConcisenessConstraint(Constraint):
         return torch.where(keep, r, a).reshape(ref.shape)
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """``[B]`` bool: at most ``k`` features differ from the anomaly by more than ``tol``."""
         return ((_flat(ref) - _flat(anomaly)).abs() > self.tol).sum(dim=1) <= self.k
 
 
@@ -195,10 +205,12 @@ class BoxConstraint(Constraint):
         return self.low.to(ref.device, ref.dtype), self.high.to(ref.device, ref.dtype)
 
     def project(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """Clamp every feature into ``[low, high]``."""
         low, high = self._lh(ref)
         return torch.minimum(torch.maximum(_flat(ref), low), high).reshape(ref.shape)
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """``[B]`` bool: every feature lies within ``[low, high]``."""
         low, high = self._lh(ref)
         r = _flat(ref)
         return ((r >= low) & (r <= high)).all(dim=1)
@@ -230,10 +242,12 @@ class IntegerConstraint(_DimsConstraint):
     priority = 20
 
     def project(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """Round the listed features (all when ``dims`` is None) to the nearest whole number."""
         r = _flat(ref)
         return torch.where(self._mask(ref), torch.round(r), r).reshape(ref.shape)
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """``[B]`` bool: the listed features are whole numbers (within 1e-6)."""
         r = _flat(ref)
         return ((r - torch.round(r)).abs() <= 1e-6).logical_or(~self._mask(ref)).all(dim=1)
 
@@ -251,12 +265,15 @@ class FrozenConstraint(_DimsConstraint):
         super().__init__(dims)
 
     def project(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """Put the frozen features back to the anomaly's values."""
         return torch.where(self._mask(ref), _flat(anomaly), _flat(ref)).reshape(ref.shape)
 
     def changeable(self, anomaly: Tensor) -> Tensor:
+        """``[B, N]`` mask of every feature but the frozen ones, so a search never picks those."""
         return (~self._mask(anomaly)).expand(anomaly.shape[0], -1)
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """``[B]`` bool: the frozen features equal the anomaly's."""
         return ((_flat(ref) == _flat(anomaly)) | ~self._mask(ref)).all(dim=1)
 
 
@@ -295,6 +312,7 @@ class OneHotConstraint(Constraint):
         return r, index, valid, r[:, index.clamp_min(0)]
 
     def project(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """In each group, set the largest value to 1 and the others to 0."""
         r, index, valid, values = self._gather(ref)
         values = values.masked_fill(~valid, float("-inf"))
         hot = torch.zeros_like(values).scatter_(2, values.argmax(dim=2, keepdim=True), 1.0)
@@ -303,6 +321,7 @@ class OneHotConstraint(Constraint):
         return out.reshape(ref.shape)
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:
+        """``[B]`` bool: every group holds only zeros and ones, with exactly one 1."""
         _, _, valid, values = self._gather(ref)
         values = values.masked_fill(~valid, 0.0)
         binary = ((values == 0) | (values == 1)).all(dim=2)
@@ -313,6 +332,7 @@ BUILTIN_CONSTRAINTS: tuple[type[Constraint], ...] = (
     FidelityConstraint, StabilityConstraint, ConcisenessConstraint, BoxConstraint,
     IntegerConstraint, FrozenConstraint, OneHotConstraint,
 )
+"""The constraints the core registers (by their ``name``) through the same hook as plugins."""
 
 
 def ordered_hard(constraints: Sequence[Constraint]) -> list[Constraint]:
@@ -321,12 +341,14 @@ def ordered_hard(constraints: Sequence[Constraint]) -> list[Constraint]:
 
 
 def project_all(constraints: Sequence[Constraint], ref: Tensor, anomaly: Tensor) -> Tensor:
+    """Project ``ref`` through every hard constraint in ``priority`` order (value domains first, the L0 budget last)."""
     for c in ordered_hard(constraints):
         ref = c.project(ref, anomaly)
     return ref
 
 
 def all_satisfied(constraints: Sequence[Constraint], ref: Tensor, anomaly: Tensor) -> Tensor:
+    """``[B]`` bool: every constraint, hard or soft, holds for the row."""
     ok = torch.ones(ref.shape[0], dtype=torch.bool, device=ref.device)
     for c in constraints:
         ok &= c.satisfied(ref, anomaly)

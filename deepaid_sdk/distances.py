@@ -85,3 +85,4 @@ class HammingDistance(Distance):
 
 
 BUILTIN_DISTANCES: tuple[type[Distance], ...] = (L0Distance, L1Distance, L2Distance, LinfDistance, HammingDistance)
+"""The distances the core registers (by their ``name``) through the same hook as plugins."""

@@ -11,11 +11,15 @@ from typing import Any, Callable
 import pluggy
 
 PROJECT_NAME = "deepaid"
+"""The pluggy project name, which is also the entry-point group a plugin declares."""
 
 hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+"""Marks the hook specifications of this module (the host's side)."""
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+"""Marks a plugin's hook implementations (also importable as ``deepaid_sdk.hookimpl``)."""
 
 Register = Callable[[str, Any], None]
+"""The ``register(name, factory)`` callable every hook receives."""
 
 
 @hookspec

@@ -151,6 +151,11 @@ class Interpreter:
         return result.table(view.feature_names, view.inverse, categorical=view.categorical)
 
     def describe(self) -> dict[str, Any]:
+        """What this interpreter was built with, for reproducibility.
+
+        The adapter's and the search's recorded parameters, the schema's feature names, and the names of the
+        constraints and of the distance.
+        """
         return {"interpreter": self.name, **self.adapter.describe(), **self.search.describe(),
                 "schema": None if self.schema is None else list(self.schema.names),
                 "constraints": [c.name for c in self.constraints],

@@ -23,6 +23,7 @@ class _Required:
         return "required"
 
 
+#: The default of an option that must be given.
 REQUIRED: Any = _Required()
 
 #: What the explain job may fill in for an option the user did not give (``Option.fill``).
@@ -133,6 +134,7 @@ class Preset:
 
     @property
     def names(self) -> tuple[str, ...]:
+        """The declared options' names, in order."""
         return tuple(o.name for o in self.options)
 
     def option(self, name: str) -> Option | None:
@@ -159,24 +161,41 @@ class Preset:
 
 # -- options most presets share: a preset takes the ones it has, with ``but()`` where its default differs --
 
+#: The shared ``threshold`` option.
 THRESHOLD = Option("threshold", None, "float", "the alert threshold; or give normal rows to calibrate it")
+#: The shared ``normal`` option.
 NORMAL = Option("normal", None, "rows", "normal rows: calibrate the threshold at percentile (unless given) and "
                 "record the normal scores the search aims for", fill="normal")
+#: The shared ``percentile`` option.
 PERCENTILE = Option("percentile", 99.0, "float", "percentile of the normal scores that becomes the threshold",
                     fill="percentile")
+#: The shared ``k`` option.
 K = Option("k", None, "int", "at most this many features change")
+#: The shared ``lam`` option.
 LAM = Option("lam", None, "float", "weight of the distance to the anomaly (stability)")
+#: The shared ``eps`` option.
 EPS = Option("eps", None, "float", "margin below the threshold the reference must reach")
+#: The shared ``box`` option.
 BOX = Option("box", None, "[low, high]", "bounds of every feature")
+#: The shared ``integer`` option.
 INTEGER = Option("integer", None, "list of features", "features that stay whole numbers")
+#: The shared ``frozen`` option.
 FROZEN = Option("frozen", None, "list of features", "features that never change")
+#: The shared ``onehot`` option.
 ONEHOT = Option("onehot", None, "list of feature groups", "groups of features that stay one-hot")
+#: The shared ``constraints`` option.
 CONSTRAINTS = Option("constraints", (), "list", "more constraints: Constraint objects, names or [name, {options}]")
+#: The shared ``distance`` option.
 DISTANCE = Option("distance", "l2", "name", "a registered distance (l2, l1, linf, l0, hamming...)")
+#: The shared ``search`` option.
 SEARCH = Option("search", "auto", "name", "the reference search ('auto': gradient where the score has one, "
                 "else blackbox)")
+#: The shared ``search_options`` option.
 SEARCH_OPTIONS = Option("search_options", None, "dict", "options of the search (seed, steps, lr...)")
+#: The shared ``feature_names`` option.
 FEATURE_NAMES = Option("feature_names", None, "list of names", "names of the features, so constraints may name "
                        "columns", fill="columns")
+#: The shared ``device`` option.
 DEVICE = Option("device", None, "str", "torch device of the model (default: where its parameters are)")
+#: The shared ``seed`` option.
 SEED = Option("seed", 0, "int", "seed of the search's start noise")

@@ -128,9 +128,11 @@ class Registry:
             raise RegistryError(f"unknown {kind[:-1]} {name!r}; registered: {known}") from None
 
     def names(self, kind: str) -> list[str]:
+        """The names registered for ``kind`` (e.g. ``"searches"``), sorted."""
         return sorted(self.components[kind])
 
     def iter(self, kind: str) -> Iterator[Component]:
+        """The components of ``kind``, in name order."""
         for name in sorted(self.components[kind]):
             yield self.components[kind][name]
 

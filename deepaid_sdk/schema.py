@@ -114,6 +114,7 @@ class FeatureSchema:
         return extra
 
     def to_dict(self) -> dict[str, Any]:
+        """The JSON form (``{"version": 1, "names": [...]}``) that ``save`` writes."""
         return {"version": SCHEMA_VERSION, "names": list(self.names)}
 
     def save(self, path: str | os.PathLike) -> pathlib.Path:

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from deepaid_sdk.checks import check_finite_number
 
+#: The target modes: a typically normal reference, or the strict minimum below the threshold.
 MODES = ("typical", "threshold")
 
 
@@ -75,6 +76,7 @@ class TargetPolicy:
 
     @property
     def typical(self) -> bool:
+        """Whether the policy aims for a typical normal score (else the strict bound)."""
         return self.mode == "typical" and self.quantile is not None
 
     def score(self, adapter: Any, margin: float | None = None,

@@ -23,7 +23,9 @@ from deepaid_sdk.progress import progress
 
 FORMAT = "deepaid-distill/1"
 UNKNOWN = "unknown"
+"""The verdict of an alert no rule matches confidently enough: a pattern the analyst has not labelled."""
 FALSE_POSITIVE = "false_positive"
+"""The verdict suppressed by default (alerts are marked, never deleted); its alerts feed ``retraining_set``."""
 #: Default least confidence for a verdict; below it an alert is ``unknown``.
 DEFAULT_MIN_SCORE = 0.6
 DEFAULT_MODE = "path"
@@ -52,6 +54,7 @@ class Predictions:
                 for v, c, r, s in zip(self.verdicts, self.confidence, self.rule_text, self.suppressed)]
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: the per-alert ``records()``, how many alerts are suppressed, and how many there are."""
         return {"predictions": self.records(), "suppressed": int(self.suppressed.sum()), "alerts": len(self)}
 
 
@@ -177,6 +180,7 @@ class Distiller:
                 "states": self.states.to_dict(), "rules": [r.to_dict() for r in self.rules]}
 
     def to_json(self, indent: int | None = 1) -> str:
+        """``to_dict()`` as strict JSON text, which ``from_json`` reads back."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
@@ -205,6 +209,7 @@ class Distiller:
 
     @classmethod
     def from_json(cls, text: str, *, states: StateExtractor | None = None) -> "Distiller":
+        """Rebuild from ``to_json()`` text (see ``from_dict``)."""
         return cls.from_dict(json.loads(text), states=states)
 
 

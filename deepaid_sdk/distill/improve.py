@@ -34,6 +34,7 @@ class RetrainingSet:
     """How many false positives the rows come from."""
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe summary: row count, false positives used, sample shape (the rows are in ``rows``)."""
         return {"rows": int(self.rows.shape[0]), "alerts": self.alerts, "shape": list(self.rows.shape[1:])}
 
 
@@ -109,10 +110,12 @@ class AllowList:
         return self.distiller.triage(interpretations).suppressed
 
     def to_text(self) -> str:
+        """The allow-listing rules, one readable line each, for an analyst to review."""
         rules = self.distiller.rules
         lines = [f"Allow-list: {len(self.entries)} rules (alerts matching them are suppressed, not deleted)"]
         lines += [f"  #{i} {rules[i].verdict} (x{rules[i].support}): {rules[i].text()}" for i in self.entries]
         return "\n".join(lines)
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: the allow-listing rules' indices and the whole rule set (``Distiller.to_dict``)."""
         return {"entries": list(self.entries), "rules": self.distiller.to_dict()}

@@ -40,13 +40,16 @@ class Rule:
     support: int = 1
 
     def text(self) -> str:
+        """The state path as one readable line (``(no change)`` for an empty path)."""
         return " -> ".join(s.text for s in self.states) or "(no change)"
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: verdict, support and states; ``from_dict`` reads it back."""
         return {"verdict": self.verdict, "support": self.support, "states": [s.to_dict() for s in self.states]}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "rule") -> "Rule":
+        """Rebuild from ``to_dict()``; a malformed entry is a ValueError naming where it is (``where``)."""
         if not isinstance(data, Mapping) or not isinstance(data.get("verdict"), str) or not data["verdict"]:
             raise ValueError(f"{where}: expected {{'verdict': non-empty str, 'support': int, 'states': [...]}}; "
                              f"got {data!r}")

@@ -35,13 +35,16 @@ class State:
 
     @property
     def text(self) -> str:
+        """Feature and value cell as one readable phrase, as rules print it."""
         return f"{self.feature} {self.value}"
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: feature, value and level; ``from_dict`` reads it back."""
         return {"feature": self.feature, "value": self.value, "level": self.level}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "state") -> "State":
+        """Rebuild from ``to_dict()``; a malformed entry is a ValueError naming where it is (``where``)."""
         if not isinstance(data, Mapping) or not isinstance(data.get("feature"), str) \
                 or not isinstance(data.get("value"), str):
             raise ValueError(f"{where}: expected {{'feature': str, 'value': str, 'level': int|null}}; got {data!r}")
@@ -74,6 +77,7 @@ class StateExtractor(abc.ABC):
         """JSON-safe parameters: ``type(self)(**self.params())`` is an equal extractor."""
 
     def to_dict(self) -> dict[str, Any]:
+        """Name and ``params()``: what a saved Distiller needs to rebuild this extractor from the registry."""
         return {"name": self.name, "params": self.params()}
 
 
@@ -146,6 +150,7 @@ class IntervalStates(StateExtractor):
         return cls(names, np.maximum.accumulate(edges, axis=1), interval_labels(qs))
 
     def params(self) -> dict[str, Any]:
+        """Feature names, cut points and cell labels: all that rebuilds this extractor."""
         return {"feature_names": list(self.feature_names), "edges": self.edges.tolist(), "labels": list(self.labels)}
 
     def feature_index(self, key: Any) -> tuple[int, str]:

@@ -65,9 +65,11 @@ class ExplainSummary:
     """The preset and input options given (``--option``)."""
 
     def to_dict(self) -> dict[str, Any]:
+        """Every field as a plain dict (``deepaid explain --json`` prints it)."""
         return attrs.asdict(self)
 
     def text(self) -> str:
+        """The line ``deepaid explain`` prints: records, alerts, references judged normal, time, output."""
         resumed = f" ({self.resumed_rows} done before the resume)" if self.resumed_rows else ""
         extra = f"; ignored columns not in the schema: {list(self.extra_columns)}" if self.extra_columns else ""
         if self.rejected:

@@ -141,10 +141,12 @@ class ModelAdapter(ABC):
 
     @property
     def device(self) -> torch.device:
+        """The device the model runs on; searches build their tensors there."""
         return self._device
 
     @property
     def threshold(self) -> float:
+        """The alert threshold (a score above it is an alert); a ValueError until given or calibrated."""
         if self._threshold is None:
             raise ValueError("threshold: not set; pass threshold= or call calibrate(normal_data)")
         return self._threshold
@@ -278,6 +280,7 @@ class ScoreAdapter(ModelAdapter):
         self.model_dtype = module_dtype(model)
 
     def score(self, x: Tensor) -> Tensor:
+        """The model's scores ``[B]``; a model returning another shape is a ValueError naming the adapter that fits."""
         check_model_device(self.model, self.device)
         scores = self.model(to_dtype(x, self.model_dtype))
         if not isinstance(scores, Tensor) or scores.shape != (x.shape[0],):
@@ -324,15 +327,21 @@ class ReconstructionAdapter(ModelAdapter):
         return x
 
     def output(self, x: Tensor) -> Tensor:
+        """The model's output for ``x``, checked to have ``target(x)``'s shape and cast to ``x``'s dtype."""
         check_model_device(self.model, self.device)
         out = self.model(to_dtype(x, self.model_dtype))
         return check_output(out, self.target(x).shape, "model", "output (the reconstruction)").to(x.dtype)
 
     def score(self, x: Tensor) -> Tensor:
+        """Per-sample RMSE of ``output(x)`` against ``target(x)``, ``[B]``.
+
+        A tiny floor under the root keeps the gradient finite where the error is zero.
+        """
         diff = (self.output(x) - self.target(x)).reshape(x.shape[0], -1)
         return torch.sqrt(diff.pow(2).mean(dim=1) + 1e-12)
 
     def reconstruct(self, x: Tensor) -> Tensor:
+        """The model's output: the detector's own normal version of ``x``, a natural start for the search."""
         return self.output(x)
 
 

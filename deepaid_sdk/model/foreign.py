@@ -123,6 +123,7 @@ class SklearnAdapter(ArrayScoreAdapter):
         return -float(offset) if self.method == "score_samples" else 0.0
 
     def score_array(self, x: np.ndarray) -> np.ndarray:
+        """The estimator's scores of numpy rows, signed so that higher is more anomalous."""
         # An estimator fitted on a DataFrame warns "X does not have valid feature names" on every array it
         # scores (once per search step). Rows reach it in its own column order (matched by name where they
         # came with names), so that one warning is silenced here; every other warning still shows.
@@ -132,6 +133,7 @@ class SklearnAdapter(ArrayScoreAdapter):
         return out if self.higher_is_anomalous else -out
 
     def describe(self) -> dict[str, Any]:
+        """The adapter's recorded parameters and what it wraps, for reproducibility."""
         return {**super().describe(), "model": type(self.model).__name__, "method": self.method,
                 "higher_is_anomalous": self.higher_is_anomalous}
 
@@ -168,6 +170,7 @@ class NumpyScoreAdapter(ArrayScoreAdapter):
         super().__init__(threshold, width=width, eps=eps, device=device)
 
     def score_array(self, x: np.ndarray) -> np.ndarray:
+        """The function's scores of numpy rows, checked to be one finite number per row."""
         out = np.asarray(self.model(x), dtype=np.float64).reshape(-1)
         return out if self.higher_is_anomalous else -out
 
@@ -237,10 +240,12 @@ class OnnxAdapter(ArrayScoreAdapter):
         super().__init__(threshold, width=_width(width, found, model), eps=eps, device=device)
 
     def score_array(self, x: np.ndarray) -> np.ndarray:
+        """The session's score output for numpy rows, signed so that higher is more anomalous."""
         out = np.asarray(self.model.run([self.output_name], {self.input_name: x})[0], dtype=np.float64).reshape(-1)
         return out if self.higher_is_anomalous else -out
 
     def describe(self) -> dict[str, Any]:
+        """The adapter's recorded parameters and what it wraps, for reproducibility."""
         return {**super().describe(), "output": self.output_name, "input": self.input_name,
                 "higher_is_anomalous": self.higher_is_anomalous}
 

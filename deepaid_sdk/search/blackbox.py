@@ -121,6 +121,7 @@ class BlackboxSearch(ReferenceSearch):
             chunk=chunk)
 
     def describe(self) -> dict[str, Any]:
+        """The settings and the number of normal rows, recorded for reproducibility."""
         s = self.settings
         return {"search": self.name, "target": s.target, "values": list(s.values), "quantiles": list(s.quantiles),
                 "neighbours": s.neighbours, "width": s.width, "screen": s.screen, "refine_steps": s.refine_steps,

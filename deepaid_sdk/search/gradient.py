@@ -139,6 +139,7 @@ class GradientSearch(ReferenceSearch):
             raise ValueError(f"keep_share: expected a share in [0, 1]; got {keep_share}")
 
     def describe(self) -> dict[str, Any]:
+        """Every option of the search (``scale`` only as whether one was given), recorded for reproducibility."""
         return {"search": self.name, "steps": self.steps, "lr": self.lr, "optimizer": self.optimizer,
                 "init_noise": self.init_noise, "seed": self.seed, "start": self.start, "prune": self.prune,
                 "patience": self.patience, "target": self.target, "quantile": self.quantile,
