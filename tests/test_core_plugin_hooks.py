@@ -155,5 +155,6 @@ def test_a_misspelt_hook_behind_an_entry_point_is_listed_and_the_others_load(mis
 
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
-    assert "FAILED misspelt: PluginValidationError: deepaid plugin 'misspelt' (fake-hooks-plugin): register_serches" in out
+    assert ("FAILED misspelt: PluginValidationError: deepaid plugin 'misspelt' (fake-hooks-plugin): "
+            "register_serches") in out
     assert "FAILED wrongarg: PluginValidationError: deepaid plugin 'wrongarg': register_distances(registr)" in out
