@@ -214,3 +214,12 @@ def check_batch_invariance(
                                        err_msg=f"{name}: row {i}'s reference differs at position {j} of the batch")
             assert bool(result.flipped[j]) == bool(alone.flipped[0]), \
                 f"{name}: row {i}'s verdict differs at position {j} of the batch"
+
+
+# One entry point over all of the above for everything a plugin registers (imported last: it uses them).
+from deepaid_sdk.conformance import CheckReport, CheckResult, Example, check_plugin  # noqa: E402
+
+__all__ = [
+    "INVARIANCE_ROWS", "CheckReport", "CheckResult", "Example", "check_adapter", "check_batch_invariance",
+    "check_constraint", "check_distance", "check_plugin", "check_search",
+]

@@ -122,3 +122,12 @@ def test_the_plugin_authors_guide_shows_this_constraint_exactly():
     source = (root / "contrib" / "deepaid-plugin-template" / "src" / "deepaid_plugin_template"
               / "decrease_only.py").read_text()
     assert shown is not None and shown.group(1) == source
+
+
+# -- the one line a third party needs: every conformance check on everything the plugin registers ------------
+
+from deepaid_sdk.testing import check_plugin  # noqa: E402
+
+
+def test_the_plugin_passes_check_plugin():
+    check_plugin("template")  # the entry-point name in pyproject.toml; raises listing every failed check
