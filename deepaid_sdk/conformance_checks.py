@@ -18,10 +18,10 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.adapters import ModelAdapter, ReconstructionAdapter
+from deepaid_sdk.model.adapters import ModelAdapter, ReconstructionAdapter
 from deepaid_sdk.constraints import ConcisenessConstraint, Constraint
 from deepaid_sdk.distances import Distance, L2Distance
-from deepaid_sdk.registry import Component, Registry
+from deepaid_sdk.registry import Component, Lazy, Registry
 from deepaid_sdk.search import ReferenceSearch
 
 Status = Literal["passed", "failed", "not checked"]
@@ -326,8 +326,10 @@ def registration_problems(comp: Component, reg: Registry) -> list[str]:
                         f"saved rules record {own!r}, a name the registry does not know")
     if comp.kind in CALLS and callable(comp.factory):
         args, kwargs, caller = CALLS[comp.kind]
-        if _binds(comp.factory, *args, **kwargs) is False:
-            problems.append(f"{caller.replace('NAME', comp.name)}; its signature {_signature(comp.factory)} "
+        # A lazy factory is checked by what it loads; a preset by its build function.
+        called = comp.factory.load() if isinstance(comp.factory, Lazy) else getattr(comp.factory, "build", comp.factory)
+        if _binds(called, *args, **kwargs) is False:
+            problems.append(f"{caller.replace('NAME', comp.name)}; its signature {_signature(called)} "
                             f"cannot be called so")
     if comp.kind == "explain_inputs" and comp.name not in reg.names("interpreters"):
         problems.append(f"an explain input is looked up by its preset's name, and no preset is called "

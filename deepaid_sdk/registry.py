@@ -17,6 +17,17 @@ class RegistryError(ValueError):
     """A duplicate or unknown component name."""
 
 
+#: One of each kind, as messages name it ("unknown search 'x'").
+SINGULAR = {"searches": "search", "constraints": "constraint", "distances": "distance", "adapters": "adapter",
+            "interpreters": "interpreter", "demos": "demo", "benchmarks": "benchmark",
+            "distill_states": "state extractor", "explain_inputs": "explain input"}
+
+
+def singular(kind: str) -> str:
+    """``kind`` ("searches") as one of it ("search")."""
+    return SINGULAR.get(kind, kind.rstrip("s"))
+
+
 @attrs.frozen
 class Lazy:
     """A factory imported only when it is called: ``Lazy("package.module:function", "what it does")``.
@@ -99,12 +110,12 @@ class Registry:
         """Add one component; a name already taken is an error naming both providers."""
         if not isinstance(component.name, str) or not component.name:
             raise RegistryError(
-                f"{component.provider} registered a {component.kind[:-1]} with name {component.name!r}; "
+                f"{component.provider} registered a {singular(component.kind)} with name {component.name!r}; "
                 "expected a non-empty string"
             )
         if not callable(component.factory):
             raise RegistryError(
-                f"{component.provider} registered {component.kind[:-1]} {component.name!r} with "
+                f"{component.provider} registered {singular(component.kind)} {component.name!r} with "
                 f"factory {component.factory!r}; expected a callable"
             )
         if component.kind == "interpreters":  # the one place a preset's options are read: its declaration
@@ -112,7 +123,7 @@ class Registry:
         existing = self.components[component.kind].get(component.name)
         if existing is not None:
             raise RegistryError(
-                f"{component.kind[:-1]} {component.name!r} is registered twice: by {existing.provider} "
+                f"{singular(component.kind)} {component.name!r} is registered twice: by {existing.provider} "
                 f"and by {component.provider}"
             )
         self.components[component.kind][component.name] = component
@@ -125,7 +136,7 @@ class Registry:
             return self.components[kind][name]
         except KeyError:
             known = ", ".join(f"{c.name} ({c.provider})" for c in self.iter(kind)) or "none"
-            raise RegistryError(f"unknown {kind[:-1]} {name!r}; registered: {known}") from None
+            raise RegistryError(f"unknown {singular(kind)} {name!r}; registered: {known}") from None
 
     def names(self, kind: str) -> list[str]:
         """The names registered for ``kind`` (e.g. ``"searches"``), sorted."""
@@ -150,7 +161,7 @@ class Registry:
         if isinstance(spec, str):
             return self._call(kind, spec, options)
         raise TypeError(
-            f"expected a {expected.__name__}, a registered {kind[:-1]} name or a (name, options) pair; "
+            f"expected a {expected.__name__}, a registered {singular(kind)} name or a (name, options) pair; "
             f"got {type(spec).__name__}: {spec!r}"
         )
 
@@ -165,7 +176,7 @@ class Registry:
             signature.bind(**options)
         except TypeError as exc:
             takes = ", ".join(p for p in signature.parameters if p not in ("self", "args", "kwargs")) or "nothing"
-            raise TypeError(f"{kind[:-1]} {name!r}: {exc}; it takes {takes}; pass options as a (name, options) "
+            raise TypeError(f"{singular(kind)} {name!r}: {exc}; it takes {takes}; pass options as a (name, options) "
                             f"pair, e.g. ({name!r}, {{...}})") from None
         return factory(**options)
 

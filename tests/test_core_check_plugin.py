@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from deepaid_sdk import hookimpl
-from deepaid_sdk.adapters import ScoreAdapter
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.constraints import Constraint
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.plugins import get_plugin_manager
