@@ -65,6 +65,7 @@ class CheckResult:
     """The error of a failed check, the reason one was not run, or what a passed one ran on."""
 
     def line(self) -> str:
+        """One line for the report: status, target, check and the detail."""
         head = f"{self.status:<11} {self.target}: {self.check}"
         if not self.detail:
             return head
@@ -87,14 +88,17 @@ class CheckReport:
 
     @property
     def passed(self) -> tuple[CheckResult, ...]:
+        """The checks that passed."""
         return self._with("passed")
 
     @property
     def failed(self) -> tuple[CheckResult, ...]:
+        """The checks that failed, each with its error."""
         return self._with("failed")
 
     @property
     def not_checked(self) -> tuple[CheckResult, ...]:
+        """What could not be checked, each with the reason."""
         return self._with("not checked")
 
     @property
@@ -111,6 +115,7 @@ class CheckReport:
         raise KeyError(f"no check {check!r} of {target!r} in this report; it has: {done}")
 
     def summary(self) -> str:
+        """Counts of passed, failed and not checked, in one line."""
         return (f"check_plugin({self.name!r}): {len(self.passed)} passed, {len(self.failed)} failed, "
                 f"{len(self.not_checked)} not checked")
 
@@ -124,6 +129,7 @@ class CheckReport:
         return self.text()
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as JSON-safe data."""
         return {"name": self.name, "plugins": list(self.plugins), "ok": self.ok,
                 "results": [attrs.asdict(r) for r in self.results]}
 

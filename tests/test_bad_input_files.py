@@ -202,3 +202,14 @@ def test_readers_give_a_clear_error_or_a_correct_result(data, ext, tmp_path_fact
             assert str(exc).startswith("input: ") and "\n" not in str(exc)
             continue
         assert x.shape == (t.num_rows, len(numeric)) and np.isfinite(x).all()
+
+
+def test_a_header_that_is_not_utf8_is_one_clear_error(tmp_path) -> None:
+    """Found by the hypothesis test of the readers: pyarrow decodes column names late, in a table."""
+    from deepaid_sdk.explain.sources import Source
+
+    path = tmp_path / "alerts.csv"
+    path.write_bytes(b"\x80\n\x01\n")
+    with pytest.raises(ValueError, match=r"^input: cannot read .*alerts.csv' as CSV: its column names are not "
+                                         r"UTF-8 text; save the file as UTF-8$"):
+        list(Source(path, 10).chunks())

@@ -90,8 +90,13 @@ def _record_batches(path: pathlib.Path, fmt: str, block_rows: int, floats: Seque
     import pyarrow as pa
 
     try:
-        yield from _read_batches(path, fmt, block_rows, floats, block_size)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as exc:
+        for batch in _read_batches(path, fmt, block_rows, floats, block_size):
+            batch.schema.names  # noqa: B018  # a header that is not UTF-8 fails here, not in a later table
+            yield batch
+    except UnicodeDecodeError:
+        raise ValueError(f"{name}: cannot read {str(path)!r} as {fmt.upper()}: its column names are not UTF-8 "
+                         "text; save the file as UTF-8") from None
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         text = str(exc)
         if "straddl" in text or "block size" in text.lower():
             raise ValueError(f"{name}: a line of {str(path)!r} is longer than the reader's block of {block_size} bytes; "
