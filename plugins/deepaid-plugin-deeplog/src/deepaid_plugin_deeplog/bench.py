@@ -14,7 +14,6 @@ Explainers (each returns one reference per alert, verified by the model):
 from __future__ import annotations
 
 import pathlib
-import time
 from typing import Any, Callable
 
 import numpy as np
@@ -26,93 +25,17 @@ from deepaid_sdk.bench.case import BenchmarkCase, Explainer
 from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.checks import check_device
 from deepaid_sdk.evaluation import throughput
-from deepaid_sdk.search import build_batch
 
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.detection import detect, session_metrics
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS, Experiment, ExperimentConfig, run_experiment
-from deepaid_plugin_deeplog.search import key_gradient
-
-#: Attribution methods of deepaid-baselines used as baselines (name in ``attribute``).
-ATTRIBUTION_BASELINES = ("integrated_gradients", "saliency", "input_x_gradient", "deeplift")
-#: Keys verified per alert at the attributed position (the same budget as the deeplog search).
-VERIFIED_KEYS = 8
-
-
-def _allowed(adapter: DeepLogAdapter) -> torch.Tensor:
-    allowed = torch.ones(adapter.num_keys, dtype=torch.bool, device=adapter.device)
-    allowed[adapter.reserved()] = False
-    return allowed
-
-
-def next_key_explainer(adapter: DeepLogAdapter) -> Explainer:
-    """The trivial reference: the next key replaced by the model's top guess."""
-
-    def explain(anomalies: np.ndarray, seed: int) -> InterpretationBatch:
-        started = time.perf_counter()
-        x = adapter.prepare(anomalies, "anomalies")
-        with torch.no_grad():
-            logits = adapter.logits(adapter.one_hot(x[:, : adapter.window]))
-            guess = logits.masked_fill(~_allowed(adapter)[None], float("-inf")).argmax(dim=1)
-        refs = x.clone()
-        refs[:, adapter.window] = guess
-        return build_batch(adapter, x, refs, steps=np.ones(len(x), dtype=np.int64), started=started,
-                           method="next-key-top-guess", params={"reference": "model's top next-key guess"})
-
-    return explain
-
-
-def attribution_explainer(adapter: DeepLogAdapter, method: str, attribute: Callable[..., torch.Tensor]) -> Explainer:
-    """Top-|attribution| window position, replaced by the best verified key the gradient favours."""
-
-    def explain(anomalies: np.ndarray, seed: int) -> InterpretationBatch:
-        started = time.perf_counter()
-        x = adapter.prepare(anomalies, "anomalies")
-        b, w, c = x.shape[0], adapter.window, adapter.num_keys
-        nxt = x[:, w]
-
-        def surprise(onehot: torch.Tensor) -> torch.Tensor:
-            # Captum may stack several scaled copies of the batch: the next keys repeat with them.
-            keys = nxt.repeat(onehot.shape[0] // b) if onehot.shape[0] != b else nxt
-            return -adapter.logits(onehot).log_softmax(dim=1).gather(1, keys[:, None]).squeeze(1)
-
-        onehot = adapter.one_hot(x[:, :w])
-        attr = attribute(method, surprise, onehot, None, module=adapter.model, seed=seed, chunk=max(b, 1))
-        importance = attr.abs().sum(dim=2)
-        if adapter.pad_key is not None:
-            importance = importance.masked_fill(x[:, :w] == adapter.pad_key, float("-inf"))
-        pos = importance.argmax(dim=1)
-        grad = key_gradient(adapter, x).grad
-        rows = torch.arange(b, device=x.device)
-        gain = grad[rows, pos] - grad[rows, pos].gather(1, x[rows, pos][:, None])
-        gain = gain.masked_fill(~_allowed(adapter)[None], float("-inf")).scatter(1, x[rows, pos][:, None],
-                                                                                  float("-inf"))
-        keys = gain.topk(min(VERIFIED_KEYS, c - 1), dim=1).indices
-        cand = x[:, None, :].repeat(1, keys.shape[1], 1)
-        cand[rows[:, None], torch.arange(keys.shape[1], device=x.device)[None], pos[:, None]] = keys
-        with torch.no_grad():
-            scores = adapter.score(cand.reshape(-1, w + 1)).reshape(b, -1)
-        valid = torch.isfinite(torch.gather(gain, 1, keys))
-        scores = scores.masked_fill(~valid, float("inf"))
-        accepted = scores <= adapter.threshold
-        # The first accepted key in gradient order, else the lowest score.
-        first = torch.where(accepted.any(dim=1), accepted.float().argmax(dim=1), scores.argmin(dim=1))
-        refs = cand[rows, first]
-        return build_batch(adapter, x, refs, steps=np.ones(b, dtype=np.int64), started=started,
-                           method=f"{method}+top-position",
-                           params={"attribution": method, "target": "-log p(next key)", "verified_keys": VERIFIED_KEYS})
-
-    return explain
-
-
-def attribution_explainers(adapter: DeepLogAdapter) -> dict[str, Explainer]:
-    """The attribution baselines by name (``<method>+top-position``); none without deepaid-baselines."""
-    try:
-        from deepaid_baselines.attribution import attribute
-    except ImportError:
-        return {}
-    return {f"{method}+top-position": attribution_explainer(adapter, method, attribute)
-            for method in ATTRIBUTION_BASELINES}
+from deepaid_plugin_deeplog.session_bench import session_rows
+# The window baselines live in ``window_baselines`` (``session_bench`` uses them too); their names
+# stay importable from here.
+from deepaid_plugin_deeplog.window_baselines import (  # noqa: F401
+    ATTRIBUTION_BASELINES, VERIFIED_KEYS, allowed_keys, attribution_explainer, attribution_explainers,
+    next_key_explainer,
+)
 
 
 def deepaid_explainer(interp: Any) -> Explainer:
@@ -128,7 +51,7 @@ def perturb_oldest_key(adapter: DeepLogAdapter) -> Callable[[np.ndarray, int], n
 
     def perturb(x: np.ndarray, seed: int) -> np.ndarray:
         rng = np.random.default_rng(seed)
-        allowed = np.flatnonzero(_allowed(adapter).cpu().numpy())
+        allowed = np.flatnonzero(allowed_keys(adapter).cpu().numpy())
         out = np.array(x, copy=True)
         new = rng.choice(allowed, size=len(out))
         keep = out[:, 0] == adapter.pad_key if adapter.pad_key is not None else np.zeros(len(out), dtype=bool)
@@ -194,8 +117,6 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu",
     notes.append(f"deepaid throughput on 10,000 alerts (deeplog-g9 alerts repeated), best of 3: {rate:,.0f}/s "
                  f"with {torch.get_num_threads()} torch threads")
     # Whole sessions with a planted replace/insert/delete (issue 10): their own rows, one more column.
-    from deepaid_plugin_deeplog.session_bench import session_rows
-
     session: list[tuple[Any, ...]] = []
     for g in (9, 5):
         rows, note = session_rows(ex, g, seed=seed, n=n)

@@ -146,7 +146,7 @@ class DeepLogSearch(ReferenceSearch):
             raise TypeError(f"adapter: the deeplog search needs a DeepLogAdapter; got {type(adapter).__name__}")
         started = time.perf_counter()
         x = anomalies
-        b, w, dev = x.shape[0], adapter.window, x.device
+        w, dev = adapter.window, x.device
         g = adapter.num_candidates
         k = min(max_changes(constraints) or 1, w)
         bound = self.fidelity_bound if self.fidelity_bound is not None else 1.0 / (g + 1)
@@ -156,81 +156,135 @@ class DeepLogSearch(ReferenceSearch):
             movable = movable & (x != adapter.pad_key)
         allowed = torch.ones(adapter.num_keys, dtype=torch.bool, device=dev)
         allowed[adapter.reserved()] = False
-        rows = torch.arange(b, device=dev)
 
         with torch.no_grad():
             g0 = _gradient_chunked(adapter, x)
             score0 = topg_margin(g0.logits, x[:, w], g)
             alert = score0 > adapter.threshold
-            top_prob = g0.logits.softmax(dim=1).max(dim=1).values
-            p_next = g0.log_p_next.exp()
-            # Gradient of the fidelity loss relu(bound - p_next) = -p_next * grad(log p_next) where active.
-            fid = (p_next * (p_next < bound))[:, None, None] * g0.grad
-            max_grad = fid.masked_fill(~movable[:, :w, None], 0.0).abs().amax(dim=(1, 2))
-            if self.verdict == "saliency":
-                blame_next = (top_prob > self.confidence) & (max_grad < self.grad_tol)
-            else:
-                blame_next = torch.full((b,), self.verdict == "next", dtype=torch.bool, device=dev)
-            blame_next = (blame_next & movable[:, w]) | ~movable[:, :w].any(dim=1)
-
-            # Next-key family: the window is unchanged, so the model's logits verify it exactly.
-            next_cand, next_valid = self._next_candidates(adapter, x, g0.logits, movable, allowed)
-            next_scores = topg_margin(g0.logits.repeat_interleave(next_cand.shape[1], 0),
-                                      next_cand[:, :, w].reshape(-1), g).reshape(b, -1)
-            next_scores = next_scores.masked_fill(~next_valid, float("inf"))
-            best_next = next_scores.argmin(dim=1)
-            next_ref, next_score = next_cand[rows, best_next], next_scores[rows, best_next]
-            next_ok = next_score <= accept_below
-
+            test = self._saliency_test(adapter, x, g0, movable, bound)
+            nxt = self._next_family(adapter, x, g0.logits, movable, allowed)
+            next_ok = nxt.score <= accept_below
             # Window family, only where it is needed: rows blaming the window, or whose next key fails.
-            win_ref, win_score = x.clone(), torch.full((b,), float("inf"), device=dev)
-            rounds = torch.zeros(b, dtype=torch.int64, device=dev)
-            todo = (alert & (~blame_next | ~next_ok)).nonzero().flatten()
-            grad = g0.grad[todo]
-            for r in range(1, k + 1):
-                if todo.numel() == 0:
-                    break
-                base = win_ref[todo]
-                if r > 1:
-                    grad = _gradient_chunked(adapter, base).grad
-                cand, valid = self._window_candidates(adapter, base, grad, movable[todo], allowed, base != x[todo])
-                s = score_in_chunks(adapter, cand.reshape(-1, w + 1), _CHUNK).reshape(len(todo), -1)
-                s = s.masked_fill(~valid, float("inf"))
-                pick = s.argmin(dim=1)
-                sub = torch.arange(len(todo), device=dev)
-                found = torch.isfinite(s[sub, pick]) & (s[sub, pick] < win_score[todo])
-                upd = todo[found]
-                win_ref[upd] = cand[sub, pick][found]
-                win_score[upd] = s[sub, pick][found]
-                rounds[upd] = r
-                # Greedy: rows still not accepted build on their best candidate in the next round.
-                todo = upd[win_score[upd] > accept_below]
-            win_ok = win_score <= accept_below
-
-            use_next = torch.where(blame_next, next_ok | ~win_ok, ~win_ok & next_ok)
-            # Neither family accepted: keep the lower score (the result then reports flipped=False);
-            # with no valid candidate at all (everything frozen) the anomaly stays as it is.
-            neither = ~next_ok & ~win_ok
-            use_next = torch.where(neither, (next_score <= win_score) & torch.isfinite(next_score), use_next)
-            use_next = use_next & alert
-            use_win = alert & ~use_next & torch.isfinite(win_score)
-            refs = torch.where(use_next[:, None], next_ref, torch.where(use_win[:, None], win_ref, x))
-            ref_scores = torch.where(use_next, next_score, torch.where(use_win, win_score, score0))
-            steps = torch.where(use_next, torch.ones_like(rounds), torch.where(use_win, rounds, 0))
+            todo = (alert & (~test.blame_next | ~next_ok)).nonzero().flatten()
+            win = self._window_family(adapter, x, todo, g0.grad[todo], movable, allowed, k, accept_below)
+            use_next, use_win = _choose(test.blame_next, alert, nxt, win, accept_below)
+            refs = torch.where(use_next[:, None], nxt.ref, torch.where(use_win[:, None], win.ref, x))
+            ref_scores = torch.where(use_next, nxt.score, torch.where(use_win, win.score, score0))
+            steps = torch.where(use_next, nxt.steps, torch.where(use_win, win.steps, 0))
 
         params = {**self.describe(), "k": k, "fidelity_bound": bound, "num_candidates": g}
         batch = _assemble(adapter, x, refs, score0, ref_scores, steps, started, self.name, params)
-        verdict = [NEXT if n else WINDOW if wi else NONE if a else NORMAL
-                   for n, wi, a in zip(use_next.tolist(), use_win.tolist(), alert.tolist())]
-        saliency = [NEXT if n else WINDOW for n in blame_next.tolist()]
-        numbers = torch.stack([top_prob, p_next, max_grad], dim=1).double().cpu().tolist()
-        details = tuple(
-            {"verdict": verdict[i], "saliency": saliency[i], "top_probability": numbers[i][0],
-             "next_probability": numbers[i][1], "max_gradient": numbers[i][2],
-             "changes": change_details(adapter, batch.anomalies[i], batch.references[i], batch.changed[i])}
-            for i in range(b)  # result assembly, after the search
-        )
-        return attrs.evolve(batch, details=details)
+        return attrs.evolve(batch, details=_details(adapter, batch, test, use_next, use_win, alert))
+
+    def _saliency_test(self, adapter: DeepLogAdapter, x: Tensor, g0: _Gradient, movable: Tensor,
+                       bound: float) -> _Saliency:
+        """Per row of ``x``: whether the next key is to blame (the saliency test, or the fixed ``verdict``)."""
+        b, w, dev = x.shape[0], adapter.window, x.device
+        top_prob = g0.logits.softmax(dim=1).max(dim=1).values
+        p_next = g0.log_p_next.exp()
+        # Gradient of the fidelity loss relu(bound - p_next) = -p_next * grad(log p_next) where active.
+        fid = (p_next * (p_next < bound))[:, None, None] * g0.grad
+        max_grad = fid.masked_fill(~movable[:, :w, None], 0.0).abs().amax(dim=(1, 2))
+        if self.verdict == "saliency":
+            blame_next = (top_prob > self.confidence) & (max_grad < self.grad_tol)
+        else:
+            blame_next = torch.full((b,), self.verdict == "next", dtype=torch.bool, device=dev)
+        blame_next = (blame_next & movable[:, w]) | ~movable[:, :w].any(dim=1)
+        return _Saliency(blame_next, top_prob, p_next, max_grad)
+
+    def _next_family(self, adapter: DeepLogAdapter, x: Tensor, logits: Tensor, movable: Tensor,
+                     allowed: Tensor) -> _Family:
+        """The best next-key replacement per row: the window is unchanged, so ``logits`` verify it exactly."""
+        b, w, g = x.shape[0], adapter.window, adapter.num_candidates
+        rows = torch.arange(b, device=x.device)
+        next_cand, next_valid = self._next_candidates(adapter, x, logits, movable, allowed)
+        next_scores = topg_margin(logits.repeat_interleave(next_cand.shape[1], 0),
+                                  next_cand[:, :, w].reshape(-1), g).reshape(b, -1)
+        next_scores = next_scores.masked_fill(~next_valid, float("inf"))
+        best_next = next_scores.argmin(dim=1)
+        return _Family(next_cand[rows, best_next], next_scores[rows, best_next],
+                       torch.ones(b, dtype=torch.int64, device=x.device))
+
+    def _window_family(self, adapter: DeepLogAdapter, x: Tensor, todo: Tensor, grad: Tensor, movable: Tensor,
+                       allowed: Tensor, k: int, accept_below: float) -> _Family:
+        """The best window replacements of the rows ``todo`` (``grad``: theirs at ``x``), up to ``k`` greedy rounds.
+
+        Rows not in ``todo`` keep ``x`` with an infinite score and no rounds.
+        """
+        b, w, dev = x.shape[0], adapter.window, x.device
+        win_ref, win_score = x.clone(), torch.full((b,), float("inf"), device=dev)
+        rounds = torch.zeros(b, dtype=torch.int64, device=dev)
+        for r in range(1, k + 1):
+            if todo.numel() == 0:
+                break
+            base = win_ref[todo]
+            if r > 1:
+                grad = _gradient_chunked(adapter, base).grad
+            cand, valid = self._window_candidates(adapter, base, grad, movable[todo], allowed, base != x[todo])
+            s = score_in_chunks(adapter, cand.reshape(-1, w + 1), _CHUNK).reshape(len(todo), -1)
+            s = s.masked_fill(~valid, float("inf"))
+            pick = s.argmin(dim=1)
+            sub = torch.arange(len(todo), device=dev)
+            found = torch.isfinite(s[sub, pick]) & (s[sub, pick] < win_score[todo])
+            upd = todo[found]
+            win_ref[upd] = cand[sub, pick][found]
+            win_score[upd] = s[sub, pick][found]
+            rounds[upd] = r
+            # Greedy: rows still not accepted build on their best candidate in the next round.
+            todo = upd[win_score[upd] > accept_below]
+        return _Family(win_ref, win_score, rounds)
+
+
+@attrs.frozen
+class _Saliency:
+    """The saliency test per row, and the numbers it read (reported in ``details``)."""
+
+    blame_next: Tensor
+    top_prob: Tensor
+    p_next: Tensor
+    max_grad: Tensor
+
+
+@attrs.frozen
+class _Family:
+    """The best reference of one family (next key or window) per row: keys, score, replacements made."""
+
+    ref: Tensor
+    score: Tensor
+    steps: Tensor
+
+
+def _choose(blame_next: Tensor, alert: Tensor, nxt: _Family, win: _Family, accept_below: float
+            ) -> tuple[Tensor, Tensor]:
+    """Per row: take the next-key reference, the window one, or neither (``use_next``, ``use_win``).
+
+    The family the test blamed wins when it is accepted, the other is the fallback.
+    """
+    next_ok = nxt.score <= accept_below
+    win_ok = win.score <= accept_below
+    use_next = torch.where(blame_next, next_ok | ~win_ok, ~win_ok & next_ok)
+    # Neither family accepted: keep the lower score (the result then reports flipped=False);
+    # with no valid candidate at all (everything frozen) the anomaly stays as it is.
+    neither = ~next_ok & ~win_ok
+    use_next = torch.where(neither, (nxt.score <= win.score) & torch.isfinite(nxt.score), use_next)
+    use_next = use_next & alert
+    use_win = alert & ~use_next & torch.isfinite(win.score)
+    return use_next, use_win
+
+
+def _details(adapter: DeepLogAdapter, batch: InterpretationBatch, test: _Saliency, use_next: Tensor,
+             use_win: Tensor, alert: Tensor) -> tuple[dict[str, Any], ...]:
+    """Per row: the verdict, the saliency test's blame and numbers, and the changed keys with their templates."""
+    verdict = [NEXT if n else WINDOW if wi else NONE if a else NORMAL
+               for n, wi, a in zip(use_next.tolist(), use_win.tolist(), alert.tolist())]
+    saliency = [NEXT if n else WINDOW for n in test.blame_next.tolist()]
+    numbers = torch.stack([test.top_prob, test.p_next, test.max_grad], dim=1).double().cpu().tolist()
+    return tuple(
+        {"verdict": verdict[i], "saliency": saliency[i], "top_probability": numbers[i][0],
+         "next_probability": numbers[i][1], "max_gradient": numbers[i][2],
+         "changes": change_details(adapter, batch.anomalies[i], batch.references[i], batch.changed[i])}
+        for i in range(len(verdict))  # result assembly, after the search
+    )
 
 
 #: Rows per model call: small batches keep an LSTM's working set in cache on a CPU (measured:

@@ -10,8 +10,8 @@ Baselines:
 
 - ``next-key-top-guess``: window by window from the start, a flagged next key is replaced by the
   model's top guess (later windows see the replaced keys). Always normal; always "replace".
-- ``<method>+top-position``: the attribution baselines of ``bench`` on each session's first flagged
-  window; its top position, replaced by the best verified key, is the session's one edit.
+- ``<method>+top-position``: the attribution baselines of ``window_baselines`` on each session's
+  first flagged window; its top position, replaced by the best verified key, is the session's one edit.
 """
 
 from __future__ import annotations
@@ -22,13 +22,16 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+import deepaid_sdk
+
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 from deepaid_plugin_deeplog.detection import detect, make_windows
 from deepaid_plugin_deeplog.edits import SessionEdit, apply_edits
-from deepaid_plugin_deeplog.experiment import Experiment
+from deepaid_plugin_deeplog.experiment import RESERVED_KEYS, Experiment
 from deepaid_plugin_deeplog.parsing import PAD_KEY
 from deepaid_plugin_deeplog.session_plants import EXPLAINED_BY, PlantedSessions, keep, plant_sessions, \
     sessions_from_windows
+from deepaid_plugin_deeplog.window_baselines import attribution_explainers
 from deepaid_plugin_deeplog.window_scores import WindowScorer
 
 KINDS = ("replace", "insert", "delete")
@@ -150,10 +153,6 @@ def session_rows(ex: Experiment, num_candidates: int, *, seed: int = 0, n: int |
                  ) -> tuple[list[tuple[Any, ...]], str]:
     """Report rows ``(case, method, flip, position acc., -, -, edits, sessions/s, kind acc.)`` at top-g,
     and a note with our throughput on all planted sessions in one call (best of 3)."""
-    import deepaid_sdk
-    from deepaid_plugin_deeplog.bench import attribution_explainers
-    from deepaid_plugin_deeplog.experiment import RESERVED_KEYS
-
     adapter = DeepLogAdapter(ex.model, num_candidates=num_candidates, templates=ex.templates, **RESERVED_KEYS)
     interp = deepaid_sdk.create("deeplog", model=adapter, k=1)
     attribution = attribution_explainers(adapter)

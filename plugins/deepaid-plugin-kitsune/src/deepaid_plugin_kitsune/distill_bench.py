@@ -133,9 +133,53 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     bar.update()
     kinds = np.asarray(case.kinds)
     train = split(case.kinds)
+    labels = [case.verdicts[i] for i in np.flatnonzero(train)]
+    results, distiller, triage = _distilled(case, train, labels)
+    bar.update()
+    results.update(baselines(case, train, seed))
+    bar.update()
+
+    # Improving the detector, measured on fresh traffic.
+    normal, drift, attacks = _fresh_traffic(seed)
+    marks = np.zeros(len(kinds), dtype=bool)
+    marks[np.flatnonzero(train)] = np.array(labels) == FALSE_POSITIVE
+    marks[np.flatnonzero(~train)] = triage.suppressed
+    refit_rows, refit_note = _refit_rows(case, marks, train, (normal, drift, attacks), seed, bar)
+
+    # The allow-list, for detectors that cannot be refit: explain the fresh alerts, suppress rule matches.
+    allow_row = _allow_list_row(case, distiller, (normal, drift, attacks))
+    bar.update()
+    bar.close()
+
+    rows = [(name, r["f1_micro"], r["unknown_flagged"], r["fp_suppressed"], r["attacks_suppressed"], None, None,
+             None) for name, r in results.items()]
+    rows += [*refit_rows, allow_row]
+    if out is not None:
+        _write_rules(pathlib.Path(out), distiller)
+    counts = {k: int((kinds == k).sum()) for k in KINDS}
+    return BenchmarkReport(
+        name="distill", columns=COLUMNS, rows=tuple(rows),
+        setup={"seed": seed, "device": device, "torch_threads": torch.get_num_threads(),
+               "alerts": counts, "labels_per_class": LABELS_PER_CLASS, "labelled": list(LABELLED),
+               "never_labelled": list(UNLABELLED), "false_positive_kind": DRIFT,
+               "detector": f"KitNET {len(case.model.groups)} AEs", "k": 5,
+               "fresh_traffic": f"{EVAL_NORMAL} normal + {len(drift)} {DRIFT} + {EVAL_PER_KIND} of each attack",
+               "seconds": round(time.perf_counter() - started, 1)},
+        notes=(refit_note,
+               f"false alerts on normal rows stay near 1% of {EVAL_NORMAL}: KitNET's threshold is the 99th percentile "
+               "of its training scores",
+               "f1_micro: held-out alerts of the labelled kinds (an 'unknown' answer is a miss); unknown_flagged: "
+               "never-labelled kinds; fp_suppressed/attacks_suppressed: held-out drift / attack alerts suppressed; "
+               "false_alerts and attack_recall: fresh traffic"),
+    )
+
+
+def _distilled(case: DistillCase, train: np.ndarray, labels: list[str]
+               ) -> tuple[dict[str, dict[str, Any]], Distiller, Any]:
+    """Scores of the distillers fit on the labelled alerts, on the held-out ones; the ``path`` one and its triage."""
+    kinds = np.asarray(case.kinds)
     alerts = as_alerts(case.batch)
     states = IntervalStates.fit(case.normal, feature_names())
-    labels = [case.verdicts[i] for i in np.flatnonzero(train)]
     train_alerts = [alerts[i] for i in np.flatnonzero(train)]
     test_alerts = [alerts[i] for i in np.flatnonzero(~train)]
     results: dict[str, dict[str, Any]] = {}
@@ -148,21 +192,26 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
         results[f"distiller ({mode}, min_score {model.min_score:g}, {len(model.rules)} rules)"] = scores(
             np.array(pred.verdicts), kinds[~train], pred.suppressed)
     distiller = distillers["path"]
-    triage = distiller.triage(test_alerts)
-    bar.update()
-    results.update(baselines(case, train, seed))
-    bar.update()
+    return results, distiller, distiller.triage(test_alerts)
 
-    # Improving the detector, measured on fresh traffic.
+
+def _fresh_traffic(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normal, drift and attack rows (``EVAL_PER_KIND`` of each attack kind) the detectors never saw."""
     rng = np.random.default_rng(seed + 2)
     normal = traffic_rows(EVAL_NORMAL, rng).astype(np.float32)
     drift = kind_rows(DRIFT, EVAL_PER_KIND * 3, rng)
     attack_kinds = [k for k in KINDS if k != DRIFT]
     attacks = np.concatenate([kind_rows(k, EVAL_PER_KIND, rng) for k in attack_kinds])
+    return normal, drift, attacks
+
+
+def _refit_rows(case: DistillCase, marks: np.ndarray, train: np.ndarray,
+                fresh: tuple[np.ndarray, np.ndarray, np.ndarray], seed: int, bar: Any
+                ) -> tuple[list[tuple[Any, ...]], str]:
+    """Report rows of KitNET as trained and refit on the retraining sets (from the distilled FPs, from the
+    labelled FPs only), counted on the fresh traffic, and the note comparing them; ``bar`` moves twice."""
+    normal, drift, attacks = fresh
     fp_before, drift_before, recall_before, caught_before = detector_counts(case.model, normal, drift, attacks)
-    marks = np.zeros(len(kinds), dtype=bool)
-    marks[np.flatnonzero(train)] = np.array(labels) == FALSE_POSITIVE
-    marks[np.flatnonzero(~train)] = triage.suppressed
     distilled = retraining_set(case.batch, marks, contexts=case.normal, seed=seed)
     labelled_only = retraining_set(case.batch, np.where(train, marks, False), contexts=case.normal, seed=seed)
     retrained = refit(case.normal, distilled.rows, seed)
@@ -171,54 +220,41 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     small = refit(case.normal, labelled_only.rows, seed)
     fp_small, drift_small, recall_small, _ = detector_counts(small, normal, drift, attacks)
     bar.update()
-
-    # The allow-list, for detectors that cannot be refit: explain the fresh alerts, suppress rule matches.
-    interp = deepaid_sdk.create("kitsune", model=case.model, k=5)
-    adapter = KitNETAdapter(case.model)
-    fresh = np.concatenate([normal, drift, attacks])
-    with torch.no_grad():
-        alert = (~adapter.is_normal(adapter.prepare(fresh))).cpu().numpy()
-    is_attack = np.arange(len(fresh)) >= len(normal) + len(drift)
-    allowed = np.zeros(len(fresh), dtype=bool)
-    allowed[alert] = AllowList(distiller).allowed(interp.interpret_batch(fresh[alert]))
-    kept = alert & ~allowed
-    bar.update()
-    bar.close()
-
-    rows = [(name, r["f1_micro"], r["unknown_flagged"], r["fp_suppressed"], r["attacks_suppressed"], None, None,
-             None) for name, r in results.items()]
-    is_drift = ~is_attack & (np.arange(len(fresh)) >= len(normal))
-    rows += [
+    rows = [
         ("KitNET as trained", None, None, None, None, fp_before, drift_before, recall_before),
         (f"KitNET refit + {distilled.rows.shape[0]} rows from {distilled.alerts} distilled FPs",
          None, None, None, None, fp_after, drift_after, recall_after),
         (f"KitNET refit + {labelled_only.rows.shape[0]} rows from the {labelled_only.alerts} labelled FPs only",
          None, None, None, None, fp_small, drift_small, recall_small),
-        (f"KitNET + allow-list ({len(AllowList(distiller).entries)} rules)", None, None, None, None,
-         int((kept & ~is_attack).sum()), int((kept & is_drift).sum()), float(kept[is_attack].mean())),
     ]
     kept_before = float(caught_after[caught_before].mean()) if caught_before.any() else float("nan")
-    if out is not None:
-        out = pathlib.Path(out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "distill-rules.json").write_text(distiller.to_json())
-        (out / "distill-rules.txt").write_text(distiller.to_text() + "\n")
-    counts = {k: int((kinds == k).sum()) for k in KINDS}
-    return BenchmarkReport(
-        name="distill", columns=COLUMNS, rows=tuple(rows),
-        setup={"seed": seed, "device": device, "torch_threads": torch.get_num_threads(),
-               "alerts": counts, "labels_per_class": LABELS_PER_CLASS, "labelled": list(LABELLED),
-               "never_labelled": list(UNLABELLED), "false_positive_kind": DRIFT,
-               "detector": f"KitNET {len(case.model.groups)} AEs", "k": 5,
-               "fresh_traffic": f"{EVAL_NORMAL} normal + {len(drift)} {DRIFT} + {EVAL_PER_KIND} of each attack",
-               "seconds": round(time.perf_counter() - started, 1)},
-        notes=(f"false alerts on fresh traffic: {fp_before} -> {fp_after} after the refit "
-               f"({fp_before / max(fp_after, 1):.1f}x fewer; on the drift {drift_before} -> {drift_after}, "
-               f"{drift_before / max(drift_after, 1):.1f}x); attacks the old KitNET caught that the refit one still "
-               f"catches: {kept_before:.4f}",
-               f"false alerts on normal rows stay near 1% of {EVAL_NORMAL}: KitNET's threshold is the 99th percentile "
-               "of its training scores",
-               "f1_micro: held-out alerts of the labelled kinds (an 'unknown' answer is a miss); unknown_flagged: "
-               "never-labelled kinds; fp_suppressed/attacks_suppressed: held-out drift / attack alerts suppressed; "
-               "false_alerts and attack_recall: fresh traffic"),
-    )
+    note = (f"false alerts on fresh traffic: {fp_before} -> {fp_after} after the refit "
+            f"({fp_before / max(fp_after, 1):.1f}x fewer; on the drift {drift_before} -> {drift_after}, "
+            f"{drift_before / max(drift_after, 1):.1f}x); attacks the old KitNET caught that the refit one still "
+            f"catches: {kept_before:.4f}")
+    return rows, note
+
+
+def _allow_list_row(case: DistillCase, distiller: Distiller, fresh: tuple[np.ndarray, np.ndarray, np.ndarray]
+                    ) -> tuple[Any, ...]:
+    """The report row of KitNET + the distiller's allow-list: the fresh alerts explained, rule matches suppressed."""
+    normal, drift, attacks = fresh
+    interp = deepaid_sdk.create("kitsune", model=case.model, k=5)
+    adapter = KitNETAdapter(case.model)
+    traffic = np.concatenate([normal, drift, attacks])
+    with torch.no_grad():
+        alert = (~adapter.is_normal(adapter.prepare(traffic))).cpu().numpy()
+    is_attack = np.arange(len(traffic)) >= len(normal) + len(drift)
+    allowed = np.zeros(len(traffic), dtype=bool)
+    allowed[alert] = AllowList(distiller).allowed(interp.interpret_batch(traffic[alert]))
+    kept = alert & ~allowed
+    is_drift = ~is_attack & (np.arange(len(traffic)) >= len(normal))
+    return (f"KitNET + allow-list ({len(AllowList(distiller).entries)} rules)", None, None, None, None,
+            int((kept & ~is_attack).sum()), int((kept & is_drift).sum()), float(kept[is_attack].mean()))
+
+
+def _write_rules(out: pathlib.Path, distiller: Distiller) -> None:
+    """The distilled rules as JSON and as text in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "distill-rules.json").write_text(distiller.to_json())
+    (out / "distill-rules.txt").write_text(distiller.to_text() + "\n")
