@@ -50,6 +50,24 @@ def deeplog_session_batch(deeplog_experiment, deeplog_planted):
     return _create(deeplog_experiment).interpret_sessions(list(deeplog_planted.sessions), k=3)
 
 
+@pytest.fixture(scope="session")
+def deeplog_double_batch(deeplog_experiment, deeplog_planted):
+    """Planted sessions given a second replace more than a window away from the first plant, interpreted."""
+    ex = deeplog_experiment
+    w = ex.config.window
+    keys = np.asarray([k for k in range(ex.num_keys) if k not in RESERVED_KEYS.values()])
+    rng = np.random.default_rng(11)
+    doubles = []
+    for seq, truth in zip(deeplog_planted.sessions, deeplog_planted.truth):
+        far = [p for p in range(len(seq)) if min(abs(p - q) for q in truth) > w + 1]
+        if len(seq) >= 2 * w + 4 and far:
+            p = int(rng.choice(far))
+            out = seq.copy()
+            out[p] = int(rng.choice(keys[keys != seq[p]]))
+            doubles.append(out)
+    return _create(ex).interpret_sessions(doubles, k=3)
+
+
 def test_edited_sessions_are_normal_and_match_their_edits(deeplog_experiment, deeplog_planted,
                                                           deeplog_session_batch):
     batch, adapter = deeplog_session_batch, _create(deeplog_experiment).adapter
@@ -66,16 +84,23 @@ def test_edited_sessions_are_normal_and_match_their_edits(deeplog_experiment, de
     assert batch.flip_rate >= 0.95
 
 
-def test_every_reported_edit_is_needed(deeplog_experiment, deeplog_session_batch):
+def test_every_reported_edit_is_needed(deeplog_experiment, deeplog_session_batch, deeplog_double_batch):
     adapter = _create(deeplog_experiment).adapter
-    jobs = [(r, j) for r in deeplog_session_batch if r.flipped for j in range(len(r.edits))]
+    results = [r for r in [*deeplog_session_batch, *deeplog_double_batch] if r.flipped]
+    single = [r for r in results if len(r.edits) == 1]
+    multi = [r for r in deeplog_double_batch if r.flipped and len(r.edits) > 1]
+    # Measured on this seeded case: 155 + 59 flipped sessions, 176 with one edit, 38 doubles with two.
+    assert len(results) >= 200 and len(single) >= 150 and len(multi) >= 30
+    assert not any(_flagged(adapter, [apply_edits(r.session, r.edits) for r in results]))  # all edits: normal
+    jobs = [(r, j) for r in results for j in range(len(r.edits))]
+    assert len(jobs) >= len(results) + len(multi)
     undone = [apply_edits(r.session, r.edits[:j] + r.edits[j + 1:]) for r, j in jobs]
-    flags = _flagged(adapter, undone)
-    assert all(flags)  # undoing any one edit leaves a flagged window
-    for (r, j), f in zip(jobs, flags):
-        assert set(r.edits[j].fixes) <= set(r.flagged)
-        if len(r.edits) == 1:
-            assert r.edits[0].fixes == r.flagged
+    assert all(_flagged(adapter, undone))  # undoing any one edit leaves a flagged window
+    assert all(r.edits[j].fixes and set(r.edits[j].fixes) <= set(r.flagged) for r, j in jobs)
+    assert all(r.edits[0].fixes == r.flagged for r in single)  # a lone edit fixes every flag
+    for r in multi:  # plants a window apart: each edit fixes flags of its own, together all of them
+        fixes = [set(e.fixes) for e in r.edits]
+        assert set.union(*fixes) == set(r.flagged) and sum(map(len, fixes)) == len(r.flagged)
 
 
 def test_planted_edits_are_found(deeplog_planted, deeplog_session_batch):
