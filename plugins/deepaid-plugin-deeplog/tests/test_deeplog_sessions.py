@@ -154,6 +154,7 @@ def test_without_padding_only_keys_after_the_first_window_are_judged(deeplog_exp
     interp = _create(deeplog_experiment)
     w = deeplog_experiment.config.window
     batch = interp.interpret_sessions(list(deeplog_planted.sessions[:20]), pad=False, k=2)
+    assert len(batch) == 20 and sum(len(r.flagged) for r in batch) >= 5 and sum(len(r.edits) for r in batch) >= 5
     for r in batch:
         assert all(p >= w for p in r.flagged) and all(p >= w for p in r.remaining)
         assert all(0 <= e.position <= len(r.session) for e in r.edits)
