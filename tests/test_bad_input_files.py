@@ -178,6 +178,17 @@ def test_one_non_utf8_id_keeps_every_id(explain_files, tmp_path):
         assert ids == expected, (name, ids[:5])
 
 
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="library bug: a CSV header that is not UTF-8 escapes as a bare UnicodeDecodeError")
+def test_a_csv_header_that_is_not_utf8_is_one_clear_input_error(tmp_path):
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"\x80,b\n1,2\n")  # the reader's fuzz test found b"\x80\n\x01"
+    with pytest.raises(ValueError) as info:  # UnicodeDecodeError is a ValueError: the message tells them apart
+        list(Source(path, 16).chunks())
+    message = str(info.value)
+    assert message.startswith("input: ") and "x.csv" in message and "\n" not in message, message
+
+
 printable = st.text(string.ascii_letters + string.digits + ",.-+e\n \"'", max_size=300)
 
 
@@ -193,7 +204,7 @@ def test_readers_give_a_clear_error_or_a_correct_result(data, ext, tmp_path_fact
     except ValueError as exc:
         assert str(exc).startswith("input: ") and "\n" not in str(exc)
         return
-    assert sum(t.num_rows for t in tables) >= 0 and all(t.schema.names == names for t in tables)
+    assert all(t.schema.names == names for t in tables)
     numeric = [n for n in names if all(str(t.schema.field(n).type) in ("double", "int64") for t in tables)]
     for t in tables:
         try:

@@ -1,6 +1,7 @@
 """rank_changes and prune_changes, called directly: the order of changes and the undoing of needless ones."""
 
 import numpy as np
+import pytest
 import torch
 
 from deepaid_sdk.model.adapters import ScoreAdapter
@@ -37,17 +38,28 @@ def test_ranking_of_window_samples_gives_step_feature_pairs():
     assert ranked[0].tolist() == [[0, 1], [1, 1], [1, 0], [0, 0]]
 
 
+BOX = BoxConstraint(low=-10.0, high=[10.0, 2.5, 10.0])
+ANOMALY = torch.tensor([[5.0, 3.0, 2.0]])  # feature 1 is outside the box: the reference must fix it
+REFERENCE = torch.tensor([[0.0, 2.5, 0.0]])  # feature 2 changed for nothing
+
+
 def test_pruning_keeps_needed_changes_and_never_breaks_a_constraint():
-    adapter = ScoreAdapter(lambda x: x[:, 0].abs(), threshold=1.0, sample_shape=(3,))  # only feature 0 matters
-    box = BoxConstraint(low=-10.0, high=[10.0, 2.5, 10.0])
-    anomalies = torch.tensor([[5.0, 3.0, 2.0]])  # feature 1 is outside the box: the reference must fix it
-    references = torch.tensor([[0.0, 2.5, 0.0]])  # feature 2 changed for nothing
-    pruned = prune_changes(adapter, [box], anomalies, references)
-    assert pruned[0, :2].tolist() == [0.0, 2.5]  # the needed change and the one the box needs both stay
-    assert pruned[0, 2].item() in (0.0, 2.0)  # the needless one is undone or kept, never moved elsewhere
-    assert bool(adapter.is_normal(pruned).all()) and bool(all_satisfied([box], pruned, anomalies).all())
-    free = prune_changes(adapter, [], anomalies, torch.tensor([[0.0, 3.0, 0.0]]))  # no box: only feature 0 needed
+    # Feature 0 decides the score; feature 1 weighs a little, so undoing it costs more than undoing feature 2.
+    adapter = ScoreAdapter(lambda x: x[:, 0].abs() + 0.01 * x[:, 1].abs(), threshold=1.0, sample_shape=(3,))
+    pruned = prune_changes(adapter, [BOX], ANOMALY, REFERENCE)
+    # The needed change and the one the box needs stay; the needless one gets the anomaly's own value back.
+    assert pruned.tolist() == [[0.0, 2.5, 2.0]]
+    assert bool(adapter.is_normal(pruned).all()) and bool(all_satisfied([BOX], pruned, ANOMALY).all())
+    free = prune_changes(adapter, [], ANOMALY, torch.tensor([[0.0, 3.0, 0.0]]))  # no box: only feature 0 needed
     assert free.tolist() == [[0.0, 3.0, 2.0]]
+
+
+@pytest.mark.xfail(strict=True, reason="library bug: the cheapest-first prefix stops at the first undo a constraint "
+                                       "forbids, so a needless change ranked after it is kept (prune_and_rank)")
+def test_a_change_the_box_needs_does_not_shield_a_needless_one():
+    adapter = ScoreAdapter(lambda x: x[:, 0].abs(), threshold=1.0, sample_shape=(3,))  # only feature 0 matters
+    # Undoing feature 1 or feature 2 leaves the score at 0: a tie, and feature 1 (blocked by the box) sorts first.
+    assert prune_changes(adapter, [BOX], ANOMALY, REFERENCE).tolist() == [[0.0, 2.5, 2.0]]
 
 
 def test_pruning_keeps_every_row_valid_on_random_rows():

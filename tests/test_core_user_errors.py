@@ -121,11 +121,21 @@ def test_an_autoencoder_given_as_a_score_model_points_to_the_reconstruction_adap
 
 
 def test_a_read_only_array_is_accepted_without_a_torch_warning(ae):
-    rows = np.ones((4, 20), dtype=np.float32)
+    rows = _alerts(4).numpy()
     rows.flags.writeable = False  # what pandas 3's to_numpy() returns
+    interp = deepaid_sdk.create("tabular", model=ae, threshold=0.5, k=3)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert ReconstructionAdapter(ae, threshold=1.0).scores(rows).shape == (4,)
+        scores = ReconstructionAdapter(ae, threshold=1.0).scores(rows)
+        batch = interp.interpret_batch(rows)
+    with torch.no_grad():  # the rows' own values are scored: the RMS of the reconstruction error
+        x = torch.from_numpy(rows.copy())
+        expected = (ae(x) - x).pow(2).mean(dim=1).sqrt()
+    torch.testing.assert_close(scores, expected, rtol=1e-5, atol=1e-6)
+    again = interp.interpret_batch(rows.copy())  # a writeable copy explains alike
+    np.testing.assert_array_equal(batch.references, again.references)
+    assert [c.tolist() for c in batch.changed] == [c.tolist() for c in again.changed]
+    assert batch.alerts.all() and batch.changed[0].size > 0
 
 
 def test_an_explicit_device_is_checked_against_the_model():

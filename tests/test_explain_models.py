@@ -47,15 +47,32 @@ def test_every_model_format_loads_the_same_detector(kind, saved, explain_files):
     _same_outputs(loaded, explain_files.model, x[:1])  # any batch size, one row included
 
 
+@pytest.fixture(scope="module")
+def factory_records(explain_files, tmp_path_factory):
+    """The records of the same job with the detector built from its factory and weights."""
+    out = tmp_path_factory.mktemp("factory") / "o.parquet"
+    explain_file("tabular", FACTORY, explain_files.csv, out, normal=explain_files.normal_csv, model_args=ARGS,
+                 weights=explain_files.weights, id_column="event", batch_size=40, quiet=True)
+    return pq.read_table(out).to_pylist()
+
+
 @pytest.mark.parametrize("kind", ["script", "export"])
-def test_explain_runs_through_whole_model_files(kind, saved, explain_files, tmp_path):
+def test_explain_runs_through_whole_model_files(kind, saved, explain_files, factory_records, tmp_path):
     files, _ = saved
     out = tmp_path / "o.parquet"
     summary = explain_file("tabular", str(files[kind]), explain_files.csv, out, normal=explain_files.normal_csv,
                            id_column="event", batch_size=40, quiet=True)
     records = pq.read_table(out).to_pylist()
-    assert summary.rows == 40 and summary.flipped >= summary.alerts - 2
-    assert all(len(r["changed"]) >= 1 for r in records if r["alert"])
+    alerts = [r for r in records if r["alert"]]
+    assert summary.rows == len(records) == 40
+    assert summary.alerts == len(alerts) >= 15  # 21 of the 40 rows alert on this seeded case
+    assert summary.flipped >= summary.alerts - 2
+    assert all(len(r["changed"]) >= 1 for r in alerts)
+    # The whole-model file is the same detector as factory + weights: the same alerts, explained alike.
+    assert [r["id"] for r in alerts] == [r["id"] for r in factory_records if r["alert"]]
+    assert [r["changed"] for r in records] == [r["changed"] for r in factory_records]
+    for key in ("score", "reference_score"):
+        assert [r[key] for r in records] == pytest.approx([r[key] for r in factory_records], rel=1e-5, abs=1e-6)
 
 
 def test_pickled_module_is_refused_unless_allowed(saved, explain_files):

@@ -38,7 +38,8 @@ def test_explain_with_rules_adds_the_triage_to_every_record(explain_files, tmp_p
     for record, verdict in zip(alerts, verdicts):
         got = by_id[record["id"]]
         assert got["verdict"] == verdict  # the training alerts get their own verdicts back
-        assert 0.0 <= got["confidence"] <= 1.0 and isinstance(got["suppressed"], bool)
+        assert got["confidence"] == 1.0 and got["rule"]  # its own path is a rule: an exact match
+        assert got["suppressed"] is (verdict == "false_positive")
     assert all(set(r) >= {"verdict", "confidence", "rule", "suppressed"} for r in triaged)
     assert np.all([r["suppressed"] == (r["verdict"] == "false_positive") for r in triaged])
     quiet = [r for r in triaged if not r["alert"]]

@@ -18,6 +18,7 @@ def test_states_name_the_unexpected_and_the_expected_key_templates(deeplog_exper
     assert registry().get("distill_states", "deeplog").factory is EditStates
     assert "replace" in EDIT_STATES
     states = EditStates().states(as_alerts(batch))
+    assert len(states) == len(batch.details) == len(alerts) >= 40
     for path, d in zip(states, batch.details):
         (change,) = d["changes"]
         (state,) = path

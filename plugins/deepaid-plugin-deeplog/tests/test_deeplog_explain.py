@@ -82,9 +82,14 @@ def test_raw_log_lines_become_one_record_per_session(deeplog_files, deeplog_log_
     assert np.mean([r["flipped"] for r in alerts]) >= 0.9
     kinds = {r["details"]["changes"][0]["op"] for r in alerts if r["changed"]}
     assert kinds & {"insert", "delete"}, "the planted inserts and deletes are explained as such"
-    first = next(r for r in alerts if r["changed"])
-    change = first["details"]["changes"][0]
-    assert change["anomaly_template"] or change["reference_template"]  # edits are shown with their templates
+    # Every edit is shown with the templates of the keys it touches: a replace both, a delete the old key's,
+    # an insert the new key's.
+    changes = [c for r in alerts for c in r["details"]["changes"]]
+    assert len(changes) >= len(alerts) - 1 and {c["op"] for c in changes} >= {"replace", "delete"}
+    templates = deeplog_files["templates"]
+    for c in changes:
+        assert c["anomaly_template"] == (None if c["op"] == "insert" else templates[c["anomaly_key"]])
+        assert c["reference_template"] == (None if c["op"] == "delete" else templates[c["reference_key"]])
 
 
 def test_a_table_of_lines_and_a_column_of_keys_give_the_same_sessions(deeplog_files, deeplog_log_records, tmp_path):

@@ -59,6 +59,7 @@ def test_details_name_the_verdict_and_the_changed_templates(deeplog_experiment, 
     ex, alerts = deeplog_experiment, deeplog_alerts
     batch = _create(ex).interpret_batch(alerts[:, :-1], next_keys=alerts[:, -1])
     w = ex.config.window
+    assert len(batch.details) == len(alerts) >= 40
     for i, d in enumerate(batch.details):
         pos = int(batch.changed[i][0])
         assert d["verdict"] == ("next key" if pos == w else "window")

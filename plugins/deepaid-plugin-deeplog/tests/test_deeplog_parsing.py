@@ -110,6 +110,7 @@ def test_synthetic_sessions_match_their_lines_and_planted_changes(deeplog_small_
     index = grouped.index()
     for s, blk in enumerate(log.block_ids):
         np.testing.assert_array_equal(grouped.keys[index[blk]], log.session_events[s])
+    assert {log.kinds[s] for s in np.flatnonzero(log.labels)} == {"insert", "substitute", "delete"}
     for s in np.flatnonzero(log.labels):
         kind, pos, ev, seq = log.kinds[s], log.positions[s], log.planted_events[s], log.session_events[s]
         if kind in ("insert", "substitute"):

@@ -19,6 +19,7 @@ def test_states_name_the_changed_endpoints_kinds_and_the_hop_distance(glgv_train
     batch = deepaid_sdk.create("glgv", model=det).interpret_batch(ids[alert])
     assert registry().get("distill_states", "glgv").factory is EndpointStates
     states = EndpointStates().states(as_alerts(batch))
+    assert len(states) == len(batch.details) == int(alert.sum()) >= 5
     for path, d, changed in zip(states, batch.details, batch.changed):
         texts = [s.text for s in path]
         assert f"edge kinds {d['anomaly_kinds'][0]} -> {d['anomaly_kinds'][1]}" in texts

@@ -62,6 +62,7 @@ def test_a_table_gives_one_record_per_edge_with_named_references(files):
     np.testing.assert_array_equal(alert, det.score_edges(pairs) > det.threshold)  # the detector's own verdict
     malicious = files["malicious"]
     assert alert[malicious].mean() >= 2 / 3 and not alert[~malicious].any()  # planted edges alert, habits do not
+    assert 0 < alert.sum() < len(records)  # both kinds of record are checked below
     for r, (src, dst) in zip(records, pairs):
         d = r["details"]
         assert d["anomaly_edge"] == [src, dst] and r["threshold"] == pytest.approx(det.threshold)

@@ -31,7 +31,11 @@ def test_rules_from_ten_labels_per_class_label_flag_and_suppress_held_out_alerts
     assert result["fp_suppressed"] >= 0.8 and result["attacks_suppressed"] <= 0.02
     assert len(triage) == int((~train).sum())  # suppressed alerts are kept
     forest, knn = baselines(case, train, seed=0, trees=20).values()
-    assert 0.0 <= forest["f1_micro"] <= 1.0 and 0.0 <= knn["f1_micro"] <= 1.0
+    # Given the same ten labels per class, both baselines classify the held-out known alerts well
+    # (measured: forest 0.98, 1-NN 0.97), but 1-NN on explanations rarely says "unknown" (measured 0.38).
+    assert forest["f1_micro"] >= 0.9 and knn["f1_micro"] >= 0.9
+    assert forest["unknown_flagged"] >= 0.8 and 0.2 <= knn["unknown_flagged"] <= 0.6
+    assert result["unknown_flagged"] >= knn["unknown_flagged"] + 0.3
 
 
 def test_retraining_rows_come_from_the_false_positives_only(case):

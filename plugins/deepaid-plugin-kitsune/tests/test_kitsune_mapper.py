@@ -37,7 +37,9 @@ def test_correlated_blocks_are_found() -> None:
     x, truth = _blocks(500, [4, 3, 5], seed=1)
     assert sorted(FeatureMapper(5).fit(x)) == sorted(truth)
     # With m smaller than a block, the block is split and nothing else mixes in.
-    for g in FeatureMapper(3).fit(x):
+    small = FeatureMapper(3).fit(x)
+    assert sorted(i for g in small for i in g) == list(range(12)) and all(len(g) <= 3 for g in small)
+    for g in small:
         assert any(set(g) <= set(t) for t in truth)
 
 

@@ -65,6 +65,7 @@ def test_the_scaled_search_conforms(setup) -> None:
     # The base interpreter on scaled rows gives the same features as the raw-unit preset.
     scaled = Interpreter.interpret_batch(interp, z)
     raw = interp.interpret_batch(alerts[:6])
+    assert len(scaled.changed) == len(raw.changed) == 6
     for a, b in zip(scaled.changed, raw.changed):
         assert set(a.tolist()) == set(b.tolist())
 

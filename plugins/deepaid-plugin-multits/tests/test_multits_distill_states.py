@@ -30,6 +30,7 @@ def test_states_name_feature_and_step_and_rules_learn_the_event_kinds(series):
                         "reference_values": [0.0] * len(cells)})
     paths = states.states(as_alerts(records))
     names = set(series.feature_names)
+    assert len(paths) == len(records) == len(series.onsets) >= 10 and all(paths)
     for path in paths:
         for s in path:
             name, _, step = s.feature.partition(" @ ")

@@ -49,8 +49,10 @@ def test_cached_autoencoder_round_trips_its_weights(tmp_path):
     table = synthetic.blob(n_normal=200, n_anomalies=2, width=8, shifted=2)
     first = synthetic.cached_autoencoder(table.normal, cache_dir=tmp_path, epochs=2, hidden=8, bottleneck=2)
     again = synthetic.cached_autoencoder(table.normal, cache_dir=tmp_path, epochs=2, hidden=8, bottleneck=2)
-    for a, b in zip(first.state_dict().values(), again.state_dict().values()):
-        assert np.array_equal(a.numpy(), b.numpy())
+    a, b = first.state_dict(), again.state_dict()
+    assert list(a) == list(b) and len(a) > 0
+    for name, p in a.items():
+        assert np.array_equal(p.numpy(), b[name].numpy()), name
     with pytest.raises(ValueError, match="normal"):
         synthetic.cached_autoencoder(np.zeros(3), cache_dir=tmp_path)
 

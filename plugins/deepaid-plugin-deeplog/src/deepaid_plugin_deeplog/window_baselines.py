@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from deepaid_sdk import InterpretationBatch
-from deepaid_sdk.benchmarks.case import Explainer
+from deepaid_sdk.bench.case import Explainer
 from deepaid_sdk.search import build_batch
 
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter
