@@ -20,7 +20,7 @@ $(BIN)/python:
 # mkdocs, mkdocs-material and mkdocstrings: tests/test_docs_site.py builds the docs site (the core's `docs` extra).
 $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml)
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)$(if $(filter .,$(p)),$(CORE_EXTRAS),[plot])") pytest hypothesis scikit-learn onnx onnxruntime skops skl2onnx \
+	$(BIN)/python -m pip install -q --no-build-isolation $(foreach p,$(PACKAGES),-e "$(p)$(if $(filter .,$(p)),$(CORE_EXTRAS),[plot])") pytest hypothesis scikit-learn onnx onnxruntime skops skl2onnx mypy ruff \
 		mkdocs mkdocs-material "mkdocstrings[python]"
 	touch $(STAMP)
 
@@ -35,11 +35,15 @@ demo: $(STAMP)
 		--weights ae.safetensors --normal normal.csv --input alerts.csv --id-column alert_id \
 		--output explained.jsonl && head -2 explained.jsonl
 
+# The habits first (lint and format check, then types: settings in pyproject.toml), then the whole suite.
 test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
 	$(BIN)/deepaid bench core
 
 clean:
-	rm -rf $(VENV) .deepaid-cache
+	rm -rf $(VENV) .deepaid-cache .mypy_cache .ruff_cache

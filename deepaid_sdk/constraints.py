@@ -219,10 +219,8 @@ class BoxConstraint(Constraint):
 class _DimsConstraint(Constraint):
     """A constraint on a listed set of flattened features (all features when ``dims`` is None)."""
 
-    def __init__(self, dims: Sequence[int] | None = None) -> None:
-        if dims is not None:
-            dims = np.unique(feature_indices(dims, "dims"))
-        self.dims = None if dims is None else torch.as_tensor(dims)
+    def __init__(self, dims: Sequence[int] | np.ndarray | None = None) -> None:
+        self.dims = None if dims is None else torch.as_tensor(np.unique(feature_indices(dims, "dims")))
 
     def _mask(self, ref: Tensor) -> Tensor:
         width = _flat(ref).shape[1]
@@ -259,7 +257,7 @@ class FrozenConstraint(_DimsConstraint):
     hard = True
     priority = 90
 
-    def __init__(self, dims: Sequence[int]) -> None:
+    def __init__(self, dims: Sequence[int] | np.ndarray) -> None:
         if dims is None:
             raise ValueError("dims: frozen needs the list of features that must not change")
         super().__init__(dims)
@@ -295,7 +293,7 @@ class OneHotConstraint(Constraint):
             raise ValueError(f"groups: expected indices >= 0; got {min(flat)}")
         size = max(len(g) for g in groups)
         # Pad groups to one width with -1 so every group is projected in one gather/scatter.
-        self.index = torch.tensor([g + [-1] * (size - len(g)) for g in groups], dtype=torch.int64)
+        self.index = torch.tensor([list(g) + [-1] * (size - len(g)) for g in groups], dtype=torch.int64)
 
     @classmethod
     def rows(cls, num_rows: int, num_classes: int) -> "OneHotConstraint":

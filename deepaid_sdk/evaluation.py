@@ -70,7 +70,7 @@ def precision_recall_at_k(
     truth_m = _mask(np.asarray(truth, dtype=bool), "truth")
     if isinstance(changed, InterpretationBatch) and k is not None:
         shape = changed.anomalies.shape[1:]
-        mask = np.zeros(truth_m.shape, dtype=bool)
+        mask: np.ndarray = np.zeros(truth_m.shape, dtype=bool)
         for i, idx in enumerate(changed.changed):
             flat = idx if idx.ndim == 1 else np.ravel_multi_index(tuple(idx.T), shape)
             mask[i, flat[:k]] = True

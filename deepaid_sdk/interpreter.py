@@ -7,7 +7,7 @@ Presets registered under a name (``tabular``, ``deeplog``...) build one with dom
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import attrs
 import numpy as np
@@ -36,13 +36,18 @@ class TableView:
     categorical: bool = False
 
 
+def _constraint_tuple(constraints: Iterable[Constraint]) -> tuple[Constraint, ...]:
+    """``tuple`` as a typed converter (mypy cannot solve the type variable of ``converter=tuple``)."""
+    return tuple(constraints)
+
+
 @attrs.define(eq=False)
 class Interpreter:
     """Explains alerts of one detector: ``interpret(x)`` or ``interpret_batch(X)``."""
 
     adapter: ModelAdapter
     search: ReferenceSearch
-    constraints: tuple[Constraint, ...] = attrs.field(converter=tuple, default=())
+    constraints: tuple[Constraint, ...] = attrs.field(converter=_constraint_tuple, default=())
     distance: Distance | None = None
     name: str = "custom"
     schema: FeatureSchema | None = None

@@ -127,7 +127,7 @@ def _unknown_arguments(pm: DeepaidPluginManager, plugin: Any) -> list[str]:
     problems = []
     for attr in dir(plugin):
         opts = pm.parse_hookimpl_opts(plugin, attr)
-        hook = (opts or {}).get("specname") or attr
+        hook = (dict(opts) if opts else {}).get("specname") or attr
         if opts is None or hook not in HOOK_ARGUMENTS:
             continue
         function = getattr(plugin, attr)

@@ -14,6 +14,7 @@ import torch
 from deepaid_sdk.checks import as_tensor
 
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
+ScalerT = TypeVar("ScalerT", bound="Scaler")
 
 
 class Scaler:
@@ -28,7 +29,7 @@ class Scaler:
     def _statistics(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.zeros(x.shape[-1]), np.ones(x.shape[-1])
 
-    def fit(self, x: Any) -> "Scaler":
+    def fit(self: ScalerT, x: Any) -> ScalerT:
         """Learn per-feature statistics from normal data ``[N, ..., D]``."""
         data = as_tensor(x, "x").double().cpu().numpy()
         if data.ndim < 2 or data.shape[0] == 0:

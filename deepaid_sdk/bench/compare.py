@@ -16,7 +16,7 @@ import os
 import pathlib
 import platform
 import time
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import attrs
 import numpy as np
@@ -99,7 +99,7 @@ def flip_at_k(case: BenchmarkCase, result: InterpretationBatch, k: int) -> float
 def position_accuracy(result: InterpretationBatch, truth: np.ndarray) -> float:
     """Share whose first changed position (first index axis) is a planted one; no change is a miss."""
     truth = np.asarray(truth, dtype=bool)
-    planted = truth.reshape(truth.shape[0], truth.shape[1], -1).any(axis=2) if truth.ndim > 2 else truth
+    planted = cast(np.ndarray, truth.reshape(truth.shape[0], truth.shape[1], -1).any(axis=2)) if truth.ndim > 2 else truth
     hits = [bool(planted[i, int(np.atleast_1d(c[0])[0])]) if len(c) else False
             for i, c in enumerate(result.changed)]
     return float(np.mean(hits))
@@ -153,7 +153,7 @@ def _measure(case: BenchmarkCase, method: str, explain: Explainer, seeds: int) -
 
 
 def _rounded(values: list[Any]) -> list[Any]:
-    out = []
+    out: list[Any] = []
     for name, v in zip(METRICS, values):
         if v is None:
             out.append(MISSING)

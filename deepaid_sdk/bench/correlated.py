@@ -18,19 +18,18 @@ import torch
 from torch import nn
 
 from deepaid_sdk.progress import progress
-
-_arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
+from deepaid_sdk.records import array_field
 
 
 @attrs.frozen
 class CorrelatedData:
     """Normal rows, alert candidates and their planted features, all in [0, 1] model units."""
 
-    normal: np.ndarray = _arrays
+    normal: np.ndarray = array_field()
     """``[N, D]`` float32 normal rows (training data of the detector)."""
-    candidates: np.ndarray = _arrays
+    candidates: np.ndarray = array_field()
     """``[M, D]`` float32 shifted rows; the detector flags some of them."""
-    truth: np.ndarray = _arrays
+    truth: np.ndarray = array_field()
     """``[M, D]`` bool: the planted features of each candidate."""
     config: dict[str, Any] = attrs.field(factory=dict)
 

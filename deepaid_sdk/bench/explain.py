@@ -150,7 +150,8 @@ def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
         rate = (result["rows"] - result["resumed_rows"]) / result["seconds"]
         rows.append((case, result["rows"], round(rate, 1), round(result["seconds"], 1), round(result["maxrss_mb"], 1)))
 
-    small, big = {}, {}
+    small: dict[str, Any] = {}
+    big: dict[str, Any] = {}
     for key, store in (("small", small), ("big", big)):
         result = measure(_job(files, key, root / f"out-{key}.parquet"))
         store.update(result)

@@ -118,7 +118,8 @@ def _methods(det: Detector, k: int, baselines: Sequence[str], adapter: ModelAdap
     adapter = adapter or det.adapter
     out = {"deepaid": _ours(model if model is not None else det.model, det.normal, adapter, k)}
     found = baseline_explainers(adapter, k, normal=det.normal)
-    out.update({name: (lambda x, fn=found[name]: fn(x, 0)) for name in baselines if name in found})
+    # A lambda with a default argument fits Explain, but mypy cannot infer its type (Explain takes one argument).
+    out.update({name: (lambda x, fn=found[name]: fn(x, 0)) for name in baselines if name in found})  # type: ignore[misc]
     return out
 
 

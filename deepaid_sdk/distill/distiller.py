@@ -11,7 +11,7 @@ edit and ship them.
 from __future__ import annotations
 
 import json
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import attrs
 import numpy as np
@@ -69,15 +69,27 @@ def _check_verdicts(verdicts: Any, n: int) -> tuple[str, ...]:
     return tuple(verdicts)
 
 
+def _rule_tuple(rules: Iterable[Rule]) -> tuple[Rule, ...]:
+    """``tuple`` as a typed converter (mypy cannot solve the type variable of ``converter=tuple``)."""
+    return tuple(rules)
+
+
+def _str_tuple(values: Iterable[str]) -> tuple[str, ...]:
+    """``tuple`` as a typed converter, for verdicts."""
+    return tuple(values)
+
+
 @attrs.frozen
 class Distiller:
     """Rules over states of explanations; ``fit`` returns a new Distiller holding the rules."""
 
-    states: StateExtractor = attrs.field(eq=False, validator=attrs.validators.instance_of(StateExtractor))
-    rules: tuple[Rule, ...] = attrs.field(default=(), converter=tuple)
+    # isinstance with an abstract class is fine; mypy flags any abstract class passed as type[T] (python/mypy#4717).
+    states: StateExtractor = attrs.field(
+        eq=False, validator=attrs.validators.instance_of(StateExtractor))  # type: ignore[type-abstract]
+    rules: tuple[Rule, ...] = attrs.field(default=(), converter=_rule_tuple)
     mode: str = attrs.field(default=DEFAULT_MODE, validator=attrs.validators.in_(MODES))
     min_score: float = attrs.field(default=DEFAULT_MIN_SCORE, converter=float)
-    suppress: tuple[str, ...] = attrs.field(default=(FALSE_POSITIVE,), converter=tuple)
+    suppress: tuple[str, ...] = attrs.field(default=(FALSE_POSITIVE,), converter=_str_tuple)
 
     @min_score.validator
     def _check_min_score(self, _attr: Any, value: float) -> None:

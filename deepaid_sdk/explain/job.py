@@ -132,7 +132,7 @@ class ExplainJob:
 
     input: pathlib.Path = attrs.field(converter=check_input)
     output: pathlib.Path = attrs.field(converter=pathlib.Path)
-    fields: tuple[RecordField, ...] = attrs.field(default=(), converter=tuple)
+    fields: tuple[RecordField, ...] = attrs.field(default=(), converter=lambda v: tuple(v))
     schema: Any = None
     """The detector's feature names: a list, a ``FeatureSchema`` or its JSON file (see ``explain.columns``)."""
     strict_columns: bool = False

@@ -7,7 +7,7 @@ where offered, ``reconstruct``) on whole batches on ``adapter.device``.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import torch
 from torch import Tensor, nn
@@ -125,7 +125,8 @@ class ModelAdapter(ABC):
     def for_model(cls, model: Any, threshold: float | None = None, *, width: int | None = None,
                   eps: float = 0.0) -> ModelAdapter:
         """This adapter for a ``model`` it ``accepts`` (``width``: features, where the model cannot tell)."""
-        return cls(model, threshold, width=width, eps=eps)  # type: ignore[call-arg]  # the accepting classes' own
+        # The accepting classes' own constructor takes the model first; the base class's does not.
+        return cast(Any, cls)(model, threshold, width=width, eps=eps)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -151,14 +152,14 @@ class ModelAdapter(ABC):
             raise ValueError("threshold: not set; pass threshold= or call calibrate(normal_data)")
         return self._threshold
 
+    @threshold.setter
+    def threshold(self, value: float) -> None:
+        self._threshold = self._check_threshold(value)
+
     @property
     def has_threshold(self) -> bool:
         """Whether a threshold was given or calibrated (``threshold`` raises until then)."""
         return self._threshold is not None
-
-    @threshold.setter
-    def threshold(self, value: float) -> None:
-        self._threshold = self._check_threshold(value)
 
     def _check_threshold(self, value: Any) -> float:
         """A finite number (a string is a TypeError), not below ``score_lower_bound``."""

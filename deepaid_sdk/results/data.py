@@ -13,9 +13,10 @@ from typing import Any, Callable, Iterator, Sequence
 import attrs
 import numpy as np
 
+from deepaid_sdk.records import array_field
 from deepaid_sdk.results.views import change_table, feature_label, format_table
 
-_arrays = attrs.field(eq=attrs.cmp_using(eq=np.array_equal))
+
 
 
 def _json(value: Any, where: str = "value") -> Any:
@@ -65,15 +66,15 @@ def _summary(n: int, flipped: float, threshold: float, names: tuple[str, ...] | 
 class Interpretation:
     """Why one sample is an alert: the anomaly, its reference, and what differs."""
 
-    anomaly: np.ndarray = _arrays
+    anomaly: np.ndarray = array_field()
     """The input sample as given (shape of one sample)."""
-    reference: np.ndarray = _arrays
+    reference: np.ndarray = array_field()
     """The closest input found that the detector accepts, same shape."""
-    changed: np.ndarray = _arrays
+    changed: np.ndarray = array_field()
     """Indices of changed features, most important first: ``[n]`` for vectors, ``[n, ndim]`` otherwise."""
-    anomaly_values: np.ndarray = _arrays
+    anomaly_values: np.ndarray = array_field()
     """``anomaly`` at ``changed``."""
-    reference_values: np.ndarray = _arrays
+    reference_values: np.ndarray = array_field()
     """``reference`` at ``changed``."""
     score: float
     """Detector score of the anomaly."""
@@ -127,14 +128,14 @@ class Interpretation:
 class InterpretationBatch:
     """Interpretations of a batch, stored as stacked arrays; iterating yields ``Interpretation``."""
 
-    anomalies: np.ndarray = _arrays
-    references: np.ndarray = _arrays
+    anomalies: np.ndarray = array_field()
+    references: np.ndarray = array_field()
     changed: tuple[np.ndarray, ...] = attrs.field(eq=attrs.cmp_using(
         eq=lambda a, b: len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))))
-    scores: np.ndarray = _arrays
-    reference_scores: np.ndarray = _arrays
-    flipped: np.ndarray = _arrays
-    steps: np.ndarray = _arrays
+    scores: np.ndarray = array_field()
+    reference_scores: np.ndarray = array_field()
+    flipped: np.ndarray = array_field()
+    steps: np.ndarray = array_field()
     threshold: float
     seconds: float
     """Wall time of the whole batch."""

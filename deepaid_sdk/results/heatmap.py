@@ -9,6 +9,7 @@ feature's change in its own scale, so a feature in bytes cannot wash out one in 
 from __future__ import annotations
 
 import math
+import os
 import pathlib
 from typing import Any, Callable, Sequence
 
@@ -133,7 +134,7 @@ def heatmap_grid(
     feature_names: Sequence[str] | None = None,
     inverse: Callable[[np.ndarray], np.ndarray] | None = None,
     *,
-    ids: Sequence[Any] | None = None,
+    ids: Sequence[Any] | np.ndarray | None = None,
     normal: Any = None,
     max_rows: int = 50,
     max_features: int = 60,
@@ -228,13 +229,13 @@ def heatmap_figure(batch: InterpretationBatch, feature_names: Sequence[str] | No
 
 def plot_heatmap(
     batch: InterpretationBatch,
-    path: str | pathlib.Path,
+    path: str | os.PathLike[str],
     feature_names: Sequence[str] | None = None,
     inverse: Callable[[np.ndarray], np.ndarray] | None = None,
     max_rows: int = 50,
     units: str | None = None,
     *,
-    ids: Sequence[Any] | None = None,
+    ids: Sequence[Any] | np.ndarray | None = None,
     normal: Any = None,
     max_features: int = 60,
     scaling: str = "auto",

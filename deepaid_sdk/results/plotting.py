@@ -9,6 +9,7 @@ reads scaled values (``scaled=True``), and no unit where none is known.
 from __future__ import annotations
 
 import math
+import os
 import pathlib
 from typing import Any, Callable, Sequence
 
@@ -129,7 +130,7 @@ def interpretation_figure(
 
 def plot_interpretation(
     interp: Interpretation,
-    path: str | pathlib.Path,
+    path: str | os.PathLike[str],
     feature_names: Sequence[str] | None = None,
     inverse: Callable[[np.ndarray], np.ndarray] | None = None,
     title: str | None = None,

@@ -9,7 +9,7 @@ import numpy as np
 
 def feature_label(index: Sequence[int] | int, feature_names: Sequence[str] | None, sample_shape: tuple[int, ...]) -> str:
     """``names[d]`` for a vector sample; ``t=<step> names[d]`` for a window; bare indices otherwise."""
-    idx = (int(index),) if np.ndim(index) == 0 else tuple(int(i) for i in index)
+    idx = tuple(int(i) for i in np.atleast_1d(np.asarray(index)))
     name = None
     if feature_names is not None:
         name = feature_names[idx[-1]]

@@ -172,7 +172,9 @@ def reconstruct_support(scorer: BlackboxScorer, ref: Tensor, a: Tensor, rows: Te
     current = ref[rows].clone()
     best, best_score = current.clone(), score[rows].clone()
     for _ in range(RECONSTRUCT_STEPS):
-        rec = flat(scorer.adapter.reconstruct(current.reshape(-1, *scorer.shape)).detach()).to(a.dtype)
+        rebuilt = scorer.adapter.reconstruct(current.reshape(-1, *scorer.shape))
+        assert rebuilt is not None  # only called where the adapter reconstructs
+        rec = flat(rebuilt.detach()).to(a.dtype)
         current = torch.where(support, rec, a[rows])
         found = scorer.evaluate(current, a[rows])
         current = found.refs

@@ -89,6 +89,7 @@ class BlackboxRun:
             else:
                 adapter = self.scorer.adapter
                 rec = adapter.reconstruct(anomalies)
+                assert rec is not None  # a source only where the adapter reconstructs
                 if tuple(rec.shape) != tuple(anomalies.shape):
                     raise ValueError(f"adapter: {type(adapter).__name__}.reconstruct returned shape "
                                      f"{list(rec.shape)} for inputs {list(anomalies.shape)}")

@@ -32,7 +32,7 @@ batch size (checked by ``deepaid_sdk.testing.check_search``).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import numpy as np
 import torch
@@ -300,7 +300,7 @@ class GradientSearch(ReferenceSearch):
             support = _keep_top(effect, k) & movable
             start = torch.where(support, rec, a)
             for _ in range(self.rec_rounds):
-                again = _flat(adapter.reconstruct(shaped(start))).to(a.dtype)
+                again = _flat(cast(Tensor, adapter.reconstruct(shaped(start)))).to(a.dtype)  # rec: it reconstructs
                 start = torch.where(support, again, a)
             start = _flat(project_all(constraints, shaped(start), anomalies))
             plain_support = _keep_top(((rec - a).abs() / scale).masked_fill(~movable, -1.0), k) & movable

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import torch
 from torch import Tensor, nn
@@ -113,7 +113,7 @@ class RidgeSurrogate:
         return self.coef[None]
 
     def __call__(self, x: Tensor) -> Tensor:
-        return x.float() @ self.representation().T + self.bias
+        return x.float() @ self.representation().T + cast(Tensor, self.bias)  # set with coef by fit()
 
 
 @contextlib.contextmanager
@@ -196,7 +196,7 @@ def attribute(
     network = module if module is not None else forward if isinstance(forward, nn.Module) else None
     with torch.enable_grad(), rnn_gradients(network, x.device):
         if method in SAMPLING_METHODS:
-            return _sampled(captum_attr, method, fn, x, base, seed, options)
+            return _sampled(captum_attr, method, fn, x, cast(Tensor, base), seed, options)  # they use baselines
         if method == "deeplift":
             model = forward if isinstance(forward, nn.Module) else _Forward(fn, module)
             explainer = captum_attr.DeepLift(model)
@@ -210,7 +210,7 @@ def attribute(
                 part = x[start:start + chunk]
                 kwargs = dict(options)
                 if method in USES_BASELINES:
-                    kwargs["baselines"] = base[start:start + chunk]
+                    kwargs["baselines"] = cast(Tensor, base)[start:start + chunk]
                 if method == "saliency":
                     kwargs.setdefault("abs", False)
                 parts.append(explainer.attribute(part, **kwargs).detach())

@@ -6,11 +6,12 @@ from deepaid_sdk import hookimpl
 from deepaid_sdk.hookspecs import Register
 
 from deepaid_baselines.attribution_searches import ATTRIBUTION_SEARCHES
+from deepaid_baselines.base import BaselineSearch
 from deepaid_baselines.neighbours import NearestNormalSearch
 from deepaid_baselines.residual import ResidualSearch
 
 #: Every baseline search this package provides.
-BASELINE_SEARCHES = (ResidualSearch, NearestNormalSearch, *ATTRIBUTION_SEARCHES)
+BASELINE_SEARCHES: tuple[type[BaselineSearch], ...] = (ResidualSearch, NearestNormalSearch, *ATTRIBUTION_SEARCHES)
 
 
 @hookimpl

@@ -104,6 +104,7 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu",
         flags = detect(ex.model, ex.test.windows, ex.test.next_keys, num_candidates=g)
         m = session_metrics(flags, ex.test.session, ex.test_labels)
         result = case.explainers["deepaid"](case.anomalies, 0)
+        assert case.truth is not None  # the deeplog cases carry planted truth
         first = np.asarray([c[0] if len(c) else -1 for c in result.changed])
         hit = case.truth[np.arange(len(first)), first] & (first >= 0)
         at_next = case.truth[:, ex.config.window]

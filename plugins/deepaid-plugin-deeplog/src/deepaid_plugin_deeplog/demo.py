@@ -10,8 +10,10 @@ from typing import Any
 import numpy as np
 
 import deepaid_sdk
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.detection import detect
 from deepaid_plugin_deeplog.experiment import CACHE_DIR, RESERVED_KEYS, ExperimentConfig, run_experiment
+from deepaid_plugin_deeplog.preset import DeepLogInterpreter
 from deepaid_plugin_deeplog.session_plants import sessions_from_windows
 from deepaid_plugin_deeplog.session_views import format_session
 from deepaid_plugin_deeplog.views import batch_tables, plot_sequence
@@ -25,6 +27,7 @@ def _window_example(ex: Any, cfg: ExperimentConfig, g: int = 5) -> None:
     """With a stricter top-g, DeepLog also alerts after an odd event; show one window-blamed alert."""
     strict = deepaid_sdk.create("deeplog", model=ex.model, num_candidates=g, k=1, templates=ex.templates,
                                 **RESERVED_KEYS)
+    assert isinstance(strict.adapter, DeepLogAdapter)
     flags = detect(strict.adapter, ex.test.windows, ex.test.next_keys)
     alerts = ex.test.sequences[flags & ~ex.flags]
     if len(alerts) == 0:
@@ -105,6 +108,7 @@ def run(out_dir: pathlib.Path, config: ExperimentConfig | None = None) -> int:
 
     interp = deepaid_sdk.create("deeplog", model=ex.model, num_candidates=cfg.num_candidates, k=1,
                                 templates=ex.templates, **RESERVED_KEYS)
+    assert isinstance(interp, DeepLogInterpreter)
     alerts = ex.test.sequences[ex.flags]
     if len(alerts) == 0:
         print("no alerts to explain")

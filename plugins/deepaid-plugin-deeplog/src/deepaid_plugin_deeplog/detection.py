@@ -41,7 +41,7 @@ class Windows:
         return int(self.next_keys.shape[0])
 
 
-def make_windows(sessions: Sequence[Sequence[int]], window: int, *, pad_key: int | None = None) -> Windows:
+def make_windows(sessions: Sequence[Sequence[int] | np.ndarray], window: int, *, pad_key: int | None = None) -> Windows:
     """Slide a window of ``window`` keys over each session; each window predicts the key after it.
 
     With ``pad_key``, sessions are left-padded by ``window`` pad keys so every key of every session

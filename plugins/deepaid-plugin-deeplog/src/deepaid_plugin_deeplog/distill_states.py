@@ -38,7 +38,7 @@ def delete_states(change: Mapping[str, Any], where: str) -> list[State]:
 EDIT_STATES: dict[str, Callable[[Mapping[str, Any], str], list[State]]] = {
     "replace": replace_states, "insert": insert_states, "delete": delete_states}
 #: ``details["verdict"]`` -> where the edits happened.
-WHERE = {"next key": "unexpected next", "session": "in session"}
+WHERE: Mapping[Any, str] = {"next key": "unexpected next", "session": "in session"}
 
 
 class EditStates(StateExtractor):

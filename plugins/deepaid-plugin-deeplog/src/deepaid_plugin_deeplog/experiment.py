@@ -138,4 +138,4 @@ def run_experiment(config: ExperimentConfig | None = None, *, cache: bool = True
 
 
 #: Keys a reference never introduces in the synthetic experiment.
-RESERVED_KEYS = {"pad_key": PAD_KEY, "unknown_key": UNKNOWN_KEY}
+RESERVED_KEYS: dict[str, Any] = {"pad_key": PAD_KEY, "unknown_key": UNKNOWN_KEY}

@@ -28,6 +28,7 @@ from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 from deepaid_plugin_deeplog.detection import detect, make_windows
 from deepaid_plugin_deeplog.edits import SessionEdit, apply_edits
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS, Experiment
+from deepaid_plugin_deeplog.preset import DeepLogInterpreter
 from deepaid_plugin_deeplog.parsing import PAD_KEY
 from deepaid_plugin_deeplog.session_plants import EXPLAINED_BY, PlantedSessions, keep, plant_sessions, \
     sessions_from_windows
@@ -98,7 +99,7 @@ def attribution_top_position(adapter: DeepLogAdapter, explain: Callable[[np.ndar
     padded = [np.concatenate([np.full(w, PAD_KEY, dtype=np.int64), s]) for s in sessions]
     windows = np.stack([p[q:q + w + 1] for p, q in zip(padded, first)])  # the window predicting key q
     batch = explain(windows, 0)
-    out = []
+    out: list[list[SessionEdit]] = []
     for i, (q, changed) in enumerate(zip(first, batch.changed)):  # result assembly
         pos = q - w + int(changed[0]) if len(changed) else -1
         if pos < 0:
@@ -143,9 +144,11 @@ def session_methods(interp: Any, adapter: DeepLogAdapter, attribution: dict[str,
     def first_edit(run: Callable[[list[np.ndarray]], list[list[SessionEdit]]]) -> Callable[..., Any]:
         return lambda seqs: (lambda edits: (edits, [0] * len(edits)))(run(seqs))
 
-    methods = {"deepaid": ours, "next-key-top-guess": first_edit(lambda s: next_key_top_guess(adapter, s))}
+    methods: dict[str, Callable[..., Any]] = {
+        "deepaid": ours, "next-key-top-guess": first_edit(lambda s: next_key_top_guess(adapter, s))}
     for name, explain in attribution.items():
-        methods[name] = first_edit(lambda s, explain=explain: attribution_top_position(adapter, explain, s))
+        # The default argument binds this explainer; mypy cannot infer a lambda with one where one argument is expected.
+        methods[name] = first_edit(lambda s, explain=explain: attribution_top_position(adapter, explain, s))  # type: ignore[misc]
     return methods
 
 
@@ -162,6 +165,7 @@ def session_rows(ex: Experiment, num_candidates: int, *, seed: int = 0, n: int |
         method(list(planted.sessions[:4]))
     rows = score_methods(adapter, planted, methods)
     seqs = list(planted.sessions)
+    assert isinstance(interp, DeepLogInterpreter)
     best = min(_timed(lambda: interp.interpret_sessions(seqs, k=k)) for _ in range(3))
     lengths = [len(s) for s in seqs]
     note = (f"sessions-g{num_candidates}: deepaid throughput on all {len(seqs)} planted sessions in one call "

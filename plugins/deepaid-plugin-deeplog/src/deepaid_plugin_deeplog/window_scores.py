@@ -10,6 +10,7 @@ fixed-size chunks. Without an exact code (huge ``C ** W``) windows are deduplica
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -50,7 +51,7 @@ class WindowScorer:
         if not self.exact:
             uniq, inv = torch.unique(windows, dim=0, return_inverse=True)
             return self._forward(uniq)[inv]
-        code = (windows * self._mult).sum(dim=1)
+        code = (windows * cast(Tensor, self._mult)).sum(dim=1)  # set whenever exact
         uniq, inv = torch.unique(code, return_inverse=True)
         where = torch.searchsorted(self._codes, uniq)
         hit = where < len(self._codes)

@@ -50,9 +50,9 @@ from deepaid_plugin_glgv.synthetic import enterprise
 
 #: The benchmark's enterprise and detector settings (part of the cache key).
 ENTERPRISE = {"departments": 12, "users_per_department": 30, "chains": 24, "chain_length": 3}
-FIT = {"dim": 32, "epochs": 3, "window": 6, "percentile": 99.0}
+FIT: dict[str, Any] = {"dim": 32, "epochs": 3, "window": 6, "percentile": 99.0}
 #: The scale graph: about 1.08 million edges, 280,500 nodes.
-SCALE = {"departments": 4000, "users_per_department": 40, "workstations_per_department": 25,
+SCALE: dict[str, Any] = {"departments": 4000, "users_per_department": 40, "workstations_per_department": 25,
          "servers_per_department": 5, "services": 500, "chains": 0, "events_per_edge": 2.0}
 
 

@@ -194,7 +194,7 @@ def edge_record_details(graph: AuthGraph, batch: Any) -> list[dict[str, Any]]:
     kinds = np.asarray(KINDS)
     a_names, r_names = graph.names[anomalies].tolist(), graph.names[references].tolist()
     a_kinds, r_kinds = kinds[graph.kinds[anomalies]].tolist(), kinds[graph.kinds[references]].tolist()
-    found = batch.details or ({},) * len(batch)
+    found: tuple[dict[str, Any], ...] = batch.details or ({},) * len(batch)
     out = []
     for i, searched in enumerate(found):  # result assembly: one small dict per record
         entry: dict[str, Any] = {"anomaly_edge": a_names[i], "reference_edge": r_names[i],

@@ -28,7 +28,7 @@ from deepaid_plugin_kitsune.synthetic import SyntheticTraffic, traffic_features
 
 K = 5
 N_NORMAL = 20_000
-TRAIN = {"max_group": 10, "epochs": 10, "lr": 1e-2, "percentile": 99.0}
+TRAIN: dict[str, Any] = {"max_group": 10, "epochs": 10, "lr": 1e-2, "percentile": 99.0}
 CACHE = CACHE_DIR
 
 
@@ -69,6 +69,7 @@ def kitsune_case(n: int | None = None, seed: int = 0, device: str = "cpu",
     raw, truth, kinds = alerts_of(model, data, n)
     interp = kitsune_interpreter(model, k=K)
     adapter = interp.adapter  # KitNET in scaled units
+    assert isinstance(adapter, KitNETAdapter)
     with torch.no_grad():
         anomalies = adapter.to_space(adapter.prepare(raw)).cpu().numpy()
         normal = adapter.to_space(adapter.prepare(data.normal[:2000])).cpu().numpy()

@@ -15,6 +15,7 @@ from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.afterimage import pcap_features
 from deepaid_plugin_kitsune.kitnet import fit_kitnet
 from deepaid_plugin_kitsune.names import feature_names
+from deepaid_plugin_kitsune.preset import KitsuneInterpreter
 from deepaid_plugin_kitsune.synthetic import demo_frames, traffic_features, write_pcap
 
 
@@ -51,6 +52,7 @@ def run(out_dir: pathlib.Path, *, n_normal: int = 12_000, n_anomalies: int = 150
 
     # 3. Explain every alert; show the highest-scoring ones.
     interp = deepaid_sdk.create("kitsune", model=model, k=5)
+    assert isinstance(interp, KitsuneInterpreter)
     idx = np.flatnonzero(alert)
     idx = idx[np.argsort(-scores.cpu().numpy()[idx], kind="stable")]
     started = time.perf_counter()

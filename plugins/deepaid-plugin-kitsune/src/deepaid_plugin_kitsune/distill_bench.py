@@ -183,9 +183,9 @@ def _distilled(case: DistillCase, train: np.ndarray, labels: list[str]
     train_alerts = [alerts[i] for i in np.flatnonzero(train)]
     test_alerts = [alerts[i] for i in np.flatnonzero(~train)]
     results: dict[str, dict[str, Any]] = {}
-    distillers = {}
+    distillers: dict[str, Distiller] = {}
     for mode, min_score in (("path", None), ("fsm", None), ("fsm", 0.4)):
-        options = {} if min_score is None else {"min_score": min_score}
+        options: dict[str, Any] = {} if min_score is None else {"min_score": min_score}
         model = Distiller(states, mode=mode, **options).fit(train_alerts, labels)
         distillers.setdefault(mode, model)
         pred = model.triage(test_alerts)

@@ -37,6 +37,16 @@ class KitNET(nn.Module):
     one with ``KitNET.from_state_dict``.
     """
 
+    # Buffers (registered in ``__init__``): declared so a type checker reads them as tensors, not modules.
+    index: Tensor
+    in_mask: Tensor
+    hidden_mask: Tensor
+    x_min: Tensor
+    x_max: Tensor
+    r_min: Tensor
+    r_max: Tensor
+    threshold: Tensor
+
     def __init__(self, groups: Sequence[Sequence[int]], width: int, hidden_ratio: float = 0.75,
                  seed: int = 0) -> None:
         super().__init__()

@@ -6,6 +6,7 @@ addresses, ports. Addresses are interned to integer ids so the extractor works o
 
 from __future__ import annotations
 
+import os
 import pathlib
 import socket
 import struct
@@ -72,8 +73,9 @@ class PacketTable:
         ids: dict[Hashable, int] = {}
         cols = [[ids.setdefault(a, len(ids)) for a in col] for col in (src_mac, src_ip, dst_ip)]
         none = np.full(n, -1, dtype=np.int64)
-        return cls(ts=ts, size=size, src_mac=cols[0], src_ip=cols[1], dst_ip=cols[2],
-                   sport=none if sport is None else sport, dport=none if dport is None else dport,
+        # array_field(dtype=...) converts each column with np.asarray; mypy's attrs plugin cannot see that converter.
+        return cls(ts=ts, size=size, src_mac=cols[0], src_ip=cols[1], dst_ip=cols[2],  # type: ignore[arg-type]
+                   sport=none if sport is None else sport, dport=none if dport is None else dport,  # type: ignore[arg-type]
                    labels=tuple(str(a) for a in ids))
 
 
@@ -129,7 +131,7 @@ def _open_reader(f: _ReadTracker, path: pathlib.Path) -> Any:
         raise ValueError(f"path: {str(path)!r} is not a pcap or pcapng file ({exc})") from None
 
 
-def read_pcap(path: str | pathlib.Path) -> PacketTable:
+def read_pcap(path: str | os.PathLike[str]) -> PacketTable:
     """Every complete packet of a pcap/pcapng file; a truncated file warns how many were read.
 
     Frames dpkt cannot decode are skipped with a warning giving their number.

@@ -236,6 +236,7 @@ def multits_interpreter(
         adapter = _all_steps_adapter(adapter, normal, min_context)
     elif min_context is not None:
         raise ValueError(f"min_context: only used with score='all'; got {min_context!r} with score={score!r}")
+    assert adapter.sample_shape is not None  # windows [W + 1, D]: checked above or set by the adapter
     w, d = adapter.sample_shape[0] - 1, adapter.sample_shape[1]
     eps = _threshold_and_margin(adapter, threshold, normal, percentile, eps, w)
     options = window_constraints(w, d, steps=steps, box=box, integer=integer, frozen=frozen)

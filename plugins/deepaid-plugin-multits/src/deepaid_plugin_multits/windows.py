@@ -54,7 +54,7 @@ def window_end_steps(length: int, window: int, *, stride: int = 1) -> np.ndarray
     return np.arange(w, length, check_positive_int(stride, "stride"))
 
 
-def windows_at(series: Any, steps: Sequence[int], window: int) -> np.ndarray:
+def windows_at(series: Any, steps: Sequence[int] | np.ndarray, window: int) -> np.ndarray:
     """The samples ``[len(steps), W + 1, D]`` whose actual vector is ``series[step]``."""
     arr = check_series(series)
     w = _check_window(window, arr.shape[0], "series")
@@ -68,7 +68,7 @@ def windows_at(series: Any, steps: Sequence[int], window: int) -> np.ndarray:
     return arr[idx[:, None] + np.arange(-w, 1)[None, :]]
 
 
-def mask_windows_at(mask: Any, steps: Sequence[int], window: int) -> np.ndarray:
+def mask_windows_at(mask: Any, steps: Sequence[int] | np.ndarray, window: int) -> np.ndarray:
     """``windows_at`` for a bool mask ``[T, D]`` (e.g. planted ground truth), kept bool."""
     m = np.asarray(mask)
     if m.dtype != bool:

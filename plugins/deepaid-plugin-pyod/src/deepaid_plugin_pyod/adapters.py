@@ -85,8 +85,9 @@ class PyodTorchAdapter(ModelAdapter):
 
     def _rebuild(self, z: Tensor) -> Tensor:
         if self.kind == "vae":
-            mu, _ = self.model.encode(z)
-            return self.model.decode(mu)
+            vae: Any = self.model  # PyOD's VAE network: encode and decode are its own methods
+            mu, _ = vae.encode(z)
+            return vae.decode(mu)
         return self.model(z)
 
     def score(self, x: Tensor) -> Tensor:
@@ -95,8 +96,8 @@ class PyodTorchAdapter(ModelAdapter):
             return (self.model(z) - self.centre).pow(2).sum(dim=1)
         return (z - self._rebuild(z)).pow(2).sum(dim=1).add(1e-12).sqrt()
 
-    @property  # type: ignore[override]  # a class attribute in the base, per instance here
-    def reconstructs(self) -> bool:
+    @property
+    def reconstructs(self) -> bool:  # type: ignore[override]  # a class attribute in the base; per instance here
         """DeepSVDD has no reconstruction; the autoencoders have one."""
         return self.kind != "deepsvdd"
 
@@ -161,7 +162,7 @@ def detector_width(detector: Any) -> int | None:
             value = getattr(holder, name, None)
             if isinstance(value, (int, np.integer)) and value > 0:
                 return int(value)
-    train = getattr(detector, "X_train", None)
+    train: Any = getattr(detector, "X_train", None)
     return int(train.shape[1]) if getattr(train, "ndim", 0) == 2 else None
 
 

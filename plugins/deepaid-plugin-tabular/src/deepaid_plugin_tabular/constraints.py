@@ -8,7 +8,7 @@ into box, grid/integer and frozen constraints the search can use.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import torch
@@ -42,7 +42,7 @@ class GridConstraint(Constraint):
     hard = True
     priority = 20
 
-    def __init__(self, dims: Sequence[int], origin: Any = 0.0, step: Any = 1.0) -> None:
+    def __init__(self, dims: Sequence[int] | np.ndarray, origin: Any = 0.0, step: Any = 1.0) -> None:
         idx = feature_indices(dims, "dims")
         if np.unique(idx).size != idx.size:
             raise ValueError("dims: a feature is listed twice")
@@ -118,7 +118,8 @@ def model_constraints(spec: FeatureSpec, scaler: Any = None) -> list[Constraint]
         out.append(BoxConstraint(low, high))
     dims = np.flatnonzero(spec.integer)
     if dims.size:
-        out.append(IntegerConstraint(dims) if origin is None else GridConstraint(dims, origin[dims], unit[dims]))
+        out.append(IntegerConstraint(dims) if origin is None
+                   else GridConstraint(dims, origin[dims], cast(np.ndarray, unit)[dims]))
     frozen = np.flatnonzero(spec.frozen)
     if frozen.size:
         out.append(FrozenConstraint(frozen))

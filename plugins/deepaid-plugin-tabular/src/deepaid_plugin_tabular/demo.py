@@ -23,6 +23,7 @@ from deepaid_sdk.scaling import MinMaxScaler
 
 from deepaid_plugin_tabular import synthetic
 from deepaid_plugin_tabular.features import FeatureSpec
+from deepaid_plugin_tabular.preset import TabularInterpreter
 
 K = 10
 SHOWN = 3
@@ -81,6 +82,7 @@ def _demo(out: pathlib.Path, n_normal: int, n_anomalies: int, seed: int,
 
     interp = deepaid_sdk.create("tabular", model=model, normal=x_normal, percentile=99.0, k=K,
                                 features=spec, scaler=scaler, seed=seed)
+    assert isinstance(interp, TabularInterpreter)
     adapter = interp.adapter
     x = scaler.transform(raw_alerts).astype(np.float32)
     scores = adapter.scores(x).cpu().numpy()
@@ -96,6 +98,7 @@ def _demo(out: pathlib.Path, n_normal: int, n_anomalies: int, seed: int,
     seconds = time.perf_counter() - t0
     _, recall = precision_recall_at_k(batch, table.truth[alert], K)
     cal = interp.calibration
+    assert cal is not None  # the tabular preset always calibrates
     print(f"explained {len(batch)} alerts in {seconds:.2f}s ({len(batch) / seconds:,.0f}/s): "
           f"reference judged normal for {batch.flip_rate:.1%}, recall@{K} of the shifted features {recall:.1%}")
     print(f"search: K={cal.k}, lr={cal.lr:.3g}, steps={cal.steps}, lambda={cal.lam:.3g}, eps={cal.eps:.3g} "

@@ -6,6 +6,7 @@ it into constraints in the units the detector sees, through the user's scaler.
 
 from __future__ import annotations
 
+import collections
 import csv
 import io
 import os
@@ -78,11 +79,16 @@ def _mask(value: Iterable[Any] | None, names: tuple[str, ...], name: str) -> np.
     return mask
 
 
+def _name_tuple(names: Iterable[str]) -> tuple[str, ...]:
+    """``tuple`` as a typed converter (mypy cannot solve the type variable of ``converter=tuple``)."""
+    return tuple(names)
+
+
 @attrs.frozen
 class FeatureSpec:
     """Names and validity rules of the features of a table, in original units."""
 
-    names: tuple[str, ...] = attrs.field(converter=tuple)
+    names: tuple[str, ...] = attrs.field(converter=_name_tuple)
     """One unique, non-empty name per feature."""
     low: np.ndarray = array_field()
     """``[D]`` smallest valid value per feature (``-inf``: unbounded)."""
@@ -100,8 +106,7 @@ class FeatureSpec:
             if not isinstance(n, str) or not n.strip():
                 raise TypeError(f"names[{i}]: expected a non-empty string; got {n!r}")
         if len(set(self.names)) != len(self.names):
-            seen: set[str] = set()
-            dup = sorted({n for n in self.names if n in seen or seen.add(n)})
+            dup = sorted(n for n, count in collections.Counter(self.names).items() if count > 1)
             raise ValueError(f"names: duplicate feature names {dup[:5]}")
         d = len(self.names)
         for field in ("low", "high", "integer", "frozen"):

@@ -12,7 +12,7 @@ import inspect
 import math
 import os
 import pathlib
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, cast
 
 import attrs
 import numpy as np
@@ -177,7 +177,7 @@ class TabularInterpreter(Interpreter):
             return plot_interpretation(result, path, self.feature_names, self.inverse)
         return plot_interpretation(result, path, self.feature_names, scaled=True)
 
-    def heatmap(self, batch: InterpretationBatch, path: str | os.PathLike, *, ids: Sequence[Any] | None = None,
+    def heatmap(self, batch: InterpretationBatch, path: str | os.PathLike, *, ids: Sequence[Any] | np.ndarray | None = None,
                 normal: Any = None) -> pathlib.Path:
         """Heat map of reference minus anomaly over a batch (needs matplotlib), rows named by ``ids``.
 
@@ -285,7 +285,9 @@ def _calibration(d: int, threshold: float, normal: Any, *, k: int | None, lam: f
                     steps=DEFAULT_STEPS if steps is None else check_positive_int(steps, "steps"))
     if lr is not None:
         lr = check_finite_number(lr, "lr")
-    return attrs.evolve(cal, k=check_k(cal.k if k is None else k, d),
+    budget = check_k(cal.k if k is None else k, d)
+    assert budget is not None  # cal.k is a number
+    return attrs.evolve(cal, k=budget,
                         lam=cal.lam if lam is None else check_finite_number(lam, "lam"),
                         eps=cal.eps if eps is None else check_finite_number(eps, "eps"),
                         lr=cal.lr if lr is None else lr)
@@ -345,6 +347,7 @@ def tabular_interpreter(
     built = _adapter(model, threshold, adapter, width, output, device)
     data = _normal(built, threshold, normal, percentile)
     normal = None if data is None else data.values  # the rows as given, float64: what the statistics read
+    assert built.sample_shape is not None  # _adapter checked it is [D]
     d = int(built.sample_shape[0])
     spec = _features(features, d)
     if spec is not None:

@@ -16,7 +16,7 @@ manifold) with an affine map to *original units* so demos can show a scaler's ro
 from __future__ import annotations
 
 import pathlib
-from typing import Any
+from typing import Any, Callable
 
 import attrs
 import numpy as np
@@ -160,7 +160,7 @@ TRAINING: dict[str, dict[str, Any]] = {
 
 def make_table(design: str, **options: Any) -> SyntheticTable:
     """``blob(**options)`` or ``manifold(**options)`` by name."""
-    makers = {"blob": blob, "manifold": manifold}
+    makers: dict[str, Callable[..., SyntheticTable]] = {"blob": blob, "manifold": manifold}
     if design not in makers:
         raise ValueError(f"design: expected one of {sorted(makers)}; got {design!r}")
     return makers[design](**options)
