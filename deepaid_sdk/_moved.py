@@ -9,6 +9,9 @@ import warnings
 
 def alias(old: str, new: str) -> None:
     """Make module ``old`` the same object as ``new`` and warn that ``old`` goes in the next release."""
-    warnings.warn(f"{old} moved to {new}; import it from there (the old path goes in deepaid-sdk 0.3)",
-                  DeprecationWarning, stacklevel=3)
+    warnings.warn(
+        f"{old} moved to {new}; import it from there (the old path goes in deepaid-sdk 0.3)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
     sys.modules[old] = importlib.import_module(new)

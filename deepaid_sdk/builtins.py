@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
-from deepaid_sdk.search.blackbox import BlackboxSearch
-from deepaid_sdk.model.foreign import NumpyScoreAdapter, OnnxAdapter, SklearnAdapter
 from deepaid_sdk.constraints import BUILTIN_CONSTRAINTS
 from deepaid_sdk.distances import BUILTIN_DISTANCES
-from deepaid_sdk.search.gradient import GradientSearch
-from deepaid_sdk.registry import Lazy
 from deepaid_sdk.hookspecs import Register, hookimpl
+from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
+from deepaid_sdk.model.foreign import NumpyScoreAdapter, OnnxAdapter, SklearnAdapter
+from deepaid_sdk.registry import Lazy
+from deepaid_sdk.search.blackbox import BlackboxSearch
+from deepaid_sdk.search.gradient import GradientSearch
 
 
 @hookimpl
@@ -49,12 +49,27 @@ def register_interpreters(register: Register) -> None:
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    register('core', Lazy('deepaid_sdk.bench.core:run_core_benchmark',
-                         'Batched vs per-sample gradient search on a 100-dim MLP autoencoder (default 1,000 anomalies).'))
-    register('search', Lazy('deepaid_sdk.bench.reference_quality:run',
-                         'The family (``n`` alerts per case and kind, default 120), score-only, robustness, speed.'))
-    register('explain', Lazy('deepaid_sdk.bench.explain:run_benchmark',
-                         'Local engine on n and n // 10 alerts, kill-and-resume on n, Ray (1 and 2 workers) on n // 10.'))
+    register(
+        "core",
+        Lazy(
+            "deepaid_sdk.bench.core:run_core_benchmark",
+            "Batched vs per-sample gradient search on a 100-dim MLP autoencoder (default 1,000 anomalies).",
+        ),
+    )
+    register(
+        "search",
+        Lazy(
+            "deepaid_sdk.bench.reference_quality:run",
+            "The family (``n`` alerts per case and kind, default 120), score-only, robustness, speed.",
+        ),
+    )
+    register(
+        "explain",
+        Lazy(
+            "deepaid_sdk.bench.explain:run_benchmark",
+            "Local engine on n and n // 10 alerts, kill-and-resume on n, Ray (1 and 2 workers) on n // 10.",
+        ),
+    )
 
 
 @hookimpl

@@ -32,8 +32,11 @@ def cache_key(*arrays: Any, options: dict[str, Any] | None = None) -> str:
         arr = np.ascontiguousarray(np.asarray(a))
         digest.update(arr.tobytes())
         shapes.append([str(arr.dtype), list(arr.shape)])
-    digest.update(json.dumps({"options": options or {}, "shapes": shapes, "torch": torch.__version__},
-                             sort_keys=True, default=str).encode())
+    digest.update(
+        json.dumps(
+            {"options": options or {}, "shapes": shapes, "torch": torch.__version__}, sort_keys=True, default=str
+        ).encode()
+    )
     return digest.hexdigest()[:16]
 
 
@@ -42,8 +45,12 @@ def cache_path(name: str, key: str, folder: pathlib.Path | str | None = None) ->
     return pathlib.Path(folder if folder is not None else CACHE_DIR) / f"{name}-{key}.pt"
 
 
-def cached(path: pathlib.Path | None, train: Callable[[], T], save: Callable[[T, pathlib.Path], None],
-           load: Callable[[pathlib.Path], T]) -> tuple[T, bool]:
+def cached(
+    path: pathlib.Path | None,
+    train: Callable[[], T],
+    save: Callable[[T, pathlib.Path], None],
+    load: Callable[[pathlib.Path], T],
+) -> tuple[T, bool]:
     """``load(path)`` when the file exists and loads, else ``train()`` then ``save`` it atomically.
 
     Returns the object and whether it came from the cache. ``path=None`` disables the cache.

@@ -42,8 +42,9 @@ def _table_array(value: Any, name: str) -> np.ndarray:
     if (type(value).__module__ or "").startswith("pandas"):
         arrays = [value[c].to_numpy() for c in value.columns]
     else:
-        arrays = [col.to_numpy(zero_copy_only=False) if hasattr(col, "to_numpy") else np.asarray(col)
-                  for col in value.columns]
+        arrays = [
+            col.to_numpy(zero_copy_only=False) if hasattr(col, "to_numpy") else np.asarray(col) for col in value.columns
+        ]
     bad = [c for c, a in zip(columns or [], arrays) if a.dtype == object or a.dtype.kind not in "biuf"]
     if bad:
         raise TypeError(f"{name}: expected numeric columns; not numeric: {bad[:5]}{'...' if len(bad) > 5 else ''}")
@@ -74,8 +75,10 @@ def as_tensor(value: Any, name: str, *, dtype: torch.dtype | None = None, device
         except (TypeError, ValueError) as exc:
             raise TypeError(f"{name}: expected a numeric array or tensor; could not convert ({exc})") from None
     else:
-        raise TypeError(f"{name}: expected a numpy array or torch tensor; got {type(value).__name__} "
-                        "(a pandas DataFrame or pyarrow Table of numeric columns works too)")
+        raise TypeError(
+            f"{name}: expected a numpy array or torch tensor; got {type(value).__name__} "
+            "(a pandas DataFrame or pyarrow Table of numeric columns works too)"
+        )
     if t.dtype == torch.bool or t.is_complex() or not (t.is_floating_point() or t.dtype in _INT_DTYPES):
         raise TypeError(f"{name}: expected a real numeric array; got dtype {t.dtype}")
     if dtype is not None or device is not None:
@@ -95,16 +98,13 @@ def check_batch(x: Tensor, name: str, sample_shape: Sequence[int] | None) -> Non
     if sample_shape is not None:
         expected = (x.shape[0], *sample_shape)
         if tuple(x.shape) != expected:
-            raise ValueError(
-                f"{name}: expected shape [B, {', '.join(map(str, sample_shape))}]; got {list(x.shape)}"
-            )
+            raise ValueError(f"{name}: expected shape [B, {', '.join(map(str, sample_shape))}]; got {list(x.shape)}")
     if x.is_floating_point() and not bool(torch.isfinite(x).all()):
         bad = (~torch.isfinite(x)).reshape(x.shape[0], -1).any(dim=1).nonzero().flatten().tolist()
         raise ValueError(f"{name}: contains NaN or inf (rows {bad[:10]}{'...' if len(bad) > 10 else ''})")
 
 
-def check_finite_number(value: Any, name: str, *, minimum: float | None = None,
-                        above: float | None = None) -> float:
+def check_finite_number(value: Any, name: str, *, minimum: float | None = None, above: float | None = None) -> float:
     """``value`` as a finite float, ``>= minimum`` and ``> above`` where those are given."""
     if isinstance(value, (bool, str, bytes)):
         raise TypeError(f"{name}: expected a number; got {type(value).__name__}: {value!r}")
@@ -149,8 +149,10 @@ def check_dtype_range(x: Tensor, name: str, dtype: torch.dtype) -> None:
     too_big = (x.abs() > torch.finfo(dtype).max).reshape(x.shape[0], -1).any(dim=1)
     if bool(too_big.any()):
         bad = too_big.nonzero().flatten().tolist()
-        raise ValueError(f"{name}: values beyond the {dtype} range (|value| > {torch.finfo(dtype).max:.3g}) "
-                         f"in rows {bad[:10]}{'...' if len(bad) > 10 else ''}; rescale the data")
+        raise ValueError(
+            f"{name}: values beyond the {dtype} range (|value| > {torch.finfo(dtype).max:.3g}) "
+            f"in rows {bad[:10]}{'...' if len(bad) > 10 else ''}; rescale the data"
+        )
 
 
 def check_device(device: Any, name: str = "device") -> torch.device:
@@ -164,8 +166,9 @@ def check_device(device: Any, name: str = "device") -> torch.device:
     return dev
 
 
-def check_output(out: Any, expected: Sequence[int], name: str = "model", what: str = "output",
-                 hint: str = "") -> Tensor:
+def check_output(
+    out: Any, expected: Sequence[int], name: str = "model", what: str = "output", hint: str = ""
+) -> Tensor:
     """A model's output: a tensor of shape ``expected``; a ValueError naming ``name`` and both shapes otherwise."""
     expected = tuple(int(e) for e in expected)
     if not isinstance(out, Tensor) or tuple(out.shape) != expected:

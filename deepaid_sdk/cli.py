@@ -32,11 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     plugins.add_argument("--json", action="store_true", help="print JSON")
 
     reg = registry()
-    demo = sub.add_parser("demo", help="run a demo end to end on synthetic data",
-                          description="Run a demo end to end on synthetic data. Demos: "
-                                      + ", ".join(reg.names("demos")) + ".")
-    demo.add_argument("name", nargs="?", default="tabular",
-                      help=f"demo to run, one of: {', '.join(reg.names('demos'))} (default: tabular)")
+    demo = sub.add_parser(
+        "demo",
+        help="run a demo end to end on synthetic data",
+        description="Run a demo end to end on synthetic data. Demos: " + ", ".join(reg.names("demos")) + ".",
+    )
+    demo.add_argument(
+        "name",
+        nargs="?",
+        default="tabular",
+        help=f"demo to run, one of: {', '.join(reg.names('demos'))} (default: tabular)",
+    )
     demo.add_argument("--out", default="deepaid-out", help="folder for plots and files (default: deepaid-out)")
 
     bench = sub.add_parser("bench", help="measure explanation quality and speed")
@@ -111,8 +117,9 @@ def _plugins(as_json: bool) -> int:
     return 0
 
 
-def _one_line_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None,
-                      line: str | None = None) -> None:
+def _one_line_warning(
+    message: Any, category: type, filename: str, lineno: int, file: Any = None, line: str | None = None
+) -> None:
     sys.stderr.write(f"deepaid: warning: {message}\n")
 
 

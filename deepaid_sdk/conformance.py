@@ -37,7 +37,7 @@ INVARIANCE_ROWS_FAST = 32
 #: Why a kind of component has no conformance check of its own.
 NO_CHECK: dict[str, str] = {
     "interpreters": "deepaid_sdk.testing has no check for presets (one needs a model of its domain); the "
-                    "searches, constraints and adapters it wires are checked on their own",
+    "searches, constraints and adapters it wires are checked on their own",
     "demos": "a demo trains and writes files for minutes; check_plugin does not run it (deepaid demo NAME does)",
     "benchmarks": "a benchmark runs for minutes; check_plugin does not run it (deepaid bench NAME does)",
     "distill_states": "deepaid_sdk.testing has no check for state extractors",
@@ -116,8 +116,10 @@ class CheckReport:
 
     def summary(self) -> str:
         """Counts of passed, failed and not checked, in one line."""
-        return (f"check_plugin({self.name!r}): {len(self.passed)} passed, {len(self.failed)} failed, "
-                f"{len(self.not_checked)} not checked")
+        return (
+            f"check_plugin({self.name!r}): {len(self.passed)} passed, {len(self.failed)} failed, "
+            f"{len(self.not_checked)} not checked"
+        )
 
     def text(self) -> str:
         """The summary line, then one line per check, failures first."""
@@ -130,8 +132,12 @@ class CheckReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON-safe data."""
-        return {"name": self.name, "plugins": list(self.plugins), "ok": self.ok,
-                "results": [attrs.asdict(r) for r in self.results]}
+        return {
+            "name": self.name,
+            "plugins": list(self.plugins),
+            "ok": self.ok,
+            "results": [attrs.asdict(r) for r in self.results],
+        }
 
 
 def _normalised(name: str) -> str:
@@ -149,16 +155,19 @@ def _plugins_named(name: str, reg: Registry) -> tuple[str, ...]:
     if of_dist:
         return tuple(sorted(of_dist))
     dists = sorted({d for d in reg.plugins.values() if d} | {f.distribution for f in reg.failures if f.distribution})
-    raise ValueError(f"name: expected a plugin or distribution name as `deepaid plugins --json` shows them; got "
-                     f"{name!r}; plugins: {', '.join(sorted(known))}; distributions: {', '.join(dists) or 'none'}")
+    raise ValueError(
+        f"name: expected a plugin or distribution name as `deepaid plugins --json` shows them; got "
+        f"{name!r}; plugins: {', '.join(sorted(known))}; distributions: {', '.join(dists) or 'none'}"
+    )
 
 
 def _components_of(plugins: tuple[str, ...], reg: Registry) -> list[Component]:
     return [c for kind in reg.components for c in reg.iter(kind) if c.provider in plugins]
 
 
-def _checked_examples(examples: Mapping[Any, Example] | None,
-                      components: list[Component]) -> dict[tuple[str, str], Example]:
+def _checked_examples(
+    examples: Mapping[Any, Example] | None, components: list[Component]
+) -> dict[tuple[str, str], Example]:
     """``examples`` keyed by ``(kind, name)`` of a component of these plugins that has a check; else an error."""
     if examples is None:
         return {}
@@ -188,18 +197,31 @@ def _plugin_results(plugin: str, reg: Registry, components: list[Component]) -> 
     if mine:
         results.append(CheckResult(plugin, "components", "passed", f"{len(mine)} registered"))
     else:
-        results.append(CheckResult(plugin, "components", "failed",
-                                   "registered nothing: hook functions must be decorated with deepaid_sdk.hookimpl "
-                                   "and named for a hook (register_searches, register_constraints, ...)"))
+        results.append(
+            CheckResult(
+                plugin,
+                "components",
+                "failed",
+                "registered nothing: hook functions must be decorated with deepaid_sdk.hookimpl "
+                "and named for a hook (register_searches, register_constraints, ...)",
+            )
+        )
     return results
 
 
-def _component_results(comp: Component, reg: Registry, example: Example | None,
-                       case: Callable[[], SyntheticCase], invariance_rows: int) -> list[CheckResult]:
+def _component_results(
+    comp: Component, reg: Registry, example: Example | None, case: Callable[[], SyntheticCase], invariance_rows: int
+) -> list[CheckResult]:
     target = f"{comp.kind}/{comp.name}"
     problems = registration_problems(comp, reg)
-    results = [CheckResult(target, "registration", "failed" if problems else "passed",
-                           "\n".join(problems) if problems else registration_checked(comp))]
+    results = [
+        CheckResult(
+            target,
+            "registration",
+            "failed" if problems else "passed",
+            "\n".join(problems) if problems else registration_checked(comp),
+        )
+    ]
     if comp.kind not in CHECKED_KINDS:
         return [*results, CheckResult(target, "conformance", "not checked", _no_check(comp.kind))]
     if not callable(comp.factory):
@@ -209,8 +231,13 @@ def _component_results(comp: Component, reg: Registry, example: Example | None,
         return [*results, CheckResult(target, *built)]
     outcomes = RUNNERS[comp.kind](built.component, comp.name, example, case, invariance_rows=invariance_rows)
     suffix = f" (options made up: {built.made_up})" if built.made_up else ""
-    return [*results, *(CheckResult(target, check, status, detail + (suffix if status == "passed" else ""))
-                        for check, status, detail in outcomes)]
+    return [
+        *results,
+        *(
+            CheckResult(target, check, status, detail + (suffix if status == "passed" else ""))
+            for check, status, detail in outcomes
+        ),
+    ]
 
 
 def check_plugin(

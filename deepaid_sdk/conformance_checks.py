@@ -18,9 +18,9 @@ import attrs
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.model.adapters import ModelAdapter, ReconstructionAdapter
 from deepaid_sdk.constraints import ConcisenessConstraint, Constraint
 from deepaid_sdk.distances import Distance, L2Distance
+from deepaid_sdk.model.adapters import ModelAdapter, ReconstructionAdapter
 from deepaid_sdk.registry import Component, Lazy, Registry
 from deepaid_sdk.search import ReferenceSearch
 
@@ -35,8 +35,12 @@ WIDTH = 6
 SYNTHETIC_OPTIONS: dict[str, Any] = {"k": 2, "dims": [0, 2], "groups": [[3, 4, 5]], "low": -4.0, "high": 4.0}
 
 #: What each kind's factory must return.
-EXPECTED: dict[str, type] = {"searches": ReferenceSearch, "constraints": Constraint, "distances": Distance,
-                             "adapters": ModelAdapter}
+EXPECTED: dict[str, type] = {
+    "searches": ReferenceSearch,
+    "constraints": Constraint,
+    "distances": Distance,
+    "adapters": ModelAdapter,
+}
 #: Kinds whose classes carry a ``name`` that results and saved rules record (it must be the registered one).
 NAMED_KINDS = ("searches", "constraints", "distances", "distill_states")
 
@@ -80,8 +84,10 @@ class SyntheticCase:
     constraints: tuple[Constraint, ...]
 
     def describe(self) -> str:
-        return (f"the synthetic detector (a linear autoencoder on {WIDTH} features), {self.anomalies.shape[0]} "
-                f"alerts, k={self.constraints[0].max_changes}")
+        return (
+            f"the synthetic detector (a linear autoencoder on {WIDTH} features), {self.anomalies.shape[0]} "
+            f"alerts, k={self.constraints[0].max_changes}"
+        )
 
 
 def synthetic_case(seed: int = 0) -> SyntheticCase:
@@ -148,8 +154,11 @@ def build_component(comp: Component, example: Example | None, case: Callable[[],
     """The component from its example's options, or from made-up ones; an outcome where that fails."""
     how = f"pass examples={{({comp.kind!r}, {comp.name!r}): Example(options=..., check=...)}} to check it"
     if example is None and comp.kind == "adapters":
-        return ("conformance", "not checked",
-                f"an adapter wraps a model of its own kind, which check_plugin cannot make up; {how}")
+        return (
+            "conformance",
+            "not checked",
+            f"an adapter wraps a model of its own kind, which check_plugin cannot make up; {how}",
+        )
     if example is None:
         options = synthetic_options(comp.factory, case())
         if isinstance(options, str):
@@ -199,13 +208,22 @@ def _refusal(probe: Callable[[], Any]) -> str | None:
 
 
 def _not_for_synthetic(kind: str, name: str, refusal: str, check: str) -> Outcome:
-    return ("conformance", "not checked",
-            f"it refuses the synthetic inputs with {refusal}; pass examples={{({kind!r}, {name!r}): "
-            f"Example(check={{{check}}})}} with inputs of its domain")
+    return (
+        "conformance",
+        "not checked",
+        f"it refuses the synthetic inputs with {refusal}; pass examples={{({kind!r}, {name!r}): "
+        f"Example(check={{{check}}})}} with inputs of its domain",
+    )
 
 
-def search_outcomes(search: ReferenceSearch, name: str, example: Example | None, case: Callable[[], SyntheticCase],
-                    *, invariance_rows: int) -> list[Outcome]:
+def search_outcomes(
+    search: ReferenceSearch,
+    name: str,
+    example: Example | None,
+    case: Callable[[], SyntheticCase],
+    *,
+    invariance_rows: int,
+) -> list[Outcome]:
     from deepaid_sdk import testing
 
     if example is not None and example.check is not None:
@@ -217,33 +235,46 @@ def search_outcomes(search: ReferenceSearch, name: str, example: Example | None,
     if refused:
         return [_not_for_synthetic("searches", name, refused, "'adapter': ..., 'anomalies': ..., 'constraints': [...]")]
     return [
-        _run("check_search", lambda: testing.check_search(search, world.adapter, x, constraints, batch_rows=0),
-             f"on {world.describe()}"),
-        _run("check_batch_invariance",
-             lambda: testing.check_batch_invariance(search, world.adapter, x, constraints, rows=invariance_rows),
-             f"each alert alone and among {invariance_rows} rows"),
+        _run(
+            "check_search",
+            lambda: testing.check_search(search, world.adapter, x, constraints, batch_rows=0),
+            f"on {world.describe()}",
+        ),
+        _run(
+            "check_batch_invariance",
+            lambda: testing.check_batch_invariance(search, world.adapter, x, constraints, rows=invariance_rows),
+            f"each alert alone and among {invariance_rows} rows",
+        ),
     ]
 
 
-def constraint_outcomes(constraint: Constraint, name: str, example: Example | None,
-                        case: Callable[[], SyntheticCase], **_: Any) -> list[Outcome]:
+def constraint_outcomes(
+    constraint: Constraint, name: str, example: Example | None, case: Callable[[], SyntheticCase], **_: Any
+) -> list[Outcome]:
     from deepaid_sdk import testing
 
     if example is not None and example.check is not None:
         kwargs = example.check
-        return [_run("check_constraint", lambda: testing.check_constraint(constraint, **kwargs),
-                     "on the example's inputs")]
+        return [
+            _run("check_constraint", lambda: testing.check_constraint(constraint, **kwargs), "on the example's inputs")
+        ]
     world = case()
     x = world.anomalies
     refused = _refusal(lambda: constraint.bind(world.adapter, L2Distance()).satisfied(x[:1], x[:1]))
     if refused:
         return [_not_for_synthetic("constraints", name, refused, "'sample_shape': ..., 'refs': ..., 'anomalies': ...")]
-    return [_run("check_constraint", lambda: testing.check_constraint(constraint, (WIDTH,), adapter=world.adapter),
-                 f"on random [8, {WIDTH}] rows, bound to the synthetic detector")]
+    return [
+        _run(
+            "check_constraint",
+            lambda: testing.check_constraint(constraint, (WIDTH,), adapter=world.adapter),
+            f"on random [8, {WIDTH}] rows, bound to the synthetic detector",
+        )
+    ]
 
 
-def distance_outcomes(distance: Distance, name: str, example: Example | None,
-                      case: Callable[[], SyntheticCase], **_: Any) -> list[Outcome]:
+def distance_outcomes(
+    distance: Distance, name: str, example: Example | None, case: Callable[[], SyntheticCase], **_: Any
+) -> list[Outcome]:
     from deepaid_sdk import testing
 
     if example is not None and example.check is not None:
@@ -261,8 +292,9 @@ def distance_outcomes(distance: Distance, name: str, example: Example | None,
     return [_run("check_distance", both, f"on random [8, {WIDTH}] and [8, 2, 3] rows (a metric: triangle inequality)")]
 
 
-def adapter_outcomes(adapter: ModelAdapter, name: str, example: Example | None,
-                     case: Callable[[], SyntheticCase], **_: Any) -> list[Outcome]:
+def adapter_outcomes(
+    adapter: ModelAdapter, name: str, example: Example | None, case: Callable[[], SyntheticCase], **_: Any
+) -> list[Outcome]:
     from deepaid_sdk import testing
 
     kwargs = example.check if example is not None and example.check is not None else {"batch": case().anomalies}
@@ -271,7 +303,9 @@ def adapter_outcomes(adapter: ModelAdapter, name: str, example: Example | None,
 
 #: The check of each kind that has one.
 RUNNERS: dict[str, Callable[..., list[Outcome]]] = {
-    "searches": search_outcomes, "constraints": constraint_outcomes, "distances": distance_outcomes,
+    "searches": search_outcomes,
+    "constraints": constraint_outcomes,
+    "distances": distance_outcomes,
     "adapters": adapter_outcomes,
 }
 
@@ -291,8 +325,11 @@ def _binds(factory: Any, *args: Any, **kwargs: Any) -> bool | None:
 CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any], str]] = {
     "interpreters": ((), {"model": object()}, "deepaid_sdk.create('NAME', model=...) calls factory(model=...)"),
     "demos": ((pathlib.Path("out"),), {}, "`deepaid demo NAME` calls run(out_dir)"),
-    "benchmarks": ((), {"n": None, "seed": 0, "device": "cpu", "out": pathlib.Path("out")},
-                   "`deepaid bench NAME` calls run(n=, seed=, device=, out=)"),
+    "benchmarks": (
+        (),
+        {"n": None, "seed": 0, "device": "cpu", "out": pathlib.Path("out")},
+        "`deepaid bench NAME` calls run(n=, seed=, device=, out=)",
+    ),
 }
 
 
@@ -318,20 +355,27 @@ def registration_problems(comp: Component, reg: Registry) -> list[str]:
     if not callable(comp.factory):
         problems.append(f"factory: expected a callable; got {comp.factory!r}")
     elif not comp.describe():
-        problems.append(f"factory {getattr(comp.factory, '__qualname__', comp.factory)!r} has no docstring: "
-                        f"`deepaid plugins` shows its first line as the description")
+        problems.append(
+            f"factory {getattr(comp.factory, '__qualname__', comp.factory)!r} has no docstring: "
+            f"`deepaid plugins` shows its first line as the description"
+        )
     own = getattr(comp.factory, "name", None) if isinstance(comp.factory, type) else None
     if comp.kind in NAMED_KINDS and isinstance(own, str) and own and own != comp.name:
-        problems.append(f"registered as {comp.name!r} but {comp.factory.__name__}.name is {own!r}: results and "
-                        f"saved rules record {own!r}, a name the registry does not know")
+        problems.append(
+            f"registered as {comp.name!r} but {comp.factory.__name__}.name is {own!r}: results and "
+            f"saved rules record {own!r}, a name the registry does not know"
+        )
     if comp.kind in CALLS and callable(comp.factory):
         args, kwargs, caller = CALLS[comp.kind]
         # A lazy factory is checked by what it loads; a preset by its build function.
         called = comp.factory.load() if isinstance(comp.factory, Lazy) else getattr(comp.factory, "build", comp.factory)
         if _binds(called, *args, **kwargs) is False:
-            problems.append(f"{caller.replace('NAME', comp.name)}; its signature {_signature(called)} "
-                            f"cannot be called so")
+            problems.append(
+                f"{caller.replace('NAME', comp.name)}; its signature {_signature(called)} cannot be called so"
+            )
     if comp.kind == "explain_inputs" and comp.name not in reg.names("interpreters"):
-        problems.append(f"an explain input is looked up by its preset's name, and no preset is called "
-                        f"{comp.name!r}; presets: {', '.join(reg.names('interpreters')) or 'none'}")
+        problems.append(
+            f"an explain input is looked up by its preset's name, and no preset is called "
+            f"{comp.name!r}; presets: {', '.join(reg.names('interpreters')) or 'none'}"
+        )
     return problems

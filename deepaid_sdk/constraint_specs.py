@@ -27,9 +27,11 @@ def feature_index(value: Any, names: Sequence[str] | None, where: str) -> Any:
     if not isinstance(value, str):
         return value
     if names is None:
-        raise ValueError(f"{where}: {value!r} is a column name, but this interpreter knows no feature names; "
-                         "pass indices, or give the names (features=[...] in the tabular preset, or a file with a "
-                         "header to deepaid explain)")
+        raise ValueError(
+            f"{where}: {value!r} is a column name, but this interpreter knows no feature names; "
+            "pass indices, or give the names (features=[...] in the tabular preset, or a file with a "
+            "header to deepaid explain)"
+        )
     try:
         return list(names).index(value)
     except ValueError:
@@ -61,8 +63,10 @@ def constraint_specs(value: Any, feature_names: Sequence[str] | None = None) -> 
     if isinstance(value, (str, Constraint)) or _is_pair(value):
         value = [value]
     if not isinstance(value, (list, tuple)):
-        raise TypeError(f"constraints: expected a list of constraints (instances, names or [name, options] pairs); "
-                        f"got {type(value).__name__}: {value!r}")
+        raise TypeError(
+            f"constraints: expected a list of constraints (instances, names or [name, options] pairs); "
+            f"got {type(value).__name__}: {value!r}"
+        )
     out: list[Any] = []
     for i, item in enumerate(value):
         where = f"constraints[{i}]"
@@ -70,19 +74,27 @@ def constraint_specs(value: Any, feature_names: Sequence[str] | None = None) -> 
             out.append(item)
         elif isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str):
             if not isinstance(item[1], dict):
-                raise TypeError(f"{where}: expected options as a dict (JSON object) after the name {item[0]!r}; "
-                                f"got {type(item[1]).__name__}: {item[1]!r}")
+                raise TypeError(
+                    f"{where}: expected options as a dict (JSON object) after the name {item[0]!r}; "
+                    f"got {type(item[1]).__name__}: {item[1]!r}"
+                )
             out.append((item[0], _resolve_options(item[1], feature_names, f"{where} {item[0]!r}")))
         else:
-            raise TypeError(f"{where}: expected a Constraint, a registered constraint name or a [name, options] "
-                            f"pair; got {type(item).__name__}: {item!r}")
+            raise TypeError(
+                f"{where}: expected a Constraint, a registered constraint name or a [name, options] "
+                f"pair; got {type(item).__name__}: {item!r}"
+            )
     return out
 
 
 def _is_pair(value: Any) -> bool:
     """``(name, options)`` / ``[name, {options}]`` given alone, not inside a list."""
-    return (isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], str)
-            and isinstance(value[1], dict))
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) == 2
+        and isinstance(value[0], str)
+        and isinstance(value[1], dict)
+    )
 
 
 def build_constraints(
@@ -127,8 +139,9 @@ def build_constraints(
     return out
 
 
-def user_constraints(value: Any, feature_names: Sequence[str] | None = None,
-                     reg: Registry | None = None) -> list[Constraint]:
+def user_constraints(
+    value: Any, feature_names: Sequence[str] | None = None, reg: Registry | None = None
+) -> list[Constraint]:
     """What ``create(constraints=...)`` was given, built; errors name ``constraints[i]`` as the user wrote it."""
     reg = reg or registry()
     out: list[Constraint] = []
@@ -150,4 +163,3 @@ def check_k(k: int | None, width: int | None) -> int | None:
     if width is not None and k > width:
         raise ValueError(f"k: expected at most the number of features ({width}); got {k}")
     return k
-

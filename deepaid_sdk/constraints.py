@@ -39,7 +39,7 @@ class Constraint(ABC):
     #: Largest number of features the reference may change, when this constraint bounds it.
     max_changes: int | None = None
 
-    def bind(self, adapter: "ModelAdapter", distance: Distance) -> "Constraint":
+    def bind(self, adapter: ModelAdapter, distance: Distance) -> Constraint:
         """A copy tied to the detector and distance of one search (default: self, unchanged)."""
         return self
 
@@ -72,18 +72,18 @@ class FidelityConstraint(Constraint):
 
     name = "fidelity"
 
-    def __init__(self, eps: float | None = None, weight: float = 1.0, adapter: "ModelAdapter | None" = None) -> None:
+    def __init__(self, eps: float | None = None, weight: float = 1.0, adapter: ModelAdapter | None = None) -> None:
         self.eps = None if eps is None else check_finite_number(eps, "eps")
         if self.eps is not None and self.eps < 0:
             raise ValueError(f"eps: expected a margin >= 0; got {self.eps}")
         self.weight = check_finite_number(weight, "weight")
         self.adapter = adapter
 
-    def bind(self, adapter: "ModelAdapter", distance: Distance) -> "FidelityConstraint":
+    def bind(self, adapter: ModelAdapter, distance: Distance) -> FidelityConstraint:
         """A copy tied to ``adapter``: the fidelity term needs the detector's scores and threshold."""
         return FidelityConstraint(self.eps, self.weight, adapter)
 
-    def _adapter(self) -> "ModelAdapter":
+    def _adapter(self) -> ModelAdapter:
         if self.adapter is None:
             raise ValueError("fidelity: constraint is not bound to a model; call bind(adapter, distance)")
         return self.adapter
@@ -123,7 +123,7 @@ class StabilityConstraint(Constraint):
             raise TypeError(f"distance: expected a Distance; got {type(distance).__name__}")
         self.distance = distance
 
-    def bind(self, adapter: "ModelAdapter", distance: Distance) -> "StabilityConstraint":
+    def bind(self, adapter: ModelAdapter, distance: Distance) -> StabilityConstraint:
         """A copy that uses the search's distance, unless this constraint was given its own."""
         return StabilityConstraint(self.lam, self.distance or distance)
 
@@ -187,11 +187,16 @@ class BoxConstraint(Constraint):
     def __init__(self, low: Any, high: Any) -> None:
         self.low, self.high = _bounds(low, "low"), _bounds(high, "high")
         if self.low.ndim > 1 or self.high.ndim > 1:
-            raise ValueError(f"low/high: expected scalars or 1-d arrays; got shapes {tuple(self.low.shape)}, "
-                             f"{tuple(self.high.shape)}")
+            raise ValueError(
+                f"low/high: expected scalars or 1-d arrays; got shapes {tuple(self.low.shape)}, "
+                f"{tuple(self.high.shape)}"
+            )
         try:
-            bad = (self.low > self.high).nonzero().flatten().tolist() if self.low.ndim or self.high.ndim else (
-                [0] if bool(self.low > self.high) else [])
+            bad = (
+                (self.low > self.high).nonzero().flatten().tolist()
+                if self.low.ndim or self.high.ndim
+                else ([0] if bool(self.low > self.high) else [])
+            )
         except RuntimeError:
             raise ValueError(f"low/high: lengths differ, {self.low.shape[0]} vs {self.high.shape[0]}") from None
         if bad:
@@ -296,7 +301,7 @@ class OneHotConstraint(Constraint):
         self.index = torch.tensor([list(g) + [-1] * (size - len(g)) for g in groups], dtype=torch.int64)
 
     @classmethod
-    def rows(cls, num_rows: int, num_classes: int) -> "OneHotConstraint":
+    def rows(cls, num_rows: int, num_classes: int) -> OneHotConstraint:
         """Every row of a ``[num_rows, num_classes]`` sample is one-hot (e.g. a window of log keys)."""
         return cls([[r * num_classes + c for c in range(num_classes)] for r in range(num_rows)])
 
@@ -327,8 +332,13 @@ class OneHotConstraint(Constraint):
 
 
 BUILTIN_CONSTRAINTS: tuple[type[Constraint], ...] = (
-    FidelityConstraint, StabilityConstraint, ConcisenessConstraint, BoxConstraint,
-    IntegerConstraint, FrozenConstraint, OneHotConstraint,
+    FidelityConstraint,
+    StabilityConstraint,
+    ConcisenessConstraint,
+    BoxConstraint,
+    IntegerConstraint,
+    FrozenConstraint,
+    OneHotConstraint,
 )
 """The constraints the core registers (by their ``name``) through the same hook as plugins."""
 

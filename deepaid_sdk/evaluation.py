@@ -49,8 +49,9 @@ def _mask(value: InterpretationBatch | np.ndarray, name: str) -> np.ndarray:
     return mask.reshape(mask.shape[0], -1)
 
 
-def label_flip_rate(batch: InterpretationBatch | Sequence[bool], *,
-                    alerts: Sequence[bool] | np.ndarray | None = None) -> float:
+def label_flip_rate(
+    batch: InterpretationBatch | Sequence[bool], *, alerts: Sequence[bool] | np.ndarray | None = None
+) -> float:
     """Share of the alerts' references the detector judges normal (fidelity)."""
     flipped = batch.flipped if isinstance(batch, InterpretationBatch) else np.asarray(batch, dtype=bool)
     if flipped.size == 0:
@@ -59,7 +60,10 @@ def label_flip_rate(batch: InterpretationBatch | Sequence[bool], *,
 
 
 def precision_recall_at_k(
-    changed: InterpretationBatch | np.ndarray, truth: np.ndarray, k: int | None = None, *,
+    changed: InterpretationBatch | np.ndarray,
+    truth: np.ndarray,
+    k: int | None = None,
+    *,
     alerts: Sequence[bool] | np.ndarray | None = None,
 ) -> tuple[float, float]:
     """Mean precision and recall of the changed features against planted ground truth, over alerts.
@@ -96,8 +100,9 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
 
 
-def stability(masks: Sequence[InterpretationBatch | np.ndarray], *,
-              alerts: Sequence[bool] | np.ndarray | None = None) -> float:
+def stability(
+    masks: Sequence[InterpretationBatch | np.ndarray], *, alerts: Sequence[bool] | np.ndarray | None = None
+) -> float:
     """Mean pairwise Jaccard of the changed sets of repeated runs (e.g. different seeds), over the alerts
     of the first run (the runs explain the same inputs)."""
     ms = [_mask(m, f"masks[{i}]") for i, m in enumerate(masks)]
@@ -135,8 +140,9 @@ def robustness(
     return float(similarity[keep].mean())
 
 
-def conciseness(changed: InterpretationBatch | np.ndarray, *,
-                alerts: Sequence[bool] | np.ndarray | None = None) -> float:
+def conciseness(
+    changed: InterpretationBatch | np.ndarray, *, alerts: Sequence[bool] | np.ndarray | None = None
+) -> float:
     """Mean number of changed features per explanation of an alert."""
     mask = _mask(changed, "changed")
     return float(mask[_alerts_of(changed, alerts, mask.shape[0], "changed")].sum(axis=1).mean())

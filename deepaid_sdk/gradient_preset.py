@@ -15,8 +15,23 @@ from deepaid_sdk.model.differentiable import choose_search
 from deepaid_sdk.model.foreign import foreign_adapter
 from deepaid_sdk.normal import prepare_normal
 from deepaid_sdk.preset_options import (
-    BOX, CONSTRAINTS, DISTANCE, EPS, FEATURE_NAMES, FROZEN, INTEGER, K, LAM, NORMAL, ONEHOT, PERCENTILE, SEARCH,
-    SEARCH_OPTIONS, THRESHOLD, Option, Preset,
+    BOX,
+    CONSTRAINTS,
+    DISTANCE,
+    EPS,
+    FEATURE_NAMES,
+    FROZEN,
+    INTEGER,
+    LAM,
+    NORMAL,
+    ONEHOT,
+    PERCENTILE,
+    SEARCH,
+    SEARCH_OPTIONS,
+    THRESHOLD,
+    K,
+    Option,
+    Preset,
 )
 from deepaid_sdk.registry import registry
 from deepaid_sdk.search.base import ReferenceSearch
@@ -67,10 +82,14 @@ def gradient_interpreter(
             options["sample_shape"] = sample_shape
         foreign = None
         if adapter == "score":  # sklearn/PyOD estimator or ONNX model: no torch module to wrap
-            foreign = foreign_adapter(model, threshold, sample_shape=options.get("sample_shape"),
-                                      eps=options.get("eps", 0.0))
-        model_adapter = foreign if foreign is not None else reg.build(
-            "adapters", adapter, ModelAdapter, model=model, threshold=threshold, **options)
+            foreign = foreign_adapter(
+                model, threshold, sample_shape=options.get("sample_shape"), eps=options.get("eps", 0.0)
+            )
+        model_adapter = (
+            foreign
+            if foreign is not None
+            else reg.build("adapters", adapter, ModelAdapter, model=model, threshold=threshold, **options)
+        )
     data = prepare_normal(model_adapter, normal, None, percentile)
     width = int(np.prod(model_adapter.sample_shape)) if model_adapter.sample_shape is not None else None
     if search == "auto":
@@ -81,20 +100,43 @@ def gradient_interpreter(
     return Interpreter(
         adapter=model_adapter,
         search=reg.build("searches", search, ReferenceSearch, **search_options),
-        constraints=build_constraints(k=check_k(k, width), lam=lam, eps=eps, box=box, integer=integer,
-                                      frozen=frozen, onehot=onehot, extra=constraints, reg=reg,
-                                      feature_names=feature_names),
+        constraints=build_constraints(
+            k=check_k(k, width),
+            lam=lam,
+            eps=eps,
+            box=box,
+            integer=integer,
+            frozen=frozen,
+            onehot=onehot,
+            extra=constraints,
+            reg=reg,
+            feature_names=feature_names,
+        ),
         distance=reg.build("distances", distance, Distance),
         name="gradient",
     )
 
 
-GRADIENT = Preset(gradient_interpreter, (
-    THRESHOLD,
-    Option("adapter", "score", "name", "a registered adapter (score, reconstruction...)"),
-    Option("adapter_options", None, "dict", "options of that adapter"),
-    K, LAM, EPS, BOX, INTEGER, FROZEN, ONEHOT, CONSTRAINTS, DISTANCE, SEARCH, SEARCH_OPTIONS,
-    Option("sample_shape", None, "list of int", "shape of one sample, where the adapter cannot tell"),
-    NORMAL, PERCENTILE,
-    FEATURE_NAMES,
-))
+GRADIENT = Preset(
+    gradient_interpreter,
+    (
+        THRESHOLD,
+        Option("adapter", "score", "name", "a registered adapter (score, reconstruction...)"),
+        Option("adapter_options", None, "dict", "options of that adapter"),
+        K,
+        LAM,
+        EPS,
+        BOX,
+        INTEGER,
+        FROZEN,
+        ONEHOT,
+        CONSTRAINTS,
+        DISTANCE,
+        SEARCH,
+        SEARCH_OPTIONS,
+        Option("sample_shape", None, "list of int", "shape of one sample, where the adapter cannot tell"),
+        NORMAL,
+        PERCENTILE,
+        FEATURE_NAMES,
+    ),
+)

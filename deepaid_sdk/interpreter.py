@@ -13,16 +13,12 @@ import attrs
 import numpy as np
 import torch
 
-from deepaid_sdk.checks import as_tensor, check_positive_int, table_array, table_columns, table_select
-from deepaid_sdk.model.adapters import ModelAdapter
-from deepaid_sdk.model.foreign import foreign_adapter
-from deepaid_sdk.model.differentiable import choose_search
-from deepaid_sdk.constraint_specs import constraint_specs, feature_indices_by_name
+from deepaid_sdk.checks import as_tensor, table_columns, table_select
 from deepaid_sdk.constraints import Constraint
 from deepaid_sdk.distances import Distance
-from deepaid_sdk.registry import Registry, RegistryError, registry
-from deepaid_sdk.schema import FeatureSchema, warn_extra
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.results import Interpretation, InterpretationBatch
+from deepaid_sdk.schema import FeatureSchema, warn_extra
 from deepaid_sdk.search import ReferenceSearch, build_batch
 
 
@@ -83,8 +79,10 @@ class Interpreter:
                 raise ValueError(f"x: expected one sample of shape {list(shape)}; got {list(t.shape)}{hint}")
             width = self.adapter.input_width
             if width is not None and t.ndim >= 1 and t.shape[-1] != width:
-                raise ValueError(f"x: expected {width} features (the width of the model's first layer) in the last "
-                                 f"axis; got {t.shape[-1]} (shape {list(t.shape)})")
+                raise ValueError(
+                    f"x: expected {width} features (the width of the model's first layer) in the last "
+                    f"axis; got {t.shape[-1]} (shape {list(t.shape)})"
+                )
             batch: Any = t[None]
         else:
             batch = [x]
@@ -102,8 +100,7 @@ class Interpreter:
         if table_columns(X) is not None:
             return self._interpret_table(X, "X", strict_columns, stacklevel=4)
         result = self._interpret_batch(X)
-        if self.schema is not None and result.feature_names is None \
-                and result.anomalies.shape[-1] == len(self.schema):
+        if self.schema is not None and result.feature_names is None and result.anomalies.shape[-1] == len(self.schema):
             result = attrs.evolve(result, feature_names=self.schema.names)
         return result
 
@@ -134,13 +131,28 @@ class Interpreter:
         if not bool(normal.any()):
             return self.search.search(self.adapter, x, self.constraints, self.distance)
         normal_idx = normal.nonzero().flatten()
-        parts = [(normal_idx.cpu().numpy(), build_batch(
-            self.adapter, x[normal_idx], x[normal_idx], steps=np.zeros(len(normal_idx), dtype=np.int64),
-            started=started, method=self.search.name, params=self.search.describe()))]
+        parts = [
+            (
+                normal_idx.cpu().numpy(),
+                build_batch(
+                    self.adapter,
+                    x[normal_idx],
+                    x[normal_idx],
+                    steps=np.zeros(len(normal_idx), dtype=np.int64),
+                    started=started,
+                    method=self.search.name,
+                    params=self.search.describe(),
+                ),
+            )
+        ]
         if not bool(normal.all()):
             alert_idx = (~normal).nonzero().flatten()
-            parts.append((alert_idx.cpu().numpy(),
-                          self.search.search(self.adapter, x[alert_idx], self.constraints, self.distance)))
+            parts.append(
+                (
+                    alert_idx.cpu().numpy(),
+                    self.search.search(self.adapter, x[alert_idx], self.constraints, self.distance),
+                )
+            )
         return InterpretationBatch.merge(parts, x.shape[0])
 
     def table_view(self, result: Interpretation | InterpretationBatch) -> TableView:
@@ -161,10 +173,14 @@ class Interpreter:
         The adapter's and the search's recorded parameters, the schema's feature names, and the names of the
         constraints and of the distance.
         """
-        return {"interpreter": self.name, **self.adapter.describe(), **self.search.describe(),
-                "schema": None if self.schema is None else list(self.schema.names),
-                "constraints": [c.name for c in self.constraints],
-                "distance": getattr(self.distance, "name", None)}
+        return {
+            "interpreter": self.name,
+            **self.adapter.describe(),
+            **self.search.describe(),
+            "schema": None if self.schema is None else list(self.schema.names),
+            "constraints": [c.name for c in self.constraints],
+            "distance": getattr(self.distance, "name", None),
+        }
 
 
 def check_budget(constraints: Sequence[Constraint], x: torch.Tensor) -> None:
@@ -183,15 +199,22 @@ def check_scores(scores: torch.Tensor, n: int) -> None:
         raise ValueError(f"model: expected one score per row, shape [{n}]; got {got}")
     if scores.is_floating_point() and not bool(torch.isfinite(scores).all()):
         bad = (~torch.isfinite(scores)).nonzero().flatten().tolist()
-        raise ValueError(f"model: returned NaN or inf scores for rows {bad[:10]}{'...' if len(bad) > 10 else ''} "
-                         "of X; an explanation of such a score means nothing (check the model and its inputs)")
+        raise ValueError(
+            f"model: returned NaN or inf scores for rows {bad[:10]}{'...' if len(bad) > 10 else ''} "
+            "of X; an explanation of such a score means nothing (check the model and its inputs)"
+        )
 
 
 #: Names that lived here before the presets and the constraint set got modules of their own.
-_MOVED = {"build_constraints": "deepaid_sdk.constraint_specs", "user_constraints": "deepaid_sdk.constraint_specs",
-          "check_k": "deepaid_sdk.constraint_specs", "gradient_interpreter": "deepaid_sdk.gradient_preset",
-          "create": "deepaid_sdk.presets", "preset_factory": "deepaid_sdk.presets",
-          "preset_options": "deepaid_sdk.presets"}
+_MOVED = {
+    "build_constraints": "deepaid_sdk.constraint_specs",
+    "user_constraints": "deepaid_sdk.constraint_specs",
+    "check_k": "deepaid_sdk.constraint_specs",
+    "gradient_interpreter": "deepaid_sdk.gradient_preset",
+    "create": "deepaid_sdk.presets",
+    "preset_factory": "deepaid_sdk.presets",
+    "preset_options": "deepaid_sdk.presets",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -199,7 +222,11 @@ def __getattr__(name: str) -> Any:
         import importlib
         import warnings
 
-        warnings.warn(f"deepaid_sdk.interpreter.{name} moved to {_MOVED[name]}; import it from there (the old "
-                      "path goes in deepaid-sdk 0.3)", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"deepaid_sdk.interpreter.{name} moved to {_MOVED[name]}; import it from there (the old "
+            "path goes in deepaid-sdk 0.3)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return getattr(importlib.import_module(_MOVED[name]), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

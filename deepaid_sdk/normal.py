@@ -98,8 +98,9 @@ class NormalData:
         return (x.std(dim=0) if x.shape[0] > 1 else x.new_zeros(x.shape[1])).numpy()
 
 
-def prepare_normal(adapter: Any, normal: Any, threshold: float | None = None, percentile: float = 99.0,
-              *, schema: Any = None) -> NormalData | None:
+def prepare_normal(
+    adapter: Any, normal: Any, threshold: float | None = None, percentile: float = 99.0, *, schema: Any = None
+) -> NormalData | None:
     """The one place a detector's threshold and normal scores are settled.
 
     ``threshold`` sets the threshold where given; ``normal`` rows are prepared and scored once

@@ -25,5 +25,6 @@ def require(module: str, extra: str) -> ModuleType:
 
 
 def figure_class() -> Any:
-    """``matplotlib.figure.Figure`` (no pyplot, so no global state), or a ``MissingExtraError`` naming extra ``plot``."""
+    """``matplotlib.figure.Figure`` (no pyplot, so no global state), or a ``MissingExtraError`` naming the
+    extra ``plot``."""
     return require("matplotlib.figure", "plot").Figure

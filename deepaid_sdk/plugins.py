@@ -135,8 +135,10 @@ def _unknown_arguments(pm: DeepaidPluginManager, plugin: Any) -> list[str]:
         unknown = [a for a in asked if a not in HOOK_ARGUMENTS[hook]]
         if unknown:
             passes = ", ".join(HOOK_ARGUMENTS[hook])
-            problems.append(f"{attr}({', '.join(asked)}) asks for {', '.join(map(repr, unknown))}, which {hook} "
-                            f"does not pass{_nearest(unknown[0], HOOK_ARGUMENTS[hook])}; it passes: {passes}")
+            problems.append(
+                f"{attr}({', '.join(asked)}) asks for {', '.join(map(repr, unknown))}, which {hook} "
+                f"does not pass{_nearest(unknown[0], HOOK_ARGUMENTS[hook])}; it passes: {passes}"
+            )
     return problems
 
 

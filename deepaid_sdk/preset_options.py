@@ -74,8 +74,11 @@ def _options(value: Iterable[Option]) -> tuple[Option, ...]:
 def _keywords(build: Callable[..., Any]) -> tuple[set[str], bool]:
     """The keyword parameters of ``build`` (``model`` aside) and whether it takes ``**options``."""
     params = inspect.signature(build).parameters.values()
-    names = {p.name for p in params if p.name != "model"
-             and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)}
+    names = {
+        p.name
+        for p in params
+        if p.name != "model" and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    }
     return names, any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
 
 
@@ -104,9 +107,11 @@ class Preset:
         missing = [] if any_keyword or self.open_ended else sorted(declared - takes)
         undeclared = sorted(takes - declared)
         if missing or undeclared:
-            raise ValueError(f"options: the declaration of {getattr(self.build, '__qualname__', self.build)!r} "
-                             f"does not match its keywords: declared but not taken {missing}, taken but not "
-                             f"declared {undeclared}")
+            raise ValueError(
+                f"options: the declaration of {getattr(self.build, '__qualname__', self.build)!r} "
+                f"does not match its keywords: declared but not taken {missing}, taken but not "
+                f"declared {undeclared}"
+            )
 
     @classmethod
     def of(cls, factory: Any, name: str) -> Preset:
@@ -114,15 +119,21 @@ class Preset:
         read from its signature once (deprecated: declare them)."""
         if isinstance(factory, Preset):
             return factory
-        warnings.warn(f"preset {name!r} is registered as a bare function; register a deepaid_sdk.Preset that "
-                      "declares its options (deepaid_sdk.preset_options)", DeprecationWarning, stacklevel=3)
+        warnings.warn(
+            f"preset {name!r} is registered as a bare function; register a deepaid_sdk.Preset that "
+            "declares its options (deepaid_sdk.preset_options)",
+            DeprecationWarning,
+            stacklevel=3,
+        )
         try:
             params = list(inspect.signature(factory).parameters.values())
         except (TypeError, ValueError):
             params = []
-        options = [Option(p.name, REQUIRED if p.default is inspect.Parameter.empty else p.default)
-                   for p in params if p.name != "model"
-                   and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        options = [
+            Option(p.name, REQUIRED if p.default is inspect.Parameter.empty else p.default)
+            for p in params
+            if p.name != "model" and p.kind in (inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        ]
         try:
             open_ended = _keywords(factory)[1]
         except (TypeError, ValueError):
@@ -151,8 +162,10 @@ class Preset:
             return
         unknown = sorted(k for k in options if self.option(k) is None)
         if unknown:
-            raise TypeError(f"{where}: the {preset} preset has no option {', '.join(map(repr, unknown))}; it takes "
-                            f"{', '.join(self.names) or 'none'} (see `deepaid plugins`)")
+            raise TypeError(
+                f"{where}: the {preset} preset has no option {', '.join(map(repr, unknown))}; it takes "
+                f"{', '.join(self.names) or 'none'} (see `deepaid plugins`)"
+            )
 
     def defaults(self) -> dict[str, str]:
         """Option name -> its default as text (``required`` where it has none)."""
@@ -164,11 +177,18 @@ class Preset:
 #: The shared ``threshold`` option.
 THRESHOLD = Option("threshold", None, "float", "the alert threshold; or give normal rows to calibrate it")
 #: The shared ``normal`` option.
-NORMAL = Option("normal", None, "rows", "normal rows: calibrate the threshold at percentile (unless given) and "
-                "record the normal scores the search aims for", fill="normal")
+NORMAL = Option(
+    "normal",
+    None,
+    "rows",
+    "normal rows: calibrate the threshold at percentile (unless given) and "
+    "record the normal scores the search aims for",
+    fill="normal",
+)
 #: The shared ``percentile`` option.
-PERCENTILE = Option("percentile", 99.0, "float", "percentile of the normal scores that becomes the threshold",
-                    fill="percentile")
+PERCENTILE = Option(
+    "percentile", 99.0, "float", "percentile of the normal scores that becomes the threshold", fill="percentile"
+)
 #: The shared ``k`` option.
 K = Option("k", None, "int", "at most this many features change")
 #: The shared ``lam`` option.
@@ -188,13 +208,15 @@ CONSTRAINTS = Option("constraints", (), "list", "more constraints: Constraint ob
 #: The shared ``distance`` option.
 DISTANCE = Option("distance", "l2", "name", "a registered distance (l2, l1, linf, l0, hamming...)")
 #: The shared ``search`` option.
-SEARCH = Option("search", "auto", "name", "the reference search ('auto': gradient where the score has one, "
-                "else blackbox)")
+SEARCH = Option(
+    "search", "auto", "name", "the reference search ('auto': gradient where the score has one, else blackbox)"
+)
 #: The shared ``search_options`` option.
 SEARCH_OPTIONS = Option("search_options", None, "dict", "options of the search (seed, steps, lr...)")
 #: The shared ``feature_names`` option.
-FEATURE_NAMES = Option("feature_names", None, "list of names", "names of the features, so constraints may name "
-                       "columns", fill="columns")
+FEATURE_NAMES = Option(
+    "feature_names", None, "list of names", "names of the features, so constraints may name columns", fill="columns"
+)
 #: The shared ``device`` option.
 DEVICE = Option("device", None, "str", "torch device of the model (default: where its parameters are)")
 #: The shared ``seed`` option.

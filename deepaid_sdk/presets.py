@@ -79,8 +79,13 @@ def create(name: str, model: Any = None, *, schema: Any = None, **options: Any) 
     names = getattr(interpreter, "feature_names", None)
     if chosen is None and names:
         chosen = FeatureSchema.from_columns(names, "features")
-    elif chosen is not None and names and tuple(names) != chosen.names and table_columns(normal) is not None \
-            and set(names) == set(chosen.names):
+    elif (
+        chosen is not None
+        and names
+        and tuple(names) != chosen.names
+        and table_columns(normal) is not None
+        and set(names) == set(chosen.names)
+    ):
         # ``features=`` (a file) names the columns in another order than the normal table: rebuild.
         chosen = FeatureSchema.from_columns(names, "features")
         options["normal"], chosen = _normal_array(normal, chosen)
@@ -118,5 +123,6 @@ def _check_schema_width(schema: FeatureSchema, adapter: ModelAdapter) -> None:
     """As many names as the model has features in the last axis of a sample."""
     shape = adapter.sample_shape
     if shape is not None and len(shape) and int(shape[-1]) != len(schema):
-        raise ValueError(f"schema: {len(schema)} column names ({schema.source}) for a model of "
-                         f"{int(shape[-1])} features per sample")
+        raise ValueError(
+            f"schema: {len(schema)} column names ({schema.source}) for a model of {int(shape[-1])} features per sample"
+        )

@@ -22,8 +22,23 @@ def progress_enabled(quiet: bool = False) -> bool:
     return bool(getattr(sys.stderr, "isatty", lambda: False)())
 
 
-def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "",
-             unit: str = "it", quiet: bool = False, **options: Any) -> "tqdm[T]":
+def progress(
+    iterable: Iterable[T] | None = None,
+    *,
+    total: int | None = None,
+    desc: str = "",
+    unit: str = "it",
+    quiet: bool = False,
+    **options: Any,
+) -> tqdm[T]:
     """A tqdm bar on stderr with rate and ETA; disabled (a no-op wrapper) when not shown."""
-    return tqdm(iterable, total=total, desc=desc, unit=unit, file=sys.stderr,
-                disable=not progress_enabled(quiet), dynamic_ncols=True, **options)
+    return tqdm(
+        iterable,
+        total=total,
+        desc=desc,
+        unit=unit,
+        file=sys.stderr,
+        disable=not progress_enabled(quiet),
+        dynamic_ncols=True,
+        **options,
+    )

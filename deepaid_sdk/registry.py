@@ -18,9 +18,17 @@ class RegistryError(ValueError):
 
 
 #: One of each kind, as messages name it ("unknown search 'x'").
-SINGULAR = {"searches": "search", "constraints": "constraint", "distances": "distance", "adapters": "adapter",
-            "interpreters": "interpreter", "demos": "demo", "benchmarks": "benchmark",
-            "distill_states": "state extractor", "explain_inputs": "explain input"}
+SINGULAR = {
+    "searches": "search",
+    "constraints": "constraint",
+    "distances": "distance",
+    "adapters": "adapter",
+    "interpreters": "interpreter",
+    "demos": "demo",
+    "benchmarks": "benchmark",
+    "distill_states": "state extractor",
+    "explain_inputs": "explain input",
+}
 
 
 def singular(kind: str) -> str:
@@ -51,7 +59,8 @@ class Lazy:
 
 @attrs.frozen
 class Component:
-    """One registered thing: a search, constraint, distance, adapter, interpreter, demo, benchmark or state extractor."""
+    """One registered thing: a search, constraint, distance, adapter, interpreter, demo, benchmark, state
+    extractor or explain input."""
 
     kind: str
     name: str
@@ -70,15 +79,13 @@ class Component:
 class Registry:
     """Components by kind then name, plus the plugins that failed to load."""
 
-    components: dict[str, dict[str, Component]] = attrs.field(
-        factory=lambda: {kind: {} for kind in HOOKS_BY_KIND}
-    )
+    components: dict[str, dict[str, Component]] = attrs.field(factory=lambda: {kind: {} for kind in HOOKS_BY_KIND})
     failures: list[PluginFailure] = attrs.field(factory=list)
     plugins: dict[str, str | None] = attrs.field(factory=dict)
     """Plugin name -> distribution that provides it (None for built-ins and directly registered objects)."""
 
     @classmethod
-    def from_plugin_manager(cls, pm: DeepaidPluginManager) -> "Registry":
+    def from_plugin_manager(cls, pm: DeepaidPluginManager) -> Registry:
         """Call every hook of every plugin, recording who registered what."""
         reg = cls(failures=list(pm.failures))
         for name, _plugin in pm.list_name_plugin():
@@ -93,7 +100,8 @@ class Registry:
                     raise
                 except Exception as exc:
                     failure = PluginFailure(
-                        impl.plugin_name, pm.distributions.get(impl.plugin_name),
+                        impl.plugin_name,
+                        pm.distributions.get(impl.plugin_name),
                         f"{hook_name}: {type(exc).__name__}: {exc}",
                     )
                     reg.failures.append(failure)
@@ -176,8 +184,10 @@ class Registry:
             signature.bind(**options)
         except TypeError as exc:
             takes = ", ".join(p for p in signature.parameters if p not in ("self", "args", "kwargs")) or "nothing"
-            raise TypeError(f"{singular(kind)} {name!r}: {exc}; it takes {takes}; pass options as a (name, options) "
-                            f"pair, e.g. ({name!r}, {{...}})") from None
+            raise TypeError(
+                f"{singular(kind)} {name!r}: {exc}; it takes {takes}; pass options as a (name, options) "
+                f"pair, e.g. ({name!r}, {{...}})"
+            ) from None
         return factory(**options)
 
     def to_dict(self) -> dict[str, Any]:
@@ -196,9 +206,19 @@ class Registry:
         return {
             "plugins": sorted(by_plugin.values(), key=lambda p: p["name"]),
             "components": {
-                kind: [{"name": c.name, "provider": c.provider, "description": c.describe(),
-                        **({"options": [o.describe() for o in c.factory.options]} if isinstance(c.factory, Preset)
-                           else {})} for c in self.iter(kind)]
+                kind: [
+                    {
+                        "name": c.name,
+                        "provider": c.provider,
+                        "description": c.describe(),
+                        **(
+                            {"options": [o.describe() for o in c.factory.options]}
+                            if isinstance(c.factory, Preset)
+                            else {}
+                        ),
+                    }
+                    for c in self.iter(kind)
+                ]
                 for kind in self.components
             },
             "failures": [attrs.asdict(f) for f in self.failures],

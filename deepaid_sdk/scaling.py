@@ -51,8 +51,10 @@ class Scaler:
             raise ValueError(f"{name}: expected {self.offset.shape[0]} features on the last axis; got {x.shape[-1]}")
         if isinstance(x, torch.Tensor):
             dtype = x.dtype if x.is_floating_point() else torch.float32
-            return (torch.as_tensor(self.offset, dtype=dtype, device=x.device),
-                    torch.as_tensor(self.scale, dtype=dtype, device=x.device))
+            return (
+                torch.as_tensor(self.offset, dtype=dtype, device=x.device),
+                torch.as_tensor(self.scale, dtype=dtype, device=x.device),
+            )
         return self.offset, self.scale
 
     def transform(self, x: ArrayT) -> ArrayT:
@@ -65,11 +67,14 @@ class Scaler:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe parameters (save them beside the model's state dict)."""
-        return {"name": self.name, "offset": None if self.offset is None else self.offset.tolist(),
-                "scale": None if self.scale is None else self.scale.tolist()}
+        return {
+            "name": self.name,
+            "offset": None if self.offset is None else self.offset.tolist(),
+            "scale": None if self.scale is None else self.scale.tolist(),
+        }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Scaler":
+    def from_dict(cls, data: dict[str, Any]) -> Scaler:
         scaler = SCALERS[data["name"]]()
         scaler.offset = np.asarray(data["offset"], dtype=np.float64)
         scaler.scale = np.asarray(data["scale"], dtype=np.float64)

@@ -67,12 +67,12 @@ class FeatureSchema:
     """Where the schema came from (``normal``, a file path...), for messages; not part of equality."""
 
     @classmethod
-    def from_columns(cls, columns: Sequence[Any], source: str = "columns") -> "FeatureSchema":
+    def from_columns(cls, columns: Sequence[Any], source: str = "columns") -> FeatureSchema:
         """From a table's column labels (a DataFrame's ``columns``, an Arrow table's ``column_names``)."""
         return cls(tuple(str(c) for c in columns), source)
 
     @classmethod
-    def of(cls, value: Any, name: str = "schema") -> "FeatureSchema | None":
+    def of(cls, value: Any, name: str = "schema") -> FeatureSchema | None:
         """``value`` as a schema: a ``FeatureSchema``, a list of names, a table (its columns) or a JSON file."""
         from deepaid_sdk.checks import table_columns
 
@@ -84,8 +84,9 @@ class FeatureSchema:
         try:
             return cls.from_columns(columns, name) if columns is not None else cls(value, name)
         except (TypeError, ValueError) as exc:
-            raise type(exc)(f"{name}: expected a FeatureSchema, a list of column names or a schema JSON file; "
-                            f"{exc}") from None
+            raise type(exc)(
+                f"{name}: expected a FeatureSchema, a list of column names or a schema JSON file; {exc}"
+            ) from None
 
     def __len__(self) -> int:
         return len(self.names)
@@ -95,22 +96,35 @@ class FeatureSchema:
         given = [str(n) for n in names]
         known = set(self.names)
         have = set(given)
-        return ColumnMatch(order=tuple(n for n in self.names if n in have),
-                           missing=tuple(n for n in self.names if n not in have),
-                           extra=tuple(n for n in given if n not in known))
+        return ColumnMatch(
+            order=tuple(n for n in self.names if n in have),
+            missing=tuple(n for n in self.names if n not in have),
+            extra=tuple(n for n in given if n not in known),
+        )
 
-    def check(self, names: Sequence[Any], argument: str, *, strict: bool = False,
-              ignore: Sequence[str] = (), option: str = "strict_columns") -> tuple[str, ...]:
+    def check(
+        self,
+        names: Sequence[Any],
+        argument: str,
+        *,
+        strict: bool = False,
+        ignore: Sequence[str] = (),
+        option: str = "strict_columns",
+    ) -> tuple[str, ...]:
         """The input's extra columns; a ValueError naming ``argument`` and the columns when one is missing
         (or, with ``strict``, when one is extra). ``ignore``: columns that are neither (an id column)."""
         m = self.match(names)
         extra = tuple(n for n in m.extra if n not in set(ignore))
         if m.missing:
-            raise ValueError(f"{argument}: missing {_plural(m.missing)} {list(m.missing)} of the detector's "
-                             f"schema ({self.source}: {_short(self.names)}); the input has {_short(names)}")
+            raise ValueError(
+                f"{argument}: missing {_plural(m.missing)} {list(m.missing)} of the detector's "
+                f"schema ({self.source}: {_short(self.names)}); the input has {_short(names)}"
+            )
         if extra and strict:
-            raise ValueError(f"{option}: {argument} has {_plural(extra)} {list(extra)} not in the detector's "
-                             f"schema ({self.source}); drop them, or allow them (they are then ignored)")
+            raise ValueError(
+                f"{option}: {argument} has {_plural(extra)} {list(extra)} not in the detector's "
+                f"schema ({self.source}); drop them, or allow them (they are then ignored)"
+            )
         return extra
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,7 +142,7 @@ class FeatureSchema:
         return self.save(sidecar_path(weights))
 
     @classmethod
-    def load(cls, path: str | os.PathLike, name: str = "schema") -> "FeatureSchema":
+    def load(cls, path: str | os.PathLike, name: str = "schema") -> FeatureSchema:
         """Read a schema written by ``save``; a ValueError naming ``name`` and the file otherwise."""
         p = pathlib.Path(path)
         if not p.is_file():
@@ -139,15 +153,16 @@ class FeatureSchema:
             raise ValueError(f"{name}: cannot read the schema file {str(p)!r} as JSON ({exc})") from None
         names = data.get("names") if isinstance(data, dict) else None
         if not isinstance(names, list):
-            raise ValueError(f"{name}: expected a JSON object with a list 'names' in {str(p)!r}; "
-                             f"got {type(data).__name__}")
+            raise ValueError(
+                f"{name}: expected a JSON object with a list 'names' in {str(p)!r}; got {type(data).__name__}"
+            )
         try:
             return cls(tuple(names), str(p))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"{name}: bad schema file {str(p)!r}: {exc}") from None
 
     @classmethod
-    def beside(cls, path: str | os.PathLike | None) -> "FeatureSchema | None":
+    def beside(cls, path: str | os.PathLike | None) -> FeatureSchema | None:
         """The schema recorded next to a weights or model file (``PATH.schema.json``), or None."""
         if path is None or not isinstance(path, (str, os.PathLike)):
             return None
@@ -164,9 +179,12 @@ def sidecar_path(path: str | os.PathLike) -> pathlib.Path:
 def warn_extra(extra: Sequence[str], argument: str, schema: FeatureSchema, stacklevel: int = 3) -> None:
     """One warning naming the columns of ``argument`` the schema does not know (they are ignored)."""
     if extra:
-        warnings.warn(f"{argument}: ignored {_plural(extra)} {list(extra)} not in the detector's schema "
-                      f"({schema.source}); pass strict_columns=True to refuse them", ExtraColumnsWarning,
-                      stacklevel=stacklevel)
+        warnings.warn(
+            f"{argument}: ignored {_plural(extra)} {list(extra)} not in the detector's schema "
+            f"({schema.source}); pass strict_columns=True to refuse them",
+            ExtraColumnsWarning,
+            stacklevel=stacklevel,
+        )
 
 
 def _plural(names: Sequence[Any]) -> str:

@@ -79,8 +79,9 @@ class TargetPolicy:
         """Whether the policy aims for a typical normal score (else the strict bound)."""
         return self.mode == "typical" and self.quantile is not None
 
-    def score(self, adapter: Any, margin: float | None = None,
-              normal_scores: Callable[[], Tensor | None] | None = None) -> float:
+    def score(
+        self, adapter: Any, margin: float | None = None, normal_scores: Callable[[], Tensor | None] | None = None
+    ) -> float:
         """The target score. ``normal_scores`` gives scores of normal rows, asked for only where the
         adapter recorded none."""
         strict = strict_bound(adapter, margin)

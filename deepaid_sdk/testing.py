@@ -16,12 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint
 from deepaid_sdk.distances import Distance
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch
-
 
 #: Rows of the large batch of ``check_batch_invariance``: more than any internal chunk of ours.
 INVARIANCE_ROWS = 10_000
@@ -64,7 +63,9 @@ def check_constraint(
     assert penalty.shape == (b,), f"{name}.penalty: expected shape [{b}]; got {tuple(penalty.shape)}"
     assert bool(torch.isfinite(penalty).all()) and bool((penalty >= 0).all()), f"{name}.penalty: not finite and >= 0"
     ok = constraint.satisfied(refs, anomalies)
-    assert ok.shape == (b,) and ok.dtype == torch.bool, f"{name}.satisfied: expected bool [{b}]; got {ok.dtype} {tuple(ok.shape)}"
+    assert ok.shape == (b,) and ok.dtype == torch.bool, (
+        f"{name}.satisfied: expected bool [{b}]; got {ok.dtype} {tuple(ok.shape)}"
+    )
     projected = constraint.project(refs, anomalies)
     assert projected.shape == refs.shape, f"{name}.project: changed the shape"
     assert projected.device == refs.device, f"{name}.project: changed the device"
@@ -75,19 +76,30 @@ def check_constraint(
         _close(projected, refs, f"{name}: a soft constraint's project must be the identity")
     feasible = ok.nonzero().flatten()
     if feasible.numel():
-        _close(constraint.project(refs[feasible], anomalies[feasible]), refs[feasible],
-               f"{name}.project changed rows that were already feasible")
-    single = torch.cat([constraint.project(refs[i:i + 1], anomalies[i:i + 1]) for i in range(b)])
+        _close(
+            constraint.project(refs[feasible], anomalies[feasible]),
+            refs[feasible],
+            f"{name}.project changed rows that were already feasible",
+        )
+    single = torch.cat([constraint.project(refs[i : i + 1], anomalies[i : i + 1]) for i in range(b)])
     _close(single, projected, f"{name}.project: a row's result depends on the batch")
     mask = constraint.changeable(anomalies)
     if mask is not None:
-        assert mask.shape == (b, int(np.prod(sample_shape))) and mask.dtype == torch.bool, \
+        assert mask.shape == (b, int(np.prod(sample_shape))) and mask.dtype == torch.bool, (
             f"{name}.changeable: expected bool [B, N]; got {mask.dtype} {tuple(mask.shape)}"
+        )
 
 
-def check_distance(distance: Distance, sample_shape: Sequence[int], *, seed: int = 0,
-                   a: Tensor | None = None, b: Tensor | None = None, c: Tensor | None = None,
-                   metric: bool = True) -> None:
+def check_distance(
+    distance: Distance,
+    sample_shape: Sequence[int],
+    *,
+    seed: int = 0,
+    a: Tensor | None = None,
+    b: Tensor | None = None,
+    c: Tensor | None = None,
+    metric: bool = True,
+) -> None:
     """Non-negative, zero on equal inputs, symmetric, rows independent; triangle inequality if ``metric``."""
     name = type(distance).__name__
     a = _random(sample_shape, seed) if a is None else a
@@ -100,7 +112,7 @@ def check_distance(distance: Distance, sample_shape: Sequence[int], *, seed: int
     _close(d_ab, distance(b, a), f"{name}: not symmetric")
     if metric:
         assert bool((distance(a, c) <= d_ab + distance(b, c) + 1e-4).all()), f"{name}: triangle inequality fails"
-    single = torch.cat([distance(a[i:i + 1], b[i:i + 1]) for i in range(a.shape[0])])
+    single = torch.cat([distance(a[i : i + 1], b[i : i + 1]) for i in range(a.shape[0])])
     _close(single, d_ab, f"{name}: a row's distance depends on the batch")
 
 
@@ -119,9 +131,10 @@ def check_adapter(adapter: ModelAdapter, batch: Any, *, atol: float = 1e-4) -> N
         assert bool((normal == (scores <= adapter.threshold)).all()), f"{name}.is_normal disagrees with the threshold"
         loss = adapter.fidelity_loss(x)
         assert bool((loss >= 0).all()), f"{name}.fidelity_loss: negative"
-        assert bool((loss[scores <= adapter.threshold - adapter.eps] == 0).all()), \
+        assert bool((loss[scores <= adapter.threshold - adapter.eps] == 0).all()), (
             f"{name}.fidelity_loss: not zero for rows normal with margin"
-        single = torch.cat([adapter.score(x[i:i + 1]) for i in range(b)])
+        )
+        single = torch.cat([adapter.score(x[i : i + 1]) for i in range(b)])
         _close(single, scores, f"{name}.score: a row's score depends on the batch", atol=atol)
         rec = adapter.reconstruct(x)
         if rec is not None:
@@ -166,9 +179,10 @@ def check_search(
     for item in result:
         assert isinstance(item.reference, np.ndarray), f"{name}: references must be numpy arrays"
     for i in range(min(single_rows, len(result))):
-        one = search.search(adapter, x[i:i + 1], constraints, distance)[0]
-        assert _changed_set(one.changed) == _changed_set(result[i].changed), \
+        one = search.search(adapter, x[i : i + 1], constraints, distance)[0]
+        assert _changed_set(one.changed) == _changed_set(result[i].changed), (
             f"{name}: row {i} changes different features alone than in a batch"
+        )
     if batch_rows:
         if batch_rows < INVARIANCE_ROWS:
             raise ValueError(f"batch_rows: expected 0 or at least {INVARIANCE_ROWS}; got {batch_rows}")
@@ -202,24 +216,38 @@ def check_batch_invariance(
     result = search.search(adapter, big, constraints, distance)
     assert len(result) == big.shape[0], f"{name}: {len(result)} results for {big.shape[0]} rows"
     for i in np.linspace(0, n - 1, min(probes, n)).round().astype(int):
-        alone = search.search(adapter, x[i:i + 1], constraints, distance)
+        alone = search.search(adapter, x[i : i + 1], constraints, distance)
         want = [tuple(np.atleast_1d(c).tolist()) for c in alone.changed[0]]
         for r in sorted({0, reps // 2, reps - 1}):
             j = int(i + r * n)
             got = [tuple(np.atleast_1d(c).tolist()) for c in result.changed[j]]
-            assert got == want, (f"{name}: row {i} changes {want} alone but {got} at position {j} of a batch "
-                                 f"of {big.shape[0]}")
-            np.testing.assert_allclose(np.asarray(result.references[j], dtype=np.float64),
-                                       np.asarray(alone.references[0], dtype=np.float64), atol=atol, rtol=1e-5,
-                                       err_msg=f"{name}: row {i}'s reference differs at position {j} of the batch")
-            assert bool(result.flipped[j]) == bool(alone.flipped[0]), \
+            assert got == want, (
+                f"{name}: row {i} changes {want} alone but {got} at position {j} of a batch of {big.shape[0]}"
+            )
+            np.testing.assert_allclose(
+                np.asarray(result.references[j], dtype=np.float64),
+                np.asarray(alone.references[0], dtype=np.float64),
+                atol=atol,
+                rtol=1e-5,
+                err_msg=f"{name}: row {i}'s reference differs at position {j} of the batch",
+            )
+            assert bool(result.flipped[j]) == bool(alone.flipped[0]), (
                 f"{name}: row {i}'s verdict differs at position {j} of the batch"
+            )
 
 
 # One entry point over all of the above for everything a plugin registers (imported last: it uses them).
 from deepaid_sdk.conformance import CheckReport, CheckResult, Example, check_plugin  # noqa: E402
 
 __all__ = [
-    "INVARIANCE_ROWS", "CheckReport", "CheckResult", "Example", "check_adapter", "check_batch_invariance",
-    "check_constraint", "check_distance", "check_plugin", "check_search",
+    "INVARIANCE_ROWS",
+    "CheckReport",
+    "CheckResult",
+    "Example",
+    "check_adapter",
+    "check_batch_invariance",
+    "check_constraint",
+    "check_distance",
+    "check_plugin",
+    "check_search",
 ]

@@ -30,8 +30,13 @@ class ExplainFiles:
         self.anomalies = anomalies.astype(np.float64)
         self.weights = root / "ae.safetensors"
         save_file(self.model.state_dict(), str(self.weights))
-        self.table = pa.table({"event": [f"e{i}" for i in range(len(anomalies))], "host": ["h"] * len(anomalies),
-                               **{n: self.anomalies[:, i] for i, n in enumerate(self.names)}})
+        self.table = pa.table(
+            {
+                "event": [f"e{i}" for i in range(len(anomalies))],
+                "host": ["h"] * len(anomalies),
+                **{n: self.anomalies[:, i] for i, n in enumerate(self.names)},
+            }
+        )
         self.csv = root / "alerts.csv"
         pcsv.write_csv(self.table, self.csv)
         self.normal_csv = root / "normal.csv"
@@ -47,5 +52,9 @@ def explain_files(tmp_path_factory) -> ExplainFiles:
 
 
 def pytest_addoption(parser):
-    parser.addoption("--update-docs", action="store_true", default=False,
-                     help="rewrite the Markdown docs' output blocks from a real run (tests/test_docs_blocks.py)")
+    parser.addoption(
+        "--update-docs",
+        action="store_true",
+        default=False,
+        help="rewrite the Markdown docs' output blocks from a real run (tests/test_docs_blocks.py)",
+    )

@@ -29,8 +29,9 @@ def files(explain_files, tmp_path_factory):
     t = explain_files.table
     pcsv.write_csv(t.drop(["f2"]), root / "no_f2.csv")
     pcsv.write_csv(t.drop(["f1", "f4"]), root / "no_f1_f4.csv")
-    pcsv.write_csv(pa.table({n: explain_files.normal[:, i] for i, n in enumerate(NAMES) if n != "f3"}),
-                   root / "normal_no_f3.csv")
+    pcsv.write_csv(
+        pa.table({n: explain_files.normal[:, i] for i, n in enumerate(NAMES) if n != "f3"}), root / "normal_no_f3.csv"
+    )
     FeatureSchema(tuple(NAMES)).save(root / "schema.json")
     FeatureSchema((*NAMES, "host")).save(root / "schema_host.json")
     (root / "not_json.json").write_text("f0,f1,f2\n")
@@ -43,39 +44,91 @@ def files(explain_files, tmp_path_factory):
 
 
 def _cli_base(explain_files, weights=None):
-    return ["explain", "tabular", "--model", FACTORY, "--model-args", json.dumps(explain_files.model_options()
-            ["model_args"]), "--weights", str(weights or explain_files.weights), "--id-column", "event", "--quiet"]
+    return [
+        "explain",
+        "tabular",
+        "--model",
+        FACTORY,
+        "--model-args",
+        json.dumps(explain_files.model_options()["model_args"]),
+        "--weights",
+        str(weights or explain_files.weights),
+        "--id-column",
+        "event",
+        "--quiet",
+    ]
 
 
 # (case, extra arguments, input file under `files` (None: the good alerts), message regex)
 CLI_CASES = [
-    ("input lacks a column of --normal", ["--normal", "{normal}"], "no_f2.csv",
-     r"input: missing column \['f2'\] of the detector's schema \(--normal .*normal\.csv"),
+    (
+        "input lacks a column of --normal",
+        ["--normal", "{normal}"],
+        "no_f2.csv",
+        r"input: missing column \['f2'\] of the detector's schema \(--normal .*normal\.csv",
+    ),
     ("input lacks two columns", ["--normal", "{normal}"], "no_f1_f4.csv", r"input: missing columns \['f1', 'f4'\]"),
-    ("--strict-columns with an extra column", ["--normal", "{normal}", "--strict-columns"], None,
-     r"strict_columns: input has column \['host'\] not in the detector's schema"),
-    ("--schema file missing", ["--threshold", "0.3", "--schema", "{root}/nope.json"], None,
-     r"schema: no such schema file .*nope\.json"),
-    ("--schema not JSON", ["--threshold", "0.3", "--schema", "{root}/not_json.json"], None,
-     r"schema: cannot read the schema file .*not_json\.json.* as JSON"),
-    ("--schema without names", ["--threshold", "0.3", "--schema", "{root}/no_names.json"], None,
-     r"schema: expected a JSON object with a list 'names'"),
-    ("--schema with a repeated name", ["--threshold", "0.3", "--schema", "{root}/dup.json"], None,
-     r"schema: bad schema file .*dup\.json.*repeated: \['f1'\]"),
-    ("--columns leaves a schema column out", ["--threshold", "0.3", "--schema", "{root}/schema.json",
-                                              "--columns", "f0", "f1", "f2", "f3", "f4"], None,
-     r"columns: expected the detector's schema .*left out: \['f5'\]"),
-    ("--columns not in --normal", ["--normal", "{normal}", "--columns", "f0", "f1", "g7"], None,
-     r"columns: not in the normal rows \(--normal .*\): \['g7'\]"),
-    ("--normal lacks a column of --schema", ["--normal", "{root}/normal_no_f3.csv", "--schema",
-                                             "{root}/schema.json"], None,
-     r"normal: missing column \['f3'\] of the detector's schema \(.*schema\.json"),
+    (
+        "--strict-columns with an extra column",
+        ["--normal", "{normal}", "--strict-columns"],
+        None,
+        r"strict_columns: input has column \['host'\] not in the detector's schema",
+    ),
+    (
+        "--schema file missing",
+        ["--threshold", "0.3", "--schema", "{root}/nope.json"],
+        None,
+        r"schema: no such schema file .*nope\.json",
+    ),
+    (
+        "--schema not JSON",
+        ["--threshold", "0.3", "--schema", "{root}/not_json.json"],
+        None,
+        r"schema: cannot read the schema file .*not_json\.json.* as JSON",
+    ),
+    (
+        "--schema without names",
+        ["--threshold", "0.3", "--schema", "{root}/no_names.json"],
+        None,
+        r"schema: expected a JSON object with a list 'names'",
+    ),
+    (
+        "--schema with a repeated name",
+        ["--threshold", "0.3", "--schema", "{root}/dup.json"],
+        None,
+        r"schema: bad schema file .*dup\.json.*repeated: \['f1'\]",
+    ),
+    (
+        "--columns leaves a schema column out",
+        ["--threshold", "0.3", "--schema", "{root}/schema.json", "--columns", "f0", "f1", "f2", "f3", "f4"],
+        None,
+        r"columns: expected the detector's schema .*left out: \['f5'\]",
+    ),
+    (
+        "--columns not in --normal",
+        ["--normal", "{normal}", "--columns", "f0", "f1", "g7"],
+        None,
+        r"columns: not in the normal rows \(--normal .*\): \['g7'\]",
+    ),
+    (
+        "--normal lacks a column of --schema",
+        ["--normal", "{root}/normal_no_f3.csv", "--schema", "{root}/schema.json"],
+        None,
+        r"normal: missing column \['f3'\] of the detector's schema \(.*schema\.json",
+    ),
     ("--normal file missing", ["--normal", "{root}/nope.csv"], None, r"normal: no such file .*nope\.csv"),
-    ("schema column not numeric in the input", ["--threshold", "0.3", "--schema", "{root}/schema_host.json"],
-     None, r"columns: not numeric \(nor lists of integers\): \['host'\]"),
-    ("sidecar schema names a column the input lacks", ["--threshold", "0.3", "--weights",
-                                                        "{root}/weights/ae.safetensors"], None,
-     r"input: missing column \['f9'\] of the detector's schema \(.*ae\.safetensors\.schema\.json"),
+    (
+        "schema column not numeric in the input",
+        ["--threshold", "0.3", "--schema", "{root}/schema_host.json"],
+        None,
+        r"columns: not numeric \(nor lists of integers\): \['host'\]",
+    ),
+    (
+        "sidecar schema names a column the input lacks",
+        ["--threshold", "0.3", "--weights", "{root}/weights/ae.safetensors"],
+        None,
+        r"input: missing column \['f9'\] of the detector's schema \(.*ae\.safetensors\.schema\.json",
+    ),
 ]
 
 
@@ -83,8 +136,14 @@ CLI_CASES = [
 def test_cli_bad_columns(case, extra, src, match, files, explain_files, tmp_path, capsys):
     out = tmp_path / "out.jsonl"
     fill = {"root": str(files), "normal": str(explain_files.normal_csv)}
-    args = [*_cli_base(explain_files), *[a.format(**fill) for a in extra],
-            "--input", str(files / src if src else explain_files.csv), "--output", str(out)]
+    args = [
+        *_cli_base(explain_files),
+        *[a.format(**fill) for a in extra],
+        "--input",
+        str(files / src if src else explain_files.csv),
+        "--output",
+        str(out),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("deepaid explain: error: "), err
@@ -93,6 +152,7 @@ def test_cli_bad_columns(case, extra, src, match, files, explain_files, tmp_path
 
 
 # -- the Python API ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def frames(explain_files):
@@ -112,27 +172,35 @@ def _call_api(case, interp, frames, explain_files, files, out):
     calls = {
         "DataFrame lacks a column": lambda: interp.interpret_batch(alerts.drop(columns=["f2"])),
         "Arrow table lacks two columns": lambda: interp.interpret_batch(
-            pa.Table.from_pandas(alerts.drop(columns=["f0", "f5"]), preserve_index=False)),
-        "strict_columns with an extra column": lambda: interp.interpret_batch(alerts.assign(label=1.0),
-                                                                              strict_columns=True),
+            pa.Table.from_pandas(alerts.drop(columns=["f0", "f5"]), preserve_index=False)
+        ),
+        "strict_columns with an extra column": lambda: interp.interpret_batch(
+            alerts.assign(label=1.0), strict_columns=True
+        ),
         "Series lacks a column": lambda: interp.interpret(alerts.iloc[0].drop("f4")),
         "interpret given two rows": lambda: interp.interpret(alerts.iloc[:2]),
         "normal DataFrame lacks a schema column": lambda: deepaid_sdk.create(
-            "tabular", model=model, normal=normal.drop(columns=["f1"]), schema=NAMES),
-        "schema with a repeated name": lambda: deepaid_sdk.create("tabular", model=model, threshold=0.3,
-                                                                  schema=["f0", "f0", "f1", "f2", "f3", "f4"]),
-        "schema of the wrong width": lambda: deepaid_sdk.create("tabular", model=model, threshold=0.3,
-                                                                schema=NAMES[:5]),
+            "tabular", model=model, normal=normal.drop(columns=["f1"]), schema=NAMES
+        ),
+        "schema with a repeated name": lambda: deepaid_sdk.create(
+            "tabular", model=model, threshold=0.3, schema=["f0", "f0", "f1", "f2", "f3", "f4"]
+        ),
+        "schema of the wrong width": lambda: deepaid_sdk.create(
+            "tabular", model=model, threshold=0.3, schema=NAMES[:5]
+        ),
         "schema not names": lambda: deepaid_sdk.create("tabular", model=model, threshold=0.3, schema=5),
         "features names unlike the normal DataFrame": lambda: deepaid_sdk.create(
-            "tabular", model=model, normal=normal, features=[*NAMES[:5], "g5"]),
+            "tabular", model=model, normal=normal, features=[*NAMES[:5], "g5"]
+        ),
         "explain_file: input lacks a schema column": lambda: explain_file(
-            "tabular", model, files / "no_f2.csv", out, threshold=0.3, schema=NAMES, quiet=True),
+            "tabular", model, files / "no_f2.csv", out, threshold=0.3, schema=NAMES, quiet=True
+        ),
         "explain_file: strict_columns": lambda: explain_file(
-            "tabular", model, explain_files.csv, out, normal=normal, id_column="event", strict_columns=True,
-            quiet=True),
+            "tabular", model, explain_files.csv, out, normal=normal, id_column="event", strict_columns=True, quiet=True
+        ),
         "explain_file: schema file missing": lambda: explain_file(
-            "tabular", model, explain_files.csv, out, threshold=0.3, schema=files / "nope.json", quiet=True),
+            "tabular", model, explain_files.csv, out, threshold=0.3, schema=files / "nope.json", quiet=True
+        ),
         "FeatureSchema.load of a file without names": lambda: FeatureSchema.load(files / "no_names.json"),
     }
     return calls[case]()
@@ -141,8 +209,11 @@ def _call_api(case, interp, frames, explain_files, files, out):
 API_CASES = [
     ("DataFrame lacks a column", ValueError, r"X: missing column \['f2'\] of the detector's schema"),
     ("Arrow table lacks two columns", ValueError, r"X: missing columns \['f0', 'f5'\]"),
-    ("strict_columns with an extra column", ValueError,
-     r"strict_columns: X has column \['label'\] not in the detector's schema"),
+    (
+        "strict_columns with an extra column",
+        ValueError,
+        r"strict_columns: X has column \['label'\] not in the detector's schema",
+    ),
     ("Series lacks a column", ValueError, r"x: missing column \['f4'\]"),
     ("interpret given two rows", ValueError, r"x: expected one row; got a table of 2 rows \(use interpret_batch\)"),
     ("normal DataFrame lacks a schema column", ValueError, r"normal: missing column \['f1'\] of the detector's"),

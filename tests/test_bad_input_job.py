@@ -15,9 +15,24 @@ UNRELATED = b'{"mine": "a file the user had"}\n'
 
 
 def _cli(files, out, *extra, input=None, normal=True):
-    args = ["explain", "tabular", "--model", FACTORY, "--model-args", json.dumps(MODEL_ARGS), "--weights",
-            str(files.weights), "--input", str(input or files.csv), "--output", str(out), "--id-column", "event",
-            "--quiet", *extra]
+    args = [
+        "explain",
+        "tabular",
+        "--model",
+        FACTORY,
+        "--model-args",
+        json.dumps(MODEL_ARGS),
+        "--weights",
+        str(files.weights),
+        "--input",
+        str(input or files.csv),
+        "--output",
+        str(out),
+        "--id-column",
+        "event",
+        "--quiet",
+        *extra,
+    ]
     return main([*args, "--normal", str(files.normal_csv)] if normal else args)
 
 
@@ -72,7 +87,11 @@ def _case_stale_manifest(files, tmp):
 def _case_resume_without_manifest(files, tmp):
     out = tmp / "out.jsonl"
     out.write_bytes(UNRELATED)
-    return [out, "--resume"], {"out": out}, r"output: .*out.jsonl' exists; pass --overwrite \(overwrite=True\) to replace it$"
+    return (
+        [out, "--resume"],
+        {"out": out},
+        r"output: .*out.jsonl' exists; pass --overwrite \(overwrite=True\) to replace it$",
+    )
 
 
 def _case_bad_on_error(files, tmp):
@@ -80,7 +99,11 @@ def _case_bad_on_error(files, tmp):
 
 
 def _case_skip_with_ray(files, tmp):
-    return [tmp / "out.jsonl", "--on-error", "skip", "--engine", "ray"], {}, r"on_error: 'skip' runs on the local engine"
+    return (
+        [tmp / "out.jsonl", "--on-error", "skip", "--engine", "ray"],
+        {},
+        r"on_error: 'skip' runs on the local engine",
+    )
 
 
 def _case_bad_row_fails_and_leaves_nothing(files, tmp):
@@ -88,10 +111,20 @@ def _case_bad_row_fails_and_leaves_nothing(files, tmp):
     return [tmp / "out.jsonl"], {"input": src}, r"input: row id='e3': column 'f0' is empty$"
 
 
-CLI_CASES = {f.__name__[6:]: f for f in (
-    _case_existing_output, _case_output_directory, _case_missing_folder, _case_output_is_normal,
-    _case_stale_manifest, _case_resume_without_manifest, _case_bad_on_error, _case_skip_with_ray,
-    _case_bad_row_fails_and_leaves_nothing)}
+CLI_CASES = {
+    f.__name__[6:]: f
+    for f in (
+        _case_existing_output,
+        _case_output_directory,
+        _case_missing_folder,
+        _case_output_is_normal,
+        _case_stale_manifest,
+        _case_resume_without_manifest,
+        _case_bad_on_error,
+        _case_skip_with_ray,
+        _case_bad_row_fails_and_leaves_nothing,
+    )
+}
 
 
 @pytest.mark.parametrize("case", sorted(CLI_CASES))
@@ -137,13 +170,20 @@ def test_skip_writes_rejects_and_the_other_records_are_unchanged(explain_files, 
     assert _cli(explain_files, clean, "--batch-size", "8") == 0
     kept = [json.loads(line) for line in clean.read_text().splitlines() if json.loads(line)["id"] not in ("e3", "e17")]
     got = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(r["id"], r["alert"], r["flipped"], r["changed"]) for r in got] == \
-        [(r["id"], r["alert"], r["flipped"], r["changed"]) for r in kept]
+    assert [(r["id"], r["alert"], r["flipped"], r["changed"]) for r in got] == [
+        (r["id"], r["alert"], r["flipped"], r["changed"]) for r in kept
+    ]
     for a, b in zip(got, kept):  # the same search; float32 sums may round otherwise in another batch shape
         for key in ("score", "reference_score", "anomaly_values", "reference_values"):
             assert a[key] == pytest.approx(b[key], rel=1e-5, abs=1e-6)
-    assert _listing(tmp_path) == ["bad.csv", "clean.jsonl", "clean.jsonl.manifest.json", "out.jsonl",
-                                  "out.jsonl.manifest.json", "out.jsonl.rejects.jsonl"]
+    assert _listing(tmp_path) == [
+        "bad.csv",
+        "clean.jsonl",
+        "clean.jsonl.manifest.json",
+        "out.jsonl",
+        "out.jsonl.manifest.json",
+        "out.jsonl.rejects.jsonl",
+    ]
 
 
 def test_a_fixed_row_past_the_committed_chunks_resumes(explain_files, tmp_path, capsys):
@@ -161,9 +201,18 @@ def test_a_fixed_row_past_the_committed_chunks_resumes(explain_files, tmp_path, 
 
 
 def _api(files, out, **kw):
-    return explain_file("tabular", FACTORY, kw.pop("input", files.csv), out, model_args=MODEL_ARGS,
-                        weights=files.weights, normal=kw.pop("normal", files.normal_csv), id_column="event",
-                        quiet=True, **kw)
+    return explain_file(
+        "tabular",
+        FACTORY,
+        kw.pop("input", files.csv),
+        out,
+        model_args=MODEL_ARGS,
+        weights=files.weights,
+        normal=kw.pop("normal", files.normal_csv),
+        id_column="event",
+        quiet=True,
+        **kw,
+    )
 
 
 def _normal_jsonl(files, path):
@@ -173,18 +222,36 @@ def _normal_jsonl(files, path):
 
 
 API_CASES = {
-    "existing output": (lambda f, t: (t / "o.jsonl").write_bytes(UNRELATED) and {}, "o.jsonl",
-                        r"output: .*o.jsonl' exists; pass --overwrite \(overwrite=True\)"),
-    "output is a directory": (lambda f, t: (t / "o.parquet").mkdir() or {}, "o.parquet",
-                              r"output: .*o.parquet' is a directory"),
-    "output is the normal file": (lambda f, t: {"normal": _normal_jsonl(f, t / "normal.jsonl")}, "normal.jsonl",
-                                  r"output: .*normal.jsonl' is the normal file; choose another output"),
-    "unknown on_error": (lambda f, t: {"on_error": "ignore"}, "o.jsonl",
-                         r"on_error: expected one of \('fail', 'skip'\); got 'ignore'"),
-    "parts path is a file": (lambda f, t: (t / "o.jsonl.parts").write_bytes(UNRELATED) and {}, "o.jsonl",
-                             r"output: the job's parts folder .*o.jsonl.parts' exists and is not a folder"),
-    "a bad row leaves nothing": (lambda f, t: {"input": _bad_csv(f, t / "bad.csv", rows=(1,))}, "o.jsonl",
-                                 r"input: row id='e1': column 'f0' is empty$"),
+    "existing output": (
+        lambda f, t: (t / "o.jsonl").write_bytes(UNRELATED) and {},
+        "o.jsonl",
+        r"output: .*o.jsonl' exists; pass --overwrite \(overwrite=True\)",
+    ),
+    "output is a directory": (
+        lambda f, t: (t / "o.parquet").mkdir() or {},
+        "o.parquet",
+        r"output: .*o.parquet' is a directory",
+    ),
+    "output is the normal file": (
+        lambda f, t: {"normal": _normal_jsonl(f, t / "normal.jsonl")},
+        "normal.jsonl",
+        r"output: .*normal.jsonl' is the normal file; choose another output",
+    ),
+    "unknown on_error": (
+        lambda f, t: {"on_error": "ignore"},
+        "o.jsonl",
+        r"on_error: expected one of \('fail', 'skip'\); got 'ignore'",
+    ),
+    "parts path is a file": (
+        lambda f, t: (t / "o.jsonl.parts").write_bytes(UNRELATED) and {},
+        "o.jsonl",
+        r"output: the job's parts folder .*o.jsonl.parts' exists and is not a folder",
+    ),
+    "a bad row leaves nothing": (
+        lambda f, t: {"input": _bad_csv(f, t / "bad.csv", rows=(1,))},
+        "o.jsonl",
+        r"input: row id='e1': column 'f0' is empty$",
+    ),
 }
 
 

@@ -9,11 +9,16 @@ from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 
 from deepaid_sdk import registry
-from deepaid_sdk.search.blackbox import BlackboxSearch
-from deepaid_sdk.model.foreign import NumpyScoreAdapter, SklearnAdapter
 from deepaid_sdk.constraints import (
-    BoxConstraint, ConcisenessConstraint, FrozenConstraint, IntegerConstraint, OneHotConstraint, StabilityConstraint,
+    BoxConstraint,
+    ConcisenessConstraint,
+    FrozenConstraint,
+    IntegerConstraint,
+    OneHotConstraint,
+    StabilityConstraint,
 )
+from deepaid_sdk.model.foreign import NumpyScoreAdapter, SklearnAdapter
+from deepaid_sdk.search.blackbox import BlackboxSearch
 from deepaid_sdk.testing import check_search
 
 D, K = 12, 3
@@ -75,8 +80,13 @@ def test_conformance_with_hard_constraints(data, forest) -> None:
     normal, anomalies, _ = data
     x = _alerts(forest, anomalies)[:8]
     low = np.minimum(x.min(axis=0), -0.5)  # the alerts lie in the box; low normal values do not
-    constraints = [ConcisenessConstraint(K), BoxConstraint(low, 12.0), IntegerConstraint([0, 1]),
-                   FrozenConstraint([2, 3]), StabilityConstraint(0.01)]
+    constraints = [
+        ConcisenessConstraint(K),
+        BoxConstraint(low, 12.0),
+        IntegerConstraint([0, 1]),
+        FrozenConstraint([2, 3]),
+        StabilityConstraint(0.01),
+    ]
     result = check_search(BlackboxSearch(normal=normal), forest, x, constraints)
     np.testing.assert_array_equal(result.references[:, 2:4], x[:, 2:4])
     refs = result.references
@@ -96,8 +106,9 @@ def test_onehot_groups_stay_one_hot() -> None:
     odd = np.concatenate([np.eye(4, dtype=np.float32)[[3] * 10], rng.normal(size=(10, 4)).astype(np.float32)], 1)
     x = _alerts(adapter, odd)
     assert len(x) == 10
-    result = check_search(BlackboxSearch(normal=normal), adapter, x,
-                          [ConcisenessConstraint(3), OneHotConstraint([[0, 1, 2, 3]])])
+    result = check_search(
+        BlackboxSearch(normal=normal), adapter, x, [ConcisenessConstraint(3), OneHotConstraint([[0, 1, 2, 3]])]
+    )
     assert result.flip_rate == 1.0
     assert np.all(result.references[:, 3] == 0)
 
@@ -111,8 +122,16 @@ def test_steps_are_a_deterministic_bounded_budget(data, forest) -> None:
     np.testing.assert_array_equal(first.steps, again.steps[::-1])
     np.testing.assert_array_equal(first.references, again.references[::-1])
     refine = 1 + 5 + 2 * (K * (search.settings.refine_steps + 2) + 1)  # reconstruction walk, two sweeps
-    bound = (min(D, max(search.settings.screen, 3 * K)) + 1 + K * search.settings.width + refine
-             + search.settings.swaps * (1 + D + 1 + refine) + (1 + K * K) + 1 + search.settings.line_steps)
+    bound = (
+        min(D, max(search.settings.screen, 3 * K))
+        + 1
+        + K * search.settings.width
+        + refine
+        + search.settings.swaps * (1 + D + 1 + refine)
+        + (1 + K * K)
+        + 1
+        + search.settings.line_steps
+    )
     assert first.steps.min() >= D and first.steps.max() <= bound
 
 
@@ -145,10 +164,15 @@ def test_refuses_without_normal_rows_or_reconstruction(data, forest) -> None:
         BlackboxSearch().search(forest, data[1][:2], [ConcisenessConstraint(K)])
 
 
-@pytest.mark.parametrize("options, match", [
-    ({"target": 1.5}, "target: expected a quantile"), ({"values": ("median",)}, "values: expected"),
-    ({"width": 0}, "width"), ({"normal": [[1.0]]}, "normal: expected a numpy array"),
-])
+@pytest.mark.parametrize(
+    "options, match",
+    [
+        ({"target": 1.5}, "target: expected a quantile"),
+        ({"values": ("median",)}, "values: expected"),
+        ({"width": 0}, "width"),
+        ({"normal": [[1.0]]}, "normal: expected a numpy array"),
+    ],
+)
 def test_bad_options_are_named(options, match) -> None:
     with pytest.raises((ValueError, TypeError), match=match):
         BlackboxSearch(**options)

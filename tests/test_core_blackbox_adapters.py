@@ -11,12 +11,12 @@ from sklearn.ensemble import IsolationForest
 from sklearn.svm import OneClassSVM
 
 from deepaid_sdk import registry
-from deepaid_sdk.model.adapters import ScoreAdapter
-from deepaid_sdk.model.foreign import NumpyScoreAdapter, OnnxAdapter, SklearnAdapter, foreign_adapter
-from deepaid_sdk.model.differentiable import choose_search, gradient_problem, require_input_gradient
-from deepaid_sdk.search.gradient import GradientSearch
-from deepaid_sdk.search.blackbox import BlackboxSearch
 from deepaid_sdk.constraints import ConcisenessConstraint
+from deepaid_sdk.model.adapters import ScoreAdapter
+from deepaid_sdk.model.differentiable import choose_search, gradient_problem, require_input_gradient
+from deepaid_sdk.model.foreign import NumpyScoreAdapter, OnnxAdapter, SklearnAdapter, foreign_adapter
+from deepaid_sdk.search.blackbox import BlackboxSearch
+from deepaid_sdk.search.gradient import GradientSearch
 from deepaid_sdk.testing import check_adapter, check_search
 
 D = 6
@@ -56,11 +56,15 @@ def _onnx_model(path, mean: np.ndarray) -> None:
     node_mul = helper.make_node("Mul", ["d", "d"], ["sq"])
     node_sum = helper.make_node("ReduceSum", ["sq", "axes"], ["score"], keepdims=0)
     graph = helper.make_graph(
-        [node_sub, node_mul, node_sum], "sq_distance",
+        [node_sub, node_mul, node_sum],
+        "sq_distance",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", D])],
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, ["N"])],
-        initializer=[helper.make_tensor("mean", TensorProto.FLOAT, [D], mean.tolist()),
-                     helper.make_tensor("axes", TensorProto.INT64, [1], [1])])
+        initializer=[
+            helper.make_tensor("mean", TensorProto.FLOAT, [D], mean.tolist()),
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.save(model, str(path))
@@ -111,8 +115,9 @@ def test_gradient_probe_tells_torch_scores_from_numpy_ones(rows, forest) -> None
     torch_score = ScoreAdapter(lambda t: t.pow(2).sum(dim=1), threshold=1.0, sample_shape=(D,))
     assert gradient_problem(torch_score, x) is None
     assert choose_search(torch_score, rows) == "gradient"
-    detached = ScoreAdapter(lambda t: torch.as_tensor(np.abs(t.detach().numpy()).sum(axis=1)), threshold=1.0,
-                            sample_shape=(D,))
+    detached = ScoreAdapter(
+        lambda t: torch.as_tensor(np.abs(t.detach().numpy()).sum(axis=1)), threshold=1.0, sample_shape=(D,)
+    )
     assert "autograd graph" in gradient_problem(detached, x)
     assert choose_search(SklearnAdapter(forest), rows) == "blackbox"
 

@@ -4,16 +4,16 @@ import functools
 import json
 import pathlib
 import time
-import tomllib
 import warnings
 
 import pytest
+import tomllib
 import torch
 
 from deepaid_sdk import hookimpl
-from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.constraints import Constraint
 from deepaid_sdk.distances import Distance
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.plugins import get_plugin_manager
 from deepaid_sdk.registry import Registry
 from deepaid_sdk.search import ReferenceSearch, build_batch
@@ -34,7 +34,7 @@ def _first_party_entry_points() -> list[str]:
 FIRST_PARTY = _first_party_entry_points()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _report(name: str) -> CheckReport:
     """One run per plugin for this module (the built-ins' searches take seconds)."""
     return check_plugin(name, raise_on_failure=False)
@@ -59,8 +59,12 @@ def test_every_first_party_plugin_passes_check_plugin(name):
 
 def test_searches_constraints_and_distances_are_run_on_the_synthetic_detector():
     report = _report("deepaid_sdk.builtins")
-    for target, check in [("searches/gradient", "check_search"), ("searches/gradient", "check_batch_invariance"),
-                          ("constraints/box", "check_constraint"), ("distances/l2", "check_distance")]:
+    for target, check in [
+        ("searches/gradient", "check_search"),
+        ("searches/gradient", "check_batch_invariance"),
+        ("constraints/box", "check_constraint"),
+        ("distances/l2", "check_distance"),
+    ]:
         assert report.get(target, check).status == "passed"
     assert "options made up: low=-4.0, high=4.0" in report.get("constraints/box", "check_constraint").detail
     adapter = report.get("adapters/score", "conformance")
@@ -78,9 +82,12 @@ def test_a_search_of_another_domain_is_listed_as_not_checked_with_its_refusal():
 def test_a_distribution_name_checks_its_plugins_and_an_unknown_name_lists_them():
     assert check_plugin("deepaid-plugin-template").plugins == ("template",)
     assert check_plugin("deepaid_plugin_template").plugins == ("template",)
-    with pytest.raises(ValueError, match=r"name: expected a plugin or distribution name .* got 'templat'; "
-                                         r"plugins: baselines, deepaid_sdk.builtins, "
-                                         r".*distributions: deepaid-baselines"):
+    with pytest.raises(
+        ValueError,
+        match=r"name: expected a plugin or distribution name .* got 'templat'; "
+        r"plugins: baselines, deepaid_sdk.builtins, "
+        r".*distributions: deepaid-baselines",
+    ):
         check_plugin("templat")
 
 
@@ -98,8 +105,15 @@ class BatchDependentSearch(ReferenceSearch):
         column = int((rec - anomalies).abs().mean(dim=0).argmax())
         refs = anomalies.clone()
         refs[:, column] = rec[:, column]
-        return build_batch(adapter, anomalies, refs, steps=torch.zeros(len(refs), dtype=torch.int64),
-                           started=started, method=self.name, params={})
+        return build_batch(
+            adapter,
+            anomalies,
+            refs,
+            steps=torch.zeros(len(refs), dtype=torch.int64),
+            started=started,
+            method=self.name,
+            params={},
+        )
 
 
 class HalvingConstraint(Constraint):
@@ -148,19 +162,26 @@ def test_check_plugin_raises_listing_every_failed_check(broken_registry):
         check_plugin("broken-plugin", registry=broken_registry)
     message = str(caught.value)
     assert message.startswith("check_plugin('broken-plugin'): 5 passed, 4 failed, 0 not checked\nfailed")
-    assert ("failed      searches/batchy: check_search: BatchDependentSearch: row 0 changes different features "
-            "alone than in a batch") in message
+    assert (
+        "failed      searches/batchy: check_search: BatchDependentSearch: row 0 changes different features "
+        "alone than in a batch"
+    ) in message
     assert "failed      constraints/halving: check_constraint: HalvingConstraint.project is not idempotent" in message
-    assert ("failed      distances/undocumented: registration: factory 'UndocumentedDistance' has no docstring: "
-            "`deepaid plugins` shows its first line as the description") in message
+    assert (
+        "failed      distances/undocumented: registration: factory 'UndocumentedDistance' has no docstring: "
+        "`deepaid plugins` shows its first line as the description"
+    ) in message
 
 
 def test_the_report_names_each_failed_check_and_keeps_the_passed_ones(broken_registry):
     report = check_plugin("broken-plugin", registry=broken_registry, raise_on_failure=False)
     assert isinstance(report, CheckReport) and not report.ok
     assert {(r.target, r.check) for r in report.failed} == {
-        ("searches/batchy", "check_search"), ("searches/batchy", "check_batch_invariance"),
-        ("constraints/halving", "check_constraint"), ("distances/undocumented", "registration")}
+        ("searches/batchy", "check_search"),
+        ("searches/batchy", "check_batch_invariance"),
+        ("constraints/halving", "check_constraint"),
+        ("distances/undocumented", "registration"),
+    }
     invariance = report.get("searches/batchy", "check_batch_invariance").detail
     assert invariance.startswith("BatchDependentSearch: row 0 changes [(0,)] alone but [(3,)] at position 0")
     assert report.get("distances/undocumented", "check_distance").status == "passed"
@@ -187,8 +208,10 @@ def test_a_misspelt_hook_fails_the_loaded_check_and_a_plugin_registering_nothing
     reg = Registry.from_plugin_manager(pm)
     loaded = check_plugin("misspelt", registry=reg, raise_on_failure=False).get("misspelt", "loaded")
     assert loaded.status == "failed"
-    assert "deepaid plugin 'misspelt': register_serches is not a deepaid hook (did you mean register_searches?)" \
+    assert (
+        "deepaid plugin 'misspelt': register_serches is not a deepaid hook (did you mean register_searches?)"
         in loaded.detail
+    )
     empty = check_plugin("empty", registry=reg, raise_on_failure=False)
     assert empty.get("empty", "loaded").status == "passed"
     assert empty.get("empty", "components").status == "failed"
@@ -223,19 +246,32 @@ def test_an_example_passes_options_and_check_arguments_and_bad_keys_are_errors()
     not_a_metric = {("distances", "squared_l2"): Example(check={"sample_shape": (4,), "metric": False})}
     assert check_plugin("example-plugin", registry=reg, examples=not_a_metric).ok
     assert plain.get("adapters/plain-score", "conformance").status == "not checked"
-    examples = {**not_a_metric, ("adapters", "plain-score"): Example(
-        options={"model": lambda x: x.abs().sum(dim=1), "threshold": 1.0}, check={"batch": torch.randn(5, 3)})}
+    examples = {
+        **not_a_metric,
+        ("adapters", "plain-score"): Example(
+            options={"model": lambda x: x.abs().sum(dim=1), "threshold": 1.0}, check={"batch": torch.randn(5, 3)}
+        ),
+    }
     with_model = check_plugin("example-plugin", registry=reg, examples=examples)
     assert with_model.get("adapters/plain-score", "check_adapter").status == "passed"
-    with pytest.raises(ValueError, match=r"examples: \('distances', 'squared-l2'\) is not a \(kind, name\) these "
-                                         r"plugins registered; they have: \('adapters', 'plain-score'\), "
-                                         r"\('distances', 'squared_l2'\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"examples: \('distances', 'squared-l2'\) is not a \(kind, name\) these "
+        r"plugins registered; they have: \('adapters', 'plain-score'\), "
+        r"\('distances', 'squared_l2'\)",
+    ):
         check_plugin("example-plugin", registry=reg, examples={("distances", "squared-l2"): Example()})
-    with pytest.raises(ValueError, match=r"examples\[\('interpreters', 'gradient'\)\]: deepaid_sdk.testing has no "
-                                         r"check for presets"):
+    with pytest.raises(
+        ValueError,
+        match=r"examples\[\('interpreters', 'gradient'\)\]: deepaid_sdk.testing has no "
+        r"check for presets",
+    ):
         check_plugin("deepaid_sdk.builtins", registry=reg, examples={("interpreters", "gradient"): Example()})
-    with pytest.raises(TypeError, match=r"examples\[\('distances', 'squared_l2'\)\]: expected a "
-                                        r"deepaid_sdk.testing.Example; got dict"):
+    with pytest.raises(
+        TypeError,
+        match=r"examples\[\('distances', 'squared_l2'\)\]: expected a "
+        r"deepaid_sdk.testing.Example; got dict",
+    ):
         check_plugin("example-plugin", registry=reg, examples={("distances", "squared_l2"): {"metric": False}})
 
 

@@ -70,8 +70,7 @@ def _mixed_batch():
     """Two alerts (one the search flips, one it cannot) and two rows the detector already accepts."""
     import deepaid_sdk
 
-    interp = deepaid_sdk.create("gradient", model=lambda x: x.abs().amax(dim=1), threshold=1.0, k=1,
-                                sample_shape=(3,))
+    interp = deepaid_sdk.create("gradient", model=lambda x: x.abs().amax(dim=1), threshold=1.0, k=1, sample_shape=(3,))
     x = np.array([[5.0, 0.0, 0.0], [0.1, 0.2, 0.0], [4.0, 4.0, 0.0], [0.0, 0.3, 0.1]], dtype=np.float32)
     return interp.interpret_batch(x)
 
@@ -96,8 +95,12 @@ def test_rates_count_alerts_only():
 
 
 def test_bench_core_runs_small_and_reports_both_methods():
-    proc = subprocess.run([sys.executable, "-m", "deepaid_sdk.cli", "bench", "core", "--n", "6", "--json"],
-                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "deepaid_sdk.cli", "bench", "core", "--n", "6", "--json"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["name"] == "core"

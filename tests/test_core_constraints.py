@@ -3,12 +3,19 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from deepaid_sdk.constraints import (
-    BoxConstraint, ConcisenessConstraint, FidelityConstraint, FrozenConstraint, IntegerConstraint,
-    OneHotConstraint, StabilityConstraint, project_all,
+    BoxConstraint,
+    ConcisenessConstraint,
+    FidelityConstraint,
+    FrozenConstraint,
+    IntegerConstraint,
+    OneHotConstraint,
+    StabilityConstraint,
+    project_all,
 )
 from deepaid_sdk.testing import check_constraint
 
@@ -39,7 +46,7 @@ def test_conciseness_never_changes_more_than_k(data, k):
     ref, anomaly = _pair(data)
     out = _hard_properties(ConcisenessConstraint(k), ref, anomaly)
     assert int(((out - anomaly) != 0).sum(dim=1).max()) <= k
-    kept = (out != anomaly)
+    kept = out != anomaly
     assert torch.equal(out[kept], ref[kept]), "kept features keep their values"
 
 
@@ -116,11 +123,17 @@ def test_projection_order_keeps_every_hard_constraint():
         assert bool(c.satisfied(out, anomaly).all()), c.name
 
 
-@pytest.mark.parametrize("make", [
-    lambda: ConcisenessConstraint(3), lambda: BoxConstraint(-1, 1), lambda: IntegerConstraint([0, 2, 5]),
-    lambda: FrozenConstraint([1, 4]), lambda: OneHotConstraint([[0, 1], [2, 3, 4]]),
-    lambda: StabilityConstraint(0.1),
-])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ConcisenessConstraint(3),
+        lambda: BoxConstraint(-1, 1),
+        lambda: IntegerConstraint([0, 2, 5]),
+        lambda: FrozenConstraint([1, 4]),
+        lambda: OneHotConstraint([[0, 1], [2, 3, 4]]),
+        lambda: StabilityConstraint(0.1),
+    ],
+)
 def test_builtin_constraints_pass_conformance(make):
     check_constraint(make(), sample_shape=(8,))
 
@@ -131,8 +144,8 @@ def test_constraints_work_on_windows():
 
 
 def test_fidelity_needs_binding_and_measures_margin():
-    from deepaid_sdk.model.adapters import ScoreAdapter
     from deepaid_sdk.distances import L2Distance
+    from deepaid_sdk.model.adapters import ScoreAdapter
 
     adapter = ScoreAdapter(lambda x: x.abs().sum(dim=1), threshold=1.0, eps=0.1, device="cpu")
     with pytest.raises(ValueError, match="not bound"):
@@ -144,15 +157,18 @@ def test_fidelity_needs_binding_and_measures_margin():
     check_constraint(FidelityConstraint(), sample_shape=(2,), adapter=adapter)
 
 
-@pytest.mark.parametrize("make, match", [
-    (lambda: BoxConstraint([0, 5], [1, 2]), "min > max"),
-    (lambda: BoxConstraint([0, 0, 0], [1, 1]), "lengths differ"),
-    (lambda: ConcisenessConstraint(0), "k"),
-    (lambda: FrozenConstraint(None), "dims"),
-    (lambda: OneHotConstraint([[0, 1], [1, 2]]), "more than one group"),
-    (lambda: IntegerConstraint([-1]), "dims"),
-    (lambda: StabilityConstraint(-1.0), "lam"),
-])
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: BoxConstraint([0, 5], [1, 2]), "min > max"),
+        (lambda: BoxConstraint([0, 0, 0], [1, 1]), "lengths differ"),
+        (lambda: ConcisenessConstraint(0), "k"),
+        (lambda: FrozenConstraint(None), "dims"),
+        (lambda: OneHotConstraint([[0, 1], [1, 2]]), "more than one group"),
+        (lambda: IntegerConstraint([-1]), "dims"),
+        (lambda: StabilityConstraint(-1.0), "lam"),
+    ],
+)
 def test_constraint_arguments_are_checked(make, match):
     with pytest.raises(ValueError, match=match):
         make()

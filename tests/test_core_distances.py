@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from deepaid_sdk.distances import BUILTIN_DISTANCES, HammingDistance, L0Distance, L1Distance, L2Distance, LinfDistance

@@ -6,11 +6,18 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deepaid_sdk.cli import main
 from deepaid_sdk.distill import (
-    AllowList, Distiller, IntervalStates, State, UNKNOWN, as_alerts, retraining_set,
+    UNKNOWN,
+    AllowList,
+    Distiller,
+    IntervalStates,
+    State,
+    as_alerts,
+    retraining_set,
 )
 from deepaid_sdk.distill.files import triage_records
 from deepaid_sdk.registry import registry
@@ -23,10 +30,16 @@ STATES = IntervalStates.fit(NORMAL, NAMES)
 
 
 def record(changed, values, rid=None):
-    return {"id": rid, "changed": list(changed), "anomaly_values": list(values), "reference_values": [0.0] * len(values)}
+    return {
+        "id": rid,
+        "changed": list(changed),
+        "anomaly_values": list(values),
+        "reference_values": [0.0] * len(values),
+    }
 
 
 # -- states -----------------------------------------------------------------------------------
+
 
 def test_intervals_are_named_for_a_person():
     q99, q999, top = np.quantile(NORMAL[:, 2], [0.99, 0.999, 1.0])
@@ -60,8 +73,12 @@ TOP = float(NORMAL.max()) * 2
 
 
 def _training():
-    recs = [record([0, 1], [TOP, TOP]), record([1, 0], [TOP, TOP * 1.1]), record([2, 3], [TOP, TOP]),
-            record([4, 5], [TOP, TOP])]
+    recs = [
+        record([0, 1], [TOP, TOP]),
+        record([1, 0], [TOP, TOP * 1.1]),
+        record([2, 3], [TOP, TOP]),
+        record([4, 5], [TOP, TOP]),
+    ]
     return recs, ["scan", "scan", "flood", "false_positive"]
 
 
@@ -110,16 +127,22 @@ def test_fit_and_predict_errors_name_the_argument():
     with pytest.raises(ValueError, match="data.format: expected 'deepaid-distill/1'"):
         Distiller.from_dict({"rules": []})
     with pytest.raises(ValueError, match=r"data.rules\[0\].support: expected a positive integer"):
-        Distiller.from_dict({**Distiller(STATES).fit(recs, labels).to_dict(), "rules": [
-            {"verdict": "x", "support": 0, "states": []}]})
+        Distiller.from_dict(
+            {**Distiller(STATES).fit(recs, labels).to_dict(), "rules": [{"verdict": "x", "support": 0, "states": []}]}
+        )
 
 
 # -- properties -------------------------------------------------------------------------------
 
-paths = st.lists(st.tuples(st.integers(0, D - 1), st.floats(-4, 4, allow_nan=False)), min_size=1, max_size=4,
-                 unique_by=lambda t: t[0])
-alert_sets = st.lists(st.tuples(paths, st.sampled_from(["scan", "flood", "false_positive", "dos"])),
-                      min_size=1, max_size=25)
+paths = st.lists(
+    st.tuples(st.integers(0, D - 1), st.floats(-4, 4, allow_nan=False)),
+    min_size=1,
+    max_size=4,
+    unique_by=lambda t: t[0],
+)
+alert_sets = st.lists(
+    st.tuples(paths, st.sampled_from(["scan", "flood", "false_positive", "dos"])), min_size=1, max_size=25
+)
 
 
 def _consistent(items):
@@ -169,16 +192,24 @@ def test_suppression_never_drops_a_record(train, queue):
 
 # -- improve ----------------------------------------------------------------------------------
 
+
 def _batch():
     rng = np.random.default_rng(1)
     anomalies = rng.normal(size=(4, D)) + 5
     references = anomalies.copy()
     references[:, :2] = 0.0
     changed = tuple(np.array([0, 1]) for _ in range(4))
-    return InterpretationBatch(anomalies=anomalies, references=references, changed=changed,
-                               scores=np.full(4, 2.0), reference_scores=np.full(4, 0.5),
-                               flipped=np.ones(4, dtype=bool), steps=np.ones(4, dtype=np.int64),
-                               threshold=1.0, seconds=0.0)
+    return InterpretationBatch(
+        anomalies=anomalies,
+        references=references,
+        changed=changed,
+        scores=np.full(4, 2.0),
+        reference_scores=np.full(4, 0.5),
+        flipped=np.ones(4, dtype=bool),
+        steps=np.ones(4, dtype=np.int64),
+        threshold=1.0,
+        seconds=0.0,
+    )
 
 
 def test_retraining_set_walks_from_each_false_positives_reference_to_it():
@@ -210,24 +241,64 @@ def test_interpretation_batches_are_read_with_their_changed_indices():
 
 # -- CLI ----------------------------------------------------------------------------------------
 
+
 def test_cli_distils_rules_and_triages_explain_records(tmp_path, capsys):
     recs, labels = _training()
     named = [{**r, "id": f"a{i}", "changed": [NAMES[c] for c in r["changed"]]} for i, r in enumerate(recs)]
     (tmp_path / "alerts.jsonl").write_text("".join(json.dumps(r) + "\n" for r in named))
-    (tmp_path / "verdicts.jsonl").write_text("".join(json.dumps({"id": r["id"], "verdict": v}) + "\n"
-                                                     for r, v in reversed(list(zip(named, labels)))))
+    (tmp_path / "verdicts.jsonl").write_text(
+        "".join(json.dumps({"id": r["id"], "verdict": v}) + "\n" for r, v in reversed(list(zip(named, labels))))
+    )
     (tmp_path / "normal.csv").write_text(",".join(NAMES) + "\n" + "\n".join(",".join(map(str, row)) for row in NORMAL))
     rules = tmp_path / "rules.json"
-    assert main(["distill", "--interpretations", str(tmp_path / "alerts.jsonl"), "--verdicts",
-                 str(tmp_path / "verdicts.jsonl"), "--output", str(rules), "--normal", str(tmp_path / "normal.csv")]) == 0
+    assert (
+        main(
+            [
+                "distill",
+                "--interpretations",
+                str(tmp_path / "alerts.jsonl"),
+                "--verdicts",
+                str(tmp_path / "verdicts.jsonl"),
+                "--output",
+                str(rules),
+                "--normal",
+                str(tmp_path / "normal.csv"),
+            ]
+        )
+        == 0
+    )
     assert "wrote 4 rules" in capsys.readouterr().out
-    assert main(["triage", "--interpretations", str(tmp_path / "alerts.jsonl"), "--rules", str(rules),
-                 "--output", str(tmp_path / "out.jsonl")]) == 0
+    assert (
+        main(
+            [
+                "triage",
+                "--interpretations",
+                str(tmp_path / "alerts.jsonl"),
+                "--rules",
+                str(rules),
+                "--output",
+                str(tmp_path / "out.jsonl"),
+            ]
+        )
+        == 0
+    )
     out = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert [o["verdict"] for o in out] == labels and [o["suppressed"] for o in out] == [False] * 3 + [True]
     assert triage_records(named, rules) == out
-    assert main(["distill", "--interpretations", str(tmp_path / "alerts.jsonl"), "--verdicts",
-                 str(tmp_path / "verdicts.jsonl"), "--output", str(rules)]) == 2
+    assert (
+        main(
+            [
+                "distill",
+                "--interpretations",
+                str(tmp_path / "alerts.jsonl"),
+                "--verdicts",
+                str(tmp_path / "verdicts.jsonl"),
+                "--output",
+                str(rules),
+            ]
+        )
+        == 2
+    )
     assert "give --normal FILE" in capsys.readouterr().err
 
 
@@ -255,8 +326,9 @@ def test_a_rows_verdict_does_not_depend_on_its_batch(train, queue, mode):
 def test_retraining_set_moves_each_false_positives_changes_onto_normal_contexts():
     batch = _batch()
     contexts = np.random.default_rng(2).normal(size=(30, D))
-    rs = retraining_set(batch, ["false_positive", "scan", "scan", "false_positive"], points=2, contexts=contexts,
-                        per_alert=5)
+    rs = retraining_set(
+        batch, ["false_positive", "scan", "scan", "false_positive"], points=2, contexts=contexts, per_alert=5
+    )
     assert rs.rows.shape == (2 * 2 + 2 * 5, D) and rs.source.tolist() == [0, 0, 3, 3] + [0] * 5 + [3] * 5
     moved = rs.rows[4:].reshape(2, 5, D)
     np.testing.assert_allclose(moved[:, :, :2], np.repeat(batch.anomalies[[0, 3]][:, None, :2], 5, axis=1))

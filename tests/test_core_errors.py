@@ -7,8 +7,8 @@ from torch import nn
 
 import deepaid_sdk
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.distances import L2Distance
+from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
 
 
 def interp(k=2, width=4):
@@ -16,12 +16,15 @@ def interp(k=2, width=4):
     return Interpreter(adapter, GradientSearch(), build_constraints(k=k), L2Distance())
 
 
-@pytest.mark.parametrize("batch, match", [
-    (np.zeros((2, 5)), r"X: expected shape \[B, 4\]; got \[2, 5\]"),
-    (np.zeros((2, 4, 1)), r"X: expected shape \[B, 4\]"),
-    (np.zeros((0, 4)), "X: the batch is empty"),
-    (np.array([[0, np.nan, 0, 0], [np.inf, 0, 0, 0]]), r"X: contains NaN or inf \(rows \[0, 1\]\)"),
-])
+@pytest.mark.parametrize(
+    "batch, match",
+    [
+        (np.zeros((2, 5)), r"X: expected shape \[B, 4\]; got \[2, 5\]"),
+        (np.zeros((2, 4, 1)), r"X: expected shape \[B, 4\]"),
+        (np.zeros((0, 4)), "X: the batch is empty"),
+        (np.array([[0, np.nan, 0, 0], [np.inf, 0, 0, 0]]), r"X: contains NaN or inf \(rows \[0, 1\]\)"),
+    ],
+)
 def test_bad_batches(batch, match):
     with pytest.raises(ValueError, match=match):
         interp().interpret_batch(batch)
@@ -38,8 +41,14 @@ def test_bad_types():
 
 def test_k_larger_than_width():
     with pytest.raises(ValueError, match=r"k: expected at most the number of features \(4\); got 5"):
-        deepaid_sdk.create("gradient", model=lambda x: x.sum(dim=1), threshold=1.0, k=5, sample_shape=(4,),
-                           adapter_options={"device": "cpu"})
+        deepaid_sdk.create(
+            "gradient",
+            model=lambda x: x.sum(dim=1),
+            threshold=1.0,
+            k=5,
+            sample_shape=(4,),
+            adapter_options={"device": "cpu"},
+        )
 
 
 def test_non_finite_threshold_and_bad_search_options():
@@ -61,13 +70,19 @@ def test_model_with_no_parameters_or_split_devices():
 
 def test_model_output_shape_must_match_input():
     adapter = ReconstructionAdapter(nn.Linear(4, 3), threshold=1.0)
-    with pytest.raises(ValueError, match=r"model: expected output \(the reconstruction\) of shape \[2, 4\]; got \[2, 3\]"):
+    with pytest.raises(
+        ValueError, match=r"model: expected output \(the reconstruction\) of shape \[2, 4\]; got \[2, 3\]"
+    ):
         adapter.scores(np.zeros((2, 4)))
 
 
 def test_score_model_must_return_one_score_per_row():
     adapter = ScoreAdapter(lambda x: x, threshold=1.0, device="cpu")
-    with pytest.raises(ValueError, match=r"one score per row, shape \[2\]; got \[2, 4\]; it returns its input.s shape, like an autoencoder: use ReconstructionAdapter"):
+    with pytest.raises(
+        ValueError,
+        match=r"one score per row, shape \[2\]; got \[2, 4\]; it returns its input.s shape, like an autoencoder: "
+        r"use ReconstructionAdapter",
+    ):
         adapter.scores(np.ones((2, 4)))
 
 

@@ -10,14 +10,19 @@ import pytest
 
 matplotlib.use("Agg")
 
-from deepaid_sdk.results.plotting import (  # noqa: E402 - after choosing the backend
-    heatmap_figure, heatmap_grid, interpretation_figure, plot_heatmap, plot_interpretation,
-)
 from deepaid_sdk.results import InterpretationBatch  # noqa: E402
+from deepaid_sdk.results.plotting import (  # noqa: E402 - after choosing the backend
+    heatmap_figure,
+    heatmap_grid,
+    interpretation_figure,
+    plot_heatmap,
+    plot_interpretation,
+)
 
 
-def _batch(n: int = 6, d: int = 5, *, k: int = 2, seed: int = 0, scale: np.ndarray | None = None,
-           names: bool = True) -> InterpretationBatch:
+def _batch(
+    n: int = 6, d: int = 5, *, k: int = 2, seed: int = 0, scale: np.ndarray | None = None, names: bool = True
+) -> InterpretationBatch:
     """``n`` alerts over ``d`` features; each reference changes ``k`` features (feature 0 in every alert)."""
     rng = np.random.default_rng(seed)
     scale = np.ones(d) if scale is None else scale
@@ -29,9 +34,15 @@ def _batch(n: int = 6, d: int = 5, *, k: int = 2, seed: int = 0, scale: np.ndarr
         references[i, dims] -= (rng.uniform(1.0, 2.0, size=k) * scale[dims]).astype(np.float32)
         changed.append(dims.astype(np.int64))
     return InterpretationBatch(
-        anomalies=anomalies, references=references, changed=tuple(changed),
-        scores=np.linspace(2.0, 1.0, n), reference_scores=np.full(n, 0.1), flipped=np.ones(n, bool),
-        steps=np.zeros(n, np.int64), threshold=0.5, seconds=0.1,
+        anomalies=anomalies,
+        references=references,
+        changed=tuple(changed),
+        scores=np.linspace(2.0, 1.0, n),
+        reference_scores=np.full(n, 0.1),
+        flipped=np.ones(n, bool),
+        steps=np.zeros(n, np.int64),
+        threshold=0.5,
+        seconds=0.1,
         feature_names=[f"feature_{j}" for j in range(d)] if names else None,
     )
 
@@ -118,9 +129,16 @@ def test_bar_chart_of_mixed_magnitudes_gives_each_feature_its_own_axis(tmp_path)
 
 def test_heatmap_refuses_an_empty_batch():
     empty = _batch(3).__class__(
-        anomalies=np.zeros((0, 5), np.float32), references=np.zeros((0, 5), np.float32), changed=(),
-        scores=np.zeros(0), reference_scores=np.zeros(0), flipped=np.zeros(0, bool), steps=np.zeros(0, np.int64),
-        threshold=0.5, seconds=0.0)
+        anomalies=np.zeros((0, 5), np.float32),
+        references=np.zeros((0, 5), np.float32),
+        changed=(),
+        scores=np.zeros(0),
+        reference_scores=np.zeros(0),
+        flipped=np.zeros(0, bool),
+        steps=np.zeros(0, np.int64),
+        threshold=0.5,
+        seconds=0.0,
+    )
     with pytest.raises(ValueError, match="batch: expected at least one interpretation"):
         heatmap_grid(empty)
 

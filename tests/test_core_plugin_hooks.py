@@ -38,14 +38,18 @@ def _module_plugin(name: str) -> types.ModuleType:
     return module
 
 
-@pytest.mark.parametrize("make", [MisspeltPlugin, lambda: _module_plugin("fake_module_plugin")],
-                         ids=["class", "module"])
+@pytest.mark.parametrize(
+    "make", [MisspeltPlugin, lambda: _module_plugin("fake_module_plugin")], ids=["class", "module"]
+)
 def test_a_misspelt_hook_registered_directly_is_a_failure_naming_plugin_function_and_nearest_hook(make):
     pm = get_plugin_manager(entry_points=False)
     plugin = make()
     pm.register(plugin, name="misspelt")
-    with pytest.warns(UserWarning, match=r"deepaid plugin 'misspelt': register_serches is not a deepaid hook "
-                                         r"\(did you mean register_searches\?\)"):
+    with pytest.warns(
+        UserWarning,
+        match=r"deepaid plugin 'misspelt': register_serches is not a deepaid hook "
+        r"\(did you mean register_searches\?\)",
+    ):
         pm.check_hooks()
     assert not pm.is_registered(plugin), "the plugin with a misspelt hook is unregistered"
     [failure] = pm.failures
@@ -68,9 +72,11 @@ def test_plain_pluggy_check_pending_would_raise_for_the_same_plugin():
 def test_a_misspelt_hook_in_a_builtin_is_a_hard_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "fake_builtin_plugin", _module_plugin("fake_builtin_plugin"))
     monkeypatch.setattr(plugins, "DEFAULT_PLUGINS", (*plugins.DEFAULT_PLUGINS, "fake_builtin_plugin"))
-    with pytest.raises(pluggy.PluginValidationError,
-                       match=r"deepaid plugin 'fake_builtin_plugin': register_serches is not a deepaid hook "
-                             r"\(did you mean register_searches\?\)"):
+    with pytest.raises(
+        pluggy.PluginValidationError,
+        match=r"deepaid plugin 'fake_builtin_plugin': register_serches is not a deepaid hook "
+        r"\(did you mean register_searches\?\)",
+    ):
         get_plugin_manager(entry_points=False)
 
 
@@ -83,8 +89,10 @@ def test_an_argument_the_hookspec_lacks_is_refused_at_register_with_a_clear_mess
     pm = get_plugin_manager(entry_points=False)
     with pytest.raises(pluggy.PluginValidationError) as caught:
         pm.register(WrongArgument(), name="wrong-arg")
-    assert str(caught.value) == ("deepaid plugin 'wrong-arg': register_searches(registr) asks for 'registr', which "
-                                 "register_searches does not pass (did you mean register?); it passes: register")
+    assert str(caught.value) == (
+        "deepaid plugin 'wrong-arg': register_searches(registr) asks for 'registr', which "
+        "register_searches does not pass (did you mean register?); it passes: register"
+    )
     assert not pm.has_plugin("wrong-arg")
 
 
@@ -106,20 +114,20 @@ def misspelt_distribution(tmp_path, monkeypatch):
             def register_distances(register):
                 register("three_l1", ThreeL1)
         ''',
-        "fake_misspelt_plugin": '''
+        "fake_misspelt_plugin": """
             from deepaid_sdk import hookimpl
 
             @hookimpl
             def register_serches(register):
                 register("never", object)
-        ''',
-        "fake_wrong_argument_plugin": '''
+        """,
+        "fake_wrong_argument_plugin": """
             from deepaid_sdk import hookimpl
 
             @hookimpl
             def register_distances(registr):
                 registr("never", object)
-        ''',
+        """,
     }
     for module, source in modules.items():
         (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
@@ -127,7 +135,8 @@ def misspelt_distribution(tmp_path, monkeypatch):
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-hooks-plugin\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(
-        "[deepaid]\nfine = fake_fine_plugin\nmisspelt = fake_misspelt_plugin\nwrongarg = fake_wrong_argument_plugin\n")
+        "[deepaid]\nfine = fake_fine_plugin\nmisspelt = fake_misspelt_plugin\nwrongarg = fake_wrong_argument_plugin\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
     monkeypatch.undo()
@@ -141,20 +150,26 @@ def test_a_misspelt_hook_behind_an_entry_point_is_listed_and_the_others_load(mis
         warnings.simplefilter("always")
         reg = deepaid_sdk.registry(refresh=True)
     shown = [str(w.message) for w in caught]
-    assert any("deepaid plugin 'misspelt' (fake-hooks-plugin): register_serches is not a deepaid hook "
-               "(did you mean register_searches?)" in m for m in shown), shown
+    assert any(
+        "deepaid plugin 'misspelt' (fake-hooks-plugin): register_serches is not a deepaid hook "
+        "(did you mean register_searches?)" in m
+        for m in shown
+    ), shown
     assert reg.get("distances", "three_l1").provider == "fine"
     assert "misspelt" not in reg.plugins and "never" not in reg.names("searches")
     failures = {f.plugin: f for f in reg.failures}
     assert failures["misspelt"].distribution == "fake-hooks-plugin"
     assert "register_serches is not a deepaid hook (did you mean register_searches?)" in failures["misspelt"].error
     assert failures["wrongarg"].distribution == "fake-hooks-plugin"
-    assert ("register_distances(registr) asks for 'registr', which register_distances does not pass "
-            "(did you mean register?)") in failures["wrongarg"].error
+    assert (
+        "register_distances(registr) asks for 'registr', which register_distances does not pass "
+        "(did you mean register?)"
+    ) in failures["wrongarg"].error
     from deepaid_sdk.cli import main
 
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
-    assert ("FAILED misspelt: PluginValidationError: deepaid plugin 'misspelt' (fake-hooks-plugin): "
-            "register_serches") in out
+    assert (
+        "FAILED misspelt: PluginValidationError: deepaid plugin 'misspelt' (fake-hooks-plugin): register_serches"
+    ) in out
     assert "FAILED wrongarg: PluginValidationError: deepaid plugin 'wrongarg': register_distances(registr)" in out

@@ -46,9 +46,9 @@ def test_every_hook_is_documented_and_listed():
     guide = (pathlib.Path(__file__).resolve().parents[1] / "docs" / "plugin-authors.md").read_text()
     declared = {name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction) if name.startswith("register_")}
     assert declared == set(HOOKS_BY_KIND.values())  # every hook spec is a registry kind, and back
-    for kind, hook in HOOKS_BY_KIND.items():
+    for hook in HOOKS_BY_KIND.values():
         spec = getattr(hookspecs, hook)
-        assert f'register("' in (spec.__doc__ or ""), f"{hook}: its docstring shows no register(...) call"
+        assert 'register("' in (spec.__doc__ or ""), f"{hook}: its docstring shows no register(...) call"
         assert f"| `{hook}` |" in guide, f"{hook}: missing from the hook table of docs/plugin-authors.md"
 
 
@@ -101,7 +101,8 @@ def test_a_hook_that_raises_is_reported_and_others_still_register():
 @pytest.fixture
 def fake_distribution(tmp_path, monkeypatch):
     """A distribution on sys.path (dist-info + module) declaring entry points in group deepaid."""
-    (tmp_path / "fake_deepaid_plugin.py").write_text(textwrap.dedent('''
+    (tmp_path / "fake_deepaid_plugin.py").write_text(
+        textwrap.dedent('''
         from deepaid_sdk import hookimpl
         from deepaid_sdk.distances import Distance
 
@@ -114,12 +115,12 @@ def fake_distribution(tmp_path, monkeypatch):
         @hookimpl
         def register_distances(register):
             register("half_l1", ManhattanHalf)
-    '''))
+    ''')
+    )
     info = tmp_path / "fake_deepaid_plugin-1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fake-deepaid-plugin\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text(
-        "[deepaid]\nhalf = fake_deepaid_plugin\nbroken = fake_missing_module_xyz\n")
+    (info / "entry_points.txt").write_text("[deepaid]\nhalf = fake_deepaid_plugin\nbroken = fake_missing_module_xyz\n")
     monkeypatch.syspath_prepend(str(tmp_path))
     yield
     monkeypatch.undo()
@@ -137,8 +138,14 @@ def test_entry_point_discovery_reports_broken_plugins_and_loads_the_rest(fake_di
     assert failure.distribution == "fake-deepaid-plugin"
     assert "ModuleNotFoundError" in failure.error
     # usable by name from create(...) options
-    interp = deepaid_sdk.create("gradient", model=lambda x: x.abs().sum(dim=1), threshold=1.0,
-                                distance="half_l1", sample_shape=(3,), adapter_options={"device": "cpu"})
+    interp = deepaid_sdk.create(
+        "gradient",
+        model=lambda x: x.abs().sum(dim=1),
+        threshold=1.0,
+        distance="half_l1",
+        sample_shape=(3,),
+        adapter_options={"device": "cpu"},
+    )
     assert type(interp.distance).__name__ == "ManhattanHalf"
     listing = json.loads(json.dumps(reg.to_dict()))
     half = next(p for p in listing["plugins"] if p["name"] == "half")
@@ -165,7 +172,13 @@ def test_every_plugin_keeps_the_one_layout(name):
     import inspect
     import pathlib
 
-    root = pathlib.Path(__file__).resolve().parents[1] / "plugins" / f"deepaid-plugin-{name}" / "src" / f"deepaid_plugin_{name}"
+    root = (
+        pathlib.Path(__file__).resolve().parents[1]
+        / "plugins"
+        / f"deepaid-plugin-{name}"
+        / "src"
+        / f"deepaid_plugin_{name}"
+    )
     modules = {p.name for p in root.glob("*.py")}
     assert PLUGIN_MODULES <= modules, sorted(PLUGIN_MODULES - modules)
     assert not OLD_NAMES & modules, sorted(OLD_NAMES & modules)

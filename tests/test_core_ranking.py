@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.constraints import BoxConstraint, all_satisfied
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.search import prune_changes, rank_changes
 
 WEIGHTS = torch.tensor([0.5, 3.0, 1.0, 2.0, 0.1])
@@ -19,9 +19,13 @@ def _weighted(threshold=1.0):
 def test_changes_are_ranked_by_how_much_undoing_each_raises_the_score():
     adapter = _weighted()
     anomalies = torch.full((3, 5), 2.0)
-    references = torch.tensor([[0.0, 0.0, 0.0, 0.0, 0.0],    # all five changed
-                               [0.0, 2.0, 0.0, 2.0, 0.0],    # 0, 2, 4 changed
-                               [2.0, 2.0, 2.0, 2.0, 2.0]])   # nothing changed
+    references = torch.tensor(
+        [
+            [0.0, 0.0, 0.0, 0.0, 0.0],  # all five changed
+            [0.0, 2.0, 0.0, 2.0, 0.0],  # 0, 2, 4 changed
+            [2.0, 2.0, 2.0, 2.0, 2.0],
+        ]
+    )  # nothing changed
     ranked = rank_changes(adapter, anomalies, references)
     assert ranked[0].tolist() == [1, 3, 2, 0, 4]  # by weight: the rise when that change is undone
     assert ranked[1].tolist() == [2, 0, 4]
@@ -31,8 +35,9 @@ def test_changes_are_ranked_by_how_much_undoing_each_raises_the_score():
 
 
 def test_ranking_of_window_samples_gives_step_feature_pairs():
-    adapter = ScoreAdapter(lambda x: (x.abs() * torch.tensor([[1.0, 4.0], [2.0, 3.0]])).sum(dim=(1, 2)),
-                           threshold=1.0, sample_shape=(2, 2))
+    adapter = ScoreAdapter(
+        lambda x: (x.abs() * torch.tensor([[1.0, 4.0], [2.0, 3.0]])).sum(dim=(1, 2)), threshold=1.0, sample_shape=(2, 2)
+    )
     anomalies = torch.ones(1, 2, 2)
     ranked = rank_changes(adapter, anomalies, torch.zeros(1, 2, 2))
     assert ranked[0].tolist() == [[0, 1], [1, 1], [1, 0], [0, 0]]
@@ -54,8 +59,11 @@ def test_pruning_keeps_needed_changes_and_never_breaks_a_constraint():
     assert free.tolist() == [[0.0, 3.0, 2.0]]
 
 
-@pytest.mark.xfail(strict=True, reason="library bug: the cheapest-first prefix stops at the first undo a constraint "
-                                       "forbids, so a needless change ranked after it is kept (prune_and_rank)")
+@pytest.mark.xfail(
+    strict=True,
+    reason="library bug: the cheapest-first prefix stops at the first undo a constraint "
+    "forbids, so a needless change ranked after it is kept (prune_and_rank)",
+)
 def test_a_change_the_box_needs_does_not_shield_a_needless_one():
     adapter = ScoreAdapter(lambda x: x[:, 0].abs(), threshold=1.0, sample_shape=(3,))  # only feature 0 matters
     # Undoing feature 1 or feature 2 leaves the score at 0: a tie, and feature 1 (blocked by the box) sorts first.

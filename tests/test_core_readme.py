@@ -19,8 +19,9 @@ def _example() -> str:
 
 def _run(code: str, hash_seed: str) -> str:
     env = {**os.environ, "PYTHONHASHSEED": hash_seed, "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env,
-                          cwd=ROOT).stdout.strip()
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env, cwd=ROOT
+    ).stdout.strip()
 
 
 def test_readme_example_is_deterministic_across_processes_and_names_the_pushed_features():
@@ -35,7 +36,7 @@ def test_readme_example_is_deterministic_across_processes_and_names_the_pushed_f
 
 def test_user_guide_has_a_tabular_example_that_runs_and_names_the_cause():
     text = (ROOT / "docs" / "user-guide.md").read_text()
-    section = text[text.index("## Tabular data"):]
+    section = text[text.index("## Tabular data") :]
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     assert 'create("tabular"' in code
     out = _run(code, "0").splitlines()

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.distances import L2Distance
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.results import Interpretation, InterpretationBatch
 from deepaid_sdk.scaling import MinMaxScaler, RobustScaler, StandardScaler
 
@@ -22,9 +22,21 @@ def batch():
 
 def test_interpretation_fields_and_json(batch):
     first = batch[0]
-    assert [f for f in first.to_dict()] == ["anomaly", "reference", "changed", "anomaly_values", "reference_values",
-                                           "score", "reference_score", "threshold", "flipped", "steps", "seconds",
-                                           "feature_names", "alert"]
+    assert [f for f in first.to_dict()] == [
+        "anomaly",
+        "reference",
+        "changed",
+        "anomaly_values",
+        "reference_values",
+        "score",
+        "reference_score",
+        "threshold",
+        "flipped",
+        "steps",
+        "seconds",
+        "feature_names",
+        "alert",
+    ]
     assert first.changed.tolist() == [1]
     assert first.anomaly_values.tolist() == pytest.approx([2.0])
     assert first.flipped and first.reference_score <= 1.0
@@ -81,9 +93,18 @@ def test_change_table_keeps_rank_order_and_shows_categories_as_a_to_b():
     from deepaid_sdk.results.views import change_table
 
     item = Interpretation(
-        anomaly=np.array([3.0, 1.0, 7.0]), reference=np.array([6.0, 1.0, 2.0]), changed=np.array([2, 0]),
-        anomaly_values=np.array([7.0, 3.0]), reference_values=np.array([2.0, 6.0]), score=2.0,
-        reference_score=0.5, threshold=1.0, flipped=True, steps=3, seconds=0.1)
+        anomaly=np.array([3.0, 1.0, 7.0]),
+        reference=np.array([6.0, 1.0, 2.0]),
+        changed=np.array([2, 0]),
+        anomaly_values=np.array([7.0, 3.0]),
+        reference_values=np.array([2.0, 6.0]),
+        score=2.0,
+        reference_score=0.5,
+        threshold=1.0,
+        flipped=True,
+        steps=3,
+        seconds=0.1,
+    )
     lines = change_table(item, ["a", "b", "c"], categorical=True).splitlines()
     assert lines[0].endswith("; 2 changed, most important first")  # the one title of a result's table
     assert item.table(["a", "b", "c"], categorical=True) == "\n".join(lines)  # Interpretation.table is this view

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.distances import L2Distance
+from deepaid_sdk.model.adapters import ScoreAdapter
 
 NAMES = ["pkts", "bytes", "secs"]
 ROWS = np.array([[0.2, 2.0, 0.1], [0.1, 0.1, 0.1], [1.5, 0.0, 0.2]])
@@ -33,8 +33,17 @@ def test_dataframe_round_trip_keeps_feature_names(interp, batch):
     assert batch[0].feature_names == tuple(NAMES)
     assert batch.changed_names()[0] == ["bytes"] and batch.changed_names()[2] == ["pkts"]
     frame = batch.to_pandas()
-    assert list(frame.columns) == ["score", "reference_score", "threshold", "alert", "flipped", "changed",
-                                   "anomaly_values", "reference_values", "steps"]
+    assert list(frame.columns) == [
+        "score",
+        "reference_score",
+        "threshold",
+        "alert",
+        "flipped",
+        "changed",
+        "anomaly_values",
+        "reference_values",
+        "steps",
+    ]
     assert frame["changed"].tolist() == [["bytes"], [], ["pkts"]]
     assert frame["alert"].tolist() == [True, False, True]
     assert frame["anomaly_values"][0] == pytest.approx([2.0])

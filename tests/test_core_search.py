@@ -3,12 +3,14 @@
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import deepaid_sdk
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.distances import L2Distance
+from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.testing import check_adapter, check_search
 
 D = 10
@@ -111,12 +113,18 @@ def test_reconstruction_start_on_an_autoencoder():
     anomalies = normal[:20].clone()
     anomalies[:, 0] += 2.0
     for start in ("anomaly", "reconstruction", "both"):
-        result = Interpreter(adapter, GradientSearch(start=start), build_constraints(k=2), L2Distance()).interpret_batch(anomalies)
+        result = Interpreter(
+            adapter, GradientSearch(start=start), build_constraints(k=2), L2Distance()
+        ).interpret_batch(anomalies)
         assert result.flip_rate == 1.0, start
         assert result.threshold == threshold
     with pytest.raises(ValueError, match="no reconstruction"):
-        Interpreter(ScoreAdapter(RadiusDetector(), threshold=1.0), GradientSearch(start="reconstruction"),
-                    build_constraints(k=2), L2Distance()).interpret_batch(anomalies_with_shifts(2)[0])
+        Interpreter(
+            ScoreAdapter(RadiusDetector(), threshold=1.0),
+            GradientSearch(start="reconstruction"),
+            build_constraints(k=2),
+            L2Distance(),
+        ).interpret_batch(anomalies_with_shifts(2)[0])
 
 
 def test_sgd_optimiser_also_works():
@@ -153,15 +161,13 @@ class CategoryDetector(nn.Module):
 def test_onehot_features_stay_one_hot_and_flip():
     adapter = ScoreAdapter(CategoryDetector(), threshold=1.0, sample_shape=(6,), device="cpu")
     x = torch.tensor([[0.1, 0.2, 0, 0, 1, 0], [0.3, 0.1, 0, 1, 0, 0]], dtype=torch.float32)
-    interp = Interpreter(adapter, GradientSearch(steps=500, lr=0.2),
-                         build_constraints(k=2, onehot=[[2, 3, 4, 5]]), L2Distance())
+    interp = Interpreter(
+        adapter, GradientSearch(steps=500, lr=0.2), build_constraints(k=2, onehot=[[2, 3, 4, 5]]), L2Distance()
+    )
     result = interp.interpret_batch(x)
     assert result.flip_rate == 1.0
     assert np.array_equal(result.references[:, 2:], np.array([[1, 0, 0, 0], [1, 0, 0, 0]], dtype=np.float32))
     assert np.array_equal(result.references[:, :2], x[:, :2].numpy())
-
-
-from hypothesis import given, settings, strategies as st  # noqa: E402
 
 
 @settings(max_examples=15, deadline=None)

@@ -6,9 +6,9 @@ import torch
 from torch import nn
 
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.distances import L2Distance
-from deepaid_sdk.search import prune_and_rank, rank_changes, undo_scores, _changed_lists
+from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
+from deepaid_sdk.search.ranking import _changed_lists, prune_and_rank, rank_changes, undo_scores
 from deepaid_sdk.testing import check_batch_invariance
 
 D = 8
@@ -40,8 +40,9 @@ def test_typical_target_keeps_every_cause_the_strict_minimum_drops_some():
     x = four_causes()
     assert bool((adapter.score(x) > 2.0).all())
     typical = Interpreter(adapter, GradientSearch(), build_constraints(k=4), L2Distance()).interpret_batch(x)
-    strict = Interpreter(adapter, GradientSearch(target="threshold"), build_constraints(k=4),
-                         L2Distance()).interpret_batch(x)
+    strict = Interpreter(
+        adapter, GradientSearch(target="threshold"), build_constraints(k=4), L2Distance()
+    ).interpret_batch(x)
     assert typical.flip_rate == strict.flip_rate == 1.0
     assert all(sorted(c.tolist()) == [0, 1, 2, 3] for c in typical.changed), "all four causes are named"
     assert max(len(c) for c in strict.changed) < 4, "just below the threshold needs fewer changes"
@@ -75,8 +76,8 @@ def test_pruning_keeps_only_needed_changes_and_ranks_by_rise():
     for row, order in zip(range(3), changed):
         # ranked by how much undoing each raises the score: the biggest shift first
         assert order.tolist()[:2] == [0, 2]
-        index, _ = _changed_lists((pruned[row:row + 1] != x[row:row + 1]))
-        undo = undo_scores(adapter, x[row:row + 1], pruned[row:row + 1], index)
+        index, _ = _changed_lists(pruned[row : row + 1] != x[row : row + 1])
+        undo = undo_scores(adapter, x[row : row + 1], pruned[row : row + 1], index)
         assert bool((undo > bar).all()), "every remaining change is needed to stay at the bar"
     assert rank_changes(adapter, x, pruned)[0].tolist() == changed[0].tolist()
 

@@ -1,4 +1,5 @@
-"""The shared pieces every plugin uses: the weights cache, the training loop, array records, device and output checks."""
+"""The shared pieces every plugin uses: the weights cache, the training loop, array records, device and output
+checks."""
 
 import attrs
 import numpy as np
@@ -50,8 +51,15 @@ def test_training_loop_is_seeded_and_learns():
 
     def fit(seed):
         model = _linear(0)
-        train_minibatches(model.parameters(), lambda idx: nn.functional.mse_loss(model(x[idx]), y[idx]), len(x),
-                          epochs=30, batch_size=32, lr=0.05, generator=torch.Generator().manual_seed(seed))
+        train_minibatches(
+            model.parameters(),
+            lambda idx: nn.functional.mse_loss(model(x[idx]), y[idx]),
+            len(x),
+            epochs=30,
+            batch_size=32,
+            lr=0.05,
+            generator=torch.Generator().manual_seed(seed),
+        )
         return model
 
     a, b, c = fit(1), fit(1), fit(2)
@@ -59,8 +67,15 @@ def test_training_loop_is_seeded_and_learns():
     assert not torch.equal(a.weight, c.weight)
     assert nn.functional.mse_loss(a(x), y).item() < 1e-3
     with pytest.raises(ValueError, match="epochs: expected an integer >= 1; got 0"):
-        train_minibatches(a.parameters(), lambda idx: a(x[idx]).sum(), len(x), epochs=0, batch_size=8, lr=0.1,
-                          generator=torch.Generator())
+        train_minibatches(
+            a.parameters(),
+            lambda idx: a(x[idx]).sum(),
+            len(x),
+            epochs=0,
+            batch_size=8,
+            lr=0.1,
+            generator=torch.Generator(),
+        )
 
 
 @attrs.frozen

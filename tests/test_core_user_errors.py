@@ -62,8 +62,9 @@ def test_a_score_without_autograd_is_an_error():
         return torch.as_tensor(np.abs(x.detach().cpu().numpy()).sum(axis=1))
 
     interp = deepaid_sdk.create("gradient", model=numpy_score, threshold=1.0, sample_shape=(20,), search="gradient")
-    with pytest.raises(ValueError, match="model: the score of function has no gradient with respect to the input "
-                                         ".* search='blackbox'"):
+    with pytest.raises(
+        ValueError, match="model: the score of function has no gradient with respect to the input .* search='blackbox'"
+    ):
         interp.interpret_batch(_alerts())
 
 
@@ -72,13 +73,17 @@ def test_a_flat_score_is_an_error_that_suggests_the_blackbox_search():
         return (x.sum(dim=1) > 5).float() + 0.0 * x.sum(dim=1)
 
     interp = deepaid_sdk.create("gradient", model=step_score, threshold=0.5, sample_shape=(4,), search="gradient")
-    with pytest.raises(ValueError, match=r"search='gradient': the score of function has no gradient .*"
-                                         r"input gradient is zero .* use search='blackbox'"):
+    with pytest.raises(
+        ValueError,
+        match=r"search='gradient': the score of function has no gradient .*"
+        r"input gradient is zero .* use search='blackbox'",
+    ):
         interp.interpret_batch(torch.tensor([[3.0, 3, 3, 3], [0.0, 0, 0, 0], [9.0, 0, 0, 0]]))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a differentiable score gives no warning
-        deepaid_sdk.create("gradient", model=lambda x: x.abs().sum(dim=1), threshold=1.0,
-                           sample_shape=(4,)).interpret_batch(torch.tensor([[3.0, 0, 0, 0]]))
+        deepaid_sdk.create(
+            "gradient", model=lambda x: x.abs().sum(dim=1), threshold=1.0, sample_shape=(4,)
+        ).interpret_batch(torch.tensor([[3.0, 0, 0, 0]]))
 
 
 def test_thresholds_are_numbers_and_never_below_what_the_score_can_reach(ae):

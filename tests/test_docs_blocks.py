@@ -15,7 +15,8 @@ The convention (one for every Markdown file of the repository):
 Own small collector rather than sybil: the convention needs a tolerant token comparison, a required skip
 reason and bash blocks sharing a directory with python blocks, which sybil would need custom parsers for
 anyway, and it adds no dependency. ``pytest tests/test_docs_blocks.py --update-docs`` rewrites every output
-block that no longer matches from a real run (timings printed then need a ``...`` by hand) (the lead's way to regenerate the docs after a change of the printed records).
+block that no longer matches from a real run (timings printed then need a ``...`` by hand) (the lead's way
+to regenerate the docs after a change of the printed records).
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ import pathlib
 import re
 import subprocess
 import sys
-import tomllib
 import traceback
 
 import attrs
 import pytest
+import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DOC_GLOBS = ("README.md", "docs/*.md", "plugins/*/README.md", "contrib/*/README.md")
@@ -66,11 +67,19 @@ def parse_blocks(text: str) -> list[Block]:
     """The fenced blocks of ``text`` in order, each with the ``doc-test`` marker of the line just before it."""
     blocks = []
     for match in FENCE.finditer(text):
-        before = text[:match.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
         marker = MARKER.search(before)
-        blocks.append(Block(match.group(1).lower(), match.group(2), text.count("\n", 0, match.start()) + 1,
-                            match.start(2), match.end(2), marker and marker.group(1),
-                            marker and marker.group(2)))
+        blocks.append(
+            Block(
+                match.group(1).lower(),
+                match.group(2),
+                text.count("\n", 0, match.start()) + 1,
+                match.start(2),
+                match.end(2),
+                marker and marker.group(1),
+                marker and marker.group(2),
+            )
+        )
     return blocks
 
 
@@ -132,8 +141,14 @@ class DocRun:
     def bash(self, code: str, where: str) -> str:
         script = code.replace(".venv/bin/", f"{self.bin}/").replace("../.venv/bin/", f"{self.bin}/")
         env = {**os.environ, "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}", "DEEPAID_QUIET": "1"}
-        done = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=self.workdir, env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            cwd=self.workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         if done.returncode:
             raise AssertionError(f"{where} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
         return done.stdout
@@ -163,8 +178,10 @@ def run_doc(path: pathlib.Path, workdir: pathlib.Path, update: bool) -> str | No
         elif block.lang == "toml":
             tomllib.loads(block.code)
         else:
-            raise AssertionError(f"{where}: a ```{block.lang or '(no language)'} block neither runs nor is checked; "
-                                 "mark it '<!-- doc-test: skip: REASON -->' or '<!-- doc-test: output -->'")
+            raise AssertionError(
+                f"{where}: a ```{block.lang or '(no language)'} block neither runs nor is checked; "
+                "mark it '<!-- doc-test: skip: REASON -->' or '<!-- doc-test: output -->'"
+            )
     for start, end, new in reversed(edits):
         text = text[:start] + new + text[end:]
     return text if update else None
@@ -180,8 +197,14 @@ def test_doc_blocks_run_and_print_what_the_doc_shows(path, tmp_path, request, mo
 
 def test_the_collector_covers_every_readme_and_doc():
     names = {str(p.relative_to(ROOT)) for p in doc_files()}
-    assert {"README.md", "docs/user-guide.md", "docs/explain.md", "docs/plugin-authors.md",
-            "plugins/deepaid-plugin-deeplog/README.md", "contrib/deepaid-plugin-template/README.md"} <= names
+    assert {
+        "README.md",
+        "docs/user-guide.md",
+        "docs/explain.md",
+        "docs/plugin-authors.md",
+        "plugins/deepaid-plugin-deeplog/README.md",
+        "contrib/deepaid-plugin-template/README.md",
+    } <= names
 
 
 def test_outputs_compare_numbers_with_a_tolerance_and_words_exactly():

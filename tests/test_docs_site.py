@@ -28,14 +28,32 @@ PROBLEM = re.compile(r"^(?:\x1b\[[\d;]*m)?(?:WARNING|ERROR)\b")
 
 def test_the_site_builds_strictly_with_no_warning(tmp_path):
     site = tmp_path / "site"
-    done = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
-                           str(ROOT / "mkdocs.yml"), "--site-dir", str(site)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})  # no end-of-life banner in the output
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mkdocs",
+            "build",
+            "--strict",
+            "--config-file",
+            str(ROOT / "mkdocs.yml"),
+            "--site-dir",
+            str(site),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},
+    )  # no end-of-life banner in the output
     output, status = done.stdout + done.stderr, done.returncode
     problems = warnings_of(output)
-    assert status == 0, ("mkdocs build --strict failed; its warnings and errors:\n" + "\n".join(problems)
-                         + "\n\nfull output (last 4000 characters):\n" + output[-4000:])
+    assert status == 0, (
+        "mkdocs build --strict failed; its warnings and errors:\n"
+        + "\n".join(problems)
+        + "\n\nfull output (last 4000 characters):\n"
+        + output[-4000:]
+    )
     page = site / "reference" / "constraints" / "index.html"
     assert 'id="deepaid_sdk.constraints.BoxConstraint"' in page.read_text(), "the API reference was not drawn"
 
@@ -45,23 +63,30 @@ def test_every_member_the_api_reference_shows_has_a_docstring():
     python = next(p["mkdocstrings"] for p in options["plugins"] if isinstance(p, dict) and "mkdocstrings" in p)
     shown = python["handlers"]["python"]["options"]
     # shown_members() below mirrors these options; change both together
-    assert (shown["filters"], shown["show_submodules"], shown.get("inherited_members", False)) == (["!^_"], False,
-                                                                                                   False)
+    assert (shown["filters"], shown["show_submodules"], shown.get("inherited_members", False)) == (
+        ["!^_"],
+        False,
+        False,
+    )
     drawn = load(referenced_objects(), [ROOT], [str(ROOT / path) for path in shown.get("extensions", [])])
     assert {"deepaid_sdk", "deepaid_sdk.constraints", "deepaid_sdk.search", "deepaid_sdk.results"} <= set(drawn)
     # a package whose __init__ imports its names without listing them in __all__ would show an empty page
     empty = [path for path, obj in drawn.items() if obj.is_module and not list(shown_members(obj))]
     assert not empty, f"reference pages that show no member (list the public names in __all__): {empty}"
     missing = undocumented(drawn.values())
-    assert not missing, (f"{len(missing)} members shown in the API reference (docs/reference/) have no docstring; "
-                         "add one or two lines saying what and why:\n" + "\n".join(missing))
+    assert not missing, (
+        f"{len(missing)} members shown in the API reference (docs/reference/) have no docstring; "
+        "add one or two lines saying what and why:\n" + "\n".join(missing)
+    )
 
 
 def test_the_docstring_check_lists_exactly_the_shown_members_without_one(tmp_path):
     package = tmp_path / "fakepkg"
     package.mkdir()
-    (package / "__init__.py").write_text('"""A package that re-exports."""\nfrom fakepkg.mod import Bare, helper\n'
-                                         'from fakepkg.mod import Kept\n__all__ = ["Bare", "helper"]\n')
+    (package / "__init__.py").write_text(
+        '"""A package that re-exports."""\nfrom fakepkg.mod import Bare, helper\n'
+        'from fakepkg.mod import Kept\n__all__ = ["Bare", "helper"]\n'
+    )
     (package / "mod.py").write_text('''"""A module without __all__."""
 from pathlib import Path
 
@@ -103,13 +128,18 @@ class Bare:
     def ok(self):
         """Documented method."""
 ''')
-    expected = ["fakepkg.mod.Bare  (fakepkg/mod.py:38)", "fakepkg.mod.Kept.method  (fakepkg/mod.py:27)",
-                "fakepkg.mod.Kept.size  (fakepkg/mod.py:34)", "fakepkg.mod.LIMIT  (fakepkg/mod.py:4)",
-                "fakepkg.mod.helper  (fakepkg/mod.py:14)"]
+    expected = [
+        "fakepkg.mod.Bare  (fakepkg/mod.py:38)",
+        "fakepkg.mod.Kept.method  (fakepkg/mod.py:27)",
+        "fakepkg.mod.Kept.size  (fakepkg/mod.py:34)",
+        "fakepkg.mod.LIMIT  (fakepkg/mod.py:4)",
+        "fakepkg.mod.helper  (fakepkg/mod.py:14)",
+    ]
     assert undocumented(load(["fakepkg", "fakepkg.mod"], [tmp_path], [str(COMMENTS)]).values()) == expected
     # without the extension, the `#:` comment is not a docstring to griffe
     assert undocumented(load(["fakepkg.mod"], [tmp_path]).values()) == sorted(
-        expected + ["fakepkg.mod.DEPTH  (fakepkg/mod.py:11)"])
+        expected + ["fakepkg.mod.DEPTH  (fakepkg/mod.py:11)"]
+    )
 
 
 def warnings_of(output: str) -> list[str]:
@@ -144,16 +174,21 @@ def shown_members(obj: griffe.Object) -> Iterator[griffe.Object | griffe.Alias]:
             yield member
 
 
-def load(paths: Sequence[str], search_paths: Sequence[pathlib.Path],
-         extensions: Sequence[str] = ()) -> dict[str, griffe.Object]:
+def load(
+    paths: Sequence[str], search_paths: Sequence[pathlib.Path], extensions: Sequence[str] = ()
+) -> dict[str, griffe.Object]:
     """The griffe objects at ``paths``, loaded as mkdocstrings loads them (``extensions`` as mkdocs.yml names them)."""
     packages: dict[str, griffe.Module] = {}
     objects = {}
     for path in paths:
         top = path.split(".")[0]
         if top not in packages:
-            packages[top] = griffe.load(top, search_paths=[str(p) for p in search_paths], docstring_parser="sphinx",
-                                        extensions=griffe.load_extensions(*extensions))
+            packages[top] = griffe.load(
+                top,
+                search_paths=[str(p) for p in search_paths],
+                docstring_parser="sphinx",
+                extensions=griffe.load_extensions(*extensions),
+            )
         objects[path] = packages[top] if path == top else packages[top][path.removeprefix(top + ".")]
     return objects
 

@@ -31,8 +31,7 @@ def _same_records(got, expected):
     assert [r["changed"] for r in got] == [r["changed"] for r in expected]
     assert [r["alert"] for r in got] == [r["alert"] for r in expected]
     np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in expected], rtol=1e-6)
-    np.testing.assert_allclose([r["reference_score"] for r in got], [r["reference_score"] for r in expected],
-                               rtol=1e-6)
+    np.testing.assert_allclose([r["reference_score"] for r in got], [r["reference_score"] for r in expected], rtol=1e-6)
 
 
 def _shuffled_csv(explain_files, path, order):
@@ -43,16 +42,36 @@ def _shuffled_csv(explain_files, path, order):
 @pytest.fixture(scope="module")
 def ordered(explain_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("ordered") / "out.jsonl"
-    summary = explain_file("tabular", FACTORY, explain_files.csv, out, normal=explain_files.normal_csv, k=2,
-                           id_column="event", batch_size=16, quiet=True, **explain_files.model_options())
+    summary = explain_file(
+        "tabular",
+        FACTORY,
+        explain_files.csv,
+        out,
+        normal=explain_files.normal_csv,
+        k=2,
+        id_column="event",
+        batch_size=16,
+        quiet=True,
+        **explain_files.model_options(),
+    )
     return summary, _records(out), out
 
 
 def test_alert_file_in_another_column_order_gives_the_same_records(explain_files, ordered, tmp_path):
     src = _shuffled_csv(explain_files, tmp_path / "shuffled.csv", ["f3", "event", "f5", "f0", "host", "f4", "f2", "f1"])
     out = tmp_path / "out.jsonl"
-    summary = explain_file("tabular", FACTORY, src, out, normal=explain_files.normal_csv, k=2, id_column="event",
-                           batch_size=16, quiet=True, **explain_files.model_options())
+    summary = explain_file(
+        "tabular",
+        FACTORY,
+        src,
+        out,
+        normal=explain_files.normal_csv,
+        k=2,
+        id_column="event",
+        batch_size=16,
+        quiet=True,
+        **explain_files.model_options(),
+    )
     _same_records(_records(out), ordered[1])
     assert summary.columns == tuple(explain_files.names)  # the model's order, from --normal's header
     assert summary.schema == f"--normal {explain_files.normal_csv}"
@@ -71,15 +90,30 @@ def test_schema_is_in_the_manifest_and_the_resume_check(explain_files, ordered, 
     src = tmp_path / "a.csv"
     shutil.copy(explain_files.csv, src)
     out = tmp_path / "o.jsonl"
-    explain_file("tabular", FACTORY, src, out, threshold=0.3, k=2, batch_size=16, quiet=True,
-                 **explain_files.model_options())
+    explain_file(
+        "tabular", FACTORY, src, out, threshold=0.3, k=2, batch_size=16, quiet=True, **explain_files.model_options()
+    )
     assert json.loads(out.with_name("o.jsonl.manifest.json").read_text())["options"]["schema"] == {
-        "names": explain_files.names, "source": "the input's numeric columns (no schema)"}
+        "names": explain_files.names,
+        "source": "the input's numeric columns (no schema)",
+    }
     out.with_name("o.jsonl.manifest.json").write_text(
-        out.with_name("o.jsonl.manifest.json").read_text().replace('"complete": true', '"complete": false'))
+        out.with_name("o.jsonl.manifest.json").read_text().replace('"complete": true', '"complete": false')
+    )
     with pytest.raises(ValueError, match=r"resume: the options differ .*schema"):
-        explain_file("tabular", FACTORY, src, out, threshold=0.3, k=2, batch_size=16, quiet=True, resume=True,
-                     schema=explain_files.names[::-1], **explain_files.model_options())
+        explain_file(
+            "tabular",
+            FACTORY,
+            src,
+            out,
+            threshold=0.3,
+            k=2,
+            batch_size=16,
+            quiet=True,
+            resume=True,
+            schema=explain_files.names[::-1],
+            **explain_files.model_options(),
+        )
 
 
 def test_schema_recorded_beside_the_weights_is_read(explain_files, tmp_path):
@@ -87,14 +121,25 @@ def test_schema_recorded_beside_the_weights_is_read(explain_files, tmp_path):
     shutil.copy(explain_files.weights, weights)
     options = {"model_args": explain_files.model_options()["model_args"], "weights": weights}
     plain = tmp_path / "plain.jsonl"
-    explain_file("tabular", FACTORY, explain_files.csv, plain, threshold=0.3, k=2, id_column="event",
-                 batch_size=16, quiet=True, **options)
+    explain_file(
+        "tabular",
+        FACTORY,
+        explain_files.csv,
+        plain,
+        threshold=0.3,
+        k=2,
+        id_column="event",
+        batch_size=16,
+        quiet=True,
+        **options,
+    )
     path = FeatureSchema.from_columns(explain_files.names).save_beside(weights)
     assert path.name == "ae.safetensors.schema.json"
     src = _shuffled_csv(explain_files, tmp_path / "s.csv", ["event", "f5", "f4", "f3", "f2", "f1", "f0"])
     out = tmp_path / "out.jsonl"
-    summary = explain_file("tabular", FACTORY, src, out, threshold=0.3, k=2, id_column="event", batch_size=16,
-                           quiet=True, **options)
+    summary = explain_file(
+        "tabular", FACTORY, src, out, threshold=0.3, k=2, id_column="event", batch_size=16, quiet=True, **options
+    )
     assert summary.schema == str(path) and summary.extra_columns == ()
     _same_records(_records(out), _records(plain))
 
@@ -102,9 +147,27 @@ def test_schema_recorded_beside_the_weights_is_read(explain_files, tmp_path):
 def test_cli_schema_file_and_strict_columns(explain_files, tmp_path, capsys):
     schema = FeatureSchema.from_columns(explain_files.names).save(tmp_path / "schema.json")
     src = _shuffled_csv(explain_files, tmp_path / "s.csv", ["f1", "f0", "event", "f2", "f3", "f5", "f4"])
-    base = ["explain", "tabular", "--model", FACTORY, "--model-args", json.dumps(explain_files.model_options()["model_args"]),
-            "--weights", str(explain_files.weights), "--threshold", "0.3", "--k", "2", "--id-column", "event",
-            "--schema", str(schema), "--strict-columns", "--quiet", "--json"]
+    base = [
+        "explain",
+        "tabular",
+        "--model",
+        FACTORY,
+        "--model-args",
+        json.dumps(explain_files.model_options()["model_args"]),
+        "--weights",
+        str(explain_files.weights),
+        "--threshold",
+        "0.3",
+        "--k",
+        "2",
+        "--id-column",
+        "event",
+        "--schema",
+        str(schema),
+        "--strict-columns",
+        "--quiet",
+        "--json",
+    ]
     out = tmp_path / "o.jsonl"
     assert main([*base, "--input", str(src), "--output", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -116,6 +179,7 @@ def test_cli_schema_file_and_strict_columns(explain_files, tmp_path, capsys):
 
 
 # -- the Python API ---------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def frames(explain_files):
@@ -134,8 +198,10 @@ def test_shuffled_dataframe_and_arrow_columns_give_equal_results(interp, frames,
     _, alerts = frames
     assert interp.schema == FeatureSchema(tuple(explain_files.names))
     expected = interp.interpret_batch(alerts)
-    for shuffled in (alerts[["f4", "f1", "f5", "f0", "f3", "f2"]],
-                     pa.Table.from_pandas(alerts[["f2", "f0", "f5", "f1", "f4", "f3"]], preserve_index=False)):
+    for shuffled in (
+        alerts[["f4", "f1", "f5", "f0", "f3", "f2"]],
+        pa.Table.from_pandas(alerts[["f2", "f0", "f5", "f1", "f4", "f3"]], preserve_index=False),
+    ):
         got = interp.interpret_batch(shuffled)
         np.testing.assert_allclose(got.references, expected.references, rtol=1e-6, atol=1e-9)
         np.testing.assert_allclose(got.reference_scores, expected.reference_scores, rtol=1e-6)
@@ -147,11 +213,13 @@ def test_shuffled_dataframe_and_arrow_columns_give_equal_results(interp, frames,
 
 def test_normal_dataframe_in_another_order_calibrates_the_same(explain_files, frames, interp):
     normal, alerts = frames
-    other = deepaid_sdk.create("tabular", model=explain_files.model, normal=normal[normal.columns[::-1]], k=2,
-                               schema=explain_files.names)
+    other = deepaid_sdk.create(
+        "tabular", model=explain_files.model, normal=normal[normal.columns[::-1]], k=2, schema=explain_files.names
+    )
     assert other.adapter.threshold == pytest.approx(interp.adapter.threshold, rel=1e-6)
-    np.testing.assert_allclose(other.interpret_batch(alerts).reference_scores,
-                               interp.interpret_batch(alerts).reference_scores, rtol=1e-6)
+    np.testing.assert_allclose(
+        other.interpret_batch(alerts).reference_scores, interp.interpret_batch(alerts).reference_scores, rtol=1e-6
+    )
 
 
 def test_extra_dataframe_columns_warn_once_naming_them(interp, frames):
@@ -161,7 +229,8 @@ def test_extra_dataframe_columns_warn_once_naming_them(interp, frames):
         interp.interpret_batch(alerts.assign(label=1.0))
     assert [str(w.message) for w in caught if w.category is ExtraColumnsWarning] == [
         "X: ignored column ['label'] not in the detector's schema (normal's columns); "
-        "pass strict_columns=True to refuse them"]
+        "pass strict_columns=True to refuse them"
+    ]
     assert caught[0].filename == __file__
 
 

@@ -25,8 +25,17 @@ def read_records(path):
 @pytest.fixture(scope="module")
 def reference_run(explain_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "out.jsonl"
-    summary = explain_file("tabular", FACTORY, explain_files.csv, out, normal=explain_files.normal_csv,
-                           id_column="event", batch_size=16, quiet=True, **explain_files.model_options())
+    summary = explain_file(
+        "tabular",
+        FACTORY,
+        explain_files.csv,
+        out,
+        normal=explain_files.normal_csv,
+        id_column="event",
+        batch_size=16,
+        quiet=True,
+        **explain_files.model_options(),
+    )
     return summary, read_records(out)
 
 
@@ -44,7 +53,8 @@ def test_record_schema_and_content(reference_run, explain_files):
         assert r["flipped"] == (r["reference_score"] <= r["threshold"])
         i = int(r["id"][1:])
         assert r["anomaly_values"] == pytest.approx(
-            [explain_files.anomalies[i, explain_files.names.index(n)] for n in r["changed"]], rel=1e-6)
+            [explain_files.anomalies[i, explain_files.names.index(n)] for n in r["changed"]], rel=1e-6
+        )
     assert summary.flipped == sum(r["flipped"] for r in records if r["alert"])  # rates count alerts only
     assert summary.flipped < sum(r["flipped"] for r in records)  # the rows that are no alert are not counted
 
@@ -57,15 +67,23 @@ def test_every_input_format_gives_the_same_records(fmt, reference_run, explain_f
     else:
         src.write_text("".join(json.dumps(row) + "\n" for row in explain_files.table.to_pylist()))
     out = tmp_path / "out.parquet"
-    explain_file("tabular", FACTORY, src, out, normal=explain_files.normal_csv, id_column="event", batch_size=16,
-                 quiet=True, **explain_files.model_options())
+    explain_file(
+        "tabular",
+        FACTORY,
+        src,
+        out,
+        normal=explain_files.normal_csv,
+        id_column="event",
+        batch_size=16,
+        quiet=True,
+        **explain_files.model_options(),
+    )
     assert pq.read_table(out).column_names == list(RECORD_COLUMNS)
     _, expected = reference_run
     got = read_records(out)
     assert [r["id"] for r in got] == [r["id"] for r in expected]
     assert [r["changed"] for r in got] == [r["changed"] for r in expected]
-    np.testing.assert_allclose([r["reference_score"] for r in got], [r["reference_score"] for r in expected],
-                               rtol=1e-6)
+    np.testing.assert_allclose([r["reference_score"] for r in got], [r["reference_score"] for r in expected], rtol=1e-6)
 
 
 def test_chunks_are_cut_at_fixed_rows(explain_files, tmp_path):
@@ -79,8 +97,18 @@ def test_chunks_are_cut_at_fixed_rows(explain_files, tmp_path):
 
 def test_full_adds_the_reference_and_row_numbers_are_ids(explain_files, tmp_path):
     out = tmp_path / "full.jsonl"
-    explain_file("tabular", explain_files.model, explain_files.csv, out, normal=explain_files.normal, k=2,
-                 full=True, columns=explain_files.names, batch_size=64, quiet=True)
+    explain_file(
+        "tabular",
+        explain_files.model,
+        explain_files.csv,
+        out,
+        normal=explain_files.normal,
+        k=2,
+        full=True,
+        columns=explain_files.names,
+        batch_size=64,
+        quiet=True,
+    )
     records = read_records(out)
     assert [r["id"] for r in records] == list(range(40))
     assert list(records[0]) == [*RECORD_COLUMNS, "reference"]
@@ -94,8 +122,9 @@ def test_non_finite_input_names_row_and_column(explain_files, tmp_path):
     src = tmp_path / "bad.parquet"
     pq.write_table(table, src)
     with pytest.raises(ValueError, match=r"row id='e5': column 'f1' is nan \(not finite\)"):
-        explain_file("tabular", explain_files.model, src, tmp_path / "o.jsonl", threshold=0.3, id_column="event",
-                     quiet=True)
+        explain_file(
+            "tabular", explain_files.model, src, tmp_path / "o.jsonl", threshold=0.3, id_column="event", quiet=True
+        )
 
 
 def test_strict_json_sink_names_row_and_column():
@@ -105,14 +134,17 @@ def test_strict_json_sink_names_row_and_column():
     check_finite(table.slice(0, 1))
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"columns": ["nope"]}, r"columns: not in the input: \['nope'\]"),
-    ({"columns": ["host"]}, r"columns: not numeric \(nor lists of integers\): \['host'\]"),
-    ({"id_column": "nope"}, r"id_column: no column 'nope'"),
-    ({"threshold": 0.3, "normal": "x.csv"}, r"threshold: pass either threshold or normal"),
-    ({"batch_size": 0}, r"batch_size: expected an integer >= 1"),
-    ({"engine": "spark"}, r"engine: expected one of"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"columns": ["nope"]}, r"columns: not in the input: \['nope'\]"),
+        ({"columns": ["host"]}, r"columns: not numeric \(nor lists of integers\): \['host'\]"),
+        ({"id_column": "nope"}, r"id_column: no column 'nope'"),
+        ({"threshold": 0.3, "normal": "x.csv"}, r"threshold: pass either threshold or normal"),
+        ({"batch_size": 0}, r"batch_size: expected an integer >= 1"),
+        ({"engine": "spark"}, r"engine: expected one of"),
+    ],
+)
 def test_bad_options_are_clear_errors(kwargs, match, explain_files, tmp_path):
     options = {"threshold": 0.3, **kwargs}
     with pytest.raises(ValueError, match=match):
@@ -123,17 +155,52 @@ def test_unknown_formats_are_named(explain_files, tmp_path):
     with pytest.raises(ValueError, match=r"output: cannot tell the format of .*o\.txt.*\.jsonl"):
         explain_file("tabular", explain_files.model, explain_files.csv, tmp_path / "o.txt", threshold=0.3)
     with pytest.raises(ValueError, match=r"threshold: pass --threshold T, or --normal FILE"):
-        explain_file("gradient", explain_files.model, explain_files.csv, tmp_path / "o.jsonl",
-                     options={"adapter": "reconstruction"}, quiet=True)
+        explain_file(
+            "gradient",
+            explain_files.model,
+            explain_files.csv,
+            tmp_path / "o.jsonl",
+            options={"adapter": "reconstruction"},
+            quiet=True,
+        )
 
 
 def test_command_line(explain_files, tmp_path, capsys):
     out = tmp_path / "cli.parquet"
-    code = main(["explain", "tabular", "--model", FACTORY, "--model-args",
-                 json.dumps({"width": 6, "hidden": 12, "bottleneck": 3}), "--weights", str(explain_files.weights),
-                 "--input", str(explain_files.csv), "--output", str(out), "--normal", str(explain_files.normal_csv),
-                 "--percentile", "95", "--k", "2", "--id-column", "event", "--columns", "f0,f1,f2", "f3", "f4", "f5",
-                 "--batch-size", "25", "--option", "lam=0.01", "--json"])
+    code = main(
+        [
+            "explain",
+            "tabular",
+            "--model",
+            FACTORY,
+            "--model-args",
+            json.dumps({"width": 6, "hidden": 12, "bottleneck": 3}),
+            "--weights",
+            str(explain_files.weights),
+            "--input",
+            str(explain_files.csv),
+            "--output",
+            str(out),
+            "--normal",
+            str(explain_files.normal_csv),
+            "--percentile",
+            "95",
+            "--k",
+            "2",
+            "--id-column",
+            "event",
+            "--columns",
+            "f0,f1,f2",
+            "f3",
+            "f4",
+            "f5",
+            "--batch-size",
+            "25",
+            "--option",
+            "lam=0.01",
+            "--json",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     summary = json.loads(captured.out)
@@ -144,12 +211,38 @@ def test_command_line(explain_files, tmp_path, capsys):
 
 
 def test_command_line_errors_are_one_line(explain_files, tmp_path, capsys):
-    code = main(["explain", "tabular", "--model", "nope", "--input", str(explain_files.csv),
-                 "--output", str(tmp_path / "o.jsonl"), "--threshold", "1"])
+    code = main(
+        [
+            "explain",
+            "tabular",
+            "--model",
+            "nope",
+            "--input",
+            str(explain_files.csv),
+            "--output",
+            str(tmp_path / "o.jsonl"),
+            "--threshold",
+            "1",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("deepaid explain: error: model: 'nope' is neither a file nor")
-    code = main(["explain", "tabular", "--model", FACTORY, "--input", str(explain_files.csv), "--output",
-                 str(tmp_path / "o.jsonl"), "--threshold", "1", "--option", "novalue"])
+    code = main(
+        [
+            "explain",
+            "tabular",
+            "--model",
+            FACTORY,
+            "--input",
+            str(explain_files.csv),
+            "--output",
+            str(tmp_path / "o.jsonl"),
+            "--threshold",
+            "1",
+            "--option",
+            "novalue",
+        ]
+    )
     assert code == 2 and "--option: expected KEY=VALUE; got 'novalue'" in capsys.readouterr().err
 
 
@@ -184,7 +277,10 @@ def test_parquet_parts_with_different_columns_assemble_into_one_schema(tmp_path)
     assemble([tmp_path / "p0.parquet", tmp_path / "p1.parquet"], tmp_path / "out.parquet", "parquet")
     out = pq.read_table(tmp_path / "out.parquet")
     assert out.column_names == ["id", "verdict", "details"]
-    assert out.to_pylist() == [{"id": 0, "verdict": None, "details": None}, {"id": 1, "verdict": None, "details": None},
-                               {"id": 2, "verdict": "scan", "details": '{"hops":1}'}]
+    assert out.to_pylist() == [
+        {"id": 0, "verdict": None, "details": None},
+        {"id": 1, "verdict": None, "details": None},
+        {"id": 2, "verdict": "scan", "details": '{"hops":1}'},
+    ]
     write_part(second, tmp_path / "p.jsonl", "jsonl")
     assert json.loads((tmp_path / "p.jsonl").read_text())["details"] == {"hops": 1}  # an object in JSON lines

@@ -48,9 +48,27 @@ def forest_files(tmp_path_factory):
 
 
 def _cli(model, files, out, *extra):
-    return main(["explain", "tabular", "--model", str(model), "--normal", str(files.normal_csv),
-                 "--input", str(files.alerts_csv), "--id-column", "alert_id", "--output", str(out), "--k", "3",
-                 "--quiet", "--json", *extra])
+    return main(
+        [
+            "explain",
+            "tabular",
+            "--model",
+            str(model),
+            "--normal",
+            str(files.normal_csv),
+            "--input",
+            str(files.alerts_csv),
+            "--id-column",
+            "alert_id",
+            "--output",
+            str(out),
+            "--k",
+            "3",
+            "--quiet",
+            "--json",
+            *extra,
+        ]
+    )
 
 
 def _records(path):
@@ -94,28 +112,52 @@ def test_a_pickled_estimator_is_refused_without_allow_pickle(forest_files, tmp_p
 def test_a_skops_file_with_untrusted_types_is_refused_by_name(tmp_path):
     path = tmp_path / "odd.skops"
     sio.dump({"scaler": pathlib.PurePosixPath("x")}, path)  # a type from outside sklearn/pyod/numpy/scipy
-    with pytest.raises(ModelLoadError, match=r"model: .*odd.skops' holds types that are not scikit-learn.*"
-                                             r"pathlib.PurePosixPath.*--allow-pickle"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"model: .*odd.skops' holds types that are not scikit-learn.*"
+        r"pathlib.PurePosixPath.*--allow-pickle",
+    ):
         load_model(path)
 
 
 def test_explain_file_takes_the_fitted_estimator_and_a_factory_returning_one(forest_files, tmp_path, monkeypatch):
     out = tmp_path / "obj.jsonl"
-    by_object = explain_file("tabular", forest_files.forest, forest_files.alerts_csv, out, k=3,
-                             normal=forest_files.normal_csv, id_column="alert_id", quiet=True)
+    by_object = explain_file(
+        "tabular",
+        forest_files.forest,
+        forest_files.alerts_csv,
+        out,
+        k=3,
+        normal=forest_files.normal_csv,
+        id_column="alert_id",
+        quiet=True,
+    )
     module = tmp_path / "my_detectors.py"
-    module.write_text("import skops.io as sio\n"
-                      f"def forest():\n    return sio.load({str(forest_files.skops)!r}, "
-                      "trusted=sio.get_untrusted_types(file=" + repr(str(forest_files.skops)) + "))\n")
+    module.write_text(
+        "import skops.io as sio\n"
+        f"def forest():\n    return sio.load({str(forest_files.skops)!r}, "
+        "trusted=sio.get_untrusted_types(file=" + repr(str(forest_files.skops)) + "))\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     sys.modules.pop("my_detectors", None)
     out2 = tmp_path / "factory.jsonl"
-    by_factory = explain_file("tabular", "my_detectors:forest", forest_files.alerts_csv, out2, k=3,
-                              normal=forest_files.normal_csv, id_column="alert_id", quiet=True)
+    by_factory = explain_file(
+        "tabular",
+        "my_detectors:forest",
+        forest_files.alerts_csv,
+        out2,
+        k=3,
+        normal=forest_files.normal_csv,
+        id_column="alert_id",
+        quiet=True,
+    )
     assert by_object.alerts == by_factory.alerts >= 10
     assert [r["changed"] for r in _records(out)] == [r["changed"] for r in _records(out2)]
-    with pytest.raises(ModelLoadError, match=r"weights: my_detectors:forest returned a fitted IsolationForest, "
-                                             r"which has no torch weights; leave out --weights"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"weights: my_detectors:forest returned a fitted IsolationForest, "
+        r"which has no torch weights; leave out --weights",
+    ):
         load_model("my_detectors:forest", weights=forest_files.skops)
 
 
@@ -123,16 +165,37 @@ def test_an_estimator_fitted_on_a_dataframe_warns_about_feature_names_not_once(f
     named = IsolationForest(n_estimators=20, random_state=0).fit(pd.DataFrame(forest_files.normal, columns=NAMES))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        explain_file("tabular", named, forest_files.alerts_csv, tmp_path / "o.jsonl", k=3,
-                     normal=forest_files.normal_csv, id_column="alert_id", quiet=True)
+        explain_file(
+            "tabular",
+            named,
+            forest_files.alerts_csv,
+            tmp_path / "o.jsonl",
+            k=3,
+            normal=forest_files.normal_csv,
+            id_column="alert_id",
+            quiet=True,
+        )
     assert not [w for w in caught if "valid feature names" in str(w.message)]
 
 
 def test_a_missing_weights_file_is_one_line_naming_weights(tmp_path, capsys, explain_files):
-    args = ["explain", "tabular", "--model", "deepaid_sdk.bench.synthetic:mlp_autoencoder", "--model-args",
-            json.dumps(explain_files.model_options()["model_args"]), "--weights", str(tmp_path / "nope.safetensors"),
-            "--normal", str(explain_files.normal_csv), "--input", str(explain_files.csv), "--output",
-            str(tmp_path / "o.jsonl"), "--quiet"]
+    args = [
+        "explain",
+        "tabular",
+        "--model",
+        "deepaid_sdk.bench.synthetic:mlp_autoencoder",
+        "--model-args",
+        json.dumps(explain_files.model_options()["model_args"]),
+        "--weights",
+        str(tmp_path / "nope.safetensors"),
+        "--normal",
+        str(explain_files.normal_csv),
+        "--input",
+        str(explain_files.csv),
+        "--output",
+        str(tmp_path / "o.jsonl"),
+        "--quiet",
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "weights: no such file" in err and "nope.safetensors" in err

@@ -19,8 +19,12 @@ def saved(explain_files, tmp_path_factory):
     root = tmp_path_factory.mktemp("models")
     model = explain_files.model
     example = torch.as_tensor(explain_files.anomalies[:4], dtype=torch.float32)
-    files = {"weights_pt": root / "state.pt", "script": root / "model.ts", "export": root / "model.pt2",
-             "pickle": root / "model.pkl"}
+    files = {
+        "weights_pt": root / "state.pt",
+        "script": root / "model.ts",
+        "export": root / "model.pt2",
+        "pickle": root / "model.pkl",
+    }
     torch.save(model.state_dict(), files["weights_pt"])
     torch.jit.save(torch.jit.script(model), files["script"])
     program = torch.export.export(model, (example,), dynamic_shapes=({0: torch.export.Dim.DYNAMIC},))
@@ -51,8 +55,18 @@ def test_every_model_format_loads_the_same_detector(kind, saved, explain_files):
 def factory_records(explain_files, tmp_path_factory):
     """The records of the same job with the detector built from its factory and weights."""
     out = tmp_path_factory.mktemp("factory") / "o.parquet"
-    explain_file("tabular", FACTORY, explain_files.csv, out, normal=explain_files.normal_csv, model_args=ARGS,
-                 weights=explain_files.weights, id_column="event", batch_size=40, quiet=True)
+    explain_file(
+        "tabular",
+        FACTORY,
+        explain_files.csv,
+        out,
+        normal=explain_files.normal_csv,
+        model_args=ARGS,
+        weights=explain_files.weights,
+        id_column="event",
+        batch_size=40,
+        quiet=True,
+    )
     return pq.read_table(out).to_pylist()
 
 
@@ -60,8 +74,16 @@ def factory_records(explain_files, tmp_path_factory):
 def test_explain_runs_through_whole_model_files(kind, saved, explain_files, factory_records, tmp_path):
     files, _ = saved
     out = tmp_path / "o.parquet"
-    summary = explain_file("tabular", str(files[kind]), explain_files.csv, out, normal=explain_files.normal_csv,
-                           id_column="event", batch_size=40, quiet=True)
+    summary = explain_file(
+        "tabular",
+        str(files[kind]),
+        explain_files.csv,
+        out,
+        normal=explain_files.normal_csv,
+        id_column="event",
+        batch_size=40,
+        quiet=True,
+    )
     records = pq.read_table(out).to_pylist()
     alerts = [r for r in records if r["alert"]]
     assert summary.rows == len(records) == 40
@@ -94,7 +116,10 @@ def test_failures_say_what_was_tried_and_what_to_pass(saved, explain_files, tmp_
         load_model("no_such_pkg.models:build", weights=explain_files.weights)
     with pytest.raises(ModelLoadError, match=r"has no attribute 'nope'"):
         load_model("deepaid_sdk.bench.synthetic:nope")
-    with pytest.raises(ModelLoadError, match=r"weights: tried torch.load.*weights_only=True.: the file holds pickled objects, not only tensors"):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"weights: tried torch.load.*weights_only=True.: the file holds pickled objects, not only tensors",
+    ):
         load_model(FACTORY, model_args=ARGS, weights=files["pickle"])
     with pytest.raises(ModelLoadError, match=r"model_args: only apply to --model package.module:factory"):
         load_model(files["script"], model_args=ARGS)
@@ -122,8 +147,20 @@ def test_command_line_pickle_flag(saved, explain_files, tmp_path, capsys):
     from deepaid_sdk.cli import main
 
     files, _ = saved
-    args = ["explain", "tabular", "--model", str(files["pickle"]), "--input", str(explain_files.csv),
-            "--output", str(tmp_path / "o.jsonl"), "--threshold", "10", "--quiet", "--json"]
+    args = [
+        "explain",
+        "tabular",
+        "--model",
+        str(files["pickle"]),
+        "--input",
+        str(explain_files.csv),
+        "--output",
+        str(tmp_path / "o.jsonl"),
+        "--threshold",
+        "10",
+        "--quiet",
+        "--json",
+    ]
     assert main(args) == 2 and "--allow-pickle" in capsys.readouterr().err
     assert main([*args, "--allow-pickle"]) == 0
     assert json.loads(capsys.readouterr().out)["alerts"] == 0  # nothing is above a threshold of 10
@@ -143,7 +180,10 @@ def test_a_broken_onnx2torch_says_it_needs_the_torchvision_of_this_torch(tmp_pat
     monkeypatch.setattr(importlib, "import_module", import_module)
     onnx_file = tmp_path / "model.onnx"
     onnx_file.write_bytes(b"\x08\x07")
-    with pytest.raises(ModelLoadError, match=r"onnx2torch is installed but failed to import \(RuntimeError: operator "
-                                             r"torchvision::nms does not exist\); it imports torchvision, which must "
-                                             r"be the build made for torch 2\."):
+    with pytest.raises(
+        ModelLoadError,
+        match=r"onnx2torch is installed but failed to import \(RuntimeError: operator "
+        r"torchvision::nms does not exist\); it imports torchvision, which must "
+        r"be the build made for torch 2\.",
+    ):
         load_model(onnx_file, onnx="onnx2torch")

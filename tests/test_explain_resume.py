@@ -28,27 +28,55 @@ def big_input(explain_files, tmp_path_factory):
     rng = np.random.default_rng(1)
     rows = np.repeat(explain_files.anomalies, ROWS // 40, axis=0) + 0.01 * rng.standard_normal((ROWS, 6))
     path = tmp_path_factory.mktemp("resume") / "alerts.csv"
-    pcsv.write_csv(pa.table({"event": np.arange(1000, 1000 + ROWS),
-                             **{n: rows[:, i] for i, n in enumerate(explain_files.names)}}), path)
+    pcsv.write_csv(
+        pa.table({"event": np.arange(1000, 1000 + ROWS), **{n: rows[:, i] for i, n in enumerate(explain_files.names)}}),
+        path,
+    )
     return path
 
 
 def _args(explain_files, src, out):
-    return ["explain", "tabular", "--model", FACTORY, "--model-args", json.dumps({"width": 6, "hidden": 12,
-            "bottleneck": 3}), "--weights", str(explain_files.weights), "--input", str(src), "--output", str(out),
-            "--normal", str(explain_files.normal_csv), "--id-column", "event", "--batch-size", str(CHUNK), "--quiet"]
+    return [
+        "explain",
+        "tabular",
+        "--model",
+        FACTORY,
+        "--model-args",
+        json.dumps({"width": 6, "hidden": 12, "bottleneck": 3}),
+        "--weights",
+        str(explain_files.weights),
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--normal",
+        str(explain_files.normal_csv),
+        "--id-column",
+        "event",
+        "--batch-size",
+        str(CHUNK),
+        "--quiet",
+    ]
 
 
 def _api_kwargs(explain_files):
-    return {"normal": explain_files.normal_csv, "id_column": "event", "batch_size": CHUNK, "quiet": True,
-            **explain_files.model_options()}
+    return {
+        "normal": explain_files.normal_csv,
+        "id_column": "event",
+        "batch_size": CHUNK,
+        "quiet": True,
+        **explain_files.model_options(),
+    }
 
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(explain_files, big_input, tmp_path):
     out = tmp_path / "killed.jsonl"
     manifest = out.with_name(out.name + ".manifest.json")
-    proc = subprocess.Popen([sys.executable, "-m", "deepaid_sdk.cli", *_args(explain_files, big_input, out)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "deepaid_sdk.cli", *_args(explain_files, big_input, out)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 120
         done = 0
@@ -93,7 +121,9 @@ def test_resume_refuses_other_options_or_input(explain_files, tmp_path):
     with pytest.raises(ValueError, match=r"resume: the options differ .*batch_size: was 16, now 8"):
         explain_file("tabular", explain_files.model, src, out, resume=True, **{**kwargs, "batch_size": 8})
     src.write_bytes(src.read_bytes() + b"e40,h,0,0,0,0,0,0\n")
-    with pytest.raises(ValueError, match=r"resume: the input's rows in committed chunk 2 changed since the interrupted"):
+    with pytest.raises(
+        ValueError, match=r"resume: the input's rows in committed chunk 2 changed since the interrupted"
+    ):
         explain_file("tabular", explain_files.model, src, out, resume=True, **kwargs)
     # Without --resume the job starts over, once told it may replace the output.
     assert explain_file("tabular", explain_files.model, src, out, overwrite=True, **kwargs).rows == 41

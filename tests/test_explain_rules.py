@@ -15,8 +15,18 @@ MODEL_ARGS = {"width": 6, "hidden": 12, "bottleneck": 3}  # as the explain_files
 
 def test_explain_with_rules_adds_the_triage_to_every_record(explain_files, tmp_path, capsys):
     first = tmp_path / "first.jsonl"
-    explain_file("tabular", FACTORY, explain_files.csv, first, normal=explain_files.normal_csv, percentile=95,
-                 k=2, id_column="event", quiet=True, **explain_files.model_options())
+    explain_file(
+        "tabular",
+        FACTORY,
+        explain_files.csv,
+        first,
+        normal=explain_files.normal_csv,
+        percentile=95,
+        k=2,
+        id_column="event",
+        quiet=True,
+        **explain_files.model_options(),
+    )
     records = [json.loads(line) for line in first.read_text().splitlines()]
     alerts = [r for r in records if r["alert"]]
     assert len(alerts) >= 4
@@ -27,10 +37,33 @@ def test_explain_with_rules_adds_the_triage_to_every_record(explain_files, tmp_p
     rules_path.write_text(rules.to_json())
 
     out = tmp_path / "triaged.jsonl"
-    code = main(["explain", "tabular", "--model", FACTORY, "--model-args", json.dumps(MODEL_ARGS),
-                 "--weights", str(explain_files.weights), "--input", str(explain_files.csv), "--output", str(out),
-                 "--normal", str(explain_files.normal_csv), "--percentile", "95", "--k", "2",
-                 "--id-column", "event", "--rules", str(rules_path), "--quiet"])
+    code = main(
+        [
+            "explain",
+            "tabular",
+            "--model",
+            FACTORY,
+            "--model-args",
+            json.dumps(MODEL_ARGS),
+            "--weights",
+            str(explain_files.weights),
+            "--input",
+            str(explain_files.csv),
+            "--output",
+            str(out),
+            "--normal",
+            str(explain_files.normal_csv),
+            "--percentile",
+            "95",
+            "--k",
+            "2",
+            "--id-column",
+            "event",
+            "--rules",
+            str(rules_path),
+            "--quiet",
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     triaged = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["id"] for r in triaged] == [r["id"] for r in records]  # nothing dropped, same order

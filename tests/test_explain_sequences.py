@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from deepaid_sdk import explain_file
 from deepaid_plugin_deeplog.model import train_deeplog
+from deepaid_sdk import explain_file
 
 KEYS, W = 5, 3
 
@@ -28,10 +28,18 @@ def deeplog_files(tmp_path_factory):
 
 def test_key_sequence_column(deeplog_files, tmp_path):
     out = tmp_path / "o.jsonl"
-    summary = explain_file("deeplog", "deepaid_plugin_deeplog.model:DeepLog", deeplog_files / "seqs.parquet", out,
-                           model_args={"num_keys": KEYS, "window": W, "hidden": 16, "layers": 1},
-                           weights=deeplog_files / "deeplog.pt", columns=["keys"], id_column="session",
-                           options={"num_candidates": 1}, quiet=True)
+    summary = explain_file(
+        "deeplog",
+        "deepaid_plugin_deeplog.model:DeepLog",
+        deeplog_files / "seqs.parquet",
+        out,
+        model_args={"num_keys": KEYS, "window": W, "hidden": 16, "layers": 1},
+        weights=deeplog_files / "deeplog.pt",
+        columns=["keys"],
+        id_column="session",
+        options={"num_candidates": 1},
+        quiet=True,
+    )
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert summary.rows == 5 and [r["id"] for r in records] == ["s0", "s1", "s2", "s3", "s4"]
     assert [r["alert"] for r in records] == [False, False, True, True, False]
@@ -46,7 +54,15 @@ def test_ragged_sequences_name_the_row(deeplog_files, tmp_path):
     src = tmp_path / "ragged.parquet"
     pq.write_table(pa.table({"session": ["a", "b"], "keys": [[0, 1, 2, 3], [1, 2, 3]]}), src)
     with pytest.raises(ValueError, match=r"row id='b': column 'keys' holds 3 values; the rows before it hold 4"):
-        explain_file("deeplog", "deepaid_plugin_deeplog.model:DeepLog", src, tmp_path / "o.jsonl",
-                     model_args={"num_keys": KEYS, "window": W, "hidden": 16, "layers": 1},
-                     weights=deeplog_files / "deeplog.pt", columns=["keys"], id_column="session",
-                     options={"num_candidates": 1}, quiet=True)
+        explain_file(
+            "deeplog",
+            "deepaid_plugin_deeplog.model:DeepLog",
+            src,
+            tmp_path / "o.jsonl",
+            model_args={"num_keys": KEYS, "window": W, "hidden": 16, "layers": 1},
+            weights=deeplog_files / "deeplog.pt",
+            columns=["keys"],
+            id_column="session",
+            options={"num_candidates": 1},
+            quiet=True,
+        )

@@ -8,8 +8,8 @@ import pyarrow.csv as pcsv
 import pytest
 import torch
 
-from deepaid_sdk import create, explain_file
 from deepaid_plugin_multits.model import train_predictor
+from deepaid_sdk import create, explain_file
 
 W, D = 4, 3
 
@@ -25,17 +25,28 @@ def series_files(tmp_path_factory):
     test = normal[:60].copy()
     test[[20, 41], 1] += 3.0  # two spikes
     names = ["cpu", "mem", "net"]
-    pcsv.write_csv(pa.table({"ts": np.arange(1000, 1060), **{n: test[:, i] for i, n in enumerate(names)}}),
-                   root / "series.csv")
+    pcsv.write_csv(
+        pa.table({"ts": np.arange(1000, 1060), **{n: test[:, i] for i, n in enumerate(names)}}), root / "series.csv"
+    )
     pcsv.write_csv(pa.table({n: normal[:, i] for i, n in enumerate(names)}), root / "normal.csv")
     return root, model, test, normal
 
 
 def _run(root, out, **extra):
-    return explain_file("multits", "deepaid_plugin_multits.model:LSTMPredictor", root / "series.csv", out,
-                        model_args={"features": D, "hidden": 8}, weights=root / "lstm.pt",
-                        normal=root / "normal.csv", id_column="ts", options={"window": W}, k=1, quiet=True,
-                        **extra)
+    return explain_file(
+        "multits",
+        "deepaid_plugin_multits.model:LSTMPredictor",
+        root / "series.csv",
+        out,
+        model_args={"features": D, "hidden": 8},
+        weights=root / "lstm.pt",
+        normal=root / "normal.csv",
+        id_column="ts",
+        options={"window": W},
+        k=1,
+        quiet=True,
+        **extra,
+    )
 
 
 def test_windows_cut_across_chunks_match_one_batch(series_files, tmp_path):

@@ -22,11 +22,11 @@ import attrs
 import numpy as np
 import torch
 
-from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.bench.case import BenchmarkCase, Explainer
 from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.constraints import ConcisenessConstraint, Constraint
 from deepaid_sdk.evaluation import conciseness, jaccard, precision_recall_at_k, stability
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.registry import registry
 from deepaid_sdk.results import InterpretationBatch
 
@@ -56,11 +56,13 @@ def _check_cases(cases: Any) -> list[BenchmarkCase]:
         if isinstance(c.k, bool) or not isinstance(c.k, (int, np.integer)) or c.k < 1:
             raise ValueError(f"case {c.name}: k must be a positive integer; got {c.k!r}")
         if c.truth_metric not in _TRUTH_NAMES:
-            raise ValueError(f"case {c.name}: truth_metric must be one of {sorted(_TRUTH_NAMES)}; "
-                             f"got {c.truth_metric!r}")
+            raise ValueError(
+                f"case {c.name}: truth_metric must be one of {sorted(_TRUTH_NAMES)}; got {c.truth_metric!r}"
+            )
         if c.truth is not None and np.asarray(c.truth).shape[0] != len(c.anomalies):
-            raise ValueError(f"case {c.name}: truth has {np.asarray(c.truth).shape[0]} rows for "
-                             f"{len(c.anomalies)} anomalies")
+            raise ValueError(
+                f"case {c.name}: truth has {np.asarray(c.truth).shape[0]} rows for {len(c.anomalies)} anomalies"
+            )
         if not c.explainers:
             raise ValueError(f"case {c.name}: no explainers to compare")
     return items
@@ -69,11 +71,11 @@ def _check_cases(cases: Any) -> list[BenchmarkCase]:
 def _run(case: BenchmarkCase, method: str, explain: Explainer, x: np.ndarray, seed: int) -> InterpretationBatch:
     result = explain(x, seed)
     if not isinstance(result, InterpretationBatch):
-        raise TypeError(f"{case.name}/{method}: an explainer must return an InterpretationBatch; "
-                        f"got {type(result).__name__}")
+        raise TypeError(
+            f"{case.name}/{method}: an explainer must return an InterpretationBatch; got {type(result).__name__}"
+        )
     if result.anomalies.shape != x.shape:
-        raise ValueError(f"{case.name}/{method}: results have shape {result.anomalies.shape}; "
-                         f"the anomalies {x.shape}")
+        raise ValueError(f"{case.name}/{method}: results have shape {result.anomalies.shape}; the anomalies {x.shape}")
     return result
 
 
@@ -99,9 +101,10 @@ def flip_at_k(case: BenchmarkCase, result: InterpretationBatch, k: int) -> float
 def position_accuracy(result: InterpretationBatch, truth: np.ndarray) -> float:
     """Share whose first changed position (first index axis) is a planted one; no change is a miss."""
     truth = np.asarray(truth, dtype=bool)
-    planted = cast(np.ndarray, truth.reshape(truth.shape[0], truth.shape[1], -1).any(axis=2)) if truth.ndim > 2 else truth
-    hits = [bool(planted[i, int(np.atleast_1d(c[0])[0])]) if len(c) else False
-            for i, c in enumerate(result.changed)]
+    planted = (
+        cast(np.ndarray, truth.reshape(truth.shape[0], truth.shape[1], -1).any(axis=2)) if truth.ndim > 2 else truth
+    )
+    hits = [bool(planted[i, int(np.atleast_1d(c[0])[0])]) if len(c) else False for i, c in enumerate(result.changed)]
     return float(np.mean(hits))
 
 
@@ -177,8 +180,12 @@ def _setup(cases: list[BenchmarkCase], seeds: int) -> dict[str, Any]:
     """Machine and seeds, then each case's device, N, K, seed and own setup; shared values once."""
     per_case = []
     for c in cases:
-        own = {"device": c.setup.get("device", "cpu"), "n": int(len(c.anomalies)), "k": int(c.k),
-               "seed": c.setup.get("seed", 0)}
+        own = {
+            "device": c.setup.get("device", "cpu"),
+            "n": int(len(c.anomalies)),
+            "k": int(c.k),
+            "seed": c.setup.get("seed", 0),
+        }
         own.update({key: v for key, v in c.setup.items() if key not in own})
         per_case.append(own)
     setup: dict[str, Any] = {"machine": machine(), "seeds": seeds}
@@ -228,14 +235,21 @@ def compare(
                 continue
             rows.append((case.name, method, *_rounded(values)))
             notes.extend(more)
-    notes.append(f"flip@K: share of alerts the detector accepts with each method's first K changes applied; "
-                 f"stability over seeds 0-{int(seeds) - 1}; robustness under "
-                 + ("each case's perturbation" if all(c.perturb for c in items) else
-                    "the case's perturbation where given, else 1% Gaussian noise per feature"
-                    if any(c.perturb for c in items) else "1% Gaussian noise per feature"))
+    notes.append(
+        f"flip@K: share of alerts the detector accepts with each method's first K changes applied; "
+        f"stability over seeds 0-{int(seeds) - 1}; robustness under "
+        + (
+            "each case's perturbation"
+            if all(c.perturb for c in items)
+            else "the case's perturbation where given, else 1% Gaussian noise per feature"
+            if any(c.perturb for c in items)
+            else "1% Gaussian noise per feature"
+        )
+    )
     name = _report_name(items)
-    report = BenchmarkReport(name=name, columns=columns, rows=tuple(rows), setup=_setup(items, int(seeds)),
-                             notes=tuple(notes))
+    report = BenchmarkReport(
+        name=name, columns=columns, rows=tuple(rows), setup=_setup(items, int(seeds)), notes=tuple(notes)
+    )
     if out is not None:
         report = attrs.evolve(report, notes=(*notes, plot_report(report, pathlib.Path(out) / f"bench-{name}.png")))
     return report
@@ -318,13 +332,23 @@ def baseline_explainers(
         applies = getattr(factory, "applies_to", None)
         if applies is not None and not applies(adapter, normal=normal):
             continue
-        found[component.name] = _explainer(factory, adapter, [ConcisenessConstraint(int(k)), *extra],
-                                           _accepted(factory, options), "seed" in _accepted(factory, {"seed": 0}))
+        found[component.name] = _explainer(
+            factory,
+            adapter,
+            [ConcisenessConstraint(int(k)), *extra],
+            _accepted(factory, options),
+            "seed" in _accepted(factory, {"seed": 0}),
+        )
     return found
 
 
-def _explainer(factory: Callable[..., Any], adapter: ModelAdapter, constraints: list[Constraint],
-               options: dict[str, Any], seeded: bool) -> Explainer:
+def _explainer(
+    factory: Callable[..., Any],
+    adapter: ModelAdapter,
+    constraints: list[Constraint],
+    options: dict[str, Any],
+    seeded: bool,
+) -> Explainer:
     def explain(anomalies: np.ndarray, seed: int) -> InterpretationBatch:
         search = factory(**options, **({"seed": seed} if seeded else {}))
         return search.search(adapter, anomalies, constraints)

@@ -15,19 +15,20 @@ import time
 import numpy as np
 import torch
 
-from deepaid_sdk.model.adapters import ReconstructionAdapter
 from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.bench.synthetic import manifold_data, train_autoencoder
 from deepaid_sdk.checks import check_device
-from deepaid_sdk.distances import L2Distance
-from deepaid_sdk.search.gradient import GradientSearch
 from deepaid_sdk.constraint_specs import build_constraints
+from deepaid_sdk.distances import L2Distance
 from deepaid_sdk.interpreter import Interpreter
+from deepaid_sdk.model.adapters import ReconstructionAdapter
 from deepaid_sdk.progress import progress
+from deepaid_sdk.search.gradient import GradientSearch
 
 
-def run_core_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
-                       out: pathlib.Path | None = None) -> BenchmarkReport:
+def run_core_benchmark(
+    n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None
+) -> BenchmarkReport:
     """Batched vs per-sample gradient search on a 100-dim MLP autoencoder (default 1,000 anomalies)."""
     n = n or 1000
     check_device(device)
@@ -52,15 +53,27 @@ def run_core_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
     m = len(alerts)
     rows = (
         ("batched", m, round(m / t_batch, 1), round(t_batch, 3), round(batched.flip_rate, 4)),
-        ("per-sample loop", m, round(m / t_loop, 1), round(t_loop, 3),
-         round(float(np.mean([s.flipped for s in singles if s.score > s.threshold])), 4)),
+        (
+            "per-sample loop",
+            m,
+            round(m / t_loop, 1),
+            round(t_loop, 3),
+            round(float(np.mean([s.flipped for s in singles if s.score > s.threshold])), 4),
+        ),
     )
     return BenchmarkReport(
         name="core",
         columns=("method", "anomalies", "anomalies/s", "seconds", "flip rate"),
         rows=rows,
-        setup={"machine": f"{platform.machine()} {os.cpu_count()} cpu, torch {torch.__version__}",
-               "device": device, "detector": "MLP AE 100-64-16-64-100", "k": 5, "seed": seed},
-        notes=(f"speed-up batched / loop: {t_loop / t_batch:.1f}x",
-               f"identical changed sets: {same:.4f} of {m} alerts"),
+        setup={
+            "machine": f"{platform.machine()} {os.cpu_count()} cpu, torch {torch.__version__}",
+            "device": device,
+            "detector": "MLP AE 100-64-16-64-100",
+            "k": 5,
+            "seed": seed,
+        },
+        notes=(
+            f"speed-up batched / loop: {t_loop / t_batch:.1f}x",
+            f"identical changed sets: {same:.4f} of {m} alerts",
+        ),
     )

@@ -34,9 +34,17 @@ class CorrelatedData:
     config: dict[str, Any] = attrs.field(factory=dict)
 
 
-def correlated_manifold(width: int = 60, latent: int = 6, planted: int = 4, *, n_normal: int = 10_000,
-                        n_candidates: int = 1_000, shift: tuple[float, float] = (0.35, 0.6),
-                        noise: float = 0.02, seed: int = 0) -> CorrelatedData:
+def correlated_manifold(
+    width: int = 60,
+    latent: int = 6,
+    planted: int = 4,
+    *,
+    n_normal: int = 10_000,
+    n_candidates: int = 1_000,
+    shift: tuple[float, float] = (0.35, 0.6),
+    noise: float = 0.02,
+    seed: int = 0,
+) -> CorrelatedData:
     """``width`` features from ``latent`` factors through ``tanh(z W + b)`` plus ``noise``, min-max scaled."""
     if not 1 <= planted <= width:
         raise ValueError(f"planted: expected 1..{width} features; got {planted}")
@@ -57,20 +65,42 @@ def correlated_manifold(width: int = 60, latent: int = 6, planted: int = 4, *, n
     np.put_along_axis(truth, order, True, axis=1)
     direction = np.where(base < 0.5, 1.0, -1.0)
     candidates = base + truth * direction * rng.uniform(*shift, size=base.shape)
-    config = {"width": width, "latent": latent, "planted": planted, "n_normal": n_normal,
-              "shift": list(shift), "noise": noise, "seed": seed}
+    config = {
+        "width": width,
+        "latent": latent,
+        "planted": planted,
+        "n_normal": n_normal,
+        "shift": list(shift),
+        "noise": noise,
+        "seed": seed,
+    }
     return CorrelatedData(normal.astype(np.float32), candidates.astype(np.float32), truth, config)
 
 
 def relu_autoencoder(width: int, hidden: int = 32, bottleneck: int = 8) -> nn.Module:
     """MLP autoencoder ``width-hidden-bottleneck-hidden-width`` with ReLU."""
-    return nn.Sequential(nn.Linear(width, hidden), nn.ReLU(), nn.Linear(hidden, bottleneck), nn.ReLU(),
-                         nn.Linear(bottleneck, hidden), nn.ReLU(), nn.Linear(hidden, width))
+    return nn.Sequential(
+        nn.Linear(width, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, bottleneck),
+        nn.ReLU(),
+        nn.Linear(bottleneck, hidden),
+        nn.ReLU(),
+        nn.Linear(hidden, width),
+    )
 
 
-def train_relu_autoencoder(normal: np.ndarray, *, epochs: int = 40, seed: int = 0, hidden: int = 32,
-                           bottleneck: int = 8, lr: float = 3e-3, batch_size: int = 128,
-                           quiet: bool = False) -> nn.Module:
+def train_relu_autoencoder(
+    normal: np.ndarray,
+    *,
+    epochs: int = 40,
+    seed: int = 0,
+    hidden: int = 32,
+    bottleneck: int = 8,
+    lr: float = 3e-3,
+    batch_size: int = 128,
+    quiet: bool = False,
+) -> nn.Module:
     """Seeded MSE training of ``relu_autoencoder`` on normal rows, with a progress bar."""
     torch.manual_seed(seed)
     x = torch.as_tensor(np.asarray(normal, dtype=np.float32))
@@ -78,8 +108,7 @@ def train_relu_autoencoder(normal: np.ndarray, *, epochs: int = 40, seed: int = 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs)
     gen = torch.Generator().manual_seed(seed)
-    for _ in progress(range(epochs), desc=f"training AE {x.shape[1]}-{hidden}-{bottleneck}", unit="epoch",
-                      quiet=quiet):
+    for _ in progress(range(epochs), desc=f"training AE {x.shape[1]}-{hidden}-{bottleneck}", unit="epoch", quiet=quiet):
         for idx in torch.randperm(len(x), generator=gen).split(batch_size):
             opt.zero_grad()
             nn.functional.mse_loss(model(x[idx]), x[idx]).backward()

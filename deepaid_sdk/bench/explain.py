@@ -45,9 +45,16 @@ def write_alerts(path: pathlib.Path, n: int, mixing: np.ndarray, std: np.ndarray
             rows = rng.standard_normal((m, mixing.shape[0])) @ mixing + 0.05 * rng.standard_normal((m, WIDTH))
             shifted = np.argsort(rng.random((m, WIDTH)), axis=1)[:, :5]
             sign = rng.choice([-1.0, 1.0], size=(m, 5))
-            np.put_along_axis(rows, shifted, np.take_along_axis(rows, shifted, 1)
-                              + sign * rng.uniform(3.0, 5.0, (m, 5)) * std[shifted], axis=1)
-            columns = {"id": np.arange(start, start + m), **{c: rows[:, i].astype(np.float32) for i, c in enumerate(names)}}
+            np.put_along_axis(
+                rows,
+                shifted,
+                np.take_along_axis(rows, shifted, 1) + sign * rng.uniform(3.0, 5.0, (m, 5)) * std[shifted],
+                axis=1,
+            )
+            columns = {
+                "id": np.arange(start, start + m),
+                **{c: rows[:, i].astype(np.float32) for i, c in enumerate(names)},
+            }
             writer.write_table(pa.table(columns), row_group_size=ROW_GROUP)
 
 
@@ -64,8 +71,12 @@ def prepare(out: pathlib.Path, n: int, seed: int) -> dict[str, pathlib.Path]:
     mixing = rng.standard_normal((10, WIDTH)) / np.sqrt(10)
     normal = (rng.standard_normal((4000, 10)) @ mixing + 0.05 * rng.standard_normal((4000, WIDTH))).astype(np.float32)
     model = train_autoencoder(normal, epochs=15, seed=seed, hidden=64, bottleneck=16)
-    files = {"weights": out / "ae.safetensors", "normal": out / "normal.parquet",
-             "big": out / f"alerts-{n}.parquet", "small": out / f"alerts-{n // 10}.parquet"}
+    files = {
+        "weights": out / "ae.safetensors",
+        "normal": out / "normal.parquet",
+        "big": out / f"alerts-{n}.parquet",
+        "small": out / f"alerts-{n // 10}.parquet",
+    }
     save_file(model.state_dict(), str(files["weights"]))
     pq.write_table(pa.table({f"f{i:03d}": normal[:, i] for i in range(WIDTH)}), files["normal"])
     for key, rows in (("big", n), ("small", n // 10)):
@@ -75,9 +86,19 @@ def prepare(out: pathlib.Path, n: int, seed: int) -> dict[str, pathlib.Path]:
 
 
 def _job(files: dict[str, pathlib.Path], src: str, output: pathlib.Path, **extra: Any) -> dict[str, Any]:
-    return {"preset": "tabular", "model": FACTORY, "input": str(files[src]), "output": str(output),
-            "weights": str(files["weights"]), "model_args": MODEL_ARGS, "normal": str(files["normal"]),
-            "id_column": "id", "batch_size": 1024, "quiet": True, **extra}
+    return {
+        "preset": "tabular",
+        "model": FACTORY,
+        "input": str(files[src]),
+        "output": str(output),
+        "weights": str(files["weights"]),
+        "model_args": MODEL_ARGS,
+        "normal": str(files["normal"]),
+        "id_column": "id",
+        "batch_size": 1024,
+        "quiet": True,
+        **extra,
+    }
 
 
 def _command(job: dict[str, Any]) -> list[str]:
@@ -115,8 +136,9 @@ def kill_and_resume(job: dict[str, Any], after_rows: int) -> dict[str, Any]:
     proc.wait()
     killed_at = Manifest.load(manifest).rows_done
     started = time.perf_counter()
-    resumed = subprocess.Popen(_command({**job, "resume": True}), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=_env())
+    resumed = subprocess.Popen(
+        _command({**job, "resume": True}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env()
+    )
     first_commit = None
     while resumed.poll() is None:
         if first_commit is None and Manifest.load(manifest).rows_done > killed_at:
@@ -129,13 +151,19 @@ def kill_and_resume(job: dict[str, Any], after_rows: int) -> dict[str, Any]:
     import pyarrow.parquet as pq
 
     ids = pq.read_table(job["output"], columns=["id"]).column("id").to_numpy()
-    return {"killed_at_rows": killed_at, "first_new_commit_s": first_commit, "resume_total_s": total,
-            "rows": int(ids.size), "exactly_once": bool(np.array_equal(ids, np.arange(ids.size))),
-            "summary": json.loads(out.strip().splitlines()[-1])}
+    return {
+        "killed_at_rows": killed_at,
+        "first_new_commit_s": first_commit,
+        "resume_total_s": total,
+        "rows": int(ids.size),
+        "exactly_once": bool(np.array_equal(ids, np.arange(ids.size))),
+        "summary": json.loads(out.strip().splitlines()[-1]),
+    }
 
 
-def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
-                  out: pathlib.Path | None = None) -> BenchmarkReport:
+def run_benchmark(
+    n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None
+) -> BenchmarkReport:
     """Local engine on n and n // 10 alerts, kill-and-resume on n, Ray (1 and 2 workers) on n // 10."""
     if device != "cpu":
         raise ValueError("device: the explain benchmark runs on the CPU (the job's --device is a job option)")
@@ -157,8 +185,10 @@ def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
         store.update(result)
         row(f"local, {key}", result)
     for workers in (1, 2):
-        row(f"ray {workers} worker{'s' if workers > 1 else ''}, small",
-            measure(_job(files, "small", root / f"out-ray{workers}.parquet", engine="ray", workers=workers)))
+        row(
+            f"ray {workers} worker{'s' if workers > 1 else ''}, small",
+            measure(_job(files, "small", root / f"out-ray{workers}.parquet", engine="ray", workers=workers)),
+        )
     resume = kill_and_resume(_job(files, "big", root / "out-resume.parquet"), after_rows=max(1024, n // 4))
     ratio = big["maxrss_mb"] / small["maxrss_mb"]
     notes = (
@@ -170,10 +200,20 @@ def run_benchmark(n: int | None = None, seed: int = 0, device: str = "cpu",
         f"load average at the end: {os.getloadavg()[0]:.2f}",
     )
     return BenchmarkReport(
-        name="explain", columns=("case", "rows", "alerts/s", "seconds", "peak RSS MB"), rows=tuple(rows),
-        setup={"width": WIDTH, "detector": "MLP AE 100-64-16-64-100", "batch_size": 1024, "input": "parquet",
-               "OMP_NUM_THREADS": 1, "cpus": os.cpu_count(), "n": n},
-        notes=notes)
+        name="explain",
+        columns=("case", "rows", "alerts/s", "seconds", "peak RSS MB"),
+        rows=tuple(rows),
+        setup={
+            "width": WIDTH,
+            "detector": "MLP AE 100-64-16-64-100",
+            "batch_size": 1024,
+            "input": "parquet",
+            "OMP_NUM_THREADS": 1,
+            "cpus": os.cpu_count(),
+            "n": n,
+        },
+        notes=notes,
+    )
 
 
 def peak_rss_mb() -> float:
@@ -197,8 +237,7 @@ def _run(job: dict[str, Any]) -> None:
 
     started = time.perf_counter()
     summary = explain_file(**job)
-    result = {**summary.to_dict(), "wall_s": time.perf_counter() - started,
-              "maxrss_mb": peak_rss_mb()}
+    result = {**summary.to_dict(), "wall_s": time.perf_counter() - started, "maxrss_mb": peak_rss_mb()}
     print(json.dumps(result))
 
 

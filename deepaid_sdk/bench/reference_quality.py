@@ -22,12 +22,12 @@ import attrs
 import numpy as np
 import torch
 
-from deepaid_sdk.model.adapters import ModelAdapter, ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.bench.compare import baseline_explainers, machine
 from deepaid_sdk.bench.correlated import correlated_manifold, train_relu_autoencoder
 from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.bench.synthetic import manifold_data, train_autoencoder
 from deepaid_sdk.evaluation import jaccard
+from deepaid_sdk.model.adapters import ModelAdapter, ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.presets import create
 from deepaid_sdk.progress import progress
 from deepaid_sdk.results import InterpretationBatch
@@ -72,13 +72,22 @@ class Detector:
 
 def build_detector(design: Design, *, n: int, seed: int, quiet: bool = False) -> Detector:
     """Train the design's ReLU autoencoder (threshold: 99.9th percentile of normal RMSE) and pick alerts."""
-    data = {kind: correlated_manifold(design.width, design.latent, design.planted, n_normal=10_000,
-                                      n_candidates=n * 40, shift=shift, seed=seed)
-            for kind, (shift, _) in KINDS.items()}
+    data = {
+        kind: correlated_manifold(
+            design.width, design.latent, design.planted, n_normal=10_000, n_candidates=n * 40, shift=shift, seed=seed
+        )
+        for kind, (shift, _) in KINDS.items()
+    }
     normal = data["hard"].normal
     # Wide data converges more slowly: 30 epochs fit D <= 100, D = 200 needs 60.
-    model = train_relu_autoencoder(normal, epochs=30 if design.width <= 100 else 60, seed=seed, quiet=quiet, hidden=max(32, design.width // 2),
-                                   bottleneck=max(8, design.latent + 2))
+    model = train_relu_autoencoder(
+        normal,
+        epochs=30 if design.width <= 100 else 60,
+        seed=seed,
+        quiet=quiet,
+        hidden=max(32, design.width // 2),
+        bottleneck=max(8, design.latent + 2),
+    )
     adapter = ReconstructionAdapter(model, sample_shape=(design.width,))
     threshold = adapter.calibrate(normal, 99.9)
     candidates = {}
@@ -107,14 +116,16 @@ def _ours(model: torch.nn.Module, normal: np.ndarray, adapter: ModelAdapter, k: 
 
 def _score_only(model: torch.nn.Module, width: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """The autoencoder's RMSE as a plain score function: no reconstruction for any method to use."""
+
     def score(x: torch.Tensor) -> torch.Tensor:
         return (model(x) - x).pow(2).mean(dim=1).add(1e-12).sqrt()
 
     return score
 
 
-def _methods(det: Detector, k: int, baselines: Sequence[str], adapter: ModelAdapter | None = None,
-             model: Any = None) -> dict[str, Explain]:
+def _methods(
+    det: Detector, k: int, baselines: Sequence[str], adapter: ModelAdapter | None = None, model: Any = None
+) -> dict[str, Explain]:
     adapter = adapter or det.adapter
     out = {"deepaid": _ours(model if model is not None else det.model, det.normal, adapter, k)}
     found = baseline_explainers(adapter, k, normal=det.normal)
@@ -123,21 +134,43 @@ def _methods(det: Detector, k: int, baselines: Sequence[str], adapter: ModelAdap
     return out
 
 
-def _row(case: str, kind: str, k: int, method: str, explain: Explain, x: np.ndarray, truth: np.ndarray,
-         ratio: np.ndarray) -> tuple[Any, ...]:
+def _row(
+    case: str, kind: str, k: int, method: str, explain: Explain, x: np.ndarray, truth: np.ndarray, ratio: np.ndarray
+) -> tuple[Any, ...]:
     explain(x[:4])  # first-call costs are not throughput
     started = time.perf_counter()
     batch = explain(x)
     seconds = time.perf_counter() - started
     precision, recall = precision_recall(batch, truth, k)
     spread = "{:.2f}/{:.2f}/{:.2f}".format(*np.quantile(ratio, [0.0, 0.5, 1.0]))
-    return (case, kind, len(x), spread, k, method, round(recall, 4), round(precision, 4),
-            round(batch.flip_rate, 4), round(float(batch.changed_mask().sum(axis=1).mean()), 2),
-            round(len(x) / seconds, 1))
+    return (
+        case,
+        kind,
+        len(x),
+        spread,
+        k,
+        method,
+        round(recall, 4),
+        round(precision, 4),
+        round(batch.flip_rate, 4),
+        round(float(batch.changed_mask().sum(axis=1).mean()), 2),
+        round(len(x) / seconds, 1),
+    )
 
 
-COLUMNS = ("case", "alerts", "n", "score/thr min/med/max", "K", "method", "recall@K", "precision", "flip",
-           "changed", "alerts/s")
+COLUMNS = (
+    "case",
+    "alerts",
+    "n",
+    "score/thr min/med/max",
+    "K",
+    "method",
+    "recall@K",
+    "precision",
+    "flip",
+    "changed",
+    "alerts/s",
+)
 
 
 def quality_rows(det: Detector, baselines: Sequence[str], quiet: bool = False) -> list[tuple[Any, ...]]:
@@ -156,8 +189,9 @@ def quality_rows(det: Detector, baselines: Sequence[str], quiet: bool = False) -
 
 def score_only_rows(det: Detector, baselines: Sequence[str]) -> list[tuple[Any, ...]]:
     """The same detector exposed only as a score function: no reconstruction, ours must descend."""
-    adapter = ScoreAdapter(_score_only(det.model, det.design.width), det.adapter.threshold,
-                           sample_shape=(det.design.width,))
+    adapter = ScoreAdapter(
+        _score_only(det.model, det.design.width), det.adapter.threshold, sample_shape=(det.design.width,)
+    )
     adapter.observe_normal(det.normal)
     k = det.design.planted
     x, truth, ratio = det.candidates["hard"]
@@ -169,8 +203,10 @@ def score_only_rows(det: Detector, baselines: Sequence[str]) -> list[tuple[Any, 
 
 # -- robustness under attack ---------------------------------------------------------------------
 
-def residual_attack(adapter: ReconstructionAdapter, x: torch.Tensor, explained: torch.Tensor, size: float,
-                    steps: int = 20) -> torch.Tensor:
+
+def residual_attack(
+    adapter: ReconstructionAdapter, x: torch.Tensor, explained: torch.Tensor, size: float, steps: int = 20
+) -> torch.Tensor:
     """A gradient attack within +-``size`` that keeps every row an alert.
 
     It raises the detector's residual on the features the clean explanation leaves out and
@@ -199,14 +235,16 @@ def random_perturbation(x: torch.Tensor, size: float, seed: int, adapter: ModelA
     return torch.where(still[:, None], moved, x)
 
 
-def robustness_rows(det: Detector, k: int, size: float, seed: int, n: int,
-                    options: dict[str, dict[str, Any]]) -> list[tuple[Any, ...]]:
+def robustness_rows(
+    det: Detector, k: int, size: float, seed: int, n: int, options: dict[str, dict[str, Any]]
+) -> list[tuple[Any, ...]]:
     """Jaccard of each method's changed set, clean vs attacked and clean vs random noise."""
     x_np, truth, _ = det.candidates["hard"]
     x = torch.as_tensor(x_np[:n])
     found = baseline_explainers(det.adapter, k, normal=det.normal)
-    methods: dict[str, Explain] = {name: _ours(det.model, det.normal, det.adapter, k, **opts)
-                                   for name, opts in options.items()}
+    methods: dict[str, Explain] = {
+        name: _ours(det.model, det.normal, det.adapter, k, **opts) for name, opts in options.items()
+    }
     methods["residual"] = lambda rows: found["residual"](rows, 0)
     rows = []
     for name, explain in methods.items():
@@ -217,14 +255,23 @@ def robustness_rows(det: Detector, k: int, size: float, seed: int, n: int,
         under_attack = explain(attacked.numpy())
         under_noise = explain(noisy.numpy())
         recall = precision_recall(clean, truth[:n], k)[1]
-        rows.append((f"{det.design.name} hard", name, k, size, round(recall, 4),
-                     round(float(jaccard(clean.changed_mask(), under_attack.changed_mask()).mean()), 4),
-                     round(float(jaccard(clean.changed_mask(), under_noise.changed_mask()).mean()), 4),
-                     round(precision_recall(under_attack, truth[:n], k)[1], 4)))
+        rows.append(
+            (
+                f"{det.design.name} hard",
+                name,
+                k,
+                size,
+                round(recall, 4),
+                round(float(jaccard(clean.changed_mask(), under_attack.changed_mask()).mean()), 4),
+                round(float(jaccard(clean.changed_mask(), under_noise.changed_mask()).mean()), 4),
+                round(precision_recall(under_attack, truth[:n], k)[1], 4),
+            )
+        )
     return rows
 
 
 # -- throughput ----------------------------------------------------------------------------------
+
 
 def throughput(n: int = 10_000, k: int = 10, seed: int = 0, quiet: bool = False) -> dict[str, float]:
     """Alerts/s of ours and of the residual on the same ``n`` alerts (D=100, K=10), same run."""
@@ -243,14 +290,27 @@ def throughput(n: int = 10_000, k: int = 10, seed: int = 0, quiet: bool = False)
     started = time.perf_counter()
     residual(x, 0)
     t_res = time.perf_counter() - started
-    return {"alerts": float(len(x)), "ours/s": len(x) / t_ours, "residual/s": len(x) / t_res,
-            "ratio": t_res / t_ours, "descended": float((batch.steps > 0).mean()),
-            "flip": batch.flip_rate}
+    return {
+        "alerts": float(len(x)),
+        "ours/s": len(x) / t_ours,
+        "residual/s": len(x) / t_res,
+        "ratio": t_res / t_ours,
+        "descended": float((batch.steps > 0).mean()),
+        "flip": batch.flip_rate,
+    }
 
 
-def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: Any = None, *,
-        designs: Sequence[Design] = DESIGNS, baselines: Sequence[str] = BASELINES,
-        speed_alerts: int = 10_000, quiet: bool = False) -> BenchmarkReport:
+def run(
+    n: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    out: Any = None,
+    *,
+    designs: Sequence[Design] = DESIGNS,
+    baselines: Sequence[str] = BASELINES,
+    speed_alerts: int = 10_000,
+    quiet: bool = False,
+) -> BenchmarkReport:
     """The family (``n`` alerts per case and kind, default 120), score-only, robustness, speed."""
     if device != "cpu":
         raise ValueError(f"device: this benchmark runs on cpu (the figures are one-thread CPU figures); got {device!r}")
@@ -264,16 +324,34 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: Any = Non
         rows.extend(quality_rows(det, baselines, quiet=quiet))
     rows.extend(score_only_rows(detectors[min(1, len(detectors) - 1)], baselines))
     robust_det = detectors[min(1, len(detectors) - 1)]
-    for r in robustness_rows(robust_det, robust_det.design.planted, 0.03, seed, 128,
-                             {"deepaid": {}, "deepaid init_noise=0.01": {"search_options": {"init_noise": 0.01}}}):
-        notes.append("robustness {} {}: K={} size +-{} recall {} | Jaccard under attack {} | under noise {} | "
-                     "recall under attack {}".format(*r))
+    for r in robustness_rows(
+        robust_det,
+        robust_det.design.planted,
+        0.03,
+        seed,
+        128,
+        {"deepaid": {}, "deepaid init_noise=0.01": {"search_options": {"init_noise": 0.01}}},
+    ):
+        notes.append(
+            "robustness {} {}: K={} size +-{} recall {} | Jaccard under attack {} | under noise {} | "
+            "recall under attack {}".format(*r)
+        )
     speed = throughput(speed_alerts, seed=seed, quiet=quiet)
-    notes.append(f"throughput D=100 K=10, {int(speed['alerts'])} alerts, torch threads={torch.get_num_threads()}: "
-                 f"ours {speed['ours/s']:,.0f}/s, residual {speed['residual/s']:,.0f}/s (ratio 1/"
-                 f"{1 / speed['ratio']:.1f}); rows that needed descent {speed['descended']:.3f}; "
-                 f"flip {speed['flip']:.4f}")
-    return BenchmarkReport(name="search", columns=COLUMNS, rows=tuple(rows),
-                           setup={"machine": machine(), "seed": seed, "threshold": "99.9th pct of normal RMSE",
-                                  "detector": "ReLU AE D-max(32,D/2)-max(8,latent+2)-..-D"},
-                           notes=tuple(notes))
+    notes.append(
+        f"throughput D=100 K=10, {int(speed['alerts'])} alerts, torch threads={torch.get_num_threads()}: "
+        f"ours {speed['ours/s']:,.0f}/s, residual {speed['residual/s']:,.0f}/s (ratio 1/"
+        f"{1 / speed['ratio']:.1f}); rows that needed descent {speed['descended']:.3f}; "
+        f"flip {speed['flip']:.4f}"
+    )
+    return BenchmarkReport(
+        name="search",
+        columns=COLUMNS,
+        rows=tuple(rows),
+        setup={
+            "machine": machine(),
+            "seed": seed,
+            "threshold": "99.9th pct of normal RMSE",
+            "detector": "ReLU AE D-max(32,D/2)-max(8,latent+2)-..-D",
+        },
+        notes=tuple(notes),
+    )

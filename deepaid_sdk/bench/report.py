@@ -22,8 +22,12 @@ class BenchmarkReport:
     notes: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "setup": self.setup,
-                "results": [dict(zip(self.columns, row)) for row in self.rows], "notes": list(self.notes)}
+        return {
+            "name": self.name,
+            "setup": self.setup,
+            "results": [dict(zip(self.columns, row)) for row in self.rows],
+            "notes": list(self.notes),
+        }
 
     def text(self) -> str:
         setup = ", ".join(f"{k}={v}" for k, v in self.setup.items())

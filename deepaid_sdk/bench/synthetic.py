@@ -32,8 +32,13 @@ def manifold_data(n_normal: int, n_anomalies: int, width: int, latent: int, shif
 def mlp_autoencoder(width: int, hidden: int = 64, bottleneck: int = 16) -> nn.Module:
     """A small MLP autoencoder ``[B, width] -> [B, width]`` (tanh between layers)."""
     return nn.Sequential(
-        nn.Linear(width, hidden), nn.Tanh(), nn.Linear(hidden, bottleneck), nn.Tanh(),
-        nn.Linear(bottleneck, hidden), nn.Tanh(), nn.Linear(hidden, width),
+        nn.Linear(width, hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, bottleneck),
+        nn.Tanh(),
+        nn.Linear(bottleneck, hidden),
+        nn.Tanh(),
+        nn.Linear(hidden, width),
     )
 
 
@@ -65,6 +70,16 @@ def train_autoencoder(
         noisy = batch + denoise * torch.randn(batch.shape, generator=gen).to(device) if denoise > 0 else batch
         return nn.functional.mse_loss(model(noisy), batch)
 
-    train_minibatches(model.parameters(), batch_loss, len(x), epochs=epochs, batch_size=batch_size, lr=lr,
-                      generator=gen, device=device, cosine=cosine, desc="training the autoencoder")
+    train_minibatches(
+        model.parameters(),
+        batch_loss,
+        len(x),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        generator=gen,
+        device=device,
+        cosine=cosine,
+        desc="training the autoencoder",
+    )
     return model.eval()

@@ -2,5 +2,8 @@
 
 import warnings
 
-warnings.warn("deepaid_sdk.benchmarks moved to deepaid_sdk.bench; import it from there (the old path goes in "
-              "deepaid-sdk 0.3)", DeprecationWarning, stacklevel=2)
+warnings.warn(
+    "deepaid_sdk.benchmarks moved to deepaid_sdk.bench; import it from there (the old path goes in deepaid-sdk 0.3)",
+    DeprecationWarning,
+    stacklevel=2,
+)

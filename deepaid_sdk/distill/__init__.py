@@ -11,5 +11,18 @@ from deepaid_sdk.distill.improve import AllowList, RetrainingSet, retraining_set
 from deepaid_sdk.distill.rules import Rule
 from deepaid_sdk.distill.states import IntervalStates, State, StateExtractor
 
-__all__ = ["Alert", "AllowList", "RetrainingSet", "retraining_set", "Distiller", "FALSE_POSITIVE", "IntervalStates", "Predictions", "Rule", "State",
-           "StateExtractor", "UNKNOWN", "as_alerts"]
+__all__ = [
+    "Alert",
+    "AllowList",
+    "RetrainingSet",
+    "retraining_set",
+    "Distiller",
+    "FALSE_POSITIVE",
+    "IntervalStates",
+    "Predictions",
+    "Rule",
+    "State",
+    "StateExtractor",
+    "UNKNOWN",
+    "as_alerts",
+]

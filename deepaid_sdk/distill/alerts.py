@@ -54,15 +54,21 @@ class Alert:
     def __attrs_post_init__(self) -> None:
         n = len(self.changed)
         if len(self.anomaly_values) != n or len(self.reference_values) != n:
-            raise ValueError(f"anomaly_values/reference_values: expected {n} values (one per changed feature); "
-                             f"got {len(self.anomaly_values)} and {len(self.reference_values)}")
+            raise ValueError(
+                f"anomaly_values/reference_values: expected {n} values (one per changed feature); "
+                f"got {len(self.anomaly_values)} and {len(self.reference_values)}"
+            )
 
 
 def _from_interpretation(item: Interpretation, details: Mapping[str, Any] | None) -> Alert:
     changed = np.asarray(item.changed)
     keys = tuple(_key(c) for c in changed)
-    return Alert(keys, tuple(_value(v) for v in np.asarray(item.anomaly_values).reshape(-1)),
-                 tuple(_value(v) for v in np.asarray(item.reference_values).reshape(-1)), dict(details or {}))
+    return Alert(
+        keys,
+        tuple(_value(v) for v in np.asarray(item.anomaly_values).reshape(-1)),
+        tuple(_value(v) for v in np.asarray(item.reference_values).reshape(-1)),
+        dict(details or {}),
+    )
 
 
 def _from_record(record: Mapping[str, Any], i: int) -> Alert:
@@ -75,13 +81,20 @@ def _from_record(record: Mapping[str, Any], i: int) -> Alert:
     anomaly = record.get("anomaly_values") or [None] * n
     reference = record.get("reference_values") or [None] * n
     if len(anomaly) != n or len(reference) != n:
-        raise ValueError(f"interpretations[{i}]: expected {n} anomaly_values and reference_values (one per changed "
-                         f"feature); got {len(anomaly)} and {len(reference)}")
+        raise ValueError(
+            f"interpretations[{i}]: expected {n} anomaly_values and reference_values (one per changed "
+            f"feature); got {len(anomaly)} and {len(reference)}"
+        )
     details = record.get("details") or {}
     if not isinstance(details, Mapping):
         raise TypeError(f"interpretations[{i}]['details']: expected a dict; got {type(details).__name__}")
-    return Alert(tuple(_key(c) for c in changed), tuple(_value(v) for v in anomaly),
-                 tuple(_value(v) for v in reference), dict(details), record.get("id"))
+    return Alert(
+        tuple(_key(c) for c in changed),
+        tuple(_value(v) for v in anomaly),
+        tuple(_value(v) for v in reference),
+        dict(details),
+        record.get("id"),
+    )
 
 
 def as_alerts(interpretations: Any) -> list[Alert]:
@@ -94,8 +107,10 @@ def as_alerts(interpretations: Any) -> list[Alert]:
     if isinstance(interpretations, Mapping) and "interpretations" in interpretations:
         return as_alerts(interpretations["interpretations"])
     if isinstance(interpretations, (str, bytes)) or not isinstance(interpretations, Iterable):
-        raise TypeError("interpretations: expected an InterpretationBatch, Interpretations, or records (dicts); "
-                        f"got {type(interpretations).__name__}")
+        raise TypeError(
+            "interpretations: expected an InterpretationBatch, Interpretations, or records (dicts); "
+            f"got {type(interpretations).__name__}"
+        )
     out = []
     for i, item in enumerate(interpretations):
         if isinstance(item, Alert):
@@ -105,6 +120,7 @@ def as_alerts(interpretations: Any) -> list[Alert]:
         elif isinstance(item, Mapping):
             out.append(_from_record(item, i))
         else:
-            raise TypeError(f"interpretations[{i}]: expected an Interpretation or a record (dict); "
-                            f"got {type(item).__name__}")
+            raise TypeError(
+                f"interpretations[{i}]: expected an Interpretation or a record (dict); got {type(item).__name__}"
+            )
     return out

@@ -50,8 +50,10 @@ class Predictions:
 
     def records(self) -> list[dict[str, Any]]:
         """One JSON-safe dict per alert: ``verdict``, ``confidence``, ``rule`` (text or None), ``suppressed``."""
-        return [{"verdict": v, "confidence": round(float(c), 6), "rule": r, "suppressed": bool(s)}
-                for v, c, r, s in zip(self.verdicts, self.confidence, self.rule_text, self.suppressed)]
+        return [
+            {"verdict": v, "confidence": round(float(c), 6), "rule": r, "suppressed": bool(s)}
+            for v, c, r, s in zip(self.verdicts, self.confidence, self.rule_text, self.suppressed)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe: the per-alert ``records()``, how many alerts are suppressed, and how many there are."""
@@ -84,8 +86,7 @@ class Distiller:
     """Rules over states of explanations; ``fit`` returns a new Distiller holding the rules."""
 
     # isinstance with an abstract class is fine; mypy flags any abstract class passed as type[T] (python/mypy#4717).
-    states: StateExtractor = attrs.field(
-        eq=False, validator=attrs.validators.instance_of(StateExtractor))  # type: ignore[type-abstract]
+    states: StateExtractor = attrs.field(eq=False, validator=attrs.validators.instance_of(StateExtractor))  # type: ignore[type-abstract]
     rules: tuple[Rule, ...] = attrs.field(default=(), converter=_rule_tuple)
     mode: str = attrs.field(default=DEFAULT_MODE, validator=attrs.validators.in_(MODES))
     min_score: float = attrs.field(default=DEFAULT_MIN_SCORE, converter=float)
@@ -97,7 +98,7 @@ class Distiller:
             raise ValueError(f"min_score: expected a value in [0, 1]; got {value}")
 
     # -- learning -------------------------------------------------------------------------
-    def fit(self, interpretations: Any, verdicts: Sequence[str]) -> "Distiller":
+    def fit(self, interpretations: Any, verdicts: Sequence[str]) -> Distiller:
         """Rules from explained alerts and one analyst verdict each; added to the rules already held."""
         alerts = as_alerts(interpretations)
         labels = _check_verdicts(verdicts, len(alerts))
@@ -166,7 +167,8 @@ class Distiller:
         return self.predict(interpretations)
 
     def annotate(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """``records`` (explain output) with ``verdict``, ``confidence``, ``rule``, ``suppressed`` added; none dropped."""
+        """``records`` (explain output) with ``verdict``, ``confidence``, ``rule``, ``suppressed`` added;
+        none dropped."""
         records = list(records)
         triage = self.triage(records)
         return [{**dict(rec), **extra} for rec, extra in zip(records, triage.records())]
@@ -174,9 +176,11 @@ class Distiller:
     # -- as data --------------------------------------------------------------------------
     def to_text(self) -> str:
         """The rules for a person: per verdict, each state path with its support."""
-        lines = [f"Distilled rules ({FORMAT}): {len(self.rules)} rules, {len(self.verdicts)} verdicts; "
-                 f"states: {self.states.name}; matching: {self.mode}; below confidence {self.min_score:g}: "
-                 f"{UNKNOWN}; suppressed verdicts: {', '.join(self.suppress) or 'none'}"]
+        lines = [
+            f"Distilled rules ({FORMAT}): {len(self.rules)} rules, {len(self.verdicts)} verdicts; "
+            f"states: {self.states.name}; matching: {self.mode}; below confidence {self.min_score:g}: "
+            f"{UNKNOWN}; suppressed verdicts: {', '.join(self.suppress) or 'none'}"
+        ]
         for verdict in self.verdicts:
             rules = [(i, r) for i, r in enumerate(self.rules) if r.verdict == verdict]
             total = sum(r.support for _, r in rules)
@@ -188,15 +192,21 @@ class Distiller:
 
     def to_dict(self) -> dict[str, Any]:
         """Strict-JSON dict: format, matching settings, the state extractor (name, params) and the rules."""
-        return {"format": FORMAT, "mode": self.mode, "min_score": self.min_score, "suppress": list(self.suppress),
-                "states": self.states.to_dict(), "rules": [r.to_dict() for r in self.rules]}
+        return {
+            "format": FORMAT,
+            "mode": self.mode,
+            "min_score": self.min_score,
+            "suppress": list(self.suppress),
+            "states": self.states.to_dict(),
+            "rules": [r.to_dict() for r in self.rules],
+        }
 
     def to_json(self, indent: int | None = 1) -> str:
         """``to_dict()`` as strict JSON text, which ``from_json`` reads back."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, states: StateExtractor | None = None) -> "Distiller":
+    def from_dict(cls, data: Mapping[str, Any], *, states: StateExtractor | None = None) -> Distiller:
         """Rebuild from ``to_dict()``; the state extractor is found by name in the registry unless given."""
         if not isinstance(data, Mapping):
             raise TypeError(f"data: expected a dict from Distiller.to_dict(); got {type(data).__name__}")
@@ -215,12 +225,16 @@ class Distiller:
         suppress = data.get("suppress", [FALSE_POSITIVE])
         if not isinstance(suppress, list) or not all(isinstance(s, str) for s in suppress):
             raise ValueError(f"data.suppress: expected a list of verdicts; got {suppress!r}")
-        return cls(states=states, rules=tuple(Rule.from_dict(r, f"data.rules[{i}]") for i, r in enumerate(rules)),
-                   mode=data.get("mode", DEFAULT_MODE), min_score=data.get("min_score", DEFAULT_MIN_SCORE),
-                   suppress=tuple(suppress))
+        return cls(
+            states=states,
+            rules=tuple(Rule.from_dict(r, f"data.rules[{i}]") for i, r in enumerate(rules)),
+            mode=data.get("mode", DEFAULT_MODE),
+            min_score=data.get("min_score", DEFAULT_MIN_SCORE),
+            suppress=tuple(suppress),
+        )
 
     @classmethod
-    def from_json(cls, text: str, *, states: StateExtractor | None = None) -> "Distiller":
+    def from_json(cls, text: str, *, states: StateExtractor | None = None) -> Distiller:
         """Rebuild from ``to_json()`` text (see ``from_dict``)."""
         return cls.from_dict(json.loads(text), states=states)
 

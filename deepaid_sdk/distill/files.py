@@ -90,8 +90,13 @@ def read_normal(path: str | pathlib.Path) -> tuple[np.ndarray, list[str] | None]
     return np.asarray(rows, dtype=np.float64), header
 
 
-def states_for(records: Sequence[Mapping[str, Any]], *, normal: str | pathlib.Path | None = None,
-               feature_names: str | pathlib.Path | None = None, states: str | None = None) -> StateExtractor:
+def states_for(
+    records: Sequence[Mapping[str, Any]],
+    *,
+    normal: str | pathlib.Path | None = None,
+    feature_names: str | pathlib.Path | None = None,
+    states: str | None = None,
+) -> StateExtractor:
     """The state extractor for the CLI: a registered one by name, or intervals of the normal data.
 
     Without normal data, the intervals come from the records' full ``reference`` rows (inputs the
@@ -109,8 +114,9 @@ def states_for(records: Sequence[Mapping[str, Any]], *, normal: str | pathlib.Pa
         return IntervalStates.fit(rows, names or header)
     refs = [r.get("reference") for r in records]
     if any(r is None for r in refs):
-        raise ValueError("normal: give --normal FILE (normal rows, .npy or .csv) when the records do not hold "
-                         "full 'reference' rows")
+        raise ValueError(
+            "normal: give --normal FILE (normal rows, .npy or .csv) when the records do not hold full 'reference' rows"
+        )
     return IntervalStates.fit(np.asarray(refs, dtype=np.float64), names)
 
 

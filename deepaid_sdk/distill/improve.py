@@ -38,8 +38,11 @@ class RetrainingSet:
         return {"rows": int(self.rows.shape[0]), "alerts": self.alerts, "shape": list(self.rows.shape[1:])}
 
 
-def false_positive_mask(batch: InterpretationBatch, marks: Predictions | Sequence[str] | np.ndarray,
-                        verdicts: Sequence[str] = ("false_positive",)) -> np.ndarray:
+def false_positive_mask(
+    batch: InterpretationBatch,
+    marks: Predictions | Sequence[str] | np.ndarray,
+    verdicts: Sequence[str] = ("false_positive",),
+) -> np.ndarray:
     """``[B]`` bool: the alerts marked false positive, by the Distiller's triage or by analyst labels."""
     n = len(batch)
     if isinstance(marks, Predictions):
@@ -49,16 +52,24 @@ def false_positive_mask(batch: InterpretationBatch, marks: Predictions | Sequenc
     elif isinstance(marks, Sequence) and not isinstance(marks, (str, bytes)):
         mask = np.array([m in verdicts for m in marks], dtype=bool)
     else:
-        raise TypeError(f"marks: expected Predictions, verdicts (list of str) or a bool mask; "
-                        f"got {type(marks).__name__}")
+        raise TypeError(
+            f"marks: expected Predictions, verdicts (list of str) or a bool mask; got {type(marks).__name__}"
+        )
     if mask.shape != (n,):
         raise ValueError(f"marks: expected one mark per alert ({n}); got shape {list(mask.shape)}")
     return mask
 
 
-def retraining_set(batch: InterpretationBatch, marks: Predictions | Sequence[str] | np.ndarray, *,
-                   points: int = 4, contexts: np.ndarray | None = None, per_alert: int = 50, seed: int = 0,
-                   verdicts: Sequence[str] = ("false_positive",)) -> RetrainingSet:
+def retraining_set(
+    batch: InterpretationBatch,
+    marks: Predictions | Sequence[str] | np.ndarray,
+    *,
+    points: int = 4,
+    contexts: np.ndarray | None = None,
+    per_alert: int = 50,
+    seed: int = 0,
+    verdicts: Sequence[str] = ("false_positive",),
+) -> RetrainingSet:
     """Rows for refitting: ``points`` evenly spaced points from each false positive's reference to it.
 
     ``marks``: the Distiller's ``Predictions`` for ``batch`` (suppressed alerts), analyst verdicts,
@@ -67,8 +78,7 @@ def retraining_set(batch: InterpretationBatch, marks: Predictions | Sequence[str
     context rows (``seed``) with the false positive's changed features set to its values.
     """
     if not isinstance(batch, InterpretationBatch):
-        raise TypeError(f"batch: expected an InterpretationBatch (it holds the references); "
-                        f"got {type(batch).__name__}")
+        raise TypeError(f"batch: expected an InterpretationBatch (it holds the references); got {type(batch).__name__}")
     if isinstance(points, bool) or not isinstance(points, int) or points < 1:
         raise ValueError(f"points: expected a positive integer; got {points!r}")
     mask = false_positive_mask(batch, marks, verdicts)
@@ -81,8 +91,10 @@ def retraining_set(batch: InterpretationBatch, marks: Predictions | Sequence[str
     if contexts is not None and idx.size:
         ctx = np.asarray(contexts)
         if ctx.ndim != anomalies.ndim or ctx.shape[1:] != anomalies.shape[1:] or ctx.shape[0] < 1:
-            raise ValueError(f"contexts: expected normal rows [N, {', '.join(map(str, anomalies.shape[1:]))}]; "
-                             f"got shape {list(ctx.shape)}")
+            raise ValueError(
+                f"contexts: expected normal rows [N, {', '.join(map(str, anomalies.shape[1:]))}]; "
+                f"got shape {list(ctx.shape)}"
+            )
         if isinstance(per_alert, bool) or not isinstance(per_alert, int) or per_alert < 1:
             raise ValueError(f"per_alert: expected a positive integer; got {per_alert!r}")
         pick = ctx[np.random.default_rng(seed).integers(0, ctx.shape[0], (idx.size, per_alert))]

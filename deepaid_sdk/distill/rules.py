@@ -48,19 +48,21 @@ class Rule:
         return {"verdict": self.verdict, "support": self.support, "states": [s.to_dict() for s in self.states]}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "rule") -> "Rule":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "rule") -> Rule:
         """Rebuild from ``to_dict()``; a malformed entry is a ValueError naming where it is (``where``)."""
         if not isinstance(data, Mapping) or not isinstance(data.get("verdict"), str) or not data["verdict"]:
-            raise ValueError(f"{where}: expected {{'verdict': non-empty str, 'support': int, 'states': [...]}}; "
-                             f"got {data!r}")
+            raise ValueError(
+                f"{where}: expected {{'verdict': non-empty str, 'support': int, 'states': [...]}}; got {data!r}"
+            )
         support = data.get("support", 1)
         if isinstance(support, bool) or not isinstance(support, int) or support < 1:
             raise ValueError(f"{where}.support: expected a positive integer; got {support!r}")
         states = data.get("states")
         if not isinstance(states, list):
             raise ValueError(f"{where}.states: expected a list of states; got {states!r}")
-        return cls(data["verdict"], tuple(State.from_dict(s, f"{where}.states[{j}]") for j, s in enumerate(states)),
-                   support)
+        return cls(
+            data["verdict"], tuple(State.from_dict(s, f"{where}.states[{j}]") for j, s in enumerate(states)), support
+        )
 
 
 def state_similarity(a: Sequence[State], b: Sequence[State]) -> np.ndarray:
@@ -115,13 +117,16 @@ def _gather(sim: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def path_scores(alerts: Encoded, rules: Encoded, sim: np.ndarray) -> np.ndarray:
     """``[n, R]``: mean of the weighted share of the alert the rule covers and of the rule the alert covers."""
     s = _gather(sim, alerts.index, rules.index)  # [n, La, R, Lr]
-    a_cov = (s.max(axis=3) * alerts.weight[:, :, None]).sum(axis=1) / np.maximum(alerts.weight.sum(axis=1), 1e-12)[:, None]
+    a_cov = (s.max(axis=3) * alerts.weight[:, :, None]).sum(axis=1) / np.maximum(alerts.weight.sum(axis=1), 1e-12)[
+        :, None
+    ]
     r_cov = (s.max(axis=1) * rules.weight[None]).sum(axis=2) / np.maximum(rules.weight.sum(axis=1), 1e-12)[None]
     return 0.5 * (a_cov + r_cov)
 
 
-def fsm_scores(alerts: Encoded, rules: Encoded, rule_verdicts: np.ndarray, verdicts: Sequence[str],
-               sim: np.ndarray) -> np.ndarray:
+def fsm_scores(
+    alerts: Encoded, rules: Encoded, rule_verdicts: np.ndarray, verdicts: Sequence[str], sim: np.ndarray
+) -> np.ndarray:
     """``[n, V]``: how much of each alert's path the state machine of each verdict holds.
 
     Half the score is the importance-weighted share of the alert's states found among the
@@ -133,7 +138,7 @@ def fsm_scores(alerts: Encoded, rules: Encoded, rule_verdicts: np.ndarray, verdi
     a_valid = alerts.index >= 0
     a_pairs = a_valid[:, 1:] & a_valid[:, :-1]
     wsum = np.maximum(alerts.weight.sum(axis=1), 1e-12)
-    for j, verdict in enumerate(verdicts):  # one machine per verdict (a handful)
+    for j in range(len(verdicts)):  # one machine per verdict (a handful)
         idx = rules.index[rule_verdicts == j]
         states = np.unique(idx[idx >= 0])
         s = _gather(sim, alerts.index, states)  # [n, La, S]

@@ -43,10 +43,13 @@ class State:
         return {"feature": self.feature, "value": self.value, "level": self.level}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], where: str = "state") -> "State":
+    def from_dict(cls, data: Mapping[str, Any], where: str = "state") -> State:
         """Rebuild from ``to_dict()``; a malformed entry is a ValueError naming where it is (``where``)."""
-        if not isinstance(data, Mapping) or not isinstance(data.get("feature"), str) \
-                or not isinstance(data.get("value"), str):
+        if (
+            not isinstance(data, Mapping)
+            or not isinstance(data.get("feature"), str)
+            or not isinstance(data.get("value"), str)
+        ):
             raise ValueError(f"{where}: expected {{'feature': str, 'value': str, 'level': int|null}}; got {data!r}")
         level = data.get("level")
         if level is not None and (isinstance(level, bool) or not isinstance(level, int)):
@@ -64,8 +67,9 @@ class StateExtractor(abc.ABC):
         alerts = list(alerts)
         for i, alert in enumerate(alerts):
             if not isinstance(alert, Alert):
-                raise TypeError(f"alerts[{i}]: expected an Alert (see deepaid_sdk.distill.as_alerts); "
-                                f"got {type(alert).__name__}")
+                raise TypeError(
+                    f"alerts[{i}]: expected an Alert (see deepaid_sdk.distill.as_alerts); got {type(alert).__name__}"
+                )
         return self._states(alerts)
 
     @abc.abstractmethod
@@ -120,8 +124,9 @@ class IntervalStates(StateExtractor):
         self.labels = tuple(str(label) for label in labels)
         d = len(self.feature_names)
         if self.edges.ndim != 2 or self.edges.shape[0] != d:
-            raise ValueError(f"edges: expected [{d}, L] cut points (one row per feature name); "
-                             f"got shape {list(self.edges.shape)}")
+            raise ValueError(
+                f"edges: expected [{d}, L] cut points (one row per feature name); got shape {list(self.edges.shape)}"
+            )
         if len(self.labels) != self.edges.shape[1] + 1:
             raise ValueError(f"labels: expected {self.edges.shape[1] + 1} names (one per cell); got {len(self.labels)}")
         if not np.isfinite(self.edges).all() or (np.diff(self.edges, axis=1) < 0).any():
@@ -129,8 +134,9 @@ class IntervalStates(StateExtractor):
         self._index = {n: i for i, n in enumerate(self.feature_names)}
 
     @classmethod
-    def fit(cls, normal: Any, feature_names: Sequence[str] | None = None,
-            quantiles: Sequence[float] = DEFAULT_QUANTILES) -> "IntervalStates":
+    def fit(
+        cls, normal: Any, feature_names: Sequence[str] | None = None, quantiles: Sequence[float] = DEFAULT_QUANTILES
+    ) -> IntervalStates:
         """Cells from normal rows ``[N, D]`` (or ``[N, ..., D]``: the last axis is the feature)."""
         data = np.asarray(normal, dtype=np.float64)
         if data.ndim < 2 or data.shape[0] < 2:
@@ -161,8 +167,10 @@ class IntervalStates(StateExtractor):
                 # "t=3 bytes" as feature_label writes a window cell
                 return self.feature_index((*map(int, step.group(1).split(",")), self._index[step.group(2)]))
             if key not in self._index:
-                raise ValueError(f"changed: unknown feature name {key!r}; the states know {len(self._index)} names "
-                                 f"(e.g. {list(self.feature_names[:3])})")
+                raise ValueError(
+                    f"changed: unknown feature name {key!r}; the states know {len(self._index)} names "
+                    f"(e.g. {list(self.feature_names[:3])})"
+                )
             return self._index[key], key
         idx = (key,) if isinstance(key, int) else tuple(key)
         d = idx[-1]
@@ -179,8 +187,9 @@ class IntervalStates(StateExtractor):
         return np.where(np.isnan(values), -1, level)
 
     def _states(self, alerts: list[Alert]) -> list[tuple[State, ...]]:
-        keys = [(i, self.feature_index(k), v) for i, a in enumerate(alerts)
-                for k, v in zip(a.changed, a.anomaly_values)]
+        keys = [
+            (i, self.feature_index(k), v) for i, a in enumerate(alerts) for k, v in zip(a.changed, a.anomaly_values)
+        ]
         rows = np.array([k[1][0] for k in keys], dtype=np.int64)
         values = np.array([np.nan if k[2] is None else k[2] for k in keys], dtype=np.float64)
         levels = self.levels(rows, values) if keys else np.zeros(0, dtype=np.int64)

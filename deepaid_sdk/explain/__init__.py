@@ -12,5 +12,15 @@ from deepaid_sdk.explain.models import ModelLoadError, load_model
 from deepaid_sdk.explain.records import RECORD_COLUMNS, RecordField
 from deepaid_sdk.explain.spec import ExplainSpec
 
-__all__ = ["Engine", "ExplainJob", "ExplainSpec", "ExplainSummary", "ModelLoadError", "RECORD_COLUMNS", "RecordField",
-           "explain_file", "load_model", "run_job"]
+__all__ = [
+    "Engine",
+    "ExplainJob",
+    "ExplainSpec",
+    "ExplainSummary",
+    "ModelLoadError",
+    "RECORD_COLUMNS",
+    "RecordField",
+    "explain_file",
+    "load_model",
+    "run_job",
+]

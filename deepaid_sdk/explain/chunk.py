@@ -7,11 +7,10 @@ from typing import Any, Sequence
 import attrs
 import numpy as np
 
-from deepaid_sdk.interpreter import Interpreter
-
 from deepaid_sdk.explain.layout import Layout
 from deepaid_sdk.explain.records import record_table
 from deepaid_sdk.explain.sources import feature_matrix
+from deepaid_sdk.interpreter import Interpreter
 
 #: Column the Ray engine adds to carry each row's number in the input.
 ROW_COLUMN = "__deepaid_row"
@@ -33,9 +32,17 @@ def chunk_ids(table: Any, id_column: str | None, first_row: int) -> np.ndarray:
     return np.arange(first_row, first_row + table.num_rows, dtype=np.int64)
 
 
-def explain_chunk(interpreter: Interpreter, table: Any, columns: Sequence[str], *, id_column: str | None,
-                  first_row: int = 0, full: bool = False, layout: Layout | None = None,
-                  context_rows: int = 0) -> Any:
+def explain_chunk(
+    interpreter: Interpreter,
+    table: Any,
+    columns: Sequence[str],
+    *,
+    id_column: str | None,
+    first_row: int = 0,
+    full: bool = False,
+    layout: Layout | None = None,
+    context_rows: int = 0,
+) -> Any:
     """Explain the samples of ``table`` (a ``pyarrow.Table``) and return their records as a ``pyarrow.Table``.
 
     ``first_row`` is the input row number of the table's first row; with a windowed ``layout`` its first
@@ -52,8 +59,10 @@ def explain_chunk(interpreter: Interpreter, table: Any, columns: Sequence[str], 
         fractional = samples != np.round(samples)
         if fractional.any():
             row = int(np.argwhere(fractional.reshape(len(samples), -1))[0][0])
-            raise ValueError(f"input: row id={sample_ids[row]!r}: the detector takes whole numbers "
-                             f"({interpreter.adapter.input_dtype}); got a fraction")
+            raise ValueError(
+                f"input: row id={sample_ids[row]!r}: the detector takes whole numbers "
+                f"({interpreter.adapter.input_dtype}); got a fraction"
+            )
         samples = samples.astype(np.int64)
     batch = interpreter.interpret_batch(samples)
     if batch.feature_names is None and batch.anomalies.shape[-1] == len(columns) == x.shape[1]:
@@ -72,5 +81,6 @@ def plain_ids(ids: np.ndarray) -> np.ndarray:
     """
     if ids.dtype.kind in "iu" or all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in ids):
         return ids.astype(np.int64)
-    return np.asarray([v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v) for v in ids],
-                      dtype=object)
+    return np.asarray(
+        [v.decode("utf-8", "backslashreplace") if isinstance(v, bytes) else str(v) for v in ids], dtype=object
+    )

@@ -17,10 +17,9 @@ from typing import Any, Sequence
 import attrs
 
 from deepaid_sdk.checks import table_columns
-from deepaid_sdk.schema import FeatureSchema
-
 from deepaid_sdk.explain.inputs import ExplainInput
 from deepaid_sdk.explain.sources import Source, numeric_columns, select_columns
+from deepaid_sdk.schema import FeatureSchema
 
 
 @attrs.frozen
@@ -41,8 +40,9 @@ class ColumnPlan:
         return {"names": list(self.schema.names), "source": self.schema.source}
 
 
-def job_schema(schema: Any, model: Any, weights: Any, normal: Any, columns: Sequence[str] | None,
-               id_column: str | None) -> FeatureSchema | None:
+def job_schema(
+    schema: Any, model: Any, weights: Any, normal: Any, columns: Sequence[str] | None, id_column: str | None
+) -> FeatureSchema | None:
     """The detector's schema for a job, from the first source that has one (see the module docstring)."""
     recorded = FeatureSchema.of(schema, "schema")
     if recorded is None:
@@ -74,8 +74,14 @@ def job_schema(schema: Any, model: Any, weights: Any, normal: Any, columns: Sequ
     return FeatureSchema(tuple(chosen), where)
 
 
-def plan_columns(reader: ExplainInput, input_schema: Any, schema: FeatureSchema | None,
-                 columns: Sequence[str] | None, id_column: str | None, strict: bool) -> ColumnPlan:
+def plan_columns(
+    reader: ExplainInput,
+    input_schema: Any,
+    schema: FeatureSchema | None,
+    columns: Sequence[str] | None,
+    id_column: str | None,
+    strict: bool,
+) -> ColumnPlan:
     """The input's feature columns: matched to ``schema`` by name where there is one (rows input)."""
     by_rows = type(reader).select is ExplainInput.select  # inputs of their own (log lines, edges) choose
     if schema is None or not by_rows:
@@ -85,8 +91,9 @@ def plan_columns(reader: ExplainInput, input_schema: Any, schema: FeatureSchema 
         raise ValueError(f"id_column: no column {id_column!r} in the input; columns: {names}")
     if columns:
         select_columns(input_schema, list(columns), id_column)  # each named column is in the input
-    extra = schema.check(names, "input", strict=strict, ignore=[id_column] if id_column else [],
-                         option="strict_columns")
+    extra = schema.check(
+        names, "input", strict=strict, ignore=[id_column] if id_column else [], option="strict_columns"
+    )
     return ColumnPlan(tuple(select_columns(input_schema, list(schema.names), id_column)), schema, extra)
 
 
@@ -95,10 +102,10 @@ def _check_columns_against(schema: FeatureSchema, columns: Sequence[str]) -> Non
     unknown = [c for c in columns if c not in set(schema.names)]
     left = [c for c in schema.names if c not in set(columns)]
     if unknown or left:
-        detail = "; ".join(part for part in (f"not in it: {unknown}" if unknown else "",
-                                             f"left out: {left}" if left else "") if part)
-        raise ValueError(f"columns: expected the detector's schema ({schema.source}: {list(schema.names)}); "
-                         f"{detail}")
+        detail = "; ".join(
+            part for part in (f"not in it: {unknown}" if unknown else "", f"left out: {left}" if left else "") if part
+        )
+        raise ValueError(f"columns: expected the detector's schema ({schema.source}: {list(schema.names)}); {detail}")
 
 
 def _normal_names(normal: Any) -> list[str]:
@@ -114,11 +121,13 @@ def _normal_source(normal: Any) -> Source:
         raise ValueError(f"normal: no such file {str(normal)!r}")
     try:
         source = Source(normal, 1, name="normal")
-        source.schema  # read the header now, so a bad file is named here
+        _ = source.schema  # read the header now, so a bad file is named here
         return source
     except ValueError as exc:
         message = str(exc)
-        raise ValueError(message if message.startswith("normal:") else f"normal: {message.removeprefix('input: ')}") from None
+        raise ValueError(
+            message if message.startswith("normal:") else f"normal: {message.removeprefix('input: ')}"
+        ) from None
 
 
 def _is_file(model: Any) -> bool:

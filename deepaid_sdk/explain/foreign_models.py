@@ -29,23 +29,31 @@ def load_skops(path: pathlib.Path, allow_pickle: bool) -> Any:
     try:
         untrusted = sio.get_untrusted_types(file=str(path))
     except Exception as exc:
-        raise ModelLoadError(f"model: {str(path)!r} is not a skops file ({type(exc).__name__}: {str(exc)[:200]})") from None
+        raise ModelLoadError(
+            f"model: {str(path)!r} is not a skops file ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
     refused = [t for t in untrusted if not t.startswith(TRUSTED_PREFIXES)]
     if refused and not allow_pickle:
-        raise ModelLoadError(f"model: {str(path)!r} holds types that are not scikit-learn, PyOD, numpy or scipy: "
-                     f"{refused[:8]}; loading them runs their code: pass --allow-pickle only if you trust the file")
+        raise ModelLoadError(
+            f"model: {str(path)!r} holds types that are not scikit-learn, PyOD, numpy or scipy: "
+            f"{refused[:8]}; loading them runs their code: pass --allow-pickle only if you trust the file"
+        )
     try:
         return sio.load(str(path), trusted=list(untrusted))
     except Exception as exc:
-        raise ModelLoadError(f"model: tried skops.io.load({str(path)!r}): {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise ModelLoadError(
+            f"model: tried skops.io.load({str(path)!r}): {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
 
 
 def load_pickled(path: pathlib.Path, allow_pickle: bool) -> Any:
     """A joblib / pickle file, only with ``allow_pickle`` (loading runs code from the file)."""
     if not allow_pickle:
-        raise ModelLoadError(f"model: {str(path)!r} is a pickled file ({path.suffix}: a pickled nn.Module or estimator); "
-                     "loading it runs code from the file: pass --allow-pickle only if you trust it, or save an "
-                     "estimator with skops (skops.io.dump(model, 'model.skops')) or export it to ONNX (skl2onnx)")
+        raise ModelLoadError(
+            f"model: {str(path)!r} is a pickled file ({path.suffix}: a pickled nn.Module or estimator); "
+            "loading it runs code from the file: pass --allow-pickle only if you trust it, or save an "
+            "estimator with skops (skops.io.dump(model, 'model.skops')) or export it to ONNX (skl2onnx)"
+        )
     import zipfile
 
     if zipfile.is_zipfile(path):  # torch.save writes a zip archive; joblib and pickle do not
@@ -54,14 +62,17 @@ def load_pickled(path: pathlib.Path, allow_pickle: bool) -> Any:
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc:
-            raise ModelLoadError(f"model: tried torch.load({str(path)!r}, weights_only=False): {type(exc).__name__}: "
-                         f"{str(exc)[:200]}") from None
+            raise ModelLoadError(
+                f"model: tried torch.load({str(path)!r}, weights_only=False): {type(exc).__name__}: {str(exc)[:200]}"
+            ) from None
     try:
         import joblib  # reads plain pickles too
 
         return joblib.load(path)
     except Exception as exc:
-        raise ModelLoadError(f"model: tried joblib.load({str(path)!r}): {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise ModelLoadError(
+            f"model: tried joblib.load({str(path)!r}): {type(exc).__name__}: {str(exc)[:200]}"
+        ) from None
 
 
 def load_onnx_session(path: pathlib.Path) -> Any:
@@ -70,8 +81,10 @@ def load_onnx_session(path: pathlib.Path) -> Any:
     try:
         return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise ModelLoadError(f"model: tried onnxruntime.InferenceSession({str(path)!r}): {type(exc).__name__}: "
-                     f"{str(exc).splitlines()[0][:200] if str(exc) else ''}") from None
+        raise ModelLoadError(
+            f"model: tried onnxruntime.InferenceSession({str(path)!r}): {type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200] if str(exc) else ''}"
+        ) from None
 
 
 def is_foreign_detector(model: Any) -> bool:

@@ -18,11 +18,10 @@ from typing import Any, Sequence
 
 import attrs
 
-from deepaid_sdk.interpreter import Interpreter
-from deepaid_sdk.registry import registry
-
 from deepaid_sdk.explain.layout import Layout
 from deepaid_sdk.explain.sources import Source, row_width, select_columns
+from deepaid_sdk.interpreter import Interpreter
+from deepaid_sdk.registry import registry
 
 #: The staged file's name inside the job's parts folder.
 STAGED_NAME = "staged.parquet"
@@ -66,8 +65,13 @@ class ExplainInput:
         """The detector the preset is given (default: an ``nn.Module`` from ``load_model``)."""
         from deepaid_sdk.explain.models import load_model
 
-        return load_model(spec.model, model_args=spec.model_args, weights=spec.weights,
-                          allow_pickle=spec.allow_pickle, device=spec.device)
+        return load_model(
+            spec.model,
+            model_args=spec.model_args,
+            weights=spec.weights,
+            allow_pickle=spec.allow_pickle,
+            device=spec.device,
+        )
 
     def preset_options(self) -> dict[str, Any]:
         """Options this input gives the preset (a user's ``--option`` of the same name wins)."""
@@ -79,16 +83,18 @@ class ExplainInput:
 
     def model_files(self) -> dict[str, Any]:
         """Files this input reads besides the model (fingerprinted for the resume check)."""
-        return {key: value for key, value in self.config.items()
-                if isinstance(value, str) and pathlib.Path(value).is_file()}
+        return {
+            key: value for key, value in self.config.items() if isinstance(value, str) and pathlib.Path(value).is_file()
+        }
 
     # -- the file ----------------------------------------------------------------------------------
     def select(self, schema: Any, columns: Sequence[str] | None, id_column: str | None) -> list[str]:
         """The input columns the samples are made of."""
         return select_columns(schema, list(columns) if columns else None, id_column)
 
-    def stage(self, source: Source, columns: list[str], id_column: str | None, folder: pathlib.Path,
-              quiet: bool) -> Staged | None:
+    def stage(
+        self, source: Source, columns: list[str], id_column: str | None, folder: pathlib.Path, quiet: bool
+    ) -> Staged | None:
         """Write the samples to ``folder / STAGED_NAME`` when they need the whole file (default: they do not)."""
         return None
 
@@ -102,13 +108,30 @@ class ExplainInput:
         return self.layout.context
 
     # -- the records -------------------------------------------------------------------------------
-    def explain(self, interpreter: Interpreter, table: Any, columns: Sequence[str], *, id_column: str | None,
-                first_row: int = 0, full: bool = False, context_rows: int = 0) -> Any:
+    def explain(
+        self,
+        interpreter: Interpreter,
+        table: Any,
+        columns: Sequence[str],
+        *,
+        id_column: str | None,
+        first_row: int = 0,
+        full: bool = False,
+        context_rows: int = 0,
+    ) -> Any:
         """The records (``deepaid_sdk.explain.records``) of the samples of ``table``, a ``pyarrow.Table``."""
         from deepaid_sdk.explain.chunk import explain_chunk
 
-        return explain_chunk(interpreter, table, columns, id_column=id_column, first_row=first_row, full=full,
-                             layout=self.layout, context_rows=context_rows)
+        return explain_chunk(
+            interpreter,
+            table,
+            columns,
+            id_column=id_column,
+            first_row=first_row,
+            full=full,
+            layout=self.layout,
+            context_rows=context_rows,
+        )
 
 
 def explain_input(preset: str, options: dict[str, Any]) -> ExplainInput:

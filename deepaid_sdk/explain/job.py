@@ -16,19 +16,17 @@ from typing import Any, Iterator, Sequence
 import attrs
 
 from deepaid_sdk.checks import check_positive_int
-from deepaid_sdk.progress import progress
-
 from deepaid_sdk.explain.columns import ColumnPlan, job_schema, plan_columns
 from deepaid_sdk.explain.digests import changed_chunk, chunk_digest
+from deepaid_sdk.explain.inputs import ExplainInput
 from deepaid_sdk.explain.manifest import Manifest
 from deepaid_sdk.explain.outputs import JobPaths, check_output, clean_failed
-from deepaid_sdk.explain.rejects import (assemble_rejects, check_on_error, explain_or_reject, rejects_part,
-                                         write_rejects)
-from deepaid_sdk.explain.inputs import ExplainInput
 from deepaid_sdk.explain.records import RecordField, add_fields
+from deepaid_sdk.explain.rejects import assemble_rejects, check_on_error, explain_or_reject, rejects_part, write_rejects
 from deepaid_sdk.explain.sinks import assemble, output_format, write_part
 from deepaid_sdk.explain.sources import DEFAULT_BLOCK_SIZE, Source, fingerprint, numeric_columns
 from deepaid_sdk.explain.spec import ExplainSpec, check_input
+from deepaid_sdk.progress import progress
 
 ENGINES = ("local", "ray")
 
@@ -73,10 +71,15 @@ class ExplainSummary:
         resumed = f" ({self.resumed_rows} done before the resume)" if self.resumed_rows else ""
         extra = f"; ignored columns not in the schema: {list(self.extra_columns)}" if self.extra_columns else ""
         if self.rejected:
-            extra += (f"; {self.rejected} {self.unit}{'s' if self.rejected != 1 else ''} could not be explained: "
-                      f"see {self.rejects}")
-        return (f"explained {self.rows} {self.unit}s{resumed}: {self.alerts} alerts, {self.flipped} of their references judged "
-                f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}{extra}")
+            extra += (
+                f"; {self.rejected} {self.unit}{'s' if self.rejected != 1 else ''} could not be explained: "
+                f"see {self.rejects}"
+            )
+        return (
+            f"explained {self.rows} {self.unit}s{resumed}: {self.alerts} alerts, {self.flipped} of their "
+            "references judged "
+            f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}{extra}"
+        )
 
 
 def part_path(parts: pathlib.Path, index: int, fmt: str) -> pathlib.Path:
@@ -101,12 +104,15 @@ class _Committer:
         write_part(records, part_path(self.parts, m.chunks_done, self.fmt), self.fmt)
         counted = records.num_rows > 0
         self.manifest = attrs.evolve(
-            m, chunks_done=m.chunks_done + 1, rows_done=m.rows_done + records.num_rows,
+            m,
+            chunks_done=m.chunks_done + 1,
+            rows_done=m.rows_done + records.num_rows,
             alerts=m.alerts + (int(pc.sum(records.column("alert")).as_py() or 0) if counted else 0),
-            flipped=m.flipped + (int(pc.sum(pc.and_(records.column("flipped"), records.column("alert"))).as_py()
-                                     or 0) if counted else 0),
+            flipped=m.flipped
+            + (int(pc.sum(pc.and_(records.column("flipped"), records.column("alert"))).as_py() or 0) if counted else 0),
             rejected=m.rejected + len(rejects),
-            chunk_digests=[*m.chunk_digests, digest] if digest is not None else [])
+            chunk_digests=[*m.chunk_digests, digest] if digest is not None else [],
+        )
         self.manifest.save(self.manifest_path)
 
 
@@ -117,8 +123,9 @@ class Engine:
 
     name: str = "local"
     address: str | None = None
-    workers: int | None = attrs.field(default=None, converter=lambda w: None if w is None else
-                                      check_positive_int(w, "workers"))
+    workers: int | None = attrs.field(
+        default=None, converter=lambda w: None if w is None else check_positive_int(w, "workers")
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.name not in ENGINES:
@@ -191,10 +198,23 @@ def explain_file(
     A failed job removes what it created, or keeps its committed chunks and says how to resume.
     """
     where = Engine(engine, ray_address, workers)
-    spec = ExplainSpec(preset=preset, model=model, weights=weights, model_args=dict(model_args or {}),
-                       allow_pickle=allow_pickle, threshold=threshold, normal=normal, percentile=percentile, k=k,
-                       id_column=id_column, columns=columns, batch_size=batch_size, full=full,
-                       options=dict(options or {}), device=device)
+    spec = ExplainSpec(
+        preset=preset,
+        model=model,
+        weights=weights,
+        model_args=dict(model_args or {}),
+        allow_pickle=allow_pickle,
+        threshold=threshold,
+        normal=normal,
+        percentile=percentile,
+        k=k,
+        id_column=id_column,
+        columns=columns,
+        batch_size=batch_size,
+        full=full,
+        options=dict(options or {}),
+        device=device,
+    )
     job = ExplainJob(input, output, fields, schema, strict_columns, overwrite, resume, on_error, block_size, quiet)
     return run_job(spec, job, where)
 
@@ -218,19 +238,35 @@ def _plan(spec: ExplainSpec, job: ExplainJob, engine: Engine) -> _Plan:
         raise ValueError("on_error: 'skip' runs on the local engine; use --engine local, or fix the rows")
     fmt = output_format(job.output)
     paths = JobPaths.of(job.output)
-    check_output(paths, reads=[("input", job.input), ("normal", spec.normal), ("weights", spec.weights),
-                               ("model", spec.model), ("schema", job.schema)],
-                 overwrite=job.overwrite, resume=job.resume)
+    check_output(
+        paths,
+        reads=[
+            ("input", job.input),
+            ("normal", spec.normal),
+            ("weights", spec.weights),
+            ("model", spec.model),
+            ("schema", job.schema),
+        ],
+        overwrite=job.overwrite,
+        resume=job.resume,
+    )
     reader = spec.input()
     spec.check_options(reader)
     source = Source(job.input, spec.batch_size, block_size=job.block_size)
     if source.format == "lines" and not reader.reads_lines:
-        raise ValueError(f"input: {str(job.input)!r} is read as text lines (.log/.txt), which the {spec.preset} "
-                         "preset does not take: its rows are tables; name a CSV file .csv (or give JSON lines or "
-                         "Parquet)")
-    plan = plan_columns(reader, source.schema, job_schema(job.schema, spec.model, spec.weights, spec.normal,
-                                                          spec.columns, spec.id_column),
-                        spec.columns, spec.id_column, job.strict_columns)
+        raise ValueError(
+            f"input: {str(job.input)!r} is read as text lines (.log/.txt), which the {spec.preset} "
+            "preset does not take: its rows are tables; name a CSV file .csv (or give JSON lines or "
+            "Parquet)"
+        )
+    plan = plan_columns(
+        reader,
+        source.schema,
+        job_schema(job.schema, spec.model, spec.weights, spec.normal, spec.columns, spec.id_column),
+        spec.columns,
+        spec.id_column,
+        job.strict_columns,
+    )
     cols = list(plan.columns)
     source = source.like(floats=tuple(c for c in cols if c in set(numeric_columns(source.schema))))
     job_fp = {**spec.fingerprint(cols, fmt, job.fields, reader), "schema": plan.record()}
@@ -246,40 +282,59 @@ def run_job(spec: ExplainSpec, job: ExplainJob, engine: Engine = Engine()) -> Ex
     digests = None if stages or engine.name != "local" else (lambda committed: changed_chunk(plan.source, committed))
     manifest_path, parts = plan.paths.manifest, plan.paths.parts
     resuming = job.resume and manifest_path.is_file()
-    manifest = _start(manifest_path, parts, job.output, plan.input_fingerprint, plan.job_fingerprint, job.resume,
-                      plan.fmt, digests)
+    manifest = _start(
+        manifest_path, parts, job.output, plan.input_fingerprint, plan.job_fingerprint, job.resume, plan.fmt, digests
+    )
     resumed, done_before = manifest.rows_done, manifest.chunks_done
     committer = _Committer(parts, manifest_path, manifest, plan.fmt)
     work = _Work(spec, plan.reader, plan.source, cols, spec.id_column, job.fields, job.on_error, digests is not None)
     try:
         manifest = _run(manifest, committer, work, engine, job.quiet, job.output, plan.fmt)
     except BaseException as exc:
-        how = clean_failed(plan.paths, committed_before=done_before, committed_now=committer.manifest.chunks_done,
-                           created_parts=not resuming)
+        how = clean_failed(
+            plan.paths,
+            committed_before=done_before,
+            committed_now=committer.manifest.chunks_done,
+            created_parts=not resuming,
+        )
         if how is not None and isinstance(exc, (ValueError, TypeError)):
             raise type(exc)(f"{exc}; {how}") from exc
         raise
     rejected = assemble_rejects(parts, manifest.chunks_done, plan.paths.rejects)
     shutil.rmtree(parts, ignore_errors=True)
-    return ExplainSummary(output=str(job.output), rows=manifest.rows_done, alerts=manifest.alerts,
-                          flipped=manifest.flipped, resumed_rows=resumed,
-                          seconds=time.perf_counter() - started, engine=engine.name, columns=tuple(cols),
-                          unit=plan.reader.unit, extra_columns=plan.columns.extra,
-                          schema=None if plan.columns.schema is None else plan.columns.schema.source,
-                          rejected=rejected, rejects=str(plan.paths.rejects) if rejected else None,
-                          k=spec.k, options=dict(spec.options))
+    return ExplainSummary(
+        output=str(job.output),
+        rows=manifest.rows_done,
+        alerts=manifest.alerts,
+        flipped=manifest.flipped,
+        resumed_rows=resumed,
+        seconds=time.perf_counter() - started,
+        engine=engine.name,
+        columns=tuple(cols),
+        unit=plan.reader.unit,
+        extra_columns=plan.columns.extra,
+        schema=None if plan.columns.schema is None else plan.columns.schema.source,
+        rejected=rejected,
+        rejects=str(plan.paths.rejects) if rejected else None,
+        k=spec.k,
+        options=dict(spec.options),
+    )
 
 
-def _run(manifest: Manifest, committer: "_Committer", work: "_Work", engine: Engine, quiet: bool,
-         out: pathlib.Path, fmt: str) -> Manifest:
+def _run(
+    manifest: Manifest, committer: _Committer, work: _Work, engine: Engine, quiet: bool, out: pathlib.Path, fmt: str
+) -> Manifest:
     """Explain the chunks not yet done, assemble the output; the finished manifest."""
     parts, manifest_path = committer.parts, committer.manifest_path
     if not manifest.complete:
         staged = work.reader.stage(work.source, work.columns, work.id_column, parts, quiet)
         if staged is not None:
-            work = attrs.evolve(work, source=Source(staged.path, work.spec.batch_size,
-                                                    block_size=work.source.block_size),
-                                columns=list(staged.columns), id_column=staged.id_column)
+            work = attrs.evolve(
+                work,
+                source=Source(staged.path, work.spec.batch_size, block_size=work.source.block_size),
+                columns=list(staged.columns),
+                id_column=staged.id_column,
+            )
         if engine.name == "local":
             _run_local(work, committer, quiet)
         else:
@@ -291,8 +346,9 @@ def _run(manifest: Manifest, committer: "_Committer", work: "_Work", engine: Eng
         manifest = attrs.evolve(manifest, complete=True)
         manifest.save(manifest_path)
     elif not out.is_file():
-        raise ValueError(f"resume: the manifest says the job is complete but {str(out)!r} is missing; "
-                         "run again without --resume")
+        raise ValueError(
+            f"resume: the manifest says the job is complete but {str(out)!r} is missing; run again without --resume"
+        )
     return manifest
 
 
@@ -318,13 +374,28 @@ class _Work:
 
     def records(self, interpreter: Any, table: Any, first_row: int = 0, context_rows: int = 0) -> Any:
         """The per-chunk function of every engine: the input's records, then the record fields."""
-        records = self.reader.explain(interpreter, table, self.columns, id_column=self.id_column,
-                                      first_row=first_row, full=self.spec.full, context_rows=context_rows)
+        records = self.reader.explain(
+            interpreter,
+            table,
+            self.columns,
+            id_column=self.id_column,
+            first_row=first_row,
+            full=self.spec.full,
+            context_rows=context_rows,
+        )
         return add_fields(records, self.fields)
 
 
-def _start(manifest_path: pathlib.Path, parts: pathlib.Path, out: pathlib.Path, input_fp: dict[str, Any],
-           job_fp: dict[str, Any], resume: bool, fmt: str, changed_chunk: Any = None) -> Manifest:
+def _start(
+    manifest_path: pathlib.Path,
+    parts: pathlib.Path,
+    out: pathlib.Path,
+    input_fp: dict[str, Any],
+    job_fp: dict[str, Any],
+    resume: bool,
+    fmt: str,
+    changed_chunk: Any = None,
+) -> Manifest:
     """The manifest to continue from: the old one on resume (checked), else a fresh job."""
     if resume and manifest_path.is_file():
         manifest = Manifest.load(manifest_path)
@@ -335,8 +406,10 @@ def _start(manifest_path: pathlib.Path, parts: pathlib.Path, out: pathlib.Path, 
         if not manifest.complete:
             missing = [i for i in range(manifest.chunks_done) if not part_path(parts, i, fmt).is_file()]
             if missing:
-                raise ValueError(f"resume: part files {missing[:5]} listed in {str(manifest_path)!r} are missing; "
-                                 "run again without --resume")
+                raise ValueError(
+                    f"resume: part files {missing[:5]} listed in {str(manifest_path)!r} are missing; "
+                    "run again without --resume"
+                )
         return manifest
     shutil.rmtree(parts, ignore_errors=True)
     parts.mkdir(parents=True)
@@ -361,24 +434,27 @@ def _run_local(work: _Work, committer: _Committer, quiet: bool) -> None:
     interpreter = work.build()
     context = work.reader.context
     if context + 1 > work.spec.batch_size:
-        raise ValueError(f"batch_size: expected at least the detector's window ({context + 1} rows); "
-                         f"got {work.spec.batch_size}")
+        raise ValueError(
+            f"batch_size: expected at least the detector's window ({context + 1} rows); got {work.spec.batch_size}"
+        )
     first = committer.manifest.chunks_done * work.spec.batch_size  # input rows of the done chunks
     if work.on_error == "skip" and context:
-        raise ValueError(f"on_error: 'skip' needs one row per sample; this detector reads windows of {context + 1} "
-                         "rows, and a window with a bad row cannot be explained without it: fix the rows")
+        raise ValueError(
+            f"on_error: 'skip' needs one row per sample; this detector reads windows of {context + 1} "
+            "rows, and a window with a bad row cannot be explained without it: fix the rows"
+        )
     tail = _context(work.source, first, context)
     for table in _chunks_with_progress(work.source, first, quiet, work.reader.unit):
         whole = pa.concat_tables([tail, table]) if tail is not None else table
         held = 0 if tail is None else tail.num_rows
         digest = chunk_digest(table) if work.digests else None
         if work.on_error == "skip":
-            records, rejects = explain_or_reject(lambda t, row: work.records(interpreter, t, first_row=row),
-                                                 whole, first, work.id_column)
+            records, rejects = explain_or_reject(
+                lambda t, row: work.records(interpreter, t, first_row=row), whole, first, work.id_column
+            )
             committer.commit(records, rejects, digest)
         else:
-            committer.commit(work.records(interpreter, whole, first_row=first - held, context_rows=held),
-                             digest=digest)
+            committer.commit(work.records(interpreter, whole, first_row=first - held, context_rows=held), digest=digest)
         first += table.num_rows
         if context:
             tail = whole.slice(max(0, whole.num_rows - context))

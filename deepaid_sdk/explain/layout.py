@@ -8,7 +8,6 @@ no full window before them (the first ``W - 1`` of the file) have no record.
 
 from __future__ import annotations
 
-
 import attrs
 import numpy as np
 
@@ -20,14 +19,16 @@ class Layout:
     window: int = 1
 
     @classmethod
-    def of(cls, sample_shape: tuple[int, ...] | None, width: int) -> "Layout":
+    def of(cls, sample_shape: tuple[int, ...] | None, width: int) -> Layout:
         """The layout for an adapter's ``sample_shape`` and ``width`` values per input row."""
         if sample_shape is None or tuple(sample_shape) == (width,):
             return cls(1)
         if len(sample_shape) == 2 and sample_shape[1] == width:
             return cls(int(sample_shape[0]))
-        raise ValueError(f"columns: the detector's samples have shape {list(sample_shape)}; rows of {width} values "
-                         f"make samples [{width}] or windows [W, {width}] (pass --columns to choose them)")
+        raise ValueError(
+            f"columns: the detector's samples have shape {list(sample_shape)}; rows of {width} values "
+            f"make samples [{width}] or windows [W, {width}] (pass --columns to choose them)"
+        )
 
     @property
     def context(self) -> int:
@@ -41,6 +42,6 @@ class Layout:
         if x.shape[0] < self.window:
             return x[:0, None].repeat(self.window, axis=1), ids[:0]
         windows = np.lib.stride_tricks.sliding_window_view(x, self.window, axis=0).transpose(0, 2, 1)
-        ends = ids[self.window - 1:]
+        ends = ids[self.window - 1 :]
         keep = max(0, context_rows - (self.window - 1))
         return np.ascontiguousarray(windows[keep:]), ends[keep:]

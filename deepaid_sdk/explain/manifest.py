@@ -50,15 +50,22 @@ class Manifest:
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path: pathlib.Path) -> "Manifest":
+    def load(cls, path: pathlib.Path) -> Manifest:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             return cls(**data)
         except (OSError, ValueError, TypeError) as exc:
-            raise ValueError(f"resume: cannot read the manifest {str(path)!r} ({exc}); run again without --resume") from None
+            raise ValueError(
+                f"resume: cannot read the manifest {str(path)!r} ({exc}); run again without --resume"
+            ) from None
 
-    def check_same_job(self, input_fingerprint: dict[str, Any], options: dict[str, Any], path: pathlib.Path,
-                       changed_chunk: Callable[[list[str]], int | None] | None = None) -> None:
+    def check_same_job(
+        self,
+        input_fingerprint: dict[str, Any],
+        options: dict[str, Any],
+        path: pathlib.Path,
+        changed_chunk: Callable[[list[str]], int | None] | None = None,
+    ) -> None:
         """A ValueError unless this manifest is for the same input and options.
 
         ``changed_chunk`` (where the job can tell) re-reads the committed chunks, given their digests, and
@@ -66,22 +73,34 @@ class Manifest:
         may be resumed.
         """
         if self.version != MANIFEST_VERSION:
-            raise ValueError(f"resume: {str(path)!r} was written by another version (layout {self.version}, this "
-                             f"is {MANIFEST_VERSION}); run again without --resume")
-        if self.input != input_fingerprint and changed_chunk is not None \
-                and len(self.chunk_digests) == self.chunks_done and self.input.get("path") == input_fingerprint.get("path"):
+            raise ValueError(
+                f"resume: {str(path)!r} was written by another version (layout {self.version}, this "
+                f"is {MANIFEST_VERSION}); run again without --resume"
+            )
+        if (
+            self.input != input_fingerprint
+            and changed_chunk is not None
+            and len(self.chunk_digests) == self.chunks_done
+            and self.input.get("path") == input_fingerprint.get("path")
+        ):
             first = changed_chunk(self.chunk_digests)
             if first is not None:
-                raise ValueError(f"resume: the input's rows in committed chunk {first} changed since the interrupted "
-                                 "job read them; run again without --resume to start over")
+                raise ValueError(
+                    f"resume: the input's rows in committed chunk {first} changed since the interrupted "
+                    "job read them; run again without --resume to start over"
+                )
         elif self.input != input_fingerprint:
             was, now = self.input, input_fingerprint
-            raise ValueError(f"resume: the input differs from the interrupted job's ({was.get('path')}, "
-                             f"{was.get('size')} bytes, hash {was.get('blake2b')}; now {now.get('path')}, "
-                             f"{now.get('size')} bytes, hash {now.get('blake2b')}); run again without --resume "
-                             "to start over")
+            raise ValueError(
+                f"resume: the input differs from the interrupted job's ({was.get('path')}, "
+                f"{was.get('size')} bytes, hash {was.get('blake2b')}; now {now.get('path')}, "
+                f"{now.get('size')} bytes, hash {now.get('blake2b')}); run again without --resume "
+                "to start over"
+            )
         changed = sorted(k for k in set(self.options) | set(options) if self.options.get(k) != options.get(k))
         if changed:
             detail = "; ".join(f"{k}: was {self.options.get(k)!r}, now {options.get(k)!r}" for k in changed[:5])
-            raise ValueError(f"resume: the options differ from the interrupted job's ({detail}); pass the same "
-                             "options, or run again without --resume to start over")
+            raise ValueError(
+                f"resume: the options differ from the interrupted job's ({detail}); pass the same "
+                "options, or run again without --resume to start over"
+            )

@@ -22,9 +22,14 @@ from typing import Any
 import torch
 from torch import nn
 
+from deepaid_sdk.explain.foreign_models import (
+    PICKLE_SUFFIXES,
+    is_foreign_detector,
+    load_onnx_session,
+    load_pickled,
+    load_skops,
+)
 from deepaid_sdk.explain.model_errors import ModelLoadError
-from deepaid_sdk.explain.foreign_models import (PICKLE_SUFFIXES, is_foreign_detector, load_onnx_session,
-                                                load_pickled, load_skops)
 from deepaid_sdk.optional import require
 
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
@@ -35,9 +40,11 @@ def _import_factory(spec: str) -> Any:
     try:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ModelLoadError(f"model: tried to import module {module_name!r} for {spec!r}: {exc}; pass "
-                             "--model package.module:factory with the package importable (installed or on "
-                             "PYTHONPATH), or a model file (TorchScript, .pt2, .onnx)") from None
+        raise ModelLoadError(
+            f"model: tried to import module {module_name!r} for {spec!r}: {exc}; pass "
+            "--model package.module:factory with the package importable (installed or on "
+            "PYTHONPATH), or a model file (TorchScript, .pt2, .onnx)"
+        ) from None
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise ModelLoadError(f"model: module {module_name!r} has no attribute {attr!r} (from {spec!r})")
@@ -58,12 +65,19 @@ def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:
-        raise ModelLoadError(f"weights: tried torch.load({str(p)!r}, weights_only=True): {_why(exc)}; pass a "
-                             "safetensors file or a state dict saved with torch.save(model.state_dict(), path)") from None
-    if isinstance(state, nn.Module) or not isinstance(state, dict) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelLoadError(f"weights: {str(p)!r} holds a {type(state).__name__}, not a state dict of tensors; "
-                             "save it with torch.save(model.state_dict(), path)")
+        raise ModelLoadError(
+            f"weights: tried torch.load({str(p)!r}, weights_only=True): {_why(exc)}; pass a "
+            "safetensors file or a state dict saved with torch.save(model.state_dict(), path)"
+        ) from None
+    if (
+        isinstance(state, nn.Module)
+        or not isinstance(state, dict)
+        or not all(isinstance(v, torch.Tensor) for v in state.values())
+    ):
+        raise ModelLoadError(
+            f"weights: {str(p)!r} holds a {type(state).__name__}, not a state dict of tensors; "
+            "save it with torch.save(model.state_dict(), path)"
+        )
     return state
 
 
@@ -82,25 +96,33 @@ def _from_factory(spec: str, model_args: dict[str, Any] | None, weights: str | o
     try:
         model = factory(**(model_args or {}))
     except TypeError as exc:
-        raise ModelLoadError(f"model: calling {spec}(**{model_args or {}}) failed: {exc}; pass the factory's "
-                             "arguments as --model-args JSON") from None
+        raise ModelLoadError(
+            f"model: calling {spec}(**{model_args or {}}) failed: {exc}; pass the factory's "
+            "arguments as --model-args JSON"
+        ) from None
     if is_foreign_detector(model):  # a fitted estimator or ONNX session: it carries its own parameters
         if weights is not None:
-            raise ModelLoadError(f"weights: {spec} returned a fitted {type(model).__name__}, which has no torch "
-                                 "weights; leave out --weights")
+            raise ModelLoadError(
+                f"weights: {spec} returned a fitted {type(model).__name__}, which has no torch "
+                "weights; leave out --weights"
+            )
         return model
     if not isinstance(model, nn.Module):
-        raise ModelLoadError(f"model: {spec} returned a {type(model).__name__}, not an nn.Module, a fitted "
-                             "estimator (score_samples / decision_function) or an ONNX Runtime session")
+        raise ModelLoadError(
+            f"model: {spec} returned a {type(model).__name__}, not an nn.Module, a fitted "
+            "estimator (score_samples / decision_function) or an ONNX Runtime session"
+        )
     if weights is None:
-        raise ModelLoadError(f"weights: {spec} builds an untrained model; pass --weights FILE (safetensors or a "
-                             "state dict)")
+        raise ModelLoadError(
+            f"weights: {spec} builds an untrained model; pass --weights FILE (safetensors or a state dict)"
+        )
     state = load_state_dict(weights)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise ModelLoadError(f"weights: {str(weights)!r} does not fit {spec}: {str(exc).splitlines()[0]} "
-                             "(check --model-args)") from None
+        raise ModelLoadError(
+            f"weights: {str(weights)!r} does not fit {spec}: {str(exc).splitlines()[0]} (check --model-args)"
+        ) from None
     return model
 
 
@@ -114,7 +136,8 @@ def _import_onnx2torch() -> Any:
         raise ModelLoadError(
             f"model: onnx2torch is installed but failed to import ({type(exc).__name__}: {str(exc)[:200]}); it "
             f"imports torchvision, which must be the build made for torch {torch.__version__} (for a CPU torch, "
-            "from https://download.pytorch.org/whl/cpu); or export the model with torch.export / TorchScript") from None
+            "from https://download.pytorch.org/whl/cpu); or export the model with torch.export / TorchScript"
+        ) from None
 
 
 def _archive_names(path: pathlib.Path) -> list[str]:
@@ -139,7 +162,9 @@ def _from_file(path: pathlib.Path, allow_pickle: bool, onnx: str = "onnxruntime"
         try:
             return onnx2torch.convert(str(path))
         except Exception as exc:
-            raise ModelLoadError(f"model: tried onnx2torch.convert({str(path)!r}): {type(exc).__name__}: {exc}") from None
+            raise ModelLoadError(
+                f"model: tried onnx2torch.convert({str(path)!r}): {type(exc).__name__}: {exc}"
+            ) from None
     names = _archive_names(path)
     if path.suffix == ".pt2" or any(n.endswith("archive_format") or "/models/" in n for n in names):
         try:
@@ -162,18 +187,24 @@ def _from_file(path: pathlib.Path, allow_pickle: bool, onnx: str = "onnxruntime"
                 f"model: {str(path)!r} is not TorchScript, a torch.export program or a state dict (tried "
                 f"{'; '.join(tried)}); if it is a pickled nn.Module, loading it runs code from the file: pass "
                 "--allow-pickle only if you trust it, or save the model with torch.jit.save / torch.export.save, "
-                "or pass --model package.module:factory --weights STATE_DICT") from None
+                "or pass --model package.module:factory --weights STATE_DICT"
+            ) from None
         try:
             model = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as exc2:
-            raise ModelLoadError(f"model: tried {'; '.join(tried)}; torch.load(weights_only=False): "
-                                 f"{type(exc2).__name__}: {exc2}") from None
+            raise ModelLoadError(
+                f"model: tried {'; '.join(tried)}; torch.load(weights_only=False): {type(exc2).__name__}: {exc2}"
+            ) from None
         if not isinstance(model, nn.Module):
-            raise ModelLoadError(f"model: the pickled {str(path)!r} holds a {type(model).__name__}, not an nn.Module")
+            raise ModelLoadError(
+                f"model: the pickled {str(path)!r} holds a {type(model).__name__}, not an nn.Module"
+            ) from None
         return model
     if isinstance(state, dict):
-        raise ModelLoadError(f"model: {str(path)!r} is a state dict (weights only, no architecture); pass "
-                             "--model package.module:factory --weights " + str(path))
+        raise ModelLoadError(
+            f"model: {str(path)!r} is a state dict (weights only, no architecture); pass "
+            "--model package.module:factory --weights " + str(path)
+        )
     if isinstance(state, nn.Module):  # pragma: no cover - weights_only never builds modules
         return state
     raise ModelLoadError(f"model: {str(path)!r} holds a {type(state).__name__}; expected a model")
@@ -183,8 +214,15 @@ def _from_file(path: pathlib.Path, allow_pickle: bool, onnx: str = "onnxruntime"
 ONNX_RUNNERS = ("onnxruntime", "onnx2torch")
 
 
-def load_model(spec: Any, *, model_args: dict[str, Any] | None = None, weights: str | os.PathLike | None = None,
-               allow_pickle: bool = False, device: Any = "cpu", onnx: str = "onnxruntime") -> Any:
+def load_model(
+    spec: Any,
+    *,
+    model_args: dict[str, Any] | None = None,
+    weights: str | os.PathLike | None = None,
+    allow_pickle: bool = False,
+    device: Any = "cpu",
+    onnx: str = "onnxruntime",
+) -> Any:
     """The detector named by ``spec``, on ``device``, in eval mode.
 
     An ``nn.Module``, a fitted estimator or an ONNX Runtime session passes through; an ``.onnx`` file is run by
@@ -202,15 +240,18 @@ def load_model(spec: Any, *, model_args: dict[str, Any] | None = None, weights: 
     if isinstance(spec, nn.Module):
         model = spec
     elif not isinstance(spec, (str, os.PathLike)):
-        raise TypeError(f"model: expected an nn.Module, a fitted estimator (score_samples / decision_function), an "
-                        f"ONNX Runtime session, a model file or package.module:factory; got {type(spec).__name__}")
+        raise TypeError(
+            f"model: expected an nn.Module, a fitted estimator (score_samples / decision_function), an "
+            f"ONNX Runtime session, a model file or package.module:factory; got {type(spec).__name__}"
+        )
     else:
         text = str(spec)
         path = pathlib.Path(text)
         if path.is_file():
             if weights is not None:
-                raise ModelLoadError(f"weights: {text!r} is a whole model file; --weights goes with "
-                                     "--model package.module:factory")
+                raise ModelLoadError(
+                    f"weights: {text!r} is a whole model file; --weights goes with --model package.module:factory"
+                )
             model = _from_file(path, allow_pickle, onnx)
             if is_foreign_detector(model):
                 return model
@@ -219,8 +260,10 @@ def load_model(spec: Any, *, model_args: dict[str, Any] | None = None, weights: 
             if is_foreign_detector(model):
                 return model
         else:
-            raise ModelLoadError(f"model: {text!r} is neither a file nor package.module:factory; pass a TorchScript, "
-                                 ".pt2 (torch.export), .skops or .onnx file, or a factory with --weights")
+            raise ModelLoadError(
+                f"model: {text!r} is neither a file nor package.module:factory; pass a TorchScript, "
+                ".pt2 (torch.export), .skops or .onnx file, or a factory with --weights"
+            )
     model = model.to(device)
     try:
         model.eval()
@@ -238,8 +281,10 @@ def model_fingerprint(spec: Any, weights: str | os.PathLike | None) -> dict[str,
     if is_foreign_detector(spec):  # a fitted object in memory: its pickled bytes identify it (dumped, never loaded)
         import pickle
 
-        return {"estimator": type(spec).__name__,
-                "state_blake2b": hashlib.blake2b(pickle.dumps(spec), digest_size=16).hexdigest()}
+        return {
+            "estimator": type(spec).__name__,
+            "state_blake2b": hashlib.blake2b(pickle.dumps(spec), digest_size=16).hexdigest(),
+        }
     if isinstance(spec, nn.Module):
         digest = hashlib.blake2b(digest_size=16)
         for name, tensor in sorted(spec.state_dict().items()):

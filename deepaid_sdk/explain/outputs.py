@@ -26,10 +26,14 @@ class JobPaths:
     rejects: pathlib.Path
 
     @classmethod
-    def of(cls, output: str | os.PathLike) -> "JobPaths":
+    def of(cls, output: str | os.PathLike) -> JobPaths:
         out = pathlib.Path(output)
-        return cls(out, out.with_name(out.name + ".parts"), out.with_name(out.name + ".manifest.json"),
-                   out.with_name(out.name + ".rejects.jsonl"))
+        return cls(
+            out,
+            out.with_name(out.name + ".parts"),
+            out.with_name(out.name + ".manifest.json"),
+            out.with_name(out.name + ".rejects.jsonl"),
+        )
 
 
 def _same_file(a: pathlib.Path, b: pathlib.Path) -> bool:
@@ -57,17 +61,23 @@ def check_output(paths: JobPaths, *, reads: Iterable[tuple[str, Any]], overwrite
         if path is not None and isinstance(path, (str, os.PathLike)) and _same_file(out, pathlib.Path(path)):
             raise ValueError(f"output: {str(out)!r} is the {name} file; choose another output")
     if paths.parts.exists() and not paths.parts.is_dir():
-        raise ValueError(f"output: the job's parts folder {str(paths.parts)!r} exists and is not a folder; move it away")
+        raise ValueError(
+            f"output: the job's parts folder {str(paths.parts)!r} exists and is not a folder; move it away"
+        )
     for what, path in (("manifest", paths.manifest), ("rejects file", paths.rejects)):
         if path.is_dir():
             raise ValueError(f"output: the job's {what} {str(path)!r} is a directory; move it away")
     resumable = resume and paths.manifest.is_file()
     if out.exists() and not overwrite and not resumable:
-        raise ValueError(f"output: {str(out)!r} exists; pass --overwrite (overwrite=True) to replace it"
-                         + ("" if resume else ", or --resume to continue the job that wrote it"))
+        raise ValueError(
+            f"output: {str(out)!r} exists; pass --overwrite (overwrite=True) to replace it"
+            + ("" if resume else ", or --resume to continue the job that wrote it")
+        )
     if not resume and not overwrite and paths.manifest.is_file():
-        raise ValueError(f"output: an interrupted job's manifest {str(paths.manifest)!r} is there; pass --resume to "
-                         "continue it, or --overwrite to start over")
+        raise ValueError(
+            f"output: an interrupted job's manifest {str(paths.manifest)!r} is there; pass --resume to "
+            "continue it, or --overwrite to start over"
+        )
 
 
 def clean_failed(paths: JobPaths, *, committed_before: int, committed_now: int, created_parts: bool) -> str | None:
@@ -79,10 +89,14 @@ def clean_failed(paths: JobPaths, *, committed_before: int, committed_now: int, 
         if created_parts:
             shutil.rmtree(paths.parts, ignore_errors=True)
             paths.manifest.unlink(missing_ok=True)
-        for tmp in (paths.output.with_name(paths.output.name + ".tmp"),
-                    paths.manifest.with_name(paths.manifest.name + ".tmp")):
+        for tmp in (
+            paths.output.with_name(paths.output.name + ".tmp"),
+            paths.manifest.with_name(paths.manifest.name + ".tmp"),
+        ):
             tmp.unlink(missing_ok=True)
         return None
     chunks = f"{committed_now} chunk{'s are' if committed_now != 1 else ' is'}"
-    return (f"{chunks} committed in {str(paths.parts)!r} ({committed_now - committed_before} by this run); fix the "
-            "cause and run the same command with --resume to continue from there")
+    return (
+        f"{chunks} committed in {str(paths.parts)!r} ({committed_now - committed_before} by this run); fix the "
+        "cause and run the same command with --resume to continue from there"
+    )

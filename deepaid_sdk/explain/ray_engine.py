@@ -1,6 +1,7 @@
 """The Ray engine: Ray Data reads the file, an actor pool (one interpreter per worker) explains it.
 
-The per-chunk function is the local engine's (``_Work.records``: the preset's input, then the record fields). Ray Data keeps the input order
+The per-chunk function is the local engine's (``_Work.records``: the preset's input, then the record
+fields). Ray Data keeps the input order
 (``preserve_order``) and the driver commits the records chunk by chunk through the same part files and
 manifest as the local engine, so a Ray job resumes like a local one and writes the same output.
 """
@@ -11,11 +12,10 @@ import os
 import warnings
 from typing import Any
 
-from deepaid_sdk.optional import require
-from deepaid_sdk.progress import progress
-
 from deepaid_sdk.explain.chunk import ROW_COLUMN
 from deepaid_sdk.explain.sources import Source
+from deepaid_sdk.optional import require
+from deepaid_sdk.progress import progress
 
 
 class ExplainActor:
@@ -52,24 +52,23 @@ def _skip(done: int) -> Any:
     return keep
 
 
-def run_ray(work: Any, committer: Any, quiet: bool, *, address: str | None = None,
-            workers: int | None = None) -> None:
+def run_ray(work: Any, committer: Any, quiet: bool, *, address: str | None = None, workers: int | None = None) -> None:
     """Explain ``work.source`` on Ray Data and commit each chunk of records through ``committer``, in order."""
     ray = require("ray", "ray")
     require("ray.data", "ray")
     spec, source = work.spec, work.source
     work.build()  # fail here, with a clear message, rather than inside a worker
     if work.reader.context:
-        raise ValueError("engine: the ray engine explains one row per sample; a detector of windows of rows "
-                         "needs --engine local")
+        raise ValueError(
+            "engine: the ray engine explains one row per sample; a detector of windows of rows needs --engine local"
+        )
     started_here = not ray.is_initialized()
     if started_here:
         if address is not None:
             ray.init(address=address, include_dashboard=False, log_to_driver=False)
         else:
             n = workers or max(1, (os.cpu_count() or 2) - 1)
-            ray.init(num_cpus=n + 1, include_dashboard=False, log_to_driver=False,
-                     configure_logging=False)
+            ray.init(num_cpus=n + 1, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True
@@ -86,8 +85,14 @@ def run_ray(work: Any, committer: Any, quiet: bool, *, address: str | None = Non
         if done:
             ds = ds.map_batches(_skip(done), batch_format="pyarrow")
         pool = workers or max(1, int(ray.cluster_resources().get("CPU", 2)) - 1)
-        ds = ds.map_batches(ExplainActor, fn_constructor_args=(work,),
-                            batch_size=spec.batch_size, batch_format="pyarrow", concurrency=pool, num_cpus=1)
+        ds = ds.map_batches(
+            ExplainActor,
+            fn_constructor_args=(work,),
+            batch_size=spec.batch_size,
+            batch_format="pyarrow",
+            concurrency=pool,
+            num_cpus=1,
+        )
         expected = done
         with progress(total=total, initial=done, desc="explain (ray)", unit=work.reader.unit, quiet=quiet) as bar:
             for records in ds.iter_batches(batch_size=spec.batch_size, batch_format="pyarrow"):

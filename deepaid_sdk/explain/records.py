@@ -18,16 +18,27 @@ from deepaid_sdk.optional import require
 from deepaid_sdk.results import InterpretationBatch, json_value
 
 #: Columns of every record, in order (``reference`` follows with ``full``).
-RECORD_COLUMNS = ("id", "score", "reference_score", "threshold", "alert", "flipped", "changed",
-                  "anomaly_values", "reference_values", "steps")
+RECORD_COLUMNS = (
+    "id",
+    "score",
+    "reference_score",
+    "threshold",
+    "alert",
+    "flipped",
+    "changed",
+    "anomaly_values",
+    "reference_values",
+    "steps",
+)
 
 #: ``field(records) -> {column: values}``: extra per-record columns from a chunk's records (a
 #: ``pyarrow.Table`` with the columns above), one value per record, whatever the domain.
 RecordField = Callable[[Any], dict[str, Sequence[Any]]]
 
 
-def records_table(ids: np.ndarray, records: dict[str, list[Any]],
-                  details: Sequence[Mapping[str, Any]] | None = None) -> Any:
+def records_table(
+    ids: np.ndarray, records: dict[str, list[Any]], details: Sequence[Mapping[str, Any]] | None = None
+) -> Any:
     """The records of one chunk as a ``pyarrow.Table`` from column-wise ``records`` (``RECORD_COLUMNS`` but
     ``id``, plus ``reference`` where given) and per-record ``details`` (written as one JSON object each)."""
     pa = require("pyarrow", "files")
@@ -38,18 +49,27 @@ def records_table(ids: np.ndarray, records: dict[str, list[Any]],
     n = len(records["score"])
     if len(ids) != n:
         raise ValueError(f"ids: expected {n} ids; got {len(ids)}")
-    types = {"score": pa.float64(), "reference_score": pa.float64(), "threshold": pa.float64(),
-             "alert": pa.bool_(), "flipped": pa.bool_(), "changed": pa.list_(pa.string()),
-             "anomaly_values": pa.list_(pa.float64()), "reference_values": pa.list_(pa.float64()),
-             "steps": pa.int64(), "reference": pa.list_(pa.float64())}
+    types = {
+        "score": pa.float64(),
+        "reference_score": pa.float64(),
+        "threshold": pa.float64(),
+        "alert": pa.bool_(),
+        "flipped": pa.bool_(),
+        "changed": pa.list_(pa.string()),
+        "anomaly_values": pa.list_(pa.float64()),
+        "reference_values": pa.list_(pa.float64()),
+        "steps": pa.int64(),
+        "reference": pa.list_(pa.float64()),
+    }
     columns: dict[str, Any] = {"id": pa.array(ids.tolist() if ids.dtype == object else ids)}
     for name in (*RECORD_COLUMNS[1:], "reference"):
         if name in records:
             columns[name] = pa.array(records[name], types[name])
     if details:
         # Domain extras (a verdict, log templates, a graph path), as one JSON object per record.
-        columns["details"] = pa.array([json.dumps(json_value(d, "details"), allow_nan=False, separators=(",", ":"))
-                                       for d in details], pa.string())
+        columns["details"] = pa.array(
+            [json.dumps(json_value(d, "details"), allow_nan=False, separators=(",", ":")) for d in details], pa.string()
+        )
     return pa.table(columns)
 
 

@@ -26,8 +26,9 @@ def check_on_error(value: Any) -> str:
     return str(value)
 
 
-def explain_or_reject(explain: Callable[[Any, int], Any], table: Any, first_row: int,
-                      id_column: str | None) -> tuple[Any, list[dict[str, Any]]]:
+def explain_or_reject(
+    explain: Callable[[Any, int], Any], table: Any, first_row: int, id_column: str | None
+) -> tuple[Any, list[dict[str, Any]]]:
     """``explain(table, first_row)``'s records, with the rows it cannot explain taken out as rejects."""
     import pyarrow as pa
 

@@ -50,8 +50,10 @@ def check_finite(table: Any) -> None:
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             ident = table.column("id")[row].as_py() if "id" in table.column_names else row
-            raise ValueError(f"row id={ident!r}: column {name!r} is not finite ({table.column(name)[row].as_py()}); "
-                             "strict JSON has no NaN or infinity")
+            raise ValueError(
+                f"row id={ident!r}: column {name!r} is not finite ({table.column(name)[row].as_py()}); "
+                "strict JSON has no NaN or infinity"
+            )
 
 
 def _replace(tmp: pathlib.Path, final: pathlib.Path) -> None:
@@ -116,6 +118,8 @@ def _conform(table: Any, schema: Any) -> Any:
     """``table`` with ``schema``'s columns, in its order; a column the part lacks is null."""
     import pyarrow as pa
 
-    columns = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
-               for f in schema]
+    columns = [
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+        for f in schema
+    ]
     return pa.table(columns, schema=schema)

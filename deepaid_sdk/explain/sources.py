@@ -48,13 +48,18 @@ def check_text(path: pathlib.Path, fmt: str, name: str) -> None:
     with path.open("rb") as fh:
         head = fh.read(SNIFF_BYTES)
     if not head.strip():
-        raise ValueError(f"{name}: {str(path)!r} is empty; expected a header line and rows" if fmt == "csv"
-                         else f"{name}: {str(path)!r} is empty; expected rows")
+        raise ValueError(
+            f"{name}: {str(path)!r} is empty; expected a header line and rows"
+            if fmt == "csv"
+            else f"{name}: {str(path)!r} is empty; expected rows"
+        )
     nul = head.find(b"\x00")
     if nul >= 0:
         kind = "log lines" if fmt == "lines" else fmt.upper()
-        raise ValueError(f"{name}: {str(path)!r} is not a text file (a NUL byte at byte {nul}); expected {kind} "
-                         "text (is it a binary file renamed?)")
+        raise ValueError(
+            f"{name}: {str(path)!r} is not a text file (a NUL byte at byte {nul}); expected {kind} "
+            "text (is it a binary file renamed?)"
+        )
 
 
 def file_format(path: str | os.PathLike, formats: dict[str, tuple[str, ...]], name: str) -> str:
@@ -84,30 +89,42 @@ def fingerprint(path: str | os.PathLike) -> dict[str, Any]:
     return {"path": str(p.resolve()), "size": size, "blake2b": digest.hexdigest()}
 
 
-def _record_batches(path: pathlib.Path, fmt: str, block_rows: int, floats: Sequence[str] = (),
-                    name: str = "input", block_size: int = DEFAULT_BLOCK_SIZE) -> Iterator[Any]:
+def _record_batches(
+    path: pathlib.Path,
+    fmt: str,
+    block_rows: int,
+    floats: Sequence[str] = (),
+    name: str = "input",
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> Iterator[Any]:
     """The file's record batches; a reader's failure is a ValueError naming ``name``, the file and the cause."""
     import pyarrow as pa
 
     try:
         for batch in _read_batches(path, fmt, block_rows, floats, block_size):
-            batch.schema.names  # noqa: B018  # a header that is not UTF-8 fails here, not in a later table
+            _ = batch.schema.names  # a header that is not UTF-8 fails here, not in a later table
             yield batch
     except UnicodeDecodeError:
-        raise ValueError(f"{name}: cannot read {str(path)!r} as {fmt.upper()}: its column names are not UTF-8 "
-                         "text; save the file as UTF-8") from None
+        raise ValueError(
+            f"{name}: cannot read {str(path)!r} as {fmt.upper()}: its column names are not UTF-8 "
+            "text; save the file as UTF-8"
+        ) from None
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         text = str(exc)
         if "straddl" in text or "block size" in text.lower():
-            raise ValueError(f"{name}: a line of {str(path)!r} is longer than the reader's block of {block_size} bytes; "
-                             f"pass --block-size (block_size=) of at least the longest line, e.g. "
-                             f"{max(block_size * 4, 1 << 24)}") from None
-        raise ValueError(f"{name}: cannot read {str(path)!r} as {fmt.upper() if fmt != 'lines' else 'log lines'}: "
-                         f"{short(text)}") from None
+            raise ValueError(
+                f"{name}: a line of {str(path)!r} is longer than the reader's block of {block_size} bytes; "
+                f"pass --block-size (block_size=) of at least the longest line, e.g. "
+                f"{max(block_size * 4, 1 << 24)}"
+            ) from None
+        raise ValueError(
+            f"{name}: cannot read {str(path)!r} as {fmt.upper() if fmt != 'lines' else 'log lines'}: {short(text)}"
+        ) from None
 
 
-def _read_batches(path: pathlib.Path, fmt: str, block_rows: int, floats: Sequence[str], block_size: int
-                  ) -> Iterator[Any]:
+def _read_batches(
+    path: pathlib.Path, fmt: str, block_rows: int, floats: Sequence[str], block_size: int
+) -> Iterator[Any]:
     """The file's record batches, streamed (never the whole file in memory).
 
     ``floats`` are read as float64 in CSV and JSON lines, whose types are otherwise inferred from the first
@@ -124,22 +141,34 @@ def _read_batches(path: pathlib.Path, fmt: str, block_rows: int, floats: Sequenc
     if fmt == "csv":
         import pyarrow.csv as pcsv
 
-        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=block_size),
-                               convert_options=pcsv.ConvertOptions(column_types={c: pa.float64() for c in floats}))
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(block_size=block_size),
+            convert_options=pcsv.ConvertOptions(column_types={c: pa.float64() for c in floats}),
+        )
     elif fmt == "lines":
         import pyarrow.csv as pcsv
 
         # One string column: no quote or escape character changes a line; the delimiter is the ASCII unit
         # separator (0x1f), which text logs do not hold.
-        reader = pcsv.open_csv(path, read_options=pcsv.ReadOptions(block_size=block_size, column_names=[LINE_COLUMN]),
-                               parse_options=pcsv.ParseOptions(delimiter="\x1f", quote_char=False,
-                                                               escape_char=False, ignore_empty_lines=True),
-                               convert_options=pcsv.ConvertOptions(column_types={LINE_COLUMN: pa.string()}))
+        reader = pcsv.open_csv(
+            path,
+            read_options=pcsv.ReadOptions(block_size=block_size, column_names=[LINE_COLUMN]),
+            parse_options=pcsv.ParseOptions(
+                delimiter="\x1f", quote_char=False, escape_char=False, ignore_empty_lines=True
+            ),
+            convert_options=pcsv.ConvertOptions(column_types={LINE_COLUMN: pa.string()}),
+        )
     else:
         import pyarrow.json as pjson
 
-        parse = pjson.ParseOptions(explicit_schema=pa.schema([(c, pa.float64()) for c in floats]),
-                                   unexpected_field_behavior="infer") if floats else None
+        parse = (
+            pjson.ParseOptions(
+                explicit_schema=pa.schema([(c, pa.float64()) for c in floats]), unexpected_field_behavior="infer"
+            )
+            if floats
+            else None
+        )
         reader = pjson.open_json(path, read_options=pjson.ReadOptions(block_size=block_size), parse_options=parse)
     with reader:
         for batch in reader:
@@ -154,8 +183,15 @@ class Source:
     A ``.log`` or ``.txt`` file is read as lines: one string column ``line``, blank lines skipped.
     """
 
-    def __init__(self, path: str | os.PathLike, chunk_rows: int, *, name: str = "input",
-                 block_size: int = DEFAULT_BLOCK_SIZE, floats: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        chunk_rows: int,
+        *,
+        name: str = "input",
+        block_size: int = DEFAULT_BLOCK_SIZE,
+        floats: Sequence[str] = (),
+    ) -> None:
         self.path = pathlib.Path(path)
         self.name = name
         """The argument the file came from (``input``, ``normal``): every error names it."""
@@ -195,11 +231,16 @@ class Source:
     def _batches(self, block_rows: int) -> Iterator[Any]:
         return _record_batches(self.path, self.format, block_rows, self.floats, self.name, self.block_size)
 
-    def like(self, chunk_rows: int | None = None, *, floats: Sequence[str] | None = None) -> "Source":
+    def like(self, chunk_rows: int | None = None, *, floats: Sequence[str] | None = None) -> Source:
         """The same file, read the same way (name, block size, float columns unless ``floats``), in chunks of
         ``chunk_rows`` (default: the same). A new source: a ``Source`` is never changed once made."""
-        return Source(self.path, self.chunk_rows if chunk_rows is None else chunk_rows, name=self.name,
-                      block_size=self.block_size, floats=self.floats if floats is None else floats)
+        return Source(
+            self.path,
+            self.chunk_rows if chunk_rows is None else chunk_rows,
+            name=self.name,
+            block_size=self.block_size,
+            floats=self.floats if floats is None else floats,
+        )
 
     def count_rows(self) -> int | None:
         """Rows in the file: exact for Parquet, counted by line ends for CSV/JSON lines (an estimate there)."""
@@ -254,9 +295,12 @@ def sequence_columns(schema: Any) -> list[str]:
     """Names of the columns of integer lists (a sequence of key ids per row), in order."""
     import pyarrow as pa
 
-    return [f.name for f in schema
-            if (pa.types.is_list(f.type) or pa.types.is_large_list(f.type) or pa.types.is_fixed_size_list(f.type))
-            and pa.types.is_integer(f.type.value_type)]
+    return [
+        f.name
+        for f in schema
+        if (pa.types.is_list(f.type) or pa.types.is_large_list(f.type) or pa.types.is_fixed_size_list(f.type))
+        and pa.types.is_integer(f.type.value_type)
+    ]
 
 
 def select_columns(schema: Any, columns: list[str] | None, id_column: str | None) -> list[str]:
@@ -278,8 +322,10 @@ def select_columns(schema: Any, columns: list[str] | None, id_column: str | None
         return list(columns)
     chosen = [c for c in numeric_columns(schema) if c != id_column]
     if not chosen:
-        raise ValueError(f"columns: the input has no numeric column to explain (name a column of key sequences "
-                         f"with --columns); columns: {names}")
+        raise ValueError(
+            f"columns: the input has no numeric column to explain (name a column of key sequences "
+            f"with --columns); columns: {names}"
+        )
     return chosen
 
 
@@ -305,15 +351,18 @@ def _values(col: Any, name: str, ids: np.ndarray, argument: str = "input") -> np
         lengths = np.asarray(pc.list_value_length(flat).to_numpy(zero_copy_only=False))
         if lengths.size and (lengths != lengths[0]).any():
             row = int(np.flatnonzero(lengths != lengths[0])[0])
-            raise ValueError(f"{argument}: row id={show_id(ids[row])}: column {name!r} holds {lengths[row]} values; the rows "
-                             f"before it hold {lengths[0]}")
+            raise ValueError(
+                f"{argument}: row id={show_id(ids[row])}: column {name!r} holds {lengths[row]} values; the rows "
+                f"before it hold {lengths[0]}"
+            )
         values = flat.flatten().to_numpy(zero_copy_only=False).astype(np.float64)
         return values.reshape(len(col), int(lengths[0]) if lengths.size else 0)
     return col.to_numpy().astype(np.float64, copy=False)[:, None]
 
 
 def feature_matrix(table: Any, columns: list[str], ids: np.ndarray, argument: str = "input") -> np.ndarray:
-    """``[rows, values]`` float64 of a chunk; a missing or non-finite value names ``argument``, its row id and column."""
+    """``[rows, values]`` float64 of a chunk; a missing or non-finite value names ``argument``, its row id
+    and column."""
     if not columns:
         raise ValueError(f"{argument}: no feature column to read (the table has {table.column_names})")
     parts = [_values(table.column(name), name, ids, argument) for name in columns]
@@ -322,8 +371,9 @@ def feature_matrix(table: Any, columns: list[str], ids: np.ndarray, argument: st
     bad = ~np.isfinite(x)
     if bad.any():
         row, col = (int(v) for v in np.argwhere(bad)[0])
-        raise ValueError(f"{argument}: row id={show_id(ids[row])}: column {columns[owner[col]]!r} is {x[row, col]} "
-                         "(not finite)")
+        raise ValueError(
+            f"{argument}: row id={show_id(ids[row])}: column {columns[owner[col]]!r} is {x[row, col]} (not finite)"
+        )
     return x
 
 

@@ -15,12 +15,11 @@ import attrs
 import numpy as np
 
 from deepaid_sdk.checks import check_finite_number, check_positive_int, table_columns
-from deepaid_sdk.interpreter import Interpreter
-from deepaid_sdk.presets import create, preset
-
 from deepaid_sdk.explain.inputs import ExplainInput, explain_input
 from deepaid_sdk.explain.models import model_fingerprint
 from deepaid_sdk.explain.sources import fingerprint, input_format
+from deepaid_sdk.interpreter import Interpreter
+from deepaid_sdk.presets import create, preset
 
 
 def _path_or_none(value: Any) -> pathlib.Path | None:
@@ -73,9 +72,9 @@ class ExplainSpec:
         if self.normal is None:
             return None
         if isinstance(self.normal, (str, os.PathLike)):
-            from deepaid_sdk.explain.sources import Source, feature_matrix
-
             import pyarrow as pa
+
+            from deepaid_sdk.explain.sources import Source, feature_matrix
 
             source = Source(self.normal, 65536, name="normal")
             tables = list(source.chunks())
@@ -94,8 +93,12 @@ class ExplainSpec:
             missing = [c for c in columns if c not in names]
             if missing:
                 raise ValueError(f"normal: the normal rows lack the columns {missing}")
-            return np.asarray(self.normal[list(columns)].to_numpy() if hasattr(self.normal, "iloc")
-                              else self.normal.select(list(columns)).to_pandas().to_numpy(), dtype=np.float64)
+            return np.asarray(
+                self.normal[list(columns)].to_numpy()
+                if hasattr(self.normal, "iloc")
+                else self.normal.select(list(columns)).to_pandas().to_numpy(),
+                dtype=np.float64,
+            )
         return np.asarray(self.normal, dtype=np.float64)
 
     def input(self) -> ExplainInput:
@@ -115,8 +118,10 @@ class ExplainSpec:
         """The interpreter for feature ``columns``: the preset, offered what its factory accepts."""
         reader = reader or self.input()
         if self.normal is not None and not reader.accepts_normal:
-            raise ValueError(f"normal: the {self.preset} input calibrates no threshold from normal rows; "
-                             "pass --threshold or leave the detector's own")
+            raise ValueError(
+                f"normal: the {self.preset} input calibrates no threshold from normal rows; "
+                "pass --threshold or leave the detector's own"
+            )
         model = reader.load_model(self)
         recipe = preset(self.preset)
         opts = {**reader.preset_options(), **reader.others(self.options)}
@@ -127,8 +132,12 @@ class ExplainSpec:
         normal = self.normal_rows(columns)
         # What the preset declares the job may fill: the normal rows, the percentile, the column names
         # (they name the features, and constraints may name columns), their count.
-        offered = {"normal": normal, "percentile": float(self.percentile), "columns": list(columns),
-                   "width": len(columns)}
+        offered = {
+            "normal": normal,
+            "percentile": float(self.percentile),
+            "columns": list(columns),
+            "width": len(columns),
+        }
         if normal is None:
             offered = {key: value for key, value in offered.items() if key not in ("normal", "percentile")}
         for fill, value in offered.items():
@@ -142,8 +151,9 @@ class ExplainSpec:
             interpreter.adapter.calibrate(normal, float(self.percentile))
         return interpreter
 
-    def fingerprint(self, columns: Sequence[str], output_format: str, fields: Sequence[Any] = (),
-                    reader: ExplainInput | None = None) -> dict[str, Any]:
+    def fingerprint(
+        self, columns: Sequence[str], output_format: str, fields: Sequence[Any] = (), reader: ExplainInput | None = None
+    ) -> dict[str, Any]:
         """JSON-safe record of every option that changes the output, for the resume check.
 
         ``fields`` (record fields) count by their ``fingerprint`` attribute where they have one (the
@@ -158,11 +168,20 @@ class ExplainSpec:
             arr = self.normal_rows(columns)
             normal = {"array_blake2b": hashlib.blake2b(np.ascontiguousarray(arr).tobytes(), digest_size=16).hexdigest()}
         data = {
-            "preset": self.preset, "model": model_fingerprint(self.model, self.weights),
-            "model_args": self.model_args, "threshold": self.threshold, "normal": normal,
-            "percentile": float(self.percentile), "k": self.k, "id_column": self.id_column,
-            "columns": list(columns), "batch_size": self.batch_size, "full": self.full,
-            "options": self.options, "device": self.device, "output_format": output_format,
+            "preset": self.preset,
+            "model": model_fingerprint(self.model, self.weights),
+            "model_args": self.model_args,
+            "threshold": self.threshold,
+            "normal": normal,
+            "percentile": float(self.percentile),
+            "k": self.k,
+            "id_column": self.id_column,
+            "columns": list(columns),
+            "batch_size": self.batch_size,
+            "full": self.full,
+            "options": self.options,
+            "device": self.device,
+            "output_format": output_format,
             "input_files": {key: fingerprint(path) for key, path in (reader or self.input()).model_files().items()},
             "fields": [getattr(f, "fingerprint", getattr(f, "__qualname__", type(f).__name__)) for f in fields],
         }

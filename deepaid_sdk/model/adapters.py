@@ -12,10 +12,15 @@ from typing import Any, Callable, Sequence, cast
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.normal import NormalData
 from deepaid_sdk.checks import (
-    as_tensor, check_batch, check_device, check_dtype_range, check_finite_number, check_output,
+    as_tensor,
+    check_batch,
+    check_device,
+    check_dtype_range,
+    check_finite_number,
+    check_output,
 )
+from deepaid_sdk.normal import NormalData
 
 
 def module_device(model: nn.Module, name: str = "model") -> torch.device:
@@ -46,8 +51,10 @@ def model_device(model: Any, device: Any = None, name: str = "model") -> torch.d
         if isinstance(model, nn.Module) and any(True for _ in model.parameters()):
             where = module_device(model, name)
             if not _same_device(where, dev):
-                raise ValueError(f"device: {str(dev)!r} was given but {name}'s parameters are on {str(where)!r}; "
-                                 f"move the model (model.to({str(dev)!r})) or pass device={str(where)!r}")
+                raise ValueError(
+                    f"device: {str(dev)!r} was given but {name}'s parameters are on {str(where)!r}; "
+                    f"move the model (model.to({str(dev)!r})) or pass device={str(where)!r}"
+                )
         return dev
     if isinstance(model, nn.Module):
         return module_device(model, name)
@@ -60,9 +67,11 @@ def check_model_device(model: Any, device: torch.device, name: str = "model") ->
         return
     first = next(model.parameters(), None)
     if first is not None and not _same_device(first.device, device):
-        raise ValueError(f"{name}: its parameters are on {str(first.device)!r} but the adapter was built for "
-                         f"{str(device)!r}: the model was moved after the adapter was built; build a new adapter "
-                         f"(or move the model back)")
+        raise ValueError(
+            f"{name}: its parameters are on {str(first.device)!r} but the adapter was built for "
+            f"{str(device)!r}: the model was moved after the adapter was built; build a new adapter "
+            f"(or move the model back)"
+        )
 
 
 def module_dtype(model: Any) -> torch.dtype | None:
@@ -122,8 +131,9 @@ class ModelAdapter(ABC):
         return False
 
     @classmethod
-    def for_model(cls, model: Any, threshold: float | None = None, *, width: int | None = None,
-                  eps: float = 0.0) -> ModelAdapter:
+    def for_model(
+        cls, model: Any, threshold: float | None = None, *, width: int | None = None, eps: float = 0.0
+    ) -> ModelAdapter:
         """This adapter for a ``model`` it ``accepts`` (``width``: features, where the model cannot tell)."""
         # The accepting classes' own constructor takes the model first; the base class's does not.
         return cast(Any, cls)(model, threshold, width=width, eps=eps)
@@ -166,8 +176,9 @@ class ModelAdapter(ABC):
         number = check_finite_number(value, "threshold")
         bound = self.score_lower_bound
         if bound is not None and number < bound:
-            raise ValueError(f"threshold: {type(self).__name__} scores are never below {bound} (an error "
-                             f"measure); got {number}")
+            raise ValueError(
+                f"threshold: {type(self).__name__} scores are never below {bound} (an error measure); got {number}"
+            )
         return number
 
     def check_model_device(self) -> None:
@@ -243,16 +254,22 @@ class ModelAdapter(ABC):
                 raise TypeError(f"{name}: expected whole numbers ({self.input_dtype}); got fractional values")
         check_batch(t, name, self.sample_shape)
         if self.input_width is not None and t.ndim >= 2 and t.shape[-1] != self.input_width:
-            raise ValueError(f"{name}: expected {self.input_width} features (the width of the model's first layer) "
-                             f"in the last axis; got {t.shape[-1]} (shape {list(t.shape)})")
+            raise ValueError(
+                f"{name}: expected {self.input_width} features (the width of the model's first layer) "
+                f"in the last axis; got {t.shape[-1]} (shape {list(t.shape)})"
+            )
         check_dtype_range(t, name, self.input_dtype)
         self.check_model_device()
         return t.to(device=self.device, dtype=self.input_dtype)
 
     def describe(self) -> dict[str, Any]:
         """Recorded parameters, for reproducibility."""
-        return {"adapter": type(self).__name__, "threshold": self._threshold, "eps": self.eps,
-                "device": str(self.device)}
+        return {
+            "adapter": type(self).__name__,
+            "threshold": self._threshold,
+            "eps": self.eps,
+            "device": str(self.device),
+        }
 
 
 def _as_scorer(model: Any, name: str) -> Callable[[Tensor], Tensor]:
@@ -287,11 +304,14 @@ class ScoreAdapter(ModelAdapter):
         if not isinstance(scores, Tensor) or scores.shape != (x.shape[0],):
             hint = ""
             if isinstance(scores, Tensor) and tuple(scores.shape) == tuple(x.shape):
-                hint = ("; it returns its input's shape, like an autoencoder: use ReconstructionAdapter(model) "
-                        "or create('tabular', model=...)")
+                hint = (
+                    "; it returns its input's shape, like an autoencoder: use ReconstructionAdapter(model) "
+                    "or create('tabular', model=...)"
+                )
             got = list(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
-            raise ValueError(f"model: a score model must return one score per row, shape [{x.shape[0]}]; "
-                             f"got {got}{hint}")
+            raise ValueError(
+                f"model: a score model must return one score per row, shape [{x.shape[0]}]; got {got}{hint}"
+            )
         return scores.to(x.dtype) if scores.is_floating_point() else scores
 
 
@@ -354,5 +374,3 @@ SCORE_CHUNK = 65_536
 def score_in_chunks(adapter: ModelAdapter, x: Tensor, chunk: int = SCORE_CHUNK) -> Tensor:
     """Scores of ``x`` in row chunks of ``chunk`` (memory bound; every row is scored on its own)."""
     return torch.cat([adapter.score(part) for part in x.split(chunk)]) if x.shape[0] else x.new_zeros(0)
-
-

@@ -65,9 +65,11 @@ def require_input_gradient(adapter: ModelAdapter, x: Tensor, search: str = "grad
         return
     problem = gradient_problem(adapter, x)
     if problem is not None:
-        raise ValueError(f"search={search!r}: the score of {model_name(adapter)} has no gradient with respect "
-                         f"to its input ({problem}); use search='blackbox' (gradient-free, needs normal rows "
-                         f"or a reconstruction)")
+        raise ValueError(
+            f"search={search!r}: the score of {model_name(adapter)} has no gradient with respect "
+            f"to its input ({problem}); use search='blackbox' (gradient-free, needs normal rows "
+            f"or a reconstruction)"
+        )
 
 
 def probe_batch(adapter: ModelAdapter, normal: Any = None) -> Tensor:
@@ -113,10 +115,12 @@ def input_gradient(adapter: ModelAdapter, x: Tensor, search: str = "gradient", c
         with torch.enable_grad():
             scores = adapter.score(probe)
         if not scores.requires_grad:
-            raise ValueError(f"model: the score of {model_name(adapter)} has no gradient with respect to the input "
-                             "(it is computed without autograd: under torch.no_grad, through numpy, or detached), "
-                             "so the gradient search cannot move; make the score differentiable in torch, or use "
-                             "search='blackbox' (gradient-free, needs normal rows or a reconstruction)")
+            raise ValueError(
+                f"model: the score of {model_name(adapter)} has no gradient with respect to the input "
+                "(it is computed without autograd: under torch.no_grad, through numpy, or detached), "
+                "so the gradient search cannot move; make the score differentiable in torch, or use "
+                "search='blackbox' (gradient-free, needs normal rows or a reconstruction)"
+            )
         (grad,) = torch.autograd.grad(scores.sum(), probe, allow_unused=True)
         grads.append(torch.zeros_like(probe) if grad is None else grad)
     require_input_gradient(adapter, x, search)
@@ -124,8 +128,11 @@ def input_gradient(adapter: ModelAdapter, x: Tensor, search: str = "gradient", c
     flat = (gradient.reshape(x.shape[0], -1) == 0).all(dim=1)
     if bool(flat.any()):
         rows = flat.nonzero().flatten().tolist()
-        warnings.warn(f"model: the score's gradient is zero at {len(rows)} of {x.shape[0]} alert rows (first: "
-                      f"{rows[:10]}); the gradient search cannot move them and they will stay anomalous "
-                      "(a flat or piecewise-constant score)", RuntimeWarning, stacklevel=4)
+        warnings.warn(
+            f"model: the score's gradient is zero at {len(rows)} of {x.shape[0]} alert rows (first: "
+            f"{rows[:10]}); the gradient search cannot move them and they will stay anomalous "
+            "(a flat or piecewise-constant score)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
     return gradient
-

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.checks import check_positive_int
+from deepaid_sdk.model.adapters import ModelAdapter
 
 
 def _width(width: int | None, found: int | None, model: Any) -> int:
@@ -97,21 +97,25 @@ class SklearnAdapter(ArrayScoreAdapter):
         device: Any = "cpu",
     ) -> None:
         if not is_estimator(model):
-            raise TypeError(f"model: expected an estimator with score_samples or decision_function; "
-                            f"got {type(model).__name__}")
+            raise TypeError(
+                f"model: expected an estimator with score_samples or decision_function; got {type(model).__name__}"
+            )
         pyod = is_pyod(model)
         if method == "auto":
             method = "decision_function" if pyod or not hasattr(model, "score_samples") else "score_samples"
         if method not in ("score_samples", "decision_function") or not callable(getattr(model, method, None)):
-            raise ValueError(f"method: expected 'auto', 'score_samples' or 'decision_function' that "
-                             f"{type(model).__name__} has; got {method!r}")
+            raise ValueError(
+                f"method: expected 'auto', 'score_samples' or 'decision_function' that "
+                f"{type(model).__name__} has; got {method!r}"
+            )
         self.model, self.method = model, method
         self.higher_is_anomalous = pyod if higher_is_anomalous is None else bool(higher_is_anomalous)
         if threshold is None:
             threshold = self._own_threshold()
         found = getattr(model, "n_features_in_", None)
-        super().__init__(threshold, width=_width(width, None if found is None else int(found), model),
-                         eps=eps, device=device)
+        super().__init__(
+            threshold, width=_width(width, None if found is None else int(found), model), eps=eps, device=device
+        )
 
     def _own_threshold(self) -> float | None:
         if self.higher_is_anomalous:
@@ -134,8 +138,12 @@ class SklearnAdapter(ArrayScoreAdapter):
 
     def describe(self) -> dict[str, Any]:
         """The adapter's recorded parameters and what it wraps, for reproducibility."""
-        return {**super().describe(), "model": type(self.model).__name__, "method": self.method,
-                "higher_is_anomalous": self.higher_is_anomalous}
+        return {
+            **super().describe(),
+            "model": type(self.model).__name__,
+            "method": self.method,
+            "higher_is_anomalous": self.higher_is_anomalous,
+        }
 
 
 class NumpyScoreAdapter(ArrayScoreAdapter):
@@ -212,8 +220,9 @@ class OnnxAdapter(ArrayScoreAdapter):
                 raise ImportError("OnnxAdapter needs onnxruntime: pip install 'deepaid-sdk[onnx]'") from None
             model = onnxruntime.InferenceSession(os.fspath(model), providers=["CPUExecutionProvider"])
         if not is_onnx_session(model):
-            raise TypeError(f"model: expected an onnxruntime InferenceSession or a .onnx path; "
-                            f"got {type(model).__name__}")
+            raise TypeError(
+                f"model: expected an onnxruntime InferenceSession or a .onnx path; got {type(model).__name__}"
+            )
         self.model = model
         inputs = model.get_inputs()
         names = [i.name for i in inputs]
@@ -246,8 +255,12 @@ class OnnxAdapter(ArrayScoreAdapter):
 
     def describe(self) -> dict[str, Any]:
         """The adapter's recorded parameters and what it wraps, for reproducibility."""
-        return {**super().describe(), "output": self.output_name, "input": self.input_name,
-                "higher_is_anomalous": self.higher_is_anomalous}
+        return {
+            **super().describe(),
+            "output": self.output_name,
+            "input": self.input_name,
+            "higher_is_anomalous": self.higher_is_anomalous,
+        }
 
 
 def _is_skl2onnx(session: Any) -> bool:
@@ -260,8 +273,9 @@ def _is_skl2onnx(session: Any) -> bool:
 
 def is_estimator(model: Any) -> bool:
     """Duck-typed sklearn/PyOD estimator: not a torch module, has score_samples or decision_function."""
-    return (not isinstance(model, torch.nn.Module)
-            and any(callable(getattr(model, m, None)) for m in ("score_samples", "decision_function")))
+    return not isinstance(model, torch.nn.Module) and any(
+        callable(getattr(model, m, None)) for m in ("score_samples", "decision_function")
+    )
 
 
 def is_pyod(model: Any) -> bool:
@@ -274,8 +288,14 @@ def is_onnx_session(model: Any) -> bool:
     return all(callable(getattr(model, m, None)) for m in ("run", "get_inputs", "get_outputs"))
 
 
-def foreign_adapter(model: Any, threshold: float | None = None, *, width: int | None = None,
-                    sample_shape: Sequence[int] | None = None, eps: float = 0.0) -> ModelAdapter | None:
+def foreign_adapter(
+    model: Any,
+    threshold: float | None = None,
+    *,
+    width: int | None = None,
+    sample_shape: Sequence[int] | None = None,
+    eps: float = 0.0,
+) -> ModelAdapter | None:
     """The adapter for a detector that is not a torch module (an estimator, an ONNX session or ``.onnx``
     path...), else None: the first registered adapter class, in registration order, that ``accepts`` it."""
     if width is None and sample_shape is not None:

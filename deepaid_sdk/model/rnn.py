@@ -57,7 +57,6 @@ def rnn_train_mode(model: nn.Module) -> Iterator[list[nn.RNNBase]]:
 def rnn_gradients(model: nn.Module | None, device: Any) -> contextlib.AbstractContextManager[Any]:
     """What a differentiable call of ``model`` on ``device`` runs in: ``rnn_train_mode`` on CUDA with
     gradients enabled and RNN modules present, else nothing (CPU kernels have an eval-mode backward)."""
-    if (model is None or torch.device(device).type != "cuda" or not torch.is_grad_enabled()
-            or not rnn_modules(model)):
+    if model is None or torch.device(device).type != "cuda" or not torch.is_grad_enabled() or not rnn_modules(model):
         return contextlib.nullcontext()
     return rnn_train_mode(model)

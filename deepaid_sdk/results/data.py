@@ -14,9 +14,7 @@ import attrs
 import numpy as np
 
 from deepaid_sdk.records import array_field
-from deepaid_sdk.results.views import change_table, feature_label, format_table
-
-
+from deepaid_sdk.results.views import change_table, feature_label
 
 
 def _json(value: Any, where: str = "value") -> Any:
@@ -59,7 +57,10 @@ def _check_names(names: tuple[str, ...] | None, sample_shape: tuple[int, ...]) -
 
 def _summary(n: int, flipped: float, threshold: float, names: tuple[str, ...] | None, shape: tuple[int, ...]) -> str:
     features = f", features {list(names[:4])}{'...' if len(names) > 4 else ''}" if names else ""
-    return f"{n} rows, sample shape {list(shape)}, threshold {threshold:.6g}, flip rate over alerts {flipped:.3f}{features}"
+    return (
+        f"{n} rows, sample shape {list(shape)}, threshold {threshold:.6g}, flip rate over alerts {flipped:.3f}"
+        f"{features}"
+    )
 
 
 @attrs.frozen
@@ -105,8 +106,10 @@ class Interpretation:
 
     def __repr__(self) -> str:
         verdict = "flipped" if self.flipped else "not flipped"
-        return (f"Interpretation(score {self.score:.6g} -> {self.reference_score:.6g}, threshold "
-                f"{self.threshold:.6g}, {verdict}, changed {self.changed_names()[:6]}, steps {self.steps})")
+        return (
+            f"Interpretation(score {self.score:.6g} -> {self.reference_score:.6g}, threshold "
+            f"{self.threshold:.6g}, {verdict}, changed {self.changed_names()[:6]}, steps {self.steps})"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """Every field and ``alert`` as strict JSON types (a non-finite value is a ValueError naming its field)."""
@@ -114,14 +117,20 @@ class Interpretation:
         out["alert"] = self.alert
         return out
 
-    def table(self, feature_names: Sequence[str] | None = None,
-              inverse: Callable[[np.ndarray], np.ndarray] | None = None, *, categorical: bool = False) -> str:
+    def table(
+        self,
+        feature_names: Sequence[str] | None = None,
+        inverse: Callable[[np.ndarray], np.ndarray] | None = None,
+        *,
+        categorical: bool = False,
+    ) -> str:
         """The changed features, anomaly vs reference (see ``deepaid_sdk.results.views.change_table``)."""
         width = self.anomaly.shape[-1] if self.anomaly.ndim else 1
         if feature_names is not None and len(feature_names) != width:
             raise ValueError(f"feature_names: expected {width} names; got {len(feature_names)}")
-        return change_table(self, self.feature_names if feature_names is None else feature_names, inverse,
-                            categorical=categorical)
+        return change_table(
+            self, self.feature_names if feature_names is None else feature_names, inverse, categorical=categorical
+        )
 
 
 @attrs.frozen
@@ -130,8 +139,9 @@ class InterpretationBatch:
 
     anomalies: np.ndarray = array_field()
     references: np.ndarray = array_field()
-    changed: tuple[np.ndarray, ...] = attrs.field(eq=attrs.cmp_using(
-        eq=lambda a, b: len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))))
+    changed: tuple[np.ndarray, ...] = attrs.field(
+        eq=attrs.cmp_using(eq=lambda a, b: len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b)))
+    )
     scores: np.ndarray = array_field()
     reference_scores: np.ndarray = array_field()
     flipped: np.ndarray = array_field()
@@ -173,17 +183,26 @@ class InterpretationBatch:
         changed = self.changed[i]
         key = tuple(changed.T) if changed.ndim == 2 else (changed,)
         return Interpretation(
-            anomaly=self.anomalies[i], reference=self.references[i], changed=changed,
-            anomaly_values=self.anomalies[i][key], reference_values=self.references[i][key],
-            score=float(self.scores[i]), reference_score=float(self.reference_scores[i]),
-            threshold=self.threshold, flipped=bool(self.flipped[i]), steps=int(self.steps[i]),
-            seconds=self.seconds / max(len(self), 1), feature_names=self.feature_names,
+            anomaly=self.anomalies[i],
+            reference=self.references[i],
+            changed=changed,
+            anomaly_values=self.anomalies[i][key],
+            reference_values=self.references[i][key],
+            score=float(self.scores[i]),
+            reference_score=float(self.reference_scores[i]),
+            threshold=self.threshold,
+            flipped=bool(self.flipped[i]),
+            steps=int(self.steps[i]),
+            seconds=self.seconds / max(len(self), 1),
+            feature_names=self.feature_names,
         )
 
     def __repr__(self) -> str:
-        return f"InterpretationBatch({self.method or 'unknown search'}: " + _summary(
-            len(self), self.flip_rate, self.threshold, self.feature_names,
-            tuple(self.anomalies.shape[1:])) + ")"
+        return (
+            f"InterpretationBatch({self.method or 'unknown search'}: "
+            + _summary(len(self), self.flip_rate, self.threshold, self.feature_names, tuple(self.anomalies.shape[1:]))
+            + ")"
+        )
 
     @property
     def alerts(self) -> np.ndarray:
@@ -269,27 +288,37 @@ class InterpretationBatch:
         items = []
         for i, item in enumerate(self):
             try:
-                items.append({**item.to_dict(), **({"details": _json(self.details[i], "details")}
-                                                   if self.details else {})})
+                items.append(
+                    {**item.to_dict(), **({"details": _json(self.details[i], "details")} if self.details else {})}
+                )
             except ValueError as exc:
                 raise ValueError(f"row {i}: {exc}") from None
         return {
-            "method": self.method, "params": _json(self.params, "params"), "threshold": _json(self.threshold, "threshold"),
-            "seconds": self.seconds, "flip_rate": None if np.isnan(self.flip_rate) else self.flip_rate,
+            "method": self.method,
+            "params": _json(self.params, "params"),
+            "threshold": _json(self.threshold, "threshold"),
+            "seconds": self.seconds,
+            "flip_rate": None if np.isnan(self.flip_rate) else self.flip_rate,
             "feature_names": None if self.feature_names is None else list(self.feature_names),
             "interpretations": items,
         }
 
-    def table(self, feature_names: Sequence[str] | None = None,
-              inverse: Callable[[np.ndarray], np.ndarray] | None = None, *, categorical: bool = False,
-              limit: int | None = None) -> str:
+    def table(
+        self,
+        feature_names: Sequence[str] | None = None,
+        inverse: Callable[[np.ndarray], np.ndarray] | None = None,
+        *,
+        categorical: bool = False,
+        limit: int | None = None,
+    ) -> str:
         """The table of each interpretation (of the first ``limit``), numbered."""
         items = list(self)[:limit] if limit is not None else list(self)
-        return "\n\n".join(f"#{i} " + item.table(feature_names, inverse, categorical=categorical)
-                             for i, item in enumerate(items))
+        return "\n\n".join(
+            f"#{i} " + item.table(feature_names, inverse, categorical=categorical) for i, item in enumerate(items)
+        )
 
     @classmethod
-    def merge(cls, parts: Sequence[tuple[np.ndarray, "InterpretationBatch"]], total: int) -> "InterpretationBatch":
+    def merge(cls, parts: Sequence[tuple[np.ndarray, InterpretationBatch]], total: int) -> InterpretationBatch:
         """Reassemble sub-batches; each part comes with the original row indices it covers."""
         if not parts:
             raise ValueError("parts: nothing to merge")
@@ -305,14 +334,20 @@ class InterpretationBatch:
             return np.stack([getattr(p, name)[j] for p, j in rows])
 
         return cls(
-            anomalies=stack("anomalies"), references=stack("references"),
-            changed=tuple(p.changed[j] for p, j in rows), scores=stack("scores"),
-            reference_scores=stack("reference_scores"), flipped=stack("flipped"), steps=stack("steps"),
-            threshold=first.threshold, seconds=sum(p.seconds for _, p in parts),
+            anomalies=stack("anomalies"),
+            references=stack("references"),
+            changed=tuple(p.changed[j] for p, j in rows),
+            scores=stack("scores"),
+            reference_scores=stack("reference_scores"),
+            flipped=stack("flipped"),
+            steps=stack("steps"),
+            threshold=first.threshold,
+            seconds=sum(p.seconds for _, p in parts),
             method="+".join(dict.fromkeys(p.method for _, p in parts if p.method)),
             params=next((p.params for _, p in parts if p.params), {}),
             details=tuple(p.details[j] if p.details else {} for p, j in rows)
-            if any(p.details for _, p in parts) else (),
+            if any(p.details for _, p in parts)
+            else (),
             feature_names=next((p.feature_names for _, p in parts if p.feature_names is not None), None),
         )
 

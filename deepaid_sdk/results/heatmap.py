@@ -66,7 +66,7 @@ def _shorten(text: str, width: int = MAX_LABEL_CHARS) -> str:
     if len(text) <= width:
         return text
     head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
 def _check_ids(ids: Any, n: int) -> list[str] | None:
@@ -98,23 +98,26 @@ def _columns(mask: np.ndarray, strength: np.ndarray, max_features: int) -> tuple
     if changed.size <= max_features:
         return changed, f"the {changed.size} changed features"
     order = np.lexsort((-strength[changed], -counts[changed]))  # most often changed, then largest change
-    return np.sort(changed[order[:max_features]]), (f"the {max_features} most often changed of "
-                                                     f"{changed.size} changed features")
+    return np.sort(changed[order[:max_features]]), (
+        f"the {max_features} most often changed of {changed.size} changed features"
+    )
 
 
-def _normal_std(normal: Any, inverse: Callable[[np.ndarray], np.ndarray] | None,
-                shape: tuple[int, ...]) -> np.ndarray:
+def _normal_std(normal: Any, inverse: Callable[[np.ndarray], np.ndarray] | None, shape: tuple[int, ...]) -> np.ndarray:
     rows = np.asarray(normal, dtype=np.float64)
     if rows.ndim != len(shape) + 1 or tuple(rows.shape[1:]) != shape or rows.shape[0] < 2:
-        raise ValueError(f"normal: expected at least 2 normal rows of shape {list(shape)} (as the batch's "
-                         f"samples); got an array of shape {list(rows.shape)}")
+        raise ValueError(
+            f"normal: expected at least 2 normal rows of shape {list(shape)} (as the batch's "
+            f"samples); got an array of shape {list(rows.shape)}"
+        )
     if inverse is not None:
         rows = np.asarray(inverse(rows), dtype=np.float64)
     return rows.reshape(rows.shape[0], -1).std(axis=0)
 
 
-def _scale(scaling: str, normal_std: np.ndarray | None, anomalies: np.ndarray, references: np.ndarray,
-           units: str | None) -> tuple[np.ndarray, str]:
+def _scale(
+    scaling: str, normal_std: np.ndarray | None, anomalies: np.ndarray, references: np.ndarray, units: str | None
+) -> tuple[np.ndarray, str]:
     """Per feature, the unit its change is measured in, and the colour bar's label."""
     pooled = np.concatenate([anomalies, references]).std(axis=0)  # spread over the shown alerts
     pooled = np.where(pooled > 0, pooled, 1.0)
@@ -179,12 +182,17 @@ def heatmap_grid(
     limit = float(np.quantile(magnitude, CLIP_QUANTILE)) if magnitude.size else 1.0
     limit = limit if limit > 0 else 1.0
     return HeatmapGrid(
-        values=shown, change=change[:, cols], rows=rows,
+        values=shown,
+        change=change[:, cols],
+        rows=rows,
         row_labels=tuple(_shorten(labels[r] if labels else str(r)) for r in rows),
         row_title="alert id" if labels else "alert (row of the batch)",
-        columns=cols, column_labels=tuple(col_labels),
+        columns=cols,
+        column_labels=tuple(col_labels),
         title=f"reference - anomaly: {row_note}; {col_note}",
-        colour_label=colour_label, limit=limit, clipped=bool(magnitude.size and magnitude.max() > limit),
+        colour_label=colour_label,
+        limit=limit,
+        clipped=bool(magnitude.size and magnitude.max() > limit),
     )
 
 
@@ -194,8 +202,12 @@ def _ticks(count: int, room_in: float) -> np.ndarray:
     return np.arange(0, count, step)
 
 
-def heatmap_figure(batch: InterpretationBatch, feature_names: Sequence[str] | None = None,
-                   inverse: Callable[[np.ndarray], np.ndarray] | None = None, **options: Any) -> Any:
+def heatmap_figure(
+    batch: InterpretationBatch,
+    feature_names: Sequence[str] | None = None,
+    inverse: Callable[[np.ndarray], np.ndarray] | None = None,
+    **options: Any,
+) -> Any:
     """The heat map as a matplotlib ``Figure`` (not saved, no pyplot state); options as ``heatmap_grid``."""
 
     grid = heatmap_grid(batch, feature_names, inverse, **options)
@@ -210,8 +222,11 @@ def heatmap_figure(batch: InterpretationBatch, feature_names: Sequence[str] | No
 
     # Changes of a few and of a hundred standard deviations both stay visible: linear up to 1, log beyond.
     log = grid.limit > LOG_BEYOND
-    norm = (SymLogNorm(linthresh=1.0, linscale=0.6, vmin=-grid.limit, vmax=grid.limit, base=10) if log
-            else Normalize(vmin=-grid.limit, vmax=grid.limit))
+    norm = (
+        SymLogNorm(linthresh=1.0, linscale=0.6, vmin=-grid.limit, vmax=grid.limit, base=10)
+        if log
+        else Normalize(vmin=-grid.limit, vmax=grid.limit)
+    )
     image = ax.imshow(grid.values, aspect="auto", cmap="coolwarm", norm=norm, interpolation="nearest")
     xt = _ticks(n_cols, width - 3.6)
     yt = _ticks(n_rows, height - bottom_in - 1.0)
@@ -220,8 +235,9 @@ def heatmap_figure(batch: InterpretationBatch, feature_names: Sequence[str] | No
     ax.set_xlabel("changed feature", fontsize=FONT_PT)
     ax.set_ylabel(grid.row_title, fontsize=FONT_PT)
     ax.set_title(grid.title, fontsize=FONT_PT + 1, wrap=True)
-    bar = fig.colorbar(image, ax=ax, extend="both" if grid.clipped else "neither", fraction=0.04, pad=0.02,
-                       extendfrac=0.03)
+    bar = fig.colorbar(
+        image, ax=ax, extend="both" if grid.clipped else "neither", fraction=0.04, pad=0.02, extendfrac=0.03
+    )
     bar.set_label(grid.colour_label + ("; log scale beyond ±1" if log else ""), fontsize=FONT_PT)
     bar.ax.tick_params(labelsize=FONT_PT)
     return fig
@@ -249,8 +265,17 @@ def plot_heatmap(
     alerts; ``scaling="none"`` shows raw changes in ``units``. The colour bar names the unit.
     The figure stays within 1,600 x 1,200 pixels with 8-pt labels at any width.
     """
-    fig = heatmap_figure(batch, feature_names, inverse, ids=ids, normal=normal, max_rows=max_rows,
-                         max_features=max_features, scaling=scaling, units=units)
+    fig = heatmap_figure(
+        batch,
+        feature_names,
+        inverse,
+        ids=ids,
+        normal=normal,
+        max_rows=max_rows,
+        max_features=max_features,
+        scaling=scaling,
+        units=units,
+    )
     out = pathlib.Path(path)
     fig.savefig(out, dpi=DPI)
     return out

@@ -15,13 +15,20 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from deepaid_sdk.results.heatmap import HeatmapGrid, heatmap_figure, heatmap_grid, plot_heatmap
 from deepaid_sdk.optional import figure_class
 from deepaid_sdk.results.data import Interpretation
+from deepaid_sdk.results.heatmap import HeatmapGrid, heatmap_figure, heatmap_grid, plot_heatmap
 from deepaid_sdk.results.views import feature_label
 
-__all__ = ["HeatmapGrid", "heatmap_figure", "heatmap_grid", "interpretation_figure", "plot_heatmap",
-           "plot_interpretation", "units_name"]
+__all__ = [
+    "HeatmapGrid",
+    "heatmap_figure",
+    "heatmap_grid",
+    "interpretation_figure",
+    "plot_heatmap",
+    "plot_interpretation",
+    "units_name",
+]
 
 FONT_PT = 8.0
 DPI = 110
@@ -32,8 +39,9 @@ MIXED_SCALE_RATIO = 10.0
 PANELS_PER_ROW = 5
 
 
-def units_name(inverse: Callable[[np.ndarray], np.ndarray] | None = None, units: str | None = None,
-               scaled: bool = False) -> str | None:
+def units_name(
+    inverse: Callable[[np.ndarray], np.ndarray] | None = None, units: str | None = None, scaled: bool = False
+) -> str | None:
     """The unit the drawn values are in: ``units`` when given, ``original units`` after an ``inverse``,
     ``model input units`` when the model's input is scaled, else None (unknown: none is named)."""
     if units is not None:
@@ -102,7 +110,7 @@ def interpretation_figure(
     anomaly, reference = _in_units(interp.anomaly, inverse), _in_units(interp.reference, inverse)
     names = interp.feature_names if feature_names is None else feature_names
     changed = list(interp.changed)
-    shown = changed[:max(1, int(max_features))]
+    shown = changed[: max(1, int(max_features))]
     keys = [tuple(np.atleast_1d(i)) for i in shown]
     labels = [feature_label(i, names, interp.anomaly.shape) for i in shown]
     a = np.array([float(anomaly[k]) for k in keys])
@@ -123,8 +131,9 @@ def interpretation_figure(
         _shared_axis(fig, labels, a, r, unit)
     verdict = "normal" if interp.flipped else "still anomalous"
     more = f"; {len(shown)} of {len(changed)} changed features shown" if len(shown) < len(changed) else ""
-    fig.suptitle(title or f"score {interp.score:.3g} -> {interp.reference_score:.3g} ({verdict}){more}",
-                 fontsize=FONT_PT + 1)
+    fig.suptitle(
+        title or f"score {interp.score:.3g} -> {interp.reference_score:.3g} ({verdict}){more}", fontsize=FONT_PT + 1
+    )
     return fig
 
 
@@ -145,8 +154,7 @@ def plot_interpretation(
     reads scaled values (they are then labelled ``model input units``); otherwise no unit is named
     (``units`` names one explicitly). Features of very different magnitudes get one panel each.
     """
-    fig = interpretation_figure(interp, feature_names, inverse, title, units, scaled=scaled,
-                                max_features=max_features)
+    fig = interpretation_figure(interp, feature_names, inverse, title, units, scaled=scaled, max_features=max_features)
     out = pathlib.Path(path)
     fig.savefig(out, dpi=DPI)
     return out

@@ -7,7 +7,9 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 
-def feature_label(index: Sequence[int] | int, feature_names: Sequence[str] | None, sample_shape: tuple[int, ...]) -> str:
+def feature_label(
+    index: Sequence[int] | int, feature_names: Sequence[str] | None, sample_shape: tuple[int, ...]
+) -> str:
     """``names[d]`` for a vector sample; ``t=<step> names[d]`` for a window; bare indices otherwise."""
     idx = tuple(int(i) for i in np.atleast_1d(np.asarray(index)))
     name = None
@@ -54,8 +56,13 @@ def format_change(anomaly: float, reference: float, *, categorical: bool = False
     return reference - anomaly
 
 
-def change_table(result: Any, feature_names: Sequence[str] | None = None,
-                 inverse: Callable[[np.ndarray], np.ndarray] | None = None, *, categorical: bool = False) -> str:
+def change_table(
+    result: Any,
+    feature_names: Sequence[str] | None = None,
+    inverse: Callable[[np.ndarray], np.ndarray] | None = None,
+    *,
+    categorical: bool = False,
+) -> str:
     """The changed features of one ``Interpretation``, most important first (the order of ``changed``).
 
     With ``categorical=True`` (log keys, ids) the change column shows ``anomaly -> reference`` instead of
@@ -69,9 +76,17 @@ def change_table(result: Any, feature_names: Sequence[str] | None = None,
     for idx in result.changed:
         key = tuple(np.atleast_1d(idx))
         a, r = float(anomaly[key]), float(reference[key])
-        rows.append([feature_label(idx, feature_names, result.anomaly.shape), a, r,
-                     format_change(a, r, categorical=categorical)])
+        rows.append(
+            [
+                feature_label(idx, feature_names, result.anomaly.shape),
+                a,
+                r,
+                format_change(a, r, categorical=categorical),
+            ]
+        )
     verdict = "normal" if result.flipped else "STILL ANOMALOUS"
-    title = (f"score {result.score:.6g} -> reference {result.reference_score:.6g} "
-             f"(threshold {result.threshold:.6g}, reference {verdict}); {len(rows)} changed, most important first")
+    title = (
+        f"score {result.score:.6g} -> reference {result.reference_score:.6g} "
+        f"(threshold {result.threshold:.6g}, reference {verdict}); {len(rows)} changed, most important first"
+    )
     return format_table(["feature", "anomaly", "reference", "change"], rows, title=title)

@@ -6,10 +6,23 @@ from deepaid_sdk.search.base import ReferenceSearch, build_batch
 from deepaid_sdk.search.blackbox import BlackboxSearch
 from deepaid_sdk.search.gradient import GradientSearch
 from deepaid_sdk.search.ranking import (
-    _changed_lists, prune_and_rank, prune_changes, rank_changes, true_columns, undo_scores,
+    prune_and_rank,
+    prune_changes,
+    rank_changes,
+    true_columns,
+    undo_scores,
 )
 
 __all__ = [
-    "SCORE_CHUNK", "BlackboxSearch", "GradientSearch", "ReferenceSearch", "build_batch", "prune_and_rank",
-    "prune_changes", "rank_changes", "score_in_chunks", "true_columns", "undo_scores",
+    "SCORE_CHUNK",
+    "BlackboxSearch",
+    "GradientSearch",
+    "ReferenceSearch",
+    "build_batch",
+    "prune_and_rank",
+    "prune_changes",
+    "rank_changes",
+    "score_in_chunks",
+    "true_columns",
+    "undo_scores",
 ]

@@ -84,9 +84,16 @@ def build_batch(
         return t.detach().cpu().numpy()
 
     return InterpretationBatch(
-        anomalies=np_(anomalies), references=np_(references), changed=tuple(changed),
-        scores=np_(scores).astype(np.float64), reference_scores=np_(ref_scores).astype(np.float64),
-        flipped=np_(flipped).astype(bool), steps=np.asarray(steps.cpu() if isinstance(steps, Tensor) else steps,
-                                                             dtype=np.int64),
-        threshold=adapter.threshold, seconds=seconds, method=method, params=params, details=tuple(details),
+        anomalies=np_(anomalies),
+        references=np_(references),
+        changed=tuple(changed),
+        scores=np_(scores).astype(np.float64),
+        reference_scores=np_(ref_scores).astype(np.float64),
+        flipped=np_(flipped).astype(bool),
+        steps=np.asarray(steps.cpu() if isinstance(steps, Tensor) else steps, dtype=np.int64),
+        threshold=adapter.threshold,
+        seconds=seconds,
+        method=method,
+        params=params,
+        details=tuple(details),
     )

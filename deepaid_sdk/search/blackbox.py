@@ -112,21 +112,43 @@ class BlackboxSearch(ReferenceSearch):
         chunk: int = 1 << 24,
     ) -> None:
         if normal is not None and not isinstance(normal, (np.ndarray, Tensor, NormalData)):
-            raise TypeError(f"normal: expected a numpy array, tensor or NormalData of normal rows; got "
-                            f"{type(normal).__name__}")
+            raise TypeError(
+                f"normal: expected a numpy array, tensor or NormalData of normal rows; got {type(normal).__name__}"
+            )
         self.normal = normal
         self.settings = BlackboxSettings(
-            target=target, values=values, quantiles=quantiles, neighbours=neighbours, width=width, screen=screen,
-            refine_steps=refine_steps, swaps=swaps, line_steps=line_steps, prune=prune, max_normal=max_normal,
-            chunk=chunk)
+            target=target,
+            values=values,
+            quantiles=quantiles,
+            neighbours=neighbours,
+            width=width,
+            screen=screen,
+            refine_steps=refine_steps,
+            swaps=swaps,
+            line_steps=line_steps,
+            prune=prune,
+            max_normal=max_normal,
+            chunk=chunk,
+        )
 
     def describe(self) -> dict[str, Any]:
         """The settings and the number of normal rows, recorded for reproducibility."""
         s = self.settings
-        return {"search": self.name, "target": s.target, "values": list(s.values), "quantiles": list(s.quantiles),
-                "neighbours": s.neighbours, "width": s.width, "screen": s.screen, "refine_steps": s.refine_steps,
-                "swaps": s.swaps, "line_steps": s.line_steps, "prune": s.prune, "max_normal": s.max_normal,
-                "normal_rows": None if self.normal is None else len(self.normal)}
+        return {
+            "search": self.name,
+            "target": s.target,
+            "values": list(s.values),
+            "quantiles": list(s.quantiles),
+            "neighbours": s.neighbours,
+            "width": s.width,
+            "screen": s.screen,
+            "refine_steps": s.refine_steps,
+            "swaps": s.swaps,
+            "line_steps": s.line_steps,
+            "prune": s.prune,
+            "max_normal": s.max_normal,
+            "normal_rows": None if self.normal is None else len(self.normal),
+        }
 
     # -- set-up shared by every chunk ---------------------------------------------------------
 
@@ -162,12 +184,19 @@ class BlackboxSearch(ReferenceSearch):
             raise ValueError(
                 f"normal: the blackbox search takes candidate values from normal rows or from the detector's "
                 f"reconstruction, and {type(adapter).__name__} has no reconstruction; pass normal rows "
-                f"(BlackboxSearch(normal=X_normal), or normal= to the preset)")
+                f"(BlackboxSearch(normal=X_normal), or normal= to the preset)"
+            )
         target = self._target(adapter, normal, margin)
         b, n = flat(anomalies).shape
         k = min(max_changes(constraints) or n, n)
-        scorer = BlackboxScorer(adapter, others, target, strict_bound(adapter, margin), tuple(anomalies.shape[1:]),
-                                max(1, self.settings.chunk // max(1, n)))
+        scorer = BlackboxScorer(
+            adapter,
+            others,
+            target,
+            strict_bound(adapter, margin),
+            tuple(anomalies.shape[1:]),
+            max(1, self.settings.chunk // max(1, n)),
+        )
         context = BlackboxRun(scorer, k, normal, reconstructs, self.settings)
         per_alert = max(1, min(n, context.screened) * context.candidates * n)
         size = max(1, self.settings.chunk // per_alert)
@@ -178,6 +207,12 @@ class BlackboxSearch(ReferenceSearch):
             steps.append(step)
         references = torch.cat(refs) if refs else anomalies.clone()
         steps_all = torch.cat(steps) if steps else torch.zeros(0, dtype=torch.int64)
-        return build_batch(adapter, anomalies, references, steps=steps_all, started=started, method=self.name,
-                           params={**self.describe(), "k": k, "target_score": target,
-                                   "candidates": context.candidates})
+        return build_batch(
+            adapter,
+            anomalies,
+            references,
+            steps=steps_all,
+            started=started,
+            method=self.name,
+            params={**self.describe(), "k": k, "target_score": target, "candidates": context.candidates},
+        )

@@ -15,11 +15,19 @@ from deepaid_sdk.search.ranking import true_columns
 RECONSTRUCT_STEPS = 5
 #: Coordinate sweeps of the golden-section refinement over the chosen features.
 REFINE_SWEEPS = 2
-_INV_PHI = (5 ** 0.5 - 1) / 2
+_INV_PHI = (5**0.5 - 1) / 2
 
 
-def refine(scorer: BlackboxScorer, ref: Tensor, a: Tensor, added: Tensor, low: Tensor, high: Tensor,
-           refine_steps: int, reconstructs: bool) -> tuple[Tensor, Tensor]:
+def refine(
+    scorer: BlackboxScorer,
+    ref: Tensor,
+    a: Tensor,
+    added: Tensor,
+    low: Tensor,
+    high: Tensor,
+    refine_steps: int,
+    reconstructs: bool,
+) -> tuple[Tensor, Tensor]:
     """Rows still flagged: golden-section search of the chosen features' values, all at once per step.
 
     The bracket of a feature is ``[low, high]`` (``[B, N]``: its candidates and the normal rows'
@@ -41,8 +49,9 @@ def refine(scorer: BlackboxScorer, ref: Tensor, a: Tensor, added: Tensor, low: T
     return ref, steps
 
 
-def _golden(scorer: BlackboxScorer, base: Tensor, a: Tensor, feat: Tensor, lo: Tensor, hi: Tensor,
-            refine_steps: int) -> tuple[Tensor, Tensor]:
+def _golden(
+    scorer: BlackboxScorer, base: Tensor, a: Tensor, feat: Tensor, lo: Tensor, hi: Tensor, refine_steps: int
+) -> tuple[Tensor, Tensor]:
     """Per (row, feature) pair: the best value of that feature in ``[lo, hi]`` and its score, by a
     golden-section search with the row's other features as in ``base``; one model call per step."""
     base_changes = (base != a).sum(dim=1)
@@ -63,15 +72,29 @@ def _golden(scorer: BlackboxScorer, base: Tensor, a: Tensor, feat: Tensor, lo: T
         hi, lo = torch.where(left, x2, hi), torch.where(left, lo, x1)
         new = torch.where(left, hi - _INV_PHI * (hi - lo), lo + _INV_PHI * (hi - lo))
         f_new = trial(new)
-        x2, f2, x1, f1 = (torch.where(left, x1, new), torch.where(left, f1, f_new),
-                          torch.where(left, new, x2), torch.where(left, f_new, f2))
+        x2, f2, x1, f1 = (
+            torch.where(left, x1, new),
+            torch.where(left, f1, f_new),
+            torch.where(left, new, x2),
+            torch.where(left, f_new, f2),
+        )
         better = f_new < best_f
         best_v, best_f = torch.where(better, new, best_v), torch.where(better, f_new, best_f)
     return best_v, best_f
 
 
-def _sweep(scorer: BlackboxScorer, ref: Tensor, a: Tensor, added: Tensor, low: Tensor, high: Tensor,
-           refine_steps: int, rows: Tensor, score: Tensor, steps: Tensor) -> bool:
+def _sweep(
+    scorer: BlackboxScorer,
+    ref: Tensor,
+    a: Tensor,
+    added: Tensor,
+    low: Tensor,
+    high: Tensor,
+    refine_steps: int,
+    rows: Tensor,
+    score: Tensor,
+    steps: Tensor,
+) -> bool:
     """One sweep over every (row, chosen feature) pair, writing ``ref``, ``score`` and ``steps`` in place;
     False when no row has a chosen feature."""
     slot_ok = added[rows] >= 0
@@ -80,8 +103,15 @@ def _sweep(scorer: BlackboxScorer, ref: Tensor, a: Tensor, added: Tensor, low: T
     if pair_row.numel() == 0:
         return False
     pairs = torch.arange(pair_row.numel(), device=a.device)
-    best_v, best_f = _golden(scorer, ref[pair_row], a[pair_row], feat, low[pair_row, feat].clone(),
-                             high[pair_row, feat].clone(), refine_steps)
+    best_v, best_f = _golden(
+        scorer,
+        ref[pair_row],
+        a[pair_row],
+        feat,
+        low[pair_row, feat].clone(),
+        high[pair_row, feat].clone(),
+        refine_steps,
+    )
     steps.index_add_(0, pair_row, torch.full_like(pair_row, refine_steps + 2))
     # Take every improving feature at once; where that joint move scores worse than the
     # row's best single move, take that single move alone.
@@ -95,8 +125,9 @@ def _sweep(scorer: BlackboxScorer, ref: Tensor, a: Tensor, added: Tensor, low: T
     single_f = torch.full_like(score[rows], INF).scatter_reduce(0, position, best_f, "amin")
     single = ref[rows].clone()
     pick = best_f == single_f[position]
-    first = torch.full_like(position, -1).scatter_reduce(0, position, torch.where(
-        pick, pairs, torch.full_like(pairs, pairs.numel())), "amin", include_self=False)
+    first = torch.full_like(position, -1).scatter_reduce(
+        0, position, torch.where(pick, pairs, torch.full_like(pairs, pairs.numel())), "amin", include_self=False
+    )
     has = (first >= 0) & (first < pairs.numel())
     single[has.nonzero().flatten(), feat[first[has]]] = best_v[first[has]]
     use_joint = joint_score <= single_f
@@ -110,8 +141,9 @@ def _sweep(scorer: BlackboxScorer, ref: Tensor, a: Tensor, added: Tensor, low: T
     return True
 
 
-def swap(scorer: BlackboxScorer, ref: Tensor, a: Tensor, added: Tensor, value: Tensor,
-         screened: Tensor) -> tuple[Tensor, Tensor, Tensor, bool]:
+def swap(
+    scorer: BlackboxScorer, ref: Tensor, a: Tensor, added: Tensor, value: Tensor, screened: Tensor
+) -> tuple[Tensor, Tensor, Tensor, bool]:
     """Rows still flagged: exchange the least useful chosen feature for the best unchosen one.
 
     Screening measured each feature at the anomaly; here both sides are measured at the
@@ -154,13 +186,14 @@ def swap(scorer: BlackboxScorer, ref: Tensor, a: Tensor, added: Tensor, value: T
     ref, added = ref.clone(), added.clone()
     sel = rows[accept]
     ref[sel] = swapped.refs[accept]
-    slot = (added[sel] == worst[accept][:, None])
+    slot = added[sel] == worst[accept][:, None]
     added[sel] = torch.where(slot, best_add[accept][:, None], added[sel])
     return ref, added, steps, True
 
 
-def reconstruct_support(scorer: BlackboxScorer, ref: Tensor, a: Tensor, rows: Tensor,
-                        score: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+def reconstruct_support(
+    scorer: BlackboxScorer, ref: Tensor, a: Tensor, rows: Tensor, score: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
     """Set the changed features to the reconstruction of the reference itself, a few times.
 
     A fixed-point walk towards what the detector finds normal on the chosen support: the

@@ -45,15 +45,24 @@ class NormalStats:
         if quantiles is not None:
             q = torch.tensor(quantiles, dtype=torch.float64, device=rows.device)
             column = torch.quantile(rows.double(), q, dim=0).to(rows.dtype)
-        return cls(rows, mean, inv_std, (rows - mean) * inv_std, torch.where(std > 0, 1.0 / std, torch.ones_like(std)),
-                   low, high, column)
+        return cls(
+            rows,
+            mean,
+            inv_std,
+            (rows - mean) * inv_std,
+            torch.where(std > 0, 1.0 / std, torch.ones_like(std)),
+            low,
+            high,
+            column,
+        )
 
 
 class BlackboxRun:
     """One search's fixed inputs (scorer, budget, settings, normal data) and its phases on a chunk of alerts."""
 
-    def __init__(self, scorer: BlackboxScorer, k: int, normal: Tensor | None, reconstructs: bool,
-                 settings: BlackboxSettings) -> None:
+    def __init__(
+        self, scorer: BlackboxScorer, k: int, normal: Tensor | None, reconstructs: bool, settings: BlackboxSettings
+    ) -> None:
         self.scorer, self.k, self.settings, self.reconstructs = scorer, k, settings, reconstructs
         sources = [v for v in settings.values if v != "reconstruction" or reconstructs]
         if normal is None:
@@ -61,8 +70,9 @@ class BlackboxRun:
         self.sources = tuple(sources)
         self.candidates = sum(len(settings.quantiles) if s == "quantiles" else 1 for s in sources)
         self.screened = max(settings.screen, 3 * k)
-        self.normal = None if normal is None else NormalStats.of(
-            normal, settings.quantiles if "quantiles" in sources else None)
+        self.normal = (
+            None if normal is None else NormalStats.of(normal, settings.quantiles if "quantiles" in sources else None)
+        )
 
     @torch.no_grad()
     def values(self, anomalies: Tensor) -> Tensor:
@@ -91,8 +101,10 @@ class BlackboxRun:
                 rec = adapter.reconstruct(anomalies)
                 assert rec is not None  # a source only where the adapter reconstructs
                 if tuple(rec.shape) != tuple(anomalies.shape):
-                    raise ValueError(f"adapter: {type(adapter).__name__}.reconstruct returned shape "
-                                     f"{list(rec.shape)} for inputs {list(anomalies.shape)}")
+                    raise ValueError(
+                        f"adapter: {type(adapter).__name__}.reconstruct returned shape "
+                        f"{list(rec.shape)} for inputs {list(anomalies.shape)}"
+                    )
                 out.append(flat(rec.detach()).to(a.dtype)[..., None])
         return torch.cat(out, dim=2)
 
@@ -125,8 +137,7 @@ class BlackboxRun:
         order = torch.gather(order, 1, torch.sort(torch.gather(effect, 1, order), dim=1, stable=True).indices)
         return value, effect, order, torch.full((b,), s * c, dtype=torch.int64, device=a.device)
 
-    def _greedy(self, a: Tensor, value: Tensor, effect: Tensor, order: Tensor,
-                steps: Tensor) -> tuple[Tensor, Tensor]:
+    def _greedy(self, a: Tensor, value: Tensor, effect: Tensor, order: Tensor, steps: Tensor) -> tuple[Tensor, Tensor]:
         """Up to K rounds from the anomaly made feasible (e.g. clamped into a box): each tries the
         ``width`` best-screened free features on the current reference and keeps the best; a row
         stops once it meets the target. Returns the references and the features in the order added."""

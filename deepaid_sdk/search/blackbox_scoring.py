@@ -64,7 +64,9 @@ class BlackboxScorer:
 
     def project(self, variants: Tensor, anomalies: Tensor) -> Tensor:
         """``[R, N]`` variants projected onto the hard constraints."""
-        return flat(project_all(self.constraints, variants.reshape(-1, *self.shape), anomalies.reshape(-1, *self.shape)))
+        return flat(
+            project_all(self.constraints, variants.reshape(-1, *self.shape), anomalies.reshape(-1, *self.shape))
+        )
 
     @torch.no_grad()
     def evaluate(self, variants: Tensor, anomalies: Tensor) -> Evaluated:
@@ -75,8 +77,11 @@ class BlackboxScorer:
         """
         shape = self.shape
         refs = self.project(variants, anomalies)
-        score = torch.cat([self.adapter.score(p.reshape(-1, *shape)) for p in refs.split(self.rows_per_call)]) \
-            if refs.shape[0] else refs.new_zeros(0)
+        score = (
+            torch.cat([self.adapter.score(p.reshape(-1, *shape)) for p in refs.split(self.rows_per_call)])
+            if refs.shape[0]
+            else refs.new_zeros(0)
+        )
         score = score.to(refs.dtype)
         excess = torch.relu(score - self.target)
         penalty = torch.zeros_like(score)

@@ -34,9 +34,20 @@ class Descent:
     """EMA of squared gradients per feature (in ``scale`` units): how strongly the objective pulls on each."""
 
 
-def descend(constraints: list[Constraint], start: Tensor, a: Tensor, movable: Tensor, scale: Tensor,
-        shaped: Callable[[Tensor], Tensor], *, steps_budget: int, lr: float, patience: int, optimizer: str,
-        per_row: bool = False) -> Descent:
+def descend(
+    constraints: list[Constraint],
+    start: Tensor,
+    a: Tensor,
+    movable: Tensor,
+    scale: Tensor,
+    shaped: Callable[[Tensor], Tensor],
+    *,
+    steps_budget: int,
+    lr: float,
+    patience: int,
+    optimizer: str,
+    per_row: bool = False,
+) -> Descent:
     """Descend the summed penalties from ``start``, moving only ``movable`` features.
 
     ``per_row`` scales each row's gradient by its root mean square instead of each feature's
@@ -85,7 +96,7 @@ def descend(constraints: list[Constraint], start: Tensor, a: Tensor, movable: Te
                 update = m / (rms + 1e-12)
             elif optimizer == "adam":
                 t = step + 1
-                update = (m / (1 - _BETA1 ** t)) / ((g2 / (1 - _BETA2 ** t)).sqrt() + 1e-12)
+                update = (m / (1 - _BETA1**t)) / ((g2 / (1 - _BETA2**t)).sqrt() + 1e-12)
             else:
                 m = 0.9 * moment[idx] + grad
                 update = m
@@ -93,4 +104,3 @@ def descend(constraints: list[Constraint], start: Tensor, a: Tensor, movable: Te
             moment[idx], grad_sq[idx], row_lr[idx], prev_loss[idx] = m, g2, lr_i, loss_now
             idx = idx[~stop]
     return Descent(best, done, steps, grad_sq)
-

@@ -39,12 +39,18 @@ import torch
 from torch import Tensor
 
 from deepaid_sdk.checks import check_finite_number, check_positive_int
-from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.constraints import (
-    Constraint, FidelityConstraint, all_satisfied, changeable_mask, evaluate_all, max_changes, project_all,
+    Constraint,
+    FidelityConstraint,
+    all_satisfied,
+    changeable_mask,
+    evaluate_all,
+    max_changes,
+    project_all,
 )
-from deepaid_sdk.model.differentiable import input_gradient
 from deepaid_sdk.distances import Distance
+from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_sdk.model.differentiable import input_gradient
 from deepaid_sdk.results.data import InterpretationBatch
 from deepaid_sdk.search.base import ReferenceSearch, build_batch
 from deepaid_sdk.search.descent import Descent, descend, flat
@@ -128,8 +134,9 @@ class GradientSearch(ReferenceSearch):
         self.start = start
         self.prune = bool(prune)
         self.patience = check_positive_int(patience, "patience")
-        self.policy = TargetPolicy(mode=target, quantile=check_finite_number(quantile, "quantile", minimum=0),
-                                   fallback_share=margin)
+        self.policy = TargetPolicy(
+            mode=target, quantile=check_finite_number(quantile, "quantile", minimum=0), fallback_share=margin
+        )
         self.target, self.quantile, self.margin = target, self.policy.quantile, self.policy.fallback_share
         self.scale = _check_scale(scale)
         self.chunk_rows = check_positive_int(chunk_rows, "chunk_rows")
@@ -140,11 +147,24 @@ class GradientSearch(ReferenceSearch):
 
     def describe(self) -> dict[str, Any]:
         """Every option of the search (``scale`` only as whether one was given), recorded for reproducibility."""
-        return {"search": self.name, "steps": self.steps, "lr": self.lr, "optimizer": self.optimizer,
-                "init_noise": self.init_noise, "seed": self.seed, "start": self.start, "prune": self.prune,
-                "patience": self.patience, "target": self.target, "quantile": self.quantile,
-                "margin": self.margin, "scale": None if self.scale is None else "per-feature",
-                "chunk_rows": self.chunk_rows, "rec_rounds": self.rec_rounds, "keep_share": self.keep_share}
+        return {
+            "search": self.name,
+            "steps": self.steps,
+            "lr": self.lr,
+            "optimizer": self.optimizer,
+            "init_noise": self.init_noise,
+            "seed": self.seed,
+            "start": self.start,
+            "prune": self.prune,
+            "patience": self.patience,
+            "target": self.target,
+            "quantile": self.quantile,
+            "margin": self.margin,
+            "scale": None if self.scale is None else "per-feature",
+            "chunk_rows": self.chunk_rows,
+            "rec_rounds": self.rec_rounds,
+            "keep_share": self.keep_share,
+        }
 
     def target_score(self, adapter: ModelAdapter, eps: float | None = None) -> float:
         """The score every reference aims for (and pruning keeps): ``deepaid_sdk.target.TargetPolicy``."""
@@ -159,20 +179,35 @@ class GradientSearch(ReferenceSearch):
         margin = margin_of(adapter, constraints)
         target = self.target_score(adapter, margin)
         # The search aims at the target: fidelity with the margin that reaches it.
-        aimed = FidelityConstraint(eps=adapter.threshold - target, weight=1.0 if given is None else given.weight
-                                   ).bind(adapter, distance)
+        aimed = FidelityConstraint(eps=adapter.threshold - target, weight=1.0 if given is None else given.weight).bind(
+            adapter, distance
+        )
         constraints = [aimed, *(c for c in constraints if not isinstance(c, FidelityConstraint))]
         width = int(anomalies[0].numel()) if anomalies.shape[0] else 0
         k = min(max_changes(constraints) or width, width)
         scale = self._scale_for(width, anomalies)
-        found, steps = self._search_all(adapter, anomalies, grad, constraints, distance, k, scale,
-                                        strict_bound(adapter, margin))
+        found, steps = self._search_all(
+            adapter, anomalies, grad, constraints, distance, k, scale, strict_bound(adapter, margin)
+        )
         refs_out, changed = prune_and_rank(
-            adapter, constraints, anomalies, found, target, prune=self.prune,
-            keep_share=self.keep_share if self.target == "typical" else None)
-        return build_batch(adapter, anomalies, refs_out, steps=steps,
-                           started=started, method=self.name, changed=changed,
-                           params={**self.describe(), "k": k, "target_score": target})
+            adapter,
+            constraints,
+            anomalies,
+            found,
+            target,
+            prune=self.prune,
+            keep_share=self.keep_share if self.target == "typical" else None,
+        )
+        return build_batch(
+            adapter,
+            anomalies,
+            refs_out,
+            steps=steps,
+            started=started,
+            method=self.name,
+            changed=changed,
+            params={**self.describe(), "k": k, "target_score": target},
+        )
 
     def _scale_for(self, width: int, anomalies: Tensor) -> Tensor:
         """``[1, N]`` per-feature units on the anomalies' device (ones when no scale was given)."""
@@ -182,8 +217,17 @@ class GradientSearch(ReferenceSearch):
             raise ValueError(f"scale: has {self.scale.numel()} values; the samples have {width} features")
         return self.scale.to(anomalies.device, anomalies.dtype).reshape(1, width)
 
-    def _search_all(self, adapter: ModelAdapter, anomalies: Tensor, grad: Tensor, constraints: list[Constraint],
-                    distance: Distance, k: int, scale: Tensor, strict: float) -> tuple[Tensor, Tensor]:
+    def _search_all(
+        self,
+        adapter: ModelAdapter,
+        anomalies: Tensor,
+        grad: Tensor,
+        constraints: list[Constraint],
+        distance: Distance,
+        k: int,
+        scale: Tensor,
+        strict: float,
+    ) -> tuple[Tensor, Tensor]:
         """References (shaped like ``anomalies``) and steps ``[B]`` of every row, ``chunk_rows`` at a time.
 
         Residual starts come first, for all rows. A start that is normal with the strict margin
@@ -203,7 +247,7 @@ class GradientSearch(ReferenceSearch):
                 if found is None:
                     break
                 parts.append(found[:-1])
-                todo[offset:offset + part.shape[0]] = ~found[-1]
+                todo[offset : offset + part.shape[0]] = ~found[-1]
                 offset += part.shape[0]
         # (refined start, its support, plain residual start, its support) of every row
         residual = tuple(torch.cat(t) for t in zip(*parts)) if parts else None
@@ -213,12 +257,21 @@ class GradientSearch(ReferenceSearch):
             if rows.numel() == 0:
                 continue
             given = None if residual is None else [(residual[i][rows], residual[i + 1][rows]) for i in (0, 2)]
-            refs[rows], steps[rows] = self._descend_rows(adapter, anomalies[rows], constraints, distance, k, scale,
-                                                         given)
+            refs[rows], steps[rows] = self._descend_rows(
+                adapter, anomalies[rows], constraints, distance, k, scale, given
+            )
         return refs.reshape(anomalies.shape), steps
 
-    def _residual_start(self, adapter: ModelAdapter, anomalies: Tensor, grad: Tensor, constraints: list[Constraint],
-                        k: int, scale: Tensor, strict: float) -> tuple[Tensor, ...] | None:
+    def _residual_start(
+        self,
+        adapter: ModelAdapter,
+        anomalies: Tensor,
+        grad: Tensor,
+        constraints: list[Constraint],
+        k: int,
+        scale: Tensor,
+        strict: float,
+    ) -> tuple[Tensor, ...] | None:
         """``(start, support, plain start, its support, fits)`` of one chunk, or None without reconstruction."""
         with torch.no_grad():
             rec = adapter.reconstruct(anomalies)
@@ -228,12 +281,29 @@ class GradientSearch(ReferenceSearch):
             return None
         shape = anomalies.shape[1:]
         movable = changeable_mask(constraints, anomalies)
-        return self._settle_start(adapter, anomalies, grad, _flat(rec).to(anomalies.dtype), movable, k, scale,
-                                  lambda t: t.reshape(t.shape[0], *shape), constraints, strict)
+        return self._settle_start(
+            adapter,
+            anomalies,
+            grad,
+            _flat(rec).to(anomalies.dtype),
+            movable,
+            k,
+            scale,
+            lambda t: t.reshape(t.shape[0], *shape),
+            constraints,
+            strict,
+        )
 
-    def _descend_rows(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint],
-                      distance: Distance, k: int, scale: Tensor,
-                      residual: list[tuple[Tensor, Tensor]] | None) -> tuple[Tensor, Tensor]:
+    def _descend_rows(
+        self,
+        adapter: ModelAdapter,
+        anomalies: Tensor,
+        constraints: list[Constraint],
+        distance: Distance,
+        k: int,
+        scale: Tensor,
+        residual: list[tuple[Tensor, Tensor]] | None,
+    ) -> tuple[Tensor, Tensor]:
         """The two-phase descent (and the residual start's, where given) of rows that need one."""
         shape = anomalies.shape[1:]
         a_r = _flat(anomalies)
@@ -245,8 +315,15 @@ class GradientSearch(ReferenceSearch):
 
         starts, supports, first_phase = [], [], []
         if self.start in ("auto", "both", "anomaly"):
-            dense = self._descend([c for c in constraints if c.max_changes is None],
-                                  self._noisy(a_r, movable_r, scale), a_r, movable_r, scale, shaped, per_row=True)
+            dense = self._descend(
+                [c for c in constraints if c.max_changes is None],
+                self._noisy(a_r, movable_r, scale),
+                a_r,
+                movable_r,
+                scale,
+                shaped,
+                per_row=True,
+            )
             first_phase.append(dense.steps)
             if k < n:
                 # |gradient| x |change| in input units (the stored gradients are in scale units),
@@ -262,8 +339,7 @@ class GradientSearch(ReferenceSearch):
             supports.append(support)
             first_phase.append(torch.zeros(a_r.shape[0], dtype=torch.int64, device=a_r.device))
         s = len(starts)
-        sparse = self._descend(constraints, torch.cat(starts), a_r.repeat(s, 1), torch.cat(supports),
-                               scale, shaped)
+        sparse = self._descend(constraints, torch.cat(starts), a_r.repeat(s, 1), torch.cat(supports), scale, shaped)
         # A row's steps: its dense phase (if its start had one) plus its descent on the support.
         sparse.steps = sparse.steps + torch.cat(first_phase)
         # The starts stay candidates: the descent trades score for closeness, so where no
@@ -272,14 +348,28 @@ class GradientSearch(ReferenceSearch):
         with torch.no_grad():
             begun = _flat(project_all(constraints, shaped(torch.cat(starts)), shaped(a_s)))
             begun_ok = evaluate_all(constraints, shaped(begun), shaped(a_s))[1]
-        sparse = Descent(torch.cat([sparse.best, begun]), torch.cat([sparse.done, begun_ok]),
-                          torch.cat([sparse.steps, torch.cat(first_phase)]), sparse.grad_sq)
+        sparse = Descent(
+            torch.cat([sparse.best, begun]),
+            torch.cat([sparse.done, begun_ok]),
+            torch.cat([sparse.steps, torch.cat(first_phase)]),
+            sparse.grad_sq,
+        )
         picked, picked_steps = self._pick(sparse, a_r, 2 * s, a_r.shape[0], adapter, distance, shaped)
         return picked.to(a_r.dtype), picked_steps
 
-    def _settle_start(self, adapter: ModelAdapter, anomalies: Tensor, grad: Tensor, rec: Tensor, movable: Tensor,
-                      k: int, scale: Tensor, shaped: Callable[[Tensor], Tensor], constraints: list[Constraint],
-                      bound: float) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    def _settle_start(
+        self,
+        adapter: ModelAdapter,
+        anomalies: Tensor,
+        grad: Tensor,
+        rec: Tensor,
+        movable: Tensor,
+        k: int,
+        scale: Tensor,
+        shaped: Callable[[Tensor], Tensor],
+        constraints: list[Constraint],
+        bound: float,
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
         """The refined residual start, its support, the plain residual start, its support, and
         whether the refined one needs no descent: every constraint holds and its score is at most
         ``bound`` (the threshold minus its margin).
@@ -320,15 +410,42 @@ class GradientSearch(ReferenceSearch):
         noise = torch.randn(a.shape[1], generator=gen, dtype=torch.float64).to(a.device, a.dtype)
         return torch.where(movable, a + self.init_noise * scale * noise, a)
 
-    def _descend(self, constraints: list[Constraint], start: Tensor, a: Tensor, movable: Tensor, scale: Tensor,
-                 shaped: Callable[[Tensor], Tensor], *, per_row: bool = False) -> Descent:
+    def _descend(
+        self,
+        constraints: list[Constraint],
+        start: Tensor,
+        a: Tensor,
+        movable: Tensor,
+        scale: Tensor,
+        shaped: Callable[[Tensor], Tensor],
+        *,
+        per_row: bool = False,
+    ) -> Descent:
         """``descend`` with this search's step budget, step size, patience and optimiser."""
-        return descend(constraints, start, a, movable, scale, shaped, steps_budget=self.steps, lr=self.lr,
-                       patience=self.patience, optimizer=self.optimizer, per_row=per_row)
+        return descend(
+            constraints,
+            start,
+            a,
+            movable,
+            scale,
+            shaped,
+            steps_budget=self.steps,
+            lr=self.lr,
+            patience=self.patience,
+            optimizer=self.optimizer,
+            per_row=per_row,
+        )
 
     @staticmethod
-    def _pick(result: Descent, a: Tensor, s: int, b: int, adapter: ModelAdapter, distance: Distance,
-              shaped: Callable[[Tensor], Tensor]) -> tuple[Tensor, Tensor]:
+    def _pick(
+        result: Descent,
+        a: Tensor,
+        s: int,
+        b: int,
+        adapter: ModelAdapter,
+        distance: Distance,
+        shaped: Callable[[Tensor], Tensor],
+    ) -> tuple[Tensor, Tensor]:
         """Per row, among its starts: a finished reference nearest the anomaly, else the lowest score."""
         if s == 1:
             return result.best, result.steps
@@ -350,8 +467,9 @@ def _check_scale(scale: Any) -> Tensor | None:
     try:
         t = torch.as_tensor(np.asarray(scale, dtype=np.float64)).flatten()
     except (TypeError, ValueError):
-        raise TypeError(f"scale: expected an array of positive numbers, one per feature; got {type(scale).__name__}") \
-            from None
+        raise TypeError(
+            f"scale: expected an array of positive numbers, one per feature; got {type(scale).__name__}"
+        ) from None
     if t.numel() == 0 or not bool(torch.isfinite(t).all()) or bool((t <= 0).any()):
         raise ValueError("scale: expected positive finite values, one per feature (e.g. each feature's std)")
     return t

@@ -59,8 +59,9 @@ def undo_scores(adapter: ModelAdapter, anomalies: Tensor, references: Tensor, in
 def _importance_order(undone: Tensor, size: Tensor) -> Tensor:
     """Per row, slots ordered most important first: highest undo score (= rise), ties by larger change."""
     order = torch.sort(size, dim=1, descending=True, stable=True).indices
-    by_rise = torch.sort(torch.gather(undone, 1, order).nan_to_num(posinf=-float("inf")), dim=1,
-                         descending=True, stable=True).indices
+    by_rise = torch.sort(
+        torch.gather(undone, 1, order).nan_to_num(posinf=-float("inf")), dim=1, descending=True, stable=True
+    ).indices
     return torch.gather(order, 1, by_rise)
 
 
@@ -102,8 +103,9 @@ def rank_changes(adapter: ModelAdapter, anomalies: Tensor, references: Tensor) -
     if index.shape[1] == 0:
         return _as_lists(index, counts, tuple(anomalies.shape[1:]))
     undone = undo_scores(adapter, anomalies, references, index)
-    return _as_lists(_ranked(index, undone, anomalies.reshape(b, -1), references.reshape(b, -1)), counts,
-                     tuple(anomalies.shape[1:]))
+    return _as_lists(
+        _ranked(index, undone, anomalies.reshape(b, -1), references.reshape(b, -1)), counts, tuple(anomalies.shape[1:])
+    )
 
 
 def _checked(constraints: Sequence[Constraint]) -> list[Constraint]:
@@ -113,8 +115,14 @@ def _checked(constraints: Sequence[Constraint]) -> list[Constraint]:
 
 @torch.no_grad()
 def prune_and_rank(
-    adapter: ModelAdapter, constraints: Sequence[Constraint], anomalies: Tensor, references: Tensor,
-    bar: Tensor | float | None = None, *, prune: bool = True, protected: Tensor | None = None,
+    adapter: ModelAdapter,
+    constraints: Sequence[Constraint],
+    anomalies: Tensor,
+    references: Tensor,
+    bar: Tensor | float | None = None,
+    *,
+    prune: bool = True,
+    protected: Tensor | None = None,
     keep_share: float | None = None,
 ) -> tuple[Tensor, list[np.ndarray]]:
     """Undo the changes a reference does not need, then rank the rest; returns ``(references, changed)``.
@@ -186,9 +194,17 @@ def prune_and_rank(
     return refs.reshape(references.shape), _as_lists(ordered, final_counts, shape)
 
 
-def _longest_prefix(adapter: ModelAdapter, checked: list[Constraint], a: Tensor, r: Tensor, index: Tensor,
-                    undone: Tensor, bars: Tensor, shape: tuple[int, ...],
-                    locked: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def _longest_prefix(
+    adapter: ModelAdapter,
+    checked: list[Constraint],
+    a: Tensor,
+    r: Tensor,
+    index: Tensor,
+    undone: Tensor,
+    bars: Tensor,
+    shape: tuple[int, ...],
+    locked: Tensor | None = None,
+) -> tuple[Tensor, Tensor]:
     """Per row, how many of its cheapest undos (in order) can be applied together under the bar,
     and the changed indices in that cheapest-first order (protected changes last)."""
     n, m = index.shape
@@ -217,10 +233,12 @@ def _longest_prefix(adapter: ModelAdapter, checked: list[Constraint], a: Tensor,
 
 @torch.no_grad()
 def prune_changes(
-    adapter: ModelAdapter, constraints: Sequence[Constraint], anomalies: Tensor, references: Tensor,
-    *, bar: Tensor | float | None = None,
+    adapter: ModelAdapter,
+    constraints: Sequence[Constraint],
+    anomalies: Tensor,
+    references: Tensor,
+    *,
+    bar: Tensor | float | None = None,
 ) -> Tensor:
     """Undo changes the reference does not need while it stays at or below ``bar`` (see ``prune_and_rank``)."""
     return prune_and_rank(adapter, constraints, anomalies, references, bar)[0]
-
-

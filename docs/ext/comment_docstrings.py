@@ -24,8 +24,13 @@ class CommentDocstrings(griffe.Extension):
         first = attr.lineno - 1  # 0-based index of the assignment; the comment ends on the line above
         while first > 0 and lines[first - 1].lstrip().startswith("#:"):
             first -= 1
-        comment = [line.lstrip()[2:].removeprefix(" ") for line in lines[first:attr.lineno - 1]]
+        comment = [line.lstrip()[2:].removeprefix(" ") for line in lines[first : attr.lineno - 1]]
         if comment:
-            attr.docstring = griffe.Docstring("\n".join(comment), lineno=first + 1, endlineno=attr.lineno - 1,
-                                              parent=attr, parser=agent.docstring_parser,
-                                              parser_options=agent.docstring_options)
+            attr.docstring = griffe.Docstring(
+                "\n".join(comment),
+                lineno=first + 1,
+                endlineno=attr.lineno - 1,
+                parent=attr,
+                parser=agent.docstring_parser,
+                parser_options=agent.docstring_options,
+            )

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepaid_sdk.model.adapters import ReconstructionAdapter
 from deepaid_sdk.bench.synthetic import manifold_data, train_autoencoder
+from deepaid_sdk.model.adapters import ReconstructionAdapter
 
 WIDTH = 20
 K = 3

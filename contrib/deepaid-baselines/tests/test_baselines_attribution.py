@@ -5,12 +5,12 @@ import pytest
 import torch
 from torch import nn
 
-from deepaid_sdk import ConcisenessConstraint
-from deepaid_sdk.model.adapters import ScoreAdapter
-from deepaid_sdk.testing import INVARIANCE_ROWS, check_search
 from deepaid_baselines import ATTRIBUTION_METHODS, attribute
 from deepaid_baselines.attribution import USES_BASELINES
 from deepaid_baselines.attribution_searches import ATTRIBUTION_SEARCHES, KernelShapSearch, LimeSearch
+from deepaid_sdk import ConcisenessConstraint
+from deepaid_sdk.model.adapters import ScoreAdapter
+from deepaid_sdk.testing import INVARIANCE_ROWS, check_search
 
 K = 3
 
@@ -31,8 +31,11 @@ def linear_case(shape=(20,), seed=0):
 @pytest.mark.parametrize("method", ATTRIBUTION_METHODS)
 def test_attribute_on_a_linear_score_matches_the_closed_form(method, shape):
     forward, w, x, base = linear_case(shape)
-    attr = attribute(method, forward, x, base, n_samples=200) if method in ("kernel_shap", "lime") \
+    attr = (
+        attribute(method, forward, x, base, n_samples=200)
+        if method in ("kernel_shap", "lime")
         else attribute(method, forward, x, base)
+    )
     assert attr.shape == x.shape
     expected = {"saliency": w.expand_as(x), "input_x_gradient": x * w}.get(method, w * (x - base))
     torch.testing.assert_close(attr, expected, atol=2e-3, rtol=1e-3)
@@ -102,8 +105,14 @@ def test_attribution_baseline_changes_at_most_k_features_to_the_reconstruction(c
     # on 2 cores, so the large-batch invariance check runs on the gradient methods here and on
     # the sampling methods in test_sampling_baselines_do_not_depend_on_the_batch below.
     sampled = cls in (KernelShapSearch, LimeSearch)
-    result = check_search(cls(normal=ae.normal, **fast_options(cls)), ae.adapter, x, [ConcisenessConstraint(K)],
-                          single_rows=2, batch_rows=0 if sampled else INVARIANCE_ROWS)
+    result = check_search(
+        cls(normal=ae.normal, **fast_options(cls)),
+        ae.adapter,
+        x,
+        [ConcisenessConstraint(K)],
+        single_rows=2,
+        batch_rows=0 if sampled else INVARIANCE_ROWS,
+    )
     mask = result.changed_mask()
     assert mask.sum(axis=1).max() <= K and mask.any()
     with torch.no_grad():
@@ -161,5 +170,11 @@ def test_sampling_baselines_do_not_depend_on_the_batch(cls, baselines_ae):
     """The same rows alone and at several positions of a 300-row batch give the same changes."""
     from deepaid_sdk.testing import check_batch_invariance
 
-    check_batch_invariance(cls(normal=baselines_ae.normal, n_samples=20), baselines_ae.adapter,
-                           baselines_ae.anomalies[:6], [ConcisenessConstraint(K)], rows=300, probes=2)
+    check_batch_invariance(
+        cls(normal=baselines_ae.normal, n_samples=20),
+        baselines_ae.adapter,
+        baselines_ae.anomalies[:6],
+        [ConcisenessConstraint(K)],
+        rows=300,
+        probes=2,
+    )

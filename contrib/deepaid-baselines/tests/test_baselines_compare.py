@@ -6,15 +6,20 @@ import sys
 import numpy as np
 import pytest
 
+from deepaid_baselines.plugin import BASELINE_SEARCHES
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
-from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.bench.case import BenchmarkCase
 from deepaid_sdk.bench.compare import (
-    MISSING, baseline_explainers, compare, flip_at_k, gaussian_perturb, position_accuracy,
+    MISSING,
+    baseline_explainers,
+    compare,
+    flip_at_k,
+    gaussian_perturb,
+    position_accuracy,
 )
 from deepaid_sdk.distances import L2Distance
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.results import InterpretationBatch
-from deepaid_baselines.plugin import BASELINE_SEARCHES
 
 K = 3
 ALL = sorted(s.name for s in BASELINE_SEARCHES)
@@ -31,20 +36,40 @@ def ours(ae):
 def tiny_case(ae, names=("residual", "nearest_normal", "saliency"), n=8, **extra):
     found = baseline_explainers(ae.adapter, K, normal=ae.normal[:400])
     explainers = {"deepaid": ours(ae), **{name: found[name] for name in names}}
-    return BenchmarkCase(name="tiny-ae", anomalies=ae.anomalies[:n], k=K, explainers=explainers,
-                         is_normal=ae.is_normal, truth=ae.truth[:n], setup={"seed": 0, "detector": "AE 20"}, **extra)
+    return BenchmarkCase(
+        name="tiny-ae",
+        anomalies=ae.anomalies[:n],
+        k=K,
+        explainers=explainers,
+        is_normal=ae.is_normal,
+        truth=ae.truth[:n],
+        setup={"seed": 0, "detector": "AE 20"},
+        **extra,
+    )
 
 
 def test_compare_gives_every_figure_for_every_method(baselines_ae, tmp_path):
     report = compare(tiny_case(baselines_ae), tmp_path, seeds=2)
-    assert report.columns == ("case", "method", "flip@K", "recall@K", "stability", "robustness", "changed",
-                              "anomalies/s")
+    assert report.columns == (
+        "case",
+        "method",
+        "flip@K",
+        "recall@K",
+        "stability",
+        "robustness",
+        "changed",
+        "anomalies/s",
+    )
     assert [row[1] for row in report.rows] == ["deepaid", "residual", "nearest_normal", "saliency"]
     assert all(row[0] == "tiny-ae" for row in report.rows)
     # flip@K, recall@K, stability, robustness on these 8 alerts, measured (flip in 1/8, recall in 1/24): only
     # our search flips them all at K = 3, the deterministic baselines are perfectly stable.
-    expected = {"deepaid": (1.0, 1.0, 1.0, 1.0), "residual": (0.0, 1.0, 1.0, 1.0),
-                "nearest_normal": (1 / 8, 22 / 24, 1.0, 1.0), "saliency": (0.0, 1.0, 1.0, 1.0)}
+    expected = {
+        "deepaid": (1.0, 1.0, 1.0, 1.0),
+        "residual": (0.0, 1.0, 1.0, 1.0),
+        "nearest_normal": (1 / 8, 22 / 24, 1.0, 1.0),
+        "saliency": (0.0, 1.0, 1.0, 1.0),
+    }
     assert {row[1]: row[2:6] for row in report.rows} == {m: pytest.approx(v, abs=1e-3) for m, v in expected.items()}
     assert [row[6] for row in report.rows] == [K] * 4  # every method changes K features
     assert all(row[7] > 0 for row in report.rows)
@@ -72,8 +97,9 @@ def test_flip_at_k_applies_only_the_first_k_changes(baselines_ae):
     ae = baselines_ae
     x = ae.anomalies[:6]
     # Every feature set to the reconstruction: more than K changes, ordered by importance.
-    wide = Interpreter(ae.adapter, GradientSearch(steps=1, start="reconstruction", prune=False),
-                       build_constraints(k=20), L2Distance())
+    wide = Interpreter(
+        ae.adapter, GradientSearch(steps=1, start="reconstruction", prune=False), build_constraints(k=20), L2Distance()
+    )
     result = wide.search.search(ae.adapter, x, wide.constraints)
     case = BenchmarkCase(name="c", anomalies=x, k=K, explainers={"m": lambda a, s: result}, is_normal=ae.is_normal)
     patched = x.copy()
@@ -93,8 +119,17 @@ def batch_with_changes(changes, shape):
     dims = () if len(shape) == 1 else (len(shape),)
     changed = tuple(np.asarray(c, dtype=np.int64).reshape(len(c), *dims) for c in changes)
     z = np.zeros(n)
-    return InterpretationBatch(anomalies=anomalies, references=refs, changed=changed, scores=z, reference_scores=z,
-                               flipped=np.ones(n, bool), steps=np.zeros(n, np.int64), threshold=1.0, seconds=1.0)
+    return InterpretationBatch(
+        anomalies=anomalies,
+        references=refs,
+        changed=changed,
+        scores=z,
+        reference_scores=z,
+        flipped=np.ones(n, bool),
+        steps=np.zeros(n, np.int64),
+        threshold=1.0,
+        seconds=1.0,
+    )
 
 
 def test_position_accuracy_checks_the_first_changed_position():
@@ -125,15 +160,24 @@ def coin(x, seed):
     for i, c in enumerate(changed):
         refs[i, c] = 0.0
     n = len(x)
-    return InterpretationBatch(anomalies=x, references=refs, changed=changed, scores=np.full(n, 2.0),
-                               reference_scores=np.full(n, 2.0), flipped=np.zeros(n, bool),
-                               steps=np.zeros(n, np.int64), threshold=1.0, seconds=1.0)
+    return InterpretationBatch(
+        anomalies=x,
+        references=refs,
+        changed=changed,
+        scores=np.full(n, 2.0),
+        reference_scores=np.full(n, 2.0),
+        flipped=np.zeros(n, bool),
+        steps=np.zeros(n, np.int64),
+        threshold=1.0,
+        seconds=1.0,
+    )
 
 
 def test_stability_and_robustness_are_the_jaccard_of_the_runs(baselines_ae):
     x = baselines_ae.anomalies[:8]
-    case = BenchmarkCase(name="coin", anomalies=x, k=K, explainers={"coin": coin}, is_normal=baselines_ae.is_normal,
-                         setup={"seed": 0})
+    case = BenchmarkCase(
+        name="coin", anomalies=x, k=K, explainers={"coin": coin}, is_normal=baselines_ae.is_normal, setup={"seed": 0}
+    )
     row = compare(case, None, seeds=2).rows[0]
 
     def mean_jaccard(a, b):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from deepaid_baselines import NearestNormalSearch, nearest_rows
 from deepaid_sdk import ConcisenessConstraint
 from deepaid_sdk.testing import check_search
-from deepaid_baselines import NearestNormalSearch, nearest_rows
 
 K = 3
 

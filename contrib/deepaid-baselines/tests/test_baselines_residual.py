@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from deepaid_baselines import ResidualSearch
 from deepaid_sdk import ConcisenessConstraint, FrozenConstraint
 from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.testing import check_search
-from deepaid_baselines import ResidualSearch
 
 K = 3
 

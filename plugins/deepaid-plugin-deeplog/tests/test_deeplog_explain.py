@@ -15,13 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from deepaid_sdk import explain_file
-from deepaid_sdk.distill.alerts import as_alerts
-from deepaid_sdk.distill.files import read_records
 from deepaid_plugin_deeplog.distill_states import EditStates
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS
 from deepaid_plugin_deeplog.parsing import HDFS_BLOCK_ID, LogKeyParser, group_sessions
 from deepaid_plugin_deeplog.preset import deeplog_interpreter
+from deepaid_sdk import explain_file
+from deepaid_sdk.distill.alerts import as_alerts
+from deepaid_sdk.distill.files import read_records
 
 FACTORY = "deepaid_plugin_deeplog.model:DeepLog"
 
@@ -41,15 +41,29 @@ def deeplog_files(deeplog_experiment, tmp_path_factory):
         warnings.simplefilter("ignore")
         keys = LogKeyParser.load(root / "parser.json").transform(lines)
     pq.write_table(pa.table({"block": blocks, "key": keys}), root / "keys.parquet")
-    return {"root": root, "lines": lines, "keys": keys, "model_args": ex.model.config(),
-            "templates": ex.parser.templates, "model": ex.model}
+    return {
+        "root": root,
+        "lines": lines,
+        "keys": keys,
+        "model_args": ex.model.config(),
+        "templates": ex.parser.templates,
+        "model": ex.model,
+    }
 
 
 def _explain(files, src, out, **kw):
     kw.setdefault("options", {"parser": str(files["root"] / "parser.json")})
     kw.setdefault("k", 3)
-    return explain_file("deeplog", FACTORY, src, out, model_args=files["model_args"],
-                        weights=files["root"] / "deeplog.pt", quiet=True, **kw)
+    return explain_file(
+        "deeplog",
+        FACTORY,
+        src,
+        out,
+        model_args=files["model_args"],
+        weights=files["root"] / "deeplog.pt",
+        quiet=True,
+        **kw,
+    )
 
 
 def _records(path):
@@ -76,7 +90,8 @@ def test_raw_log_lines_become_one_record_per_session(deeplog_files, deeplog_log_
     assert [r["score"] for r in records] == [float(len(d.flagged)) for d in direct]
     assert sorted(tuple(r["changed"]) for r in records) == sorted(
         tuple(f"{e.kind} at {e.position}" for e in sorted(d.edits, key=lambda e: (-len(e.fixes), e.position)))
-        for d in direct)
+        for d in direct
+    )
     alerts = [r for r in records if r["alert"]]
     assert len(alerts) >= 10 and summary.alerts == len(alerts)
     assert np.mean([r["flipped"] for r in alerts]) >= 0.9
@@ -94,8 +109,14 @@ def test_raw_log_lines_become_one_record_per_session(deeplog_files, deeplog_log_
 
 def test_a_table_of_lines_and_a_column_of_keys_give_the_same_sessions(deeplog_files, deeplog_log_records, tmp_path):
     _, from_log = deeplog_log_records
-    _explain(deeplog_files, deeplog_files["root"] / "test.csv", tmp_path / "csv.jsonl", id_column="block",
-             columns=["line"], batch_size=1000)
+    _explain(
+        deeplog_files,
+        deeplog_files["root"] / "test.csv",
+        tmp_path / "csv.jsonl",
+        id_column="block",
+        columns=["line"],
+        batch_size=1000,
+    )
     assert _records(tmp_path / "csv.jsonl") == from_log  # batch 1000 vs 64: the same records
 
 
@@ -103,8 +124,15 @@ def test_keys_without_a_parser_take_the_reserved_keys_as_options(deeplog_files, 
     _, from_log = deeplog_log_records
     # As --option values are JSON, template ids arrive as strings ("3"): they are read as key ids.
     options = {"pad_key": 0, "unknown_key": 1, "templates": {str(k): v for k, v in deeplog_files["templates"].items()}}
-    _explain(deeplog_files, deeplog_files["root"] / "keys.parquet", tmp_path / "keys.jsonl", id_column="block",
-             columns=["key"], options=options, batch_size=5)
+    _explain(
+        deeplog_files,
+        deeplog_files["root"] / "keys.parquet",
+        tmp_path / "keys.jsonl",
+        id_column="block",
+        columns=["key"],
+        options=options,
+        batch_size=5,
+    )
     assert _records(tmp_path / "keys.jsonl") == from_log
 
 
@@ -127,8 +155,9 @@ def test_an_interrupted_session_job_resumes_to_the_same_output(deeplog_files, de
     with pytest.raises(KeyboardInterrupt):
         _explain(deeplog_files, deeplog_files["root"] / "test.log", out, batch_size=16, fields=[Field(3)])
     assert (tmp_path / "o.jsonl.parts" / "staged.parquet").is_file() and not out.exists()
-    summary = _explain(deeplog_files, deeplog_files["root"] / "test.log", out, batch_size=16, fields=[Field(0)],
-                       resume=True)
+    summary = _explain(
+        deeplog_files, deeplog_files["root"] / "test.log", out, batch_size=16, fields=[Field(0)], resume=True
+    )
     assert summary.resumed_rows == 32
     assert [{k: v for k, v in r.items() if k != "n"} for r in _records(out)] == from_log
 
@@ -152,8 +181,12 @@ def test_session_input_errors_say_what_to_pass(deeplog_files, tmp_path):
     with pytest.raises(ValueError, match=r"normal: the deeplog input calibrates no threshold"):
         _explain(deeplog_files, root / "test.log", tmp_path / "c.jsonl", normal=np.zeros((3, 1)))
     with pytest.raises(ValueError, match=r"unit: rows of log lines or key ids make sessions"):
-        _explain(deeplog_files, root / "test.log", tmp_path / "d.jsonl",
-                 options={"parser": str(root / "parser.json"), "unit": "windows"})
+        _explain(
+            deeplog_files,
+            root / "test.log",
+            tmp_path / "d.jsonl",
+            options={"parser": str(root / "parser.json"), "unit": "windows"},
+        )
     with pytest.raises(ValueError, match=r"parser: expected a saved LogKeyParser"):
         (tmp_path / "p.json").write_text("{}")
         _explain(deeplog_files, root / "test.log", tmp_path / "e.jsonl", options={"parser": str(tmp_path / "p.json")})
@@ -162,8 +195,14 @@ def test_session_input_errors_say_what_to_pass(deeplog_files, tmp_path):
     small.save(tmp_path / "small.json")
     pq.write_table(pa.table({"block": ["b"] * 3, "key": [2, 3, 99]}), tmp_path / "far.parquet")
     with pytest.raises(ValueError, match=r"session id='b': key ids must lie in \[0, \d+\)"):
-        _explain(deeplog_files, tmp_path / "far.parquet", tmp_path / "f.jsonl", columns=["key"], id_column="block",
-                 options={})
+        _explain(
+            deeplog_files,
+            tmp_path / "far.parquet",
+            tmp_path / "f.jsonl",
+            columns=["key"],
+            id_column="block",
+            options={},
+        )
 
 
 def test_unmatched_and_orphan_lines_are_counted_not_dropped_silently(deeplog_files, tmp_path):
@@ -181,10 +220,29 @@ def test_unmatched_and_orphan_lines_are_counted_not_dropped_silently(deeplog_fil
 def test_the_command_line_explains_a_log_file(deeplog_files, tmp_path):
     root = deeplog_files["root"]
     out = tmp_path / "cli.jsonl"
-    cmd = [sys.executable, "-m", "deepaid_sdk.cli", "explain", "deeplog", "--model", FACTORY,
-           "--model-args", json.dumps(deeplog_files["model_args"]), "--weights", str(root / "deeplog.pt"),
-           "--input", str(root / "test.log"), "--output", str(out), "--option", f"parser={root / 'parser.json'}",
-           "--k", "3", "--quiet", "--json"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "deepaid_sdk.cli",
+        "explain",
+        "deeplog",
+        "--model",
+        FACTORY,
+        "--model-args",
+        json.dumps(deeplog_files["model_args"]),
+        "--weights",
+        str(root / "deeplog.pt"),
+        "--input",
+        str(root / "test.log"),
+        "--output",
+        str(out),
+        "--option",
+        f"parser={root / 'parser.json'}",
+        "--k",
+        "3",
+        "--quiet",
+        "--json",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     summary = json.loads(done.stdout)
@@ -193,6 +251,12 @@ def test_the_command_line_explains_a_log_file(deeplog_files, tmp_path):
 
 def test_sessions_run_on_ray_as_on_one_machine(deeplog_files, deeplog_log_records, tmp_path):
     _, from_log = deeplog_log_records
-    summary = _explain(deeplog_files, deeplog_files["root"] / "test.log", tmp_path / "ray.jsonl", batch_size=16,
-                       engine="ray", workers=1)
+    summary = _explain(
+        deeplog_files,
+        deeplog_files["root"] / "test.log",
+        tmp_path / "ray.jsonl",
+        batch_size=16,
+        engine="ray",
+        workers=1,
+    )
     assert summary.engine == "ray" and _records(tmp_path / "ray.jsonl") == from_log

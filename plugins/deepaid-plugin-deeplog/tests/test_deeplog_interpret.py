@@ -10,20 +10,25 @@ import torch
 from torch import nn
 
 import deepaid_sdk
-from deepaid_sdk import OneHotConstraint
-from deepaid_sdk.registry import registry
-from deepaid_sdk.testing import check_adapter, check_search
-
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS
 from deepaid_plugin_deeplog.preset import DeepLogInterpreter
 from deepaid_plugin_deeplog.search import DeepLogSearch
 from deepaid_plugin_deeplog.views import batch_tables, side_by_side
+from deepaid_sdk import OneHotConstraint
+from deepaid_sdk.registry import registry
+from deepaid_sdk.testing import check_adapter, check_search
 
 
 def _create(ex, **options):
-    return deepaid_sdk.create("deeplog", model=ex.model, num_candidates=ex.config.num_candidates,
-                              templates=ex.templates, **RESERVED_KEYS, **options)
+    return deepaid_sdk.create(
+        "deeplog",
+        model=ex.model,
+        num_candidates=ex.config.num_candidates,
+        templates=ex.templates,
+        **RESERVED_KEYS,
+        **options,
+    )
 
 
 def test_registry_lists_the_plugins_components():
@@ -95,8 +100,9 @@ def test_every_model_input_is_one_hot(deeplog_experiment, deeplog_alerts):
             seen.append(x.detach().clone())
             return self.inner(x)
 
-    interp = deepaid_sdk.create("deeplog", model=Recorder(ex.model), num_candidates=ex.config.num_candidates,
-                                k=2, **RESERVED_KEYS)
+    interp = deepaid_sdk.create(
+        "deeplog", model=Recorder(ex.model), num_candidates=ex.config.num_candidates, k=2, **RESERVED_KEYS
+    )
     interp.interpret_batch(deeplog_alerts[:40])
     onehot = OneHotConstraint.rows(ex.config.window, ex.num_keys)
     assert len(seen) >= 2
@@ -119,8 +125,7 @@ def test_conformance_suite(deeplog_experiment, deeplog_alerts):
     ex = deeplog_experiment
     adapter = DeepLogAdapter(ex.model, num_candidates=ex.config.num_candidates, **RESERVED_KEYS)
     check_adapter(adapter, deeplog_alerts[:16])
-    check_search(DeepLogSearch(), adapter, deeplog_alerts[:16],
-                 deepaid_sdk.build_constraints(k=1))
+    check_search(DeepLogSearch(), adapter, deeplog_alerts[:16], deepaid_sdk.build_constraints(k=1))
 
 
 def test_normal_rows_come_back_unchanged(deeplog_experiment):

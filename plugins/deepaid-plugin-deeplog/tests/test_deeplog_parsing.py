@@ -8,10 +8,19 @@ import numpy as np
 import pytest
 
 from deepaid_plugin_deeplog.parsing import (
-    HDFS_BLOCK_ID, PAD_KEY, UNKNOWN_KEY, LogKeyParser, group_sessions, parse_log_file,
+    HDFS_BLOCK_ID,
+    PAD_KEY,
+    UNKNOWN_KEY,
+    LogKeyParser,
+    group_sessions,
+    parse_log_file,
 )
 from deepaid_plugin_deeplog.synthetic import (
-    EVENTS, LINE_HEADER, NUM_NORMAL, generate_workflow_logs, normal_session,
+    EVENTS,
+    LINE_HEADER,
+    NUM_NORMAL,
+    generate_workflow_logs,
+    normal_session,
 )
 
 
@@ -132,9 +141,16 @@ def test_planted_positions_cover_equivalent_edits():
     from deepaid_plugin_deeplog.synthetic import SyntheticLog
 
     events = np.array([0, 1, 1, 2, 5])  # ALLOC RECV RECV RESP STORED: one RECV of three deleted at 2
-    log = SyntheticLog(lines=(), line_events=np.zeros(0, np.int64), block_ids=("b",), session_events=(events,),
-                       labels=np.array([True]), kinds=("delete",), positions=np.array([2]),
-                       planted_events=np.array([1]))
+    log = SyntheticLog(
+        lines=(),
+        line_events=np.zeros(0, np.int64),
+        block_ids=("b",),
+        session_events=(events,),
+        labels=np.array([True]),
+        kinds=("delete",),
+        positions=np.array([2]),
+        planted_events=np.array([1]),
+    )
     # Gaps 1, 2 and 3 give back the same sequence: events 0..3 sit beside one of them.
     assert log.planted_positions(0).tolist() == [0, 1, 2, 3]
     assert len(EVENTS) == NUM_NORMAL + 6

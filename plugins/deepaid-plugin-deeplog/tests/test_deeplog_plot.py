@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepaid_sdk.results import Interpretation
-
 from deepaid_plugin_deeplog.views import plot_sequence, sequence_figure
+from deepaid_sdk.results import Interpretation
 
 
 def _interp() -> Interpretation:
     anomaly = np.array([0, 0, 3, 5, 9], dtype=np.int64)  # window of 4 keys, then the next key
     reference = np.array([0, 0, 3, 5, 6], dtype=np.int64)
-    return Interpretation(anomaly=anomaly, reference=reference, changed=np.array([4]), anomaly_values=anomaly[[4]],
-                          reference_values=reference[[4]], score=2.5, reference_score=-1.0, threshold=0.0,
-                          flipped=True, steps=1, seconds=0.0)
+    return Interpretation(
+        anomaly=anomaly,
+        reference=reference,
+        changed=np.array([4]),
+        anomaly_values=anomaly[[4]],
+        reference_values=reference[[4]],
+        score=2.5,
+        reference_score=-1.0,
+        threshold=0.0,
+        flipped=True,
+        steps=1,
+        seconds=0.0,
+    )
 
 
 def test_sequence_plot_has_a_title_and_a_y_label(tmp_path):

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,8 +19,14 @@ from deepaid_plugin_deeplog.session_plants import EXPLAINED_BY, keep, plant_edit
 
 
 def _create(ex, **options):
-    return deepaid_sdk.create("deeplog", model=ex.model, num_candidates=ex.config.num_candidates,
-                              templates=ex.templates, **RESERVED_KEYS, **options)
+    return deepaid_sdk.create(
+        "deeplog",
+        model=ex.model,
+        num_candidates=ex.config.num_candidates,
+        templates=ex.templates,
+        **RESERVED_KEYS,
+        **options,
+    )
 
 
 def _flagged(adapter, sessions):
@@ -68,8 +73,7 @@ def deeplog_double_batch(deeplog_experiment, deeplog_planted):
     return _create(ex).interpret_sessions(doubles, k=3)
 
 
-def test_edited_sessions_are_normal_and_match_their_edits(deeplog_experiment, deeplog_planted,
-                                                          deeplog_session_batch):
+def test_edited_sessions_are_normal_and_match_their_edits(deeplog_experiment, deeplog_planted, deeplog_session_batch):
     batch, adapter = deeplog_session_batch, _create(deeplog_experiment).adapter
     assert len(deeplog_planted) >= 40 and len(batch) == len(deeplog_planted)
     originals = [np.asarray(s) for s in deeplog_planted.sessions]
@@ -94,7 +98,7 @@ def test_every_reported_edit_is_needed(deeplog_experiment, deeplog_session_batch
     assert not any(_flagged(adapter, [apply_edits(r.session, r.edits) for r in results]))  # all edits: normal
     jobs = [(r, j) for r in results for j in range(len(r.edits))]
     assert len(jobs) >= len(results) + len(multi)
-    undone = [apply_edits(r.session, r.edits[:j] + r.edits[j + 1:]) for r, j in jobs]
+    undone = [apply_edits(r.session, r.edits[:j] + r.edits[j + 1 :]) for r, j in jobs]
     assert all(_flagged(adapter, undone))  # undoing any one edit leaves a flagged window
     assert all(r.edits[j].fixes and set(r.edits[j].fixes) <= set(r.flagged) for r, j in jobs)
     assert all(r.edits[0].fixes == r.flagged for r in single)  # a lone edit fixes every flag
@@ -188,7 +192,7 @@ def test_padded_sessions_shorter_than_a_window_are_explained(deeplog_experiment,
     # Prefixes, and prefixes that end at a flag shorter than a window (the model is causal: still flagged).
     w = deeplog_experiment.config.window
     whole = interp.interpret_sessions(list(deeplog_planted.sessions))
-    early = [s[:r.flagged[0] + 1] for s, r in zip(deeplog_planted.sessions, whole) if r.flagged and r.flagged[0] < w]
+    early = [s[: r.flagged[0] + 1] for s, r in zip(deeplog_planted.sessions, whole) if r.flagged and r.flagged[0] < w]
     assert len(early) >= 3
     short = [s[:n] for s in deeplog_planted.sessions[:10] for n in (1, 3)] + early
     alone = interp.interpret_sessions(short)
@@ -201,6 +205,7 @@ def test_padded_sessions_shorter_than_a_window_are_explained(deeplog_experiment,
 
 
 # -- properties of edit sets -------------------------------------------------------------------
+
 
 @st.composite
 def _session_and_edits(draw):
@@ -234,8 +239,11 @@ def test_apply_then_undo_gives_the_original_back(case):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(2, 6), min_size=2, max_size=30), st.sampled_from(["replace", "insert", "delete"]),
-       st.integers(0, 2**31 - 1))
+@given(
+    st.lists(st.integers(2, 6), min_size=2, max_size=30),
+    st.sampled_from(["replace", "insert", "delete"]),
+    st.integers(0, 2**31 - 1),
+)
 def test_every_truth_position_undoes_the_plant(seq, kind, seed):
     original = np.asarray(seq)
     anomalous, truth = plant_edit(original, kind, np.random.default_rng(seed), np.arange(2, 9))
@@ -276,8 +284,12 @@ def test_session_bench_scores_ours_and_the_baselines(deeplog_experiment, deeplog
     assert not any(_flagged(adapter, [apply_edits(s, e) for s, e in zip(part.sessions, edits)]))
     rows = score_methods(adapter, part, session_methods(interp, adapter, {}, k=2))
     # The first 30 planted sessions the model flags are 16 replaces and 14 inserts; no delete is among them.
-    assert [(r[0], r[1], r[7]) for r in rows] == [("replace", "deepaid", 16), ("replace", "next-key-top-guess", 16),
-                                                  ("insert", "deepaid", 14), ("insert", "next-key-top-guess", 14)]
+    assert [(r[0], r[1], r[7]) for r in rows] == [
+        ("replace", "deepaid", 16),
+        ("replace", "next-key-top-guess", 16),
+        ("insert", "deepaid", 14),
+        ("insert", "next-key-top-guess", 14),
+    ]
     assert all(r[5] > 0 for r in rows)
     figures = {(kind, name): (flip, pos, n_edits, kd) for kind, name, flip, pos, n_edits, _, kd, _ in rows}
     for kind in ("replace", "insert"):

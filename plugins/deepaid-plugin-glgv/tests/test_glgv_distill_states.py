@@ -5,10 +5,9 @@ import json
 import numpy as np
 
 import deepaid_sdk
+from deepaid_plugin_glgv.distill_states import EndpointStates
 from deepaid_sdk.distill import Distiller, as_alerts
 from deepaid_sdk.registry import registry
-
-from deepaid_plugin_glgv.distill_states import EndpointStates
 
 
 def test_states_name_the_changed_endpoints_kinds_and_the_hop_distance(glgv_trained):

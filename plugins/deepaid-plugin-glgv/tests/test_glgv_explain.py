@@ -13,13 +13,11 @@ import pandas as pd
 import pytest
 import torch
 
+from deepaid_plugin_glgv.explain_input import EdgeListInput, stage_edge_list
 from deepaid_sdk import explain_file
 from deepaid_sdk.cli import main as cli_main
 from deepaid_sdk.explain.inputs import STAGED_NAME
 from deepaid_sdk.explain.sources import Source
-
-from deepaid_plugin_glgv import GLGV, AuthGraph
-from deepaid_plugin_glgv.explain_input import EdgeListInput, stage_edge_list
 
 
 @pytest.fixture(scope="module")
@@ -31,21 +29,31 @@ def files(glgv_trained, tmp_path_factory):
     t, s, d = data.train
     (folder / "train.txt").write_text("# time src dst\n" + "".join(f"{a:.6f} {b} {c}\n" for a, b, c in zip(t, s, d)))
     pairs, malicious = data.test_edges()
-    pd.DataFrame({"alert_id": [f"e{i}" for i in range(len(pairs))], "dst": pairs[:, 1], "when": 1.5,
-                  "src": pairs[:, 0]}).to_csv(folder / "alerts.csv", index=False)
+    pd.DataFrame(
+        {"alert_id": [f"e{i}" for i in range(len(pairs))], "dst": pairs[:, 1], "when": 1.5, "src": pairs[:, 0]}
+    ).to_csv(folder / "alerts.csv", index=False)
     # A comment, a blank line, then one edge per line with a blank line after the fifth: ids are line numbers.
     lines = ["# alert edges", ""] + [f"{i + 0.5} {a}\t{b}" for i, (a, b) in enumerate(pairs)]
     lines.insert(7, "   ")
     (folder / "alerts.txt").write_text("\n".join(lines) + "\n")
     numbers = [n for n, line in enumerate(lines, start=1) if line.strip() and not line.startswith("#")]
-    return {"dir": folder, "model": folder / "glgv.pt", "graph": str(folder / "train.txt"), "pairs": pairs,
-            "malicious": malicious, "lines": numbers, "graph_obj": graph, "det": det}
+    return {
+        "dir": folder,
+        "model": folder / "glgv.pt",
+        "graph": str(folder / "train.txt"),
+        "pairs": pairs,
+        "malicious": malicious,
+        "lines": numbers,
+        "graph_obj": graph,
+        "det": det,
+    }
 
 
 def _run(files, name, output, **kwargs):
     options = kwargs.pop("options", {"graph": files["graph"]})
-    return explain_file("glgv", files["model"], files["dir"] / name, files["dir"] / output, options=options,
-                        quiet=True, **kwargs)
+    return explain_file(
+        "glgv", files["model"], files["dir"] / name, files["dir"] / output, options=options, quiet=True, **kwargs
+    )
 
 
 def _records(path):
@@ -137,8 +145,10 @@ def test_an_interrupted_job_resumes_and_a_changed_graph_is_refused(files, monkey
         _run(files, "alerts.txt", "resumed.jsonl", batch_size=10)
     monkeypatch.setattr(EdgeListInput, "explain", original)
     with monkeypatch.context() as m:
-        m.setattr("deepaid_plugin_glgv.explain_input.stage_edge_list",
-                  lambda *a, **k: pytest.fail("the staged file of the interrupted job was not reused"))
+        m.setattr(
+            "deepaid_plugin_glgv.explain_input.stage_edge_list",
+            lambda *a, **k: pytest.fail("the staged file of the interrupted job was not reused"),
+        )
         resumed = _run(files, "alerts.txt", "resumed.jsonl", batch_size=10, resume=True)
     assert resumed.resumed_rows == 30 and resumed.rows == expected.rows == len(files["pairs"])
     assert (files["dir"] / "resumed.jsonl").read_text() == (files["dir"] / "whole.jsonl").read_text()
@@ -171,10 +181,14 @@ def test_errors_name_the_argument_and_what_to_pass(files, tmp_path):
         _run(files, "alerts.csv", "x.jsonl", options={"graph": str(tmp_path / "none.txt")})
     unknown = tmp_path / "unknown.csv"
     pd.DataFrame({"src": ["U00", "U999", "U00"], "dst": ["C00", "C00", "Cnew"]}).to_csv(unknown, index=False)
-    with pytest.raises(ValueError, match=r"records \[1, 2\] name 2 node\(s\) not in the training graph .*"
-                                         r"\['U999', 'Cnew'\]; the detector has no embedding"):
-        explain_file("glgv", files["model"], unknown, tmp_path / "x.jsonl", options={"graph": files["graph"]},
-                     quiet=True)
+    with pytest.raises(
+        ValueError,
+        match=r"records \[1, 2\] name 2 node\(s\) not in the training graph .*"
+        r"\['U999', 'Cnew'\]; the detector has no embedding",
+    ):
+        explain_file(
+            "glgv", files["model"], unknown, tmp_path / "x.jsonl", options={"graph": files["graph"]}, quiet=True
+        )
     with pytest.raises(ValueError, match=r"columns: expected two columns.*got 3: \['src', 'dst', 'when'\]"):
         _run(files, "alerts.csv", "x.jsonl", columns=["src", "dst", "when"])
     with pytest.raises(ValueError, match=r"columns: no column \['from'\]"):
@@ -192,8 +206,14 @@ def test_errors_name_the_argument_and_what_to_pass(files, tmp_path):
     other = tmp_path / "other.pt"
     torch.save({"weight": torch.zeros(2)}, other)
     with pytest.raises(ValueError, match=r"model: .*other.pt' is not a GLGV state dict"):
-        explain_file("glgv", other, files["dir"] / "alerts.csv", tmp_path / "x.jsonl",
-                     options={"graph": files["graph"]}, quiet=True)
+        explain_file(
+            "glgv",
+            other,
+            files["dir"] / "alerts.csv",
+            tmp_path / "x.jsonl",
+            options={"graph": files["graph"]},
+            quiet=True,
+        )
     bad = tmp_path / "bad.txt"
     bad.write_text("1 U00 C00\n\n2 U00 C00 extra\n")
     with pytest.raises(ValueError, match=r"1 malformed line\(s\).*line 3: '2 U00 C00 extra' \(4 fields\)"):
@@ -202,8 +222,17 @@ def test_errors_name_the_argument_and_what_to_pass(files, tmp_path):
 
 def test_cli_explains_an_edge_list_with_the_graph_option(files, capsys):
     out = files["dir"] / "cli.jsonl"
-    argv = ["explain", "glgv", "--model", str(files["model"]), "--input", str(files["dir"] / "alerts.txt"),
-            "--output", str(out), "--quiet"]
+    argv = [
+        "explain",
+        "glgv",
+        "--model",
+        str(files["model"]),
+        "--input",
+        str(files["dir"] / "alerts.txt"),
+        "--output",
+        str(out),
+        "--quiet",
+    ]
     assert cli_main([*argv, "--option", f"graph={files['graph']}"]) == 0
     assert f"explained {len(files['pairs'])} edges" in capsys.readouterr().out
     assert [r["id"] for r in _records(out)] == files["lines"]
@@ -213,8 +242,15 @@ def test_cli_explains_an_edge_list_with_the_graph_option(files, capsys):
     for name in ("train", "alerts"):
         lines = (files["dir"] / f"{name}.txt").read_text().splitlines()
         (files["dir"] / f"{name}-comma.txt").write_text("\n".join(",".join(line.split()) for line in lines) + "\n")
-    comma = [*argv[:5], str(files["dir"] / "alerts-comma.txt"), "--output", str(files["dir"] / "comma.jsonl"),
-             "--quiet", "--option", f"graph={files['dir'] / 'train-comma.txt'}"]
+    comma = [
+        *argv[:5],
+        str(files["dir"] / "alerts-comma.txt"),
+        "--output",
+        str(files["dir"] / "comma.jsonl"),
+        "--quiet",
+        "--option",
+        f"graph={files['dir'] / 'train-comma.txt'}",
+    ]
     assert cli_main(comma) == 2
     assert "malformed line(s)" in capsys.readouterr().err
     assert cli_main([*comma, "--option", "delimiter=,"]) == 0
@@ -222,7 +258,7 @@ def test_cli_explains_an_edge_list_with_the_graph_option(files, capsys):
 
 
 def test_an_alerts_ideal_embedding_does_not_depend_on_its_batch(files):
-    det, graph, pairs = files["det"], files["graph_obj"], files["pairs"]
+    det, pairs = files["det"], files["pairs"]
     from deepaid_plugin_glgv import GraphReferenceSearch
 
     adapter = det.adapter()
@@ -230,5 +266,5 @@ def test_an_alerts_ideal_embedding_does_not_depend_on_its_batch(files):
     features = adapter.edge_features(alerts)
     search = GraphReferenceSearch()
     together, _ = search.ideal_features(adapter, features, margin=0.0, lam=0.01)
-    alone = [search.ideal_features(adapter, features[i:i + 1], margin=0.0, lam=0.01)[0] for i in range(3)]
+    alone = [search.ideal_features(adapter, features[i : i + 1], margin=0.0, lam=0.01)[0] for i in range(3)]
     np.testing.assert_allclose(torch.cat(alone).numpy(), together[:3].numpy(), rtol=1e-4, atol=1e-6)

@@ -9,8 +9,14 @@ from hypothesis import strategies as st
 from deepaid_plugin_glgv import AuthGraph, default_node_kind, read_edge_list
 
 EVENTS = [
-    (1.0, "U1", "C1"), (2.0, "U1", "C1"), (3.0, "C1", "U1"), (1.5, "U1", "S1"),
-    (4.0, "U2", "C2"), (5.0, "C1", "C2"), (6.0, "C2", "S1"), (7.0, "U3", "C3"),
+    (1.0, "U1", "C1"),
+    (2.0, "U1", "C1"),
+    (3.0, "C1", "U1"),
+    (1.5, "U1", "S1"),
+    (4.0, "U2", "C2"),
+    (5.0, "C1", "C2"),
+    (6.0, "C2", "S1"),
+    (7.0, "U3", "C3"),
 ]
 
 
@@ -18,7 +24,14 @@ def test_nodes_are_typed_and_edges_counted_in_either_direction():
     g = AuthGraph.from_events(EVENTS)
     assert g.num_nodes == 7 and g.num_edges == 6
     assert dict(zip(g.names.tolist(), g.kind_names(range(g.num_nodes)))) == {
-        "C1": "host", "C2": "host", "C3": "host", "S1": "service", "U1": "user", "U2": "user", "U3": "user"}
+        "C1": "host",
+        "C2": "host",
+        "C3": "host",
+        "S1": "service",
+        "U1": "user",
+        "U2": "user",
+        "U3": "user",
+    }
     e = g.edges[g.edge_keys(g.edges) == g.edge_keys(g.ids([["U1", "C1"]]))][0]
     i = int(np.flatnonzero((g.edges == e).all(axis=1))[0])
     assert g.counts[i] == 3 and g.first_seen[i] == 1.0 and g.last_seen[i] == 3.0
@@ -30,7 +43,7 @@ def test_nodes_are_typed_and_edges_counted_in_either_direction():
 def test_csr_adjacency_matches_networkx():
     g = AuthGraph.from_events(EVENTS + [(8.0, "C3", "C3")])
     for node in range(g.num_nodes):
-        csr = set(g.indices[g.indptr[node]:g.indptr[node + 1]].tolist())
+        csr = set(g.indices[g.indptr[node] : g.indptr[node + 1]].tolist())
         assert csr == set(g.nx.neighbors(node)), node
     owner, near, far = g.expand(np.array([0, 1]), g.ids(["C1", "C3"]))
     assert set(zip(owner.tolist(), g.node_names(far))) == {(0, "U1"), (0, "C2"), (1, "U3"), (1, "C3")}
@@ -107,8 +120,11 @@ def _reference_hops(g: AuthGraph, a, b) -> float:
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), min_size=1, max_size=30),
-       st.integers(0, 2**31 - 1), st.one_of(st.none(), st.integers(1, 3)))
+@given(
+    st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), min_size=1, max_size=30),
+    st.integers(0, 2**31 - 1),
+    st.one_of(st.none(), st.integers(1, 3)),
+)
 def test_batched_hop_distances_match_networkx(pairs, seed, max_depth):
     g = AuthGraph.from_arrays(np.zeros(len(pairs)), [f"C{a}" for a, _ in pairs], [f"C{b}" for _, b in pairs])
     rng = np.random.default_rng(seed)

@@ -4,17 +4,23 @@ import numpy as np
 import pytest
 import torch
 
-from deepaid_sdk.testing import check_adapter
-
 from deepaid_plugin_glgv import (
-    GLGV, AuthGraph, EdgeAdapter, LinkClassifier, enterprise, random_walks, sample_non_edges, train_skipgram,
+    GLGV,
+    AuthGraph,
+    EdgeAdapter,
+    LinkClassifier,
+    enterprise,
+    random_walks,
+    sample_non_edges,
+    train_skipgram,
 )
+from deepaid_sdk.testing import check_adapter
 
 
 def two_cliques() -> AuthGraph:
     a = [f"C{i}" for i in range(6)]
     b = [f"C{i}" for i in range(6, 12)]
-    pairs = [(x, y) for group in (a, b) for i, x in enumerate(group) for y in group[i + 1:]] + [("C0", "C6")]
+    pairs = [(x, y) for group in (a, b) for i, x in enumerate(group) for y in group[i + 1 :]] + [("C0", "C6")]
     return AuthGraph.from_arrays(np.arange(len(pairs)), [p[0] for p in pairs], [p[1] for p in pairs])
 
 
@@ -40,8 +46,9 @@ def test_random_walks_follow_edges_and_are_seeded():
 
 def test_skipgram_embeds_communities_apart():
     g = two_cliques()
-    emb = train_skipgram(random_walks(g, walks_per_node=20, walk_length=10, seed=0), g.num_nodes, dim=8,
-                         epochs=3, seed=0)
+    emb = train_skipgram(
+        random_walks(g, walks_per_node=20, walk_length=10, seed=0), g.num_nodes, dim=8, epochs=3, seed=0
+    )
     assert emb.shape == (12, 8) and bool(torch.isfinite(emb).all())
     unit = torch.nn.functional.normalize(emb, dim=1)
     cos = unit @ unit.T
@@ -68,7 +75,7 @@ def test_classifier_separates_edges_from_non_edges(tiny):
     pos = det.score_edges(graph.edges)
     neg = det.score_edges(sample_non_edges(graph, 500, seed=9))
     ranks = np.concatenate([pos, neg]).argsort().argsort()
-    auc = 1 - (ranks[:pos.size].sum() - pos.size * (pos.size - 1) / 2) / (pos.size * neg.size)
+    auc = 1 - (ranks[: pos.size].sum() - pos.size * (pos.size - 1) / 2) / (pos.size * neg.size)
     assert auc > 0.8
     assert np.mean(pos <= det.threshold) == pytest.approx(0.99, abs=0.01)
 
@@ -130,8 +137,16 @@ def test_detector_round_trips_through_a_state_dict(tiny, tmp_path):
 
 
 def test_synthetic_enterprise_plants_chains_outside_the_accounts_habits():
-    data = enterprise(departments=4, users_per_department=8, workstations_per_department=5,
-                      servers_per_department=2, services=3, chains=4, chain_length=3, seed=1)
+    data = enterprise(
+        departments=4,
+        users_per_department=8,
+        workstations_per_department=5,
+        servers_per_department=2,
+        services=3,
+        chains=4,
+        chain_length=3,
+        seed=1,
+    )
     _, src, dst = data.test
     assert data.malicious.sum() == 4 * 2 * 3 and len(data.chains) == 4
     for s, d in zip(src[data.malicious], dst[data.malicious]):

@@ -7,13 +7,12 @@ import numpy as np
 import pytest
 
 import deepaid_sdk
-from deepaid_sdk import Interpreter
-from deepaid_sdk.registry import Registry
-from deepaid_sdk.plugins import get_plugin_manager
-
 from deepaid_plugin_glgv.bench import NearestNormalEdgeBaseline, graph_metrics
 from deepaid_plugin_glgv.demo import run as run_demo
 from deepaid_plugin_glgv.views import explain_text, plot_neighbourhood, summary
+from deepaid_sdk import Interpreter
+from deepaid_sdk.plugins import get_plugin_manager
+from deepaid_sdk.registry import Registry
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +25,15 @@ def setup(glgv_trained):
 
 def test_registry_lists_the_plugins_components():
     reg = Registry.from_plugin_manager(get_plugin_manager())
-    expected = {"searches": "graph", "distances": "graph-hops", "constraints": "same-kinds", "adapters": "edge",
-                "interpreters": "glgv", "demos": "glgv", "benchmarks": "glgv"}
+    expected = {
+        "searches": "graph",
+        "distances": "graph-hops",
+        "constraints": "same-kinds",
+        "adapters": "edge",
+        "interpreters": "glgv",
+        "demos": "glgv",
+        "benchmarks": "glgv",
+    }
     for kind, name in expected.items():
         assert reg.get(kind, name).provider == "glgv", (kind, name)
     assert reg.get("distances", "edge-embedding").provider == "glgv"
@@ -137,7 +143,7 @@ def test_neighbourhood_legend_names_only_what_is_drawn(setup):
     batch = deepaid_sdk.create("glgv", model=det).interpret_batch(alerts)
     one_hop = next(i for i, d in enumerate(batch.details) if d and d["hops"] == 1)  # path = the reference edge
     ax = neighbourhood_figure(batch, one_hop, graph).axes[0]
-    drawn = [a for a in ax.collections if len(getattr(a, "get_paths")()) or len(getattr(a, "get_offsets")())]
+    drawn = [a for a in ax.collections if len(a.get_paths()) or len(a.get_offsets())]
     drawn_colours = set().union(*(_colour(a) for a in drawn))
     legend = ax.get_legend()
     labels = [t.get_text() for t in legend.get_texts()]

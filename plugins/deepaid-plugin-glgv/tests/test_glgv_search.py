@@ -4,12 +4,16 @@ import numpy as np
 import pytest
 import torch
 
+from deepaid_plugin_glgv import (
+    AuthGraph,
+    EdgeAdapter,
+    EdgeEmbeddingDistance,
+    GraphReferenceSearch,
+    HopDistance,
+    SameKindsConstraint,
+)
 from deepaid_sdk.constraints import FidelityConstraint, FrozenConstraint
 from deepaid_sdk.testing import check_constraint, check_distance, check_search
-
-from deepaid_plugin_glgv import (
-    AuthGraph, EdgeAdapter, EdgeEmbeddingDistance, GraphReferenceSearch, HopDistance, SameKindsConstraint,
-)
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +78,9 @@ def test_no_normal_edge_is_nearer_than_the_reference(setup):
     hops_to = HopDistance(graph)
     emb = EdgeEmbeddingDistance(adapter)
     for i, alert in enumerate(alerts):  # brute force over every normal edge, one alert at a time
-        kinds_ok = np.array([sorted(graph.kinds[e].tolist()) == sorted(graph.kinds[alert].tolist())
-                             for e in normal_edges])
+        kinds_ok = np.array(
+            [sorted(graph.kinds[e].tolist()) == sorted(graph.kinds[alert].tolist()) for e in normal_edges]
+        )
         not_self = graph.edge_keys(normal_edges) != graph.edge_keys(alert[None])[0]
         cand = normal_edges[kinds_ok & not_self]
         rep = torch.as_tensor(np.repeat(alert[None], len(cand), axis=0))
@@ -157,15 +162,18 @@ def _two_logins(normal_pairs):
 def test_keep_prefers_the_chosen_endpoint_and_falls_back_when_it_has_no_normal_edge():
     both = _two_logins([("U1", "C1"), ("U2", "C2")])
     alert = [["U1", "C2"]]
-    names = {keep: GraphReferenceSearch(keep=keep, target="anomaly").search(both, alert).details[0]["reference_edge"]
-             for keep in ("source", "destination")}
+    names = {
+        keep: GraphReferenceSearch(keep=keep, target="anomaly").search(both, alert).details[0]["reference_edge"]
+        for keep in ("source", "destination")
+    }
     assert names == {"source": ["U1", "C1"], "destination": ["U2", "C2"]}
     # The account's only edge is not normal: "source" changes the account rather than give no reference.
     host_only = _two_logins([("U2", "C2")])
     soft = GraphReferenceSearch(keep="source", target="anomaly").search(host_only, alert)
     assert soft.flipped[0] and soft.details[0]["reference_edge"] == ["U2", "C2"] and soft.changed[0].tolist() == [0]
     hard = GraphReferenceSearch(keep="source", target="anomaly").search(
-        host_only, alert, [FidelityConstraint(), FrozenConstraint([0])])
+        host_only, alert, [FidelityConstraint(), FrozenConstraint([0])]
+    )
     assert not hard.flipped[0] and hard.details[0]["reference_edge"][0] == "U1"
 
 

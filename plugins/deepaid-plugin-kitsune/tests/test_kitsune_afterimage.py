@@ -8,14 +8,15 @@ import socket
 import dpkt
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deepaid_plugin_kitsune.afterimage import decayed_scan, extract_features, pcap_features
 from deepaid_plugin_kitsune.names import DECAYS, N_FEATURES
 from deepaid_plugin_kitsune.packets import PacketTable, read_pcap
 
-
 # -- a plain per-packet implementation of the same definitions, for comparison ----------------
+
 
 class _Loop:
     def __init__(self) -> None:
@@ -91,9 +92,13 @@ def _random_table(n: int, seed: int) -> PacketTable:
     src = rng.integers(0, 4, n)
     dst = (src + rng.integers(1, 4, n)) % 4
     return PacketTable.from_records(
-        ts=np.cumsum(rng.exponential(0.05, n)), size=rng.integers(60, 1500, n),
-        src_mac=[f"mac{s}" for s in src], src_ip=[hosts[s] for s in src], dst_ip=[hosts[d] for d in dst],
-        sport=rng.choice([80, 1234], n), dport=rng.choice([80, 1234], n),
+        ts=np.cumsum(rng.exponential(0.05, n)),
+        size=rng.integers(60, 1500, n),
+        src_mac=[f"mac{s}" for s in src],
+        src_ip=[hosts[s] for s in src],
+        dst_ip=[hosts[d] for d in dst],
+        sport=rng.choice([80, 1234], n),
+        dport=rng.choice([80, 1234], n),
     )
 
 

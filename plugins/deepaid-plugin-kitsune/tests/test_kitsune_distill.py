@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 
-from deepaid_sdk.distill import Distiller, IntervalStates, as_alerts, retraining_set
-from deepaid_sdk.registry import registry
-
 from deepaid_plugin_kitsune.distill_bench import baselines, scores, split
 from deepaid_plugin_kitsune.distill_case import DRIFT, KINDS, LABELLED, distill_case
 from deepaid_plugin_kitsune.names import feature_names
+from deepaid_sdk.distill import Distiller, IntervalStates, as_alerts, retraining_set
+from deepaid_sdk.registry import registry
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +22,8 @@ def test_rules_from_ten_labels_per_class_label_flag_and_suppress_held_out_alerts
     assert train.sum() == 10 * (len(LABELLED) + 1)
     alerts = as_alerts(case.batch)
     distiller = Distiller(IntervalStates.fit(case.normal, feature_names())).fit(
-        [alerts[i] for i in np.flatnonzero(train)], [case.verdicts[i] for i in np.flatnonzero(train)])
+        [alerts[i] for i in np.flatnonzero(train)], [case.verdicts[i] for i in np.flatnonzero(train)]
+    )
     triage = distiller.triage([alerts[i] for i in np.flatnonzero(~train)])
     result = scores(np.array(triage.verdicts), kinds[~train], triage.suppressed)
     assert result["f1_micro"] >= 0.9

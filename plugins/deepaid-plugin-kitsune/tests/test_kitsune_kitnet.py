@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from deepaid_sdk.testing import check_adapter
-
 from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.kitnet import KitNET, fit_kitnet
 from deepaid_plugin_kitsune.names import N_FEATURES
 from deepaid_plugin_kitsune.synthetic import traffic_features
+from deepaid_sdk.testing import check_adapter
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +96,15 @@ def test_adapter_conforms_in_both_spaces(trained) -> None:
     z = scaled.to_space(torch.as_tensor(data.anomalies[:16]))
     check_adapter(scaled, z)
     with torch.no_grad():
-        torch.testing.assert_close(scaled.score(z), raw.score(torch.as_tensor(data.anomalies[:16])), atol=1e-5,
-                                   rtol=1e-5)
-        torch.testing.assert_close(scaled.to_raw(scaled.reconstruct(z)), raw.reconstruct(
-            torch.as_tensor(data.anomalies[:16])), atol=1e-2, rtol=1e-4)
+        torch.testing.assert_close(
+            scaled.score(z), raw.score(torch.as_tensor(data.anomalies[:16])), atol=1e-5, rtol=1e-5
+        )
+        torch.testing.assert_close(
+            scaled.to_raw(scaled.reconstruct(z)),
+            raw.reconstruct(torch.as_tensor(data.anomalies[:16])),
+            atol=1e-2,
+            rtol=1e-4,
+        )
     span = (model.x_max - model.x_min).numpy()
     assert (np.abs(scaled.inverse(z.numpy()) - data.anomalies[:16]) <= 1e-5 * span + 1e-6).all()
 
@@ -114,4 +118,3 @@ def test_bad_arguments_are_named() -> None:
         KitNETAdapter(torch.nn.Linear(3, 1))
     with pytest.raises(ValueError, match="space"):
         KitNETAdapter(KitNET([[0]], 1), space="log")
-

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from deepaid_plugin_kitsune.mapper import CorrelationTracker, FeatureMapper, agglomerate, cut_tree
 
@@ -25,9 +26,13 @@ def _blocks(n: int, sizes: list[int], seed: int) -> tuple[np.ndarray, list[list[
 
 
 @settings(max_examples=25, deadline=None)
-@given(st.integers(2, 40), st.integers(1, 12), st.integers(0, 10_000), st.sampled_from(["single", "complete", "average"]))
+@given(
+    st.integers(2, 40), st.integers(1, 12), st.integers(0, 10_000), st.sampled_from(["single", "complete", "average"])
+)
 def test_groups_are_small_and_cover_every_feature_once(width: int, m: int, seed: int, linkage: str) -> None:
-    x = np.random.default_rng(seed).normal(size=(60, width)) @ np.random.default_rng(seed + 1).normal(size=(width, width))
+    x = np.random.default_rng(seed).normal(size=(60, width)) @ np.random.default_rng(seed + 1).normal(
+        size=(width, width)
+    )
     groups = FeatureMapper(m, linkage=linkage).fit(x)
     assert all(1 <= len(g) <= m for g in groups)
     assert sorted(i for g in groups for i in g) == list(range(width))
@@ -50,7 +55,7 @@ def test_correlation_does_not_depend_on_chunking(seed: int, chunk: int) -> None:
     x[:, 4] = 2 * x[:, 0] + 0.1 * x[:, 1]
     tracker = CorrelationTracker(5)
     for start in range(0, 80, chunk):
-        tracker.update(x[start:start + chunk])
+        tracker.update(x[start : start + chunk])
     np.testing.assert_allclose(tracker.correlation(), np.corrcoef(x, rowvar=False), atol=1e-9)
 
 

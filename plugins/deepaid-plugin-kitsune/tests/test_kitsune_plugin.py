@@ -6,16 +6,19 @@ import re
 
 import numpy as np
 
-from deepaid_sdk.registry import registry
-
 from deepaid_plugin_kitsune.bench import kitsune_case
 from deepaid_plugin_kitsune.demo import run as run_demo
+from deepaid_sdk.registry import registry
 
 
 def test_registry_shows_the_kitsune_components() -> None:
     reg = registry(refresh=True)
-    for kind, name in (("adapters", "kitnet"), ("interpreters", "kitsune"), ("demos", "kitsune"),
-                       ("benchmarks", "kitsune")):
+    for kind, name in (
+        ("adapters", "kitnet"),
+        ("interpreters", "kitsune"),
+        ("demos", "kitsune"),
+        ("benchmarks", "kitsune"),
+    ):
         assert reg.get(kind, name).provider == "kitsune"
     assert not [f for f in reg.failures if f.plugin == "kitsune"]
 

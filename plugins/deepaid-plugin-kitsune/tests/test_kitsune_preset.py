@@ -7,14 +7,13 @@ import pytest
 import torch
 
 import deepaid_sdk
-from deepaid_sdk.interpreter import Interpreter
-from deepaid_sdk.testing import check_search
-
 from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.kitnet import fit_kitnet
 from deepaid_plugin_kitsune.names import feature_bounds, feature_names
 from deepaid_plugin_kitsune.preset import KitsuneInterpreter
 from deepaid_plugin_kitsune.synthetic import traffic_features
+from deepaid_sdk.interpreter import Interpreter
+from deepaid_sdk.testing import check_search
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ import pytest
 import torch
 from torch import nn
 
-from deepaid_sdk.testing import check_adapter
 from deepaid_plugin_multits.adapters import LSTMPredictorAdapter, rnn_train_mode
 from deepaid_plugin_multits.model import LSTMPredictor
 from deepaid_plugin_multits.windows import sliding_windows
+from deepaid_sdk.testing import check_adapter
 
 W, D = 6, 4
 
@@ -49,13 +49,16 @@ def test_calibrate_records_threshold_and_typical_score():
     assert adapter.typical_score == pytest.approx(np.sort(scores)[(len(scores) - 1) // 2], rel=1e-6)  # lower median
 
 
-@pytest.mark.parametrize("shape, message", [
-    ((3, W + 1, D + 1), f"expected D={D} features per step"),
-    ((3, W + 3, D), f"expected windows of W \\+ 1 = {W + 1} steps"),
-    ((3, W, D), "append the actual vector"),
-    ((W + 1, D), "got one sample"),
-    ((3, (W + 1) * D), "expected a batch of windows"),
-])
+@pytest.mark.parametrize(
+    "shape, message",
+    [
+        ((3, W + 1, D + 1), f"expected D={D} features per step"),
+        ((3, W + 3, D), f"expected windows of W \\+ 1 = {W + 1} steps"),
+        ((3, W, D), "append the actual vector"),
+        ((W + 1, D), "got one sample"),
+        ((3, (W + 1) * D), "expected a batch of windows"),
+    ],
+)
 def test_wrong_window_shapes_are_clear_errors(shape, message):
     with pytest.raises(ValueError, match=message):
         _adapter().prepare(torch.zeros(shape), "anomalies")
@@ -151,7 +154,9 @@ def test_rnn_context_is_the_core_helper_and_leaves_cpu_models_alone():
     with adapter.rnn_context("cpu"):  # CPU kernels have an eval-mode backward: nothing to switch
         assert _modes(adapter.model) == before
     with pytest.raises(ValueError, match="rnn_backward: expected one of"):
-        LSTMPredictorAdapter(_Mixed().eval(), W, features=D, rnn_backward="cudnn_off")  # the process-wide switch is gone
+        LSTMPredictorAdapter(
+            _Mixed().eval(), W, features=D, rnn_backward="cudnn_off"
+        )  # the process-wide switch is gone
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device: cuDNN's RNN backward")

@@ -1,15 +1,14 @@
 """The plugin as users meet it: registry entries, the demo, the benchmark case."""
 
 import numpy as np
-import pytest
 
-from deepaid_sdk.bench.compare import compare
-from deepaid_sdk.registry import registry
 from deepaid_plugin_multits.adapters import LSTMPredictorAdapter
 from deepaid_plugin_multits.bench import build_case, build_context_case
 from deepaid_plugin_multits.demo import run
 from deepaid_plugin_multits.detector import fit_detector
 from deepaid_plugin_multits.synthetic import make_multits
+from deepaid_sdk.bench.compare import compare
+from deepaid_sdk.registry import registry
 
 
 def test_registry_lists_the_components():
@@ -22,6 +21,7 @@ def test_registry_lists_the_components():
 
 def test_demo_runs_small_and_writes_plots(tmp_path, monkeypatch, capsys):
     import matplotlib  # noqa: F401 - in the test environment: a missing one must fail, not skip
+
     monkeypatch.chdir(tmp_path)  # the detector cache goes to ./.deepaid-cache
     assert run(tmp_path / "out", events=8, train_steps=1200, epochs=6, show=1) == 0
     printed = capsys.readouterr().out
@@ -45,8 +45,9 @@ def test_benchmark_case_runs_through_compare(tmp_path):
 
 
 def test_context_case_runs_through_compare(tmp_path):
-    data = make_multits(features=5, window=6, train_steps=1000, events=30, planted=2, kinds=("spike",),
-                        magnitude=(8.0, 12.0), seed=2)
+    data = make_multits(
+        features=5, window=6, train_steps=1000, events=30, planted=2, kinds=("spike",), magnitude=(8.0, 12.0), seed=2
+    )
     det = fit_detector(data, epochs=6, hidden=16, cache_dir=tmp_path)
     case = build_context_case(det, baselines=False)
     assert list(case.explainers) == ["deepaid-all-steps-score", "deepaid-all-steps"]

@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import torch
 
-from deepaid_sdk import FrozenConstraint, create
-from deepaid_sdk.evaluation import label_flip_rate, precision_recall_at_k
-from deepaid_sdk.testing import check_search
 from deepaid_plugin_multits.detector import fit_detector
 from deepaid_plugin_multits.model import LSTMPredictor
 from deepaid_plugin_multits.preset import window_constraints
 from deepaid_plugin_multits.synthetic import make_multits
+from deepaid_sdk import FrozenConstraint, create
+from deepaid_sdk.evaluation import label_flip_rate, precision_recall_at_k
+from deepaid_sdk.testing import check_search
 
 W, D, PLANTED = 8, 6, 2
 
@@ -100,13 +100,16 @@ def test_window_constraints_flatten_per_feature_options():
     assert window_constraints(2, 3, steps="all") == {}
 
 
-@pytest.mark.parametrize("options, error, message", [
-    ({"steps": "first"}, ValueError, "steps: expected one of"),
-    ({"frozen": [9]}, ValueError, r"frozen: feature indices must lie in \[0, 3\)"),
-    ({"integer": [0.5]}, TypeError, "integer: expected feature indices"),
-    ({"box": (0.0, [1.0, 2.0])}, ValueError, "box high: expected a number or one value per feature"),
-    ({"box": 1.0}, TypeError, "box: expected a"),
-])
+@pytest.mark.parametrize(
+    "options, error, message",
+    [
+        ({"steps": "first"}, ValueError, "steps: expected one of"),
+        ({"frozen": [9]}, ValueError, r"frozen: feature indices must lie in \[0, 3\)"),
+        ({"integer": [0.5]}, TypeError, "integer: expected feature indices"),
+        ({"box": (0.0, [1.0, 2.0])}, ValueError, "box high: expected a number or one value per feature"),
+        ({"box": 1.0}, TypeError, "box: expected a"),
+    ],
+)
 def test_window_constraint_errors(options, error, message):
     with pytest.raises(error, match=message):
         window_constraints(2, 3, **options)
@@ -141,8 +144,16 @@ def test_preset_errors():
 def context(small, tmp_path_factory):
     """Spikes planted in context rows of windows the all-steps score flags (same training series: same detector)."""
     det, _, _ = small
-    data = make_multits(features=D, window=W, train_steps=1500, events=40, planted=PLANTED, kinds=("spike",),
-                        magnitude=(8.0, 12.0), seed=1)  # larger spikes than small's: the small model is rough
+    data = make_multits(
+        features=D,
+        window=W,
+        train_steps=1500,
+        events=40,
+        planted=PLANTED,
+        kinds=("spike",),
+        magnitude=(8.0, 12.0),
+        seed=1,
+    )  # larger spikes than small's: the small model is rough
     spikes = fit_detector(data, epochs=8, hidden=16, cache_dir=tmp_path_factory.getbasetemp() / "multits-cache")
     windows, truth = data.context_samples(0)
     x = spikes.scaler.transform(windows).astype(np.float32)

@@ -5,7 +5,13 @@ import pytest
 import torch
 
 from deepaid_plugin_multits.windows import (
-    check_series, mask_windows_at, sliding_windows, split_samples, training_pairs, window_end_steps, windows_at,
+    check_series,
+    mask_windows_at,
+    sliding_windows,
+    split_samples,
+    training_pairs,
+    window_end_steps,
+    windows_at,
 )
 
 
@@ -20,7 +26,7 @@ def test_sliding_windows_are_context_then_actual_vector():
     ends = window_end_steps(20, 4)
     assert ends.tolist() == list(range(4, 20))
     for i, end in enumerate(ends):
-        np.testing.assert_array_equal(samples[i], series[end - 4:end + 1])
+        np.testing.assert_array_equal(samples[i], series[end - 4 : end + 1])
     inputs, targets = split_samples(samples)
     np.testing.assert_array_equal(inputs, samples[:, :-1])
     np.testing.assert_array_equal(targets, series[4:])
@@ -50,11 +56,14 @@ def test_training_pairs_from_several_series():
     np.testing.assert_array_equal(y[:7].numpy(), _series(10)[3:])
 
 
-@pytest.mark.parametrize("bad, message", [
-    (np.zeros(5), "expected a series"),
-    (np.zeros((0, 3)), "non-empty"),
-    ("abc", "numpy array or torch tensor"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (np.zeros(5), "expected a series"),
+        (np.zeros((0, 3)), "non-empty"),
+        ("abc", "numpy array or torch tensor"),
+    ],
+)
 def test_bad_series_shapes(bad, message):
     with pytest.raises((ValueError, TypeError), match=message):
         check_series(bad)

@@ -34,8 +34,16 @@ def autoencoder(table):
     from pyod.models.auto_encoder import AutoEncoder
 
     torch.manual_seed(0)
-    return AutoEncoder(hidden_neuron_list=[6, 3], epoch_num=30, batch_size=64, dropout_rate=0.0, contamination=0.01,
-                       batch_norm=False, verbose=0, random_state=0).fit(table[0])
+    return AutoEncoder(
+        hidden_neuron_list=[6, 3],
+        epoch_num=30,
+        batch_size=64,
+        dropout_rate=0.0,
+        contamination=0.01,
+        batch_norm=False,
+        verbose=0,
+        random_state=0,
+    ).fit(table[0])
 
 
 @pytest.fixture(scope="session")

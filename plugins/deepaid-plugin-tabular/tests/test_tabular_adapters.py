@@ -9,9 +9,9 @@ import pytest
 import torch
 from torch import nn
 
+from deepaid_plugin_tabular import AutoencoderAdapter, infer_width, tabular_adapter
 from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.testing import check_adapter
-from deepaid_plugin_tabular import AutoencoderAdapter, infer_width, tabular_adapter
 
 
 def ae(width: int = 6, out: int | None = None) -> nn.Module:

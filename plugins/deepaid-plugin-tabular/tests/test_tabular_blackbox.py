@@ -7,10 +7,9 @@ import pytest
 from sklearn.ensemble import IsolationForest
 
 import deepaid_sdk
+from deepaid_plugin_tabular import synthetic
 from deepaid_sdk.search.blackbox import BlackboxSearch
 from deepaid_sdk.search.gradient import GradientSearch
-
-from deepaid_plugin_tabular import synthetic
 
 
 @pytest.fixture(scope="module")
@@ -20,8 +19,9 @@ def table() -> synthetic.SyntheticTable:
 
 def test_isolation_forest_gets_the_blackbox_search_with_the_calibration_rows(table) -> None:
     forest = IsolationForest(n_estimators=50, random_state=0).fit(table.normal)
-    interp = deepaid_sdk.create("tabular", model=forest, normal=table.normal, percentile=99, k=10,
-                                features=table.feature_names)
+    interp = deepaid_sdk.create(
+        "tabular", model=forest, normal=table.normal, percentile=99, k=10, features=table.feature_names
+    )
     assert isinstance(interp.search, BlackboxSearch)
     # The rows are prepared and scored once: the search holds the adapter's own NormalData.
     assert interp.search.normal is interp.adapter.normal

@@ -8,18 +8,20 @@ import numpy as np
 import pytest
 
 import deepaid_sdk
-from deepaid_sdk.bench.case import BenchmarkCase
-from deepaid_sdk.cli import main
 from deepaid_plugin_tabular import AutoencoderAdapter, GridConstraint, synthetic, tabular_interpreter
 from deepaid_plugin_tabular.bench import build_case
 from deepaid_plugin_tabular.demo import run as run_demo
+from deepaid_sdk.bench.case import BenchmarkCase
+from deepaid_sdk.cli import main
 
 
 def test_registry_lists_the_tabular_components(capsys):
     reg = deepaid_sdk.registry()
-    for kind, name, factory in [("interpreters", "tabular", tabular_interpreter),
-                                ("adapters", "autoencoder", AutoencoderAdapter),
-                                ("constraints", "grid", GridConstraint)]:
+    for kind, name, factory in [
+        ("interpreters", "tabular", tabular_interpreter),
+        ("adapters", "autoencoder", AutoencoderAdapter),
+        ("constraints", "grid", GridConstraint),
+    ]:
         comp = reg.get(kind, name)
         built_by = comp.factory.build if kind == "interpreters" else comp.factory  # a preset: its declaration
         assert comp.provider == "tabular" and built_by is factory
@@ -34,6 +36,7 @@ def test_registry_lists_the_tabular_components(capsys):
 
 def test_demo_runs_small_and_writes_plots(tmp_path, capsys):
     import matplotlib  # noqa: F401 - in the test environment: a missing one must fail, not skip
+
     assert run_demo(tmp_path / "out", n_normal=600, n_anomalies=12, cache_dir=tmp_path / "cache") == 0
     text = capsys.readouterr().out
     assert "recall@10" in text and "reference judged normal" in text

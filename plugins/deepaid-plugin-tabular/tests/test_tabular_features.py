@@ -10,14 +10,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from deepaid_plugin_tabular import FeatureSpec, GridConstraint, model_constraints, read_csv
 from deepaid_sdk.constraints import BoxConstraint, FrozenConstraint, IntegerConstraint
 from deepaid_sdk.scaling import MinMaxScaler, StandardScaler
 from deepaid_sdk.testing import check_constraint
-from deepaid_plugin_tabular import FeatureSpec, GridConstraint, model_constraints, read_csv
 
 
 def test_from_lists_takes_names_indices_masks_and_maps():
-    spec = FeatureSpec.from_lists(["a", "b", "c"], low=0, high={"b": 5.0}, integer=["a", 2], frozen=[False, True, False])
+    spec = FeatureSpec.from_lists(
+        ["a", "b", "c"], low=0, high={"b": 5.0}, integer=["a", 2], frozen=[False, True, False]
+    )
     assert spec.width == 3
     assert spec.low.tolist() == [0, 0, 0]
     assert spec.high.tolist() == [np.inf, 5.0, np.inf]
@@ -26,16 +28,19 @@ def test_from_lists_takes_names_indices_masks_and_maps():
     assert spec.to_dict()["integer"] == ["a", "c"]
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"names": ["a", "a"]}, "duplicate"),
-    ({"names": ["a", ""]}, "names"),
-    ({"names": ["a", "b"], "low": [1, 2, 3]}, "low: expected 2 values"),
-    ({"names": ["a", "b"], "low": [np.nan, 0]}, "NaN"),
-    ({"names": ["a", "b"], "low": 2, "high": 1}, "low > high"),
-    ({"names": ["a", "b"], "integer": ["z"]}, "unknown feature 'z'"),
-    ({"names": ["a", "b"], "frozen": [5]}, "outside the 2 features"),
-    ({"names": ["a", "b"], "frozen": [True]}, "bool mask needs 2"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"names": ["a", "a"]}, "duplicate"),
+        ({"names": ["a", ""]}, "names"),
+        ({"names": ["a", "b"], "low": [1, 2, 3]}, "low: expected 2 values"),
+        ({"names": ["a", "b"], "low": [np.nan, 0]}, "NaN"),
+        ({"names": ["a", "b"], "low": 2, "high": 1}, "low > high"),
+        ({"names": ["a", "b"], "integer": ["z"]}, "unknown feature 'z'"),
+        ({"names": ["a", "b"], "frozen": [5]}, "outside the 2 features"),
+        ({"names": ["a", "b"], "frozen": [True]}, "bool mask needs 2"),
+    ],
+)
 def test_metadata_errors_name_the_argument(kwargs, match):
     names = kwargs.pop("names")
     with pytest.raises((ValueError, TypeError), match=match):
@@ -74,8 +79,7 @@ def test_grid_constraint_conforms():
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.floats(-1e3, 1e3), min_size=3, max_size=3),
-       st.floats(1e-4, 10.0), st.floats(-5.0, 5.0))
+@given(st.lists(st.floats(-1e3, 1e3), min_size=3, max_size=3), st.floats(1e-4, 10.0), st.floats(-5.0, 5.0))
 def test_grid_projection_lands_on_the_grid_and_is_idempotent(values, step, origin):
     c = GridConstraint([0, 1, 2], origin=origin, step=step)
     x = torch.tensor([values], dtype=torch.float64)
@@ -88,8 +92,9 @@ def test_grid_projection_lands_on_the_grid_and_is_idempotent(values, step, origi
 def test_constraints_in_model_units_follow_the_scaler():
     rng = np.random.default_rng(0)
     raw = np.column_stack([rng.integers(0, 5000, 200), rng.uniform(0, 3, 200), rng.integers(1, 9, 200)]).astype(float)
-    spec = FeatureSpec.from_lists(["bytes", "ms", "flag"], low=[0, 0, 1], high=[np.inf, np.inf, 8],
-                                  integer=["bytes", "flag"], frozen=["flag"])
+    spec = FeatureSpec.from_lists(
+        ["bytes", "ms", "flag"], low=[0, 0, 1], high=[np.inf, np.inf, 8], integer=["bytes", "flag"], frozen=["flag"]
+    )
     scaler = MinMaxScaler().fit(raw)
     box, grid, frozen = model_constraints(spec, scaler)
     assert isinstance(box, BoxConstraint) and isinstance(grid, GridConstraint) and isinstance(frozen, FrozenConstraint)

@@ -16,8 +16,9 @@ matplotlib.use("Agg")
 
 def _interp(scaler):
     torch.manual_seed(0)
-    return deepaid_sdk.create("tabular", model=torch.nn.Linear(3, 3), threshold=0.1, scaler=scaler,
-                              features=["bytes", "ms", "packets"])
+    return deepaid_sdk.create(
+        "tabular", model=torch.nn.Linear(3, 3), threshold=0.1, scaler=scaler, features=["bytes", "ms", "packets"]
+    )
 
 
 def _batch() -> InterpretationBatch:
@@ -25,9 +26,17 @@ def _batch() -> InterpretationBatch:
     references = anomalies.copy()
     references[:, 0] = 0.5
     return InterpretationBatch(
-        anomalies=anomalies, references=references, changed=(np.array([0]), np.array([0])),
-        scores=np.array([1.0, 0.8]), reference_scores=np.array([0.05, 0.05]), flipped=np.ones(2, bool),
-        steps=np.zeros(2, np.int64), threshold=0.1, seconds=0.01, feature_names=["bytes", "ms", "packets"])
+        anomalies=anomalies,
+        references=references,
+        changed=(np.array([0]), np.array([0])),
+        scores=np.array([1.0, 0.8]),
+        reference_scores=np.array([0.05, 0.05]),
+        flipped=np.ones(2, bool),
+        steps=np.zeros(2, np.int64),
+        threshold=0.1,
+        seconds=0.01,
+        feature_names=["bytes", "ms", "packets"],
+    )
 
 
 def test_plot_is_in_original_units_like_the_table(tmp_path):
@@ -59,6 +68,7 @@ def test_heatmap_takes_alert_ids_and_normal_rows(tmp_path):
     normal = np.random.default_rng(0).uniform(size=(50, 3)).astype(np.float32)
     path = interp.heatmap(_batch(), tmp_path / "map.png", ids=["row-17", "row-40"], normal=normal)
     assert path.stat().st_size > 3000
-    grid = plotting.heatmap_grid(_batch(), interp.feature_names, interp.inverse, ids=["row-17", "row-40"],
-                                 normal=normal)
+    grid = plotting.heatmap_grid(
+        _batch(), interp.feature_names, interp.inverse, ids=["row-17", "row-40"], normal=normal
+    )
     assert grid.row_labels == ("row-17", "row-40") and "normal data" in grid.colour_label

@@ -11,13 +11,13 @@ import torch
 from torch import nn
 
 import deepaid_sdk
+from deepaid_plugin_tabular import FeatureSpec, TabularInterpreter, calibrate, synthetic
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.evaluation import precision_recall_at_k
-from deepaid_sdk.search.gradient import GradientSearch
 from deepaid_sdk.registry import Component
 from deepaid_sdk.scaling import MinMaxScaler
+from deepaid_sdk.search.gradient import GradientSearch
 from deepaid_sdk.testing import check_search
-from deepaid_plugin_tabular import FeatureSpec, TabularInterpreter, calibrate, synthetic
 
 K = 3
 
@@ -26,8 +26,9 @@ K = 3
 def blob():
     """A small blob (20 features, 3 shifted) and a denoising autoencoder trained on it in about a second."""
     table = synthetic.blob(n_normal=800, n_anomalies=40, width=20, shifted=K, seed=1)
-    model = synthetic.train_autoencoder(table.normal, hidden=32, bottleneck=8, epochs=40, batch_size=64,
-                                        lr=1e-2, denoise=0.1, seed=1)
+    model = synthetic.train_autoencoder(
+        table.normal, hidden=32, bottleneck=8, epochs=40, batch_size=64, lr=1e-2, denoise=0.1, seed=1
+    )
     return table, model
 
 
@@ -58,25 +59,37 @@ def test_calibrated_defaults_follow_width_scale_and_threshold():
 
 def test_every_default_is_overridable(blob):
     _, model = blob
-    interp = deepaid_sdk.create("tabular", model=model, threshold=0.05, k=2, lam=0.5, eps=0.01, lr=0.3, steps=7,
-                                search_options={"start": "anomaly"})
+    interp = deepaid_sdk.create(
+        "tabular",
+        model=model,
+        threshold=0.05,
+        k=2,
+        lam=0.5,
+        eps=0.01,
+        lr=0.3,
+        steps=7,
+        search_options={"start": "anomaly"},
+    )
     assert interp.calibration.k == 2
     assert interp.search.lr == 0.3 and interp.search.steps == 7 and interp.search.start == "anomaly"
     by_name = {c.name: c for c in interp.constraints}
     assert by_name["stability"].lam == 0.5 and by_name["fidelity"].eps == 0.01 and by_name["conciseness"].k == 2
 
 
-@pytest.mark.parametrize("options, error, match", [
-    ({"threshold": float("nan")}, ValueError, "threshold: expected a finite number"),
-    ({"threshold": float("inf")}, ValueError, "threshold: expected a finite number"),
-    ({}, ValueError, "threshold: pass threshold=, or normal="),
-    ({"threshold": 0.1, "features": ["a", "b"]}, ValueError, "features: has 2 feature names; the model takes 20"),
-    ({"threshold": 0.1, "features": 3}, TypeError, "features"),
-    ({"threshold": 0.1, "k": 21}, ValueError, "k: expected at most the number of features"),
-    ({"threshold": 0.1, "distance": "no-such-distance"}, ValueError, "unknown distance 'no-such-distance'"),
-    ({"threshold": 0.1, "search": "no-such-search"}, ValueError, "unknown search"),
-    ({"threshold": 0.1, "scaler": MinMaxScaler().fit(np.ones((2, 3)))}, ValueError, "scaler"),
-])
+@pytest.mark.parametrize(
+    "options, error, match",
+    [
+        ({"threshold": float("nan")}, ValueError, "threshold: expected a finite number"),
+        ({"threshold": float("inf")}, ValueError, "threshold: expected a finite number"),
+        ({}, ValueError, "threshold: pass threshold=, or normal="),
+        ({"threshold": 0.1, "features": ["a", "b"]}, ValueError, "features: has 2 feature names; the model takes 20"),
+        ({"threshold": 0.1, "features": 3}, TypeError, "features"),
+        ({"threshold": 0.1, "k": 21}, ValueError, "k: expected at most the number of features"),
+        ({"threshold": 0.1, "distance": "no-such-distance"}, ValueError, "unknown distance 'no-such-distance'"),
+        ({"threshold": 0.1, "search": "no-such-search"}, ValueError, "unknown search"),
+        ({"threshold": 0.1, "scaler": MinMaxScaler().fit(np.ones((2, 3)))}, ValueError, "scaler"),
+    ],
+)
 def test_creation_errors_are_clear(blob, options, error, match):
     _, model = blob
     with pytest.raises(error, match=match):
@@ -135,10 +148,12 @@ def test_table_shows_original_units_through_the_scaler(blob):
     scaler = MinMaxScaler().fit(raw_normal)
     # The model was trained in table units; refit it through the scaler's units for this test.
     x_normal = scaler.transform(raw_normal).astype(np.float32)
-    scaled_model = synthetic.train_autoencoder(x_normal, hidden=32, bottleneck=8, epochs=10, batch_size=64,
-                                               lr=1e-2, seed=2)
-    interp = deepaid_sdk.create("tabular", model=scaled_model, normal=x_normal, k=K, scaler=scaler,
-                                features=list(table.feature_names))
+    scaled_model = synthetic.train_autoencoder(
+        x_normal, hidden=32, bottleneck=8, epochs=10, batch_size=64, lr=1e-2, seed=2
+    )
+    interp = deepaid_sdk.create(
+        "tabular", model=scaled_model, normal=x_normal, k=K, scaler=scaler, features=list(table.feature_names)
+    )
     raw = table.to_original(table.anomalies[:4])
     x = scaler.transform(raw).astype(np.float32)
     assert np.allclose(interp.inverse(x), raw, rtol=1e-5, atol=1e-3 * np.abs(raw).max())
@@ -196,8 +211,9 @@ def test_with_normal_rows_references_stay_in_the_widened_normal_range():
         return torch.relu(x.sum(dim=1))  # "normal" = a small sum: unboxed, the search goes negative
 
     # a long step budget: far from the threshold, the unboxed search must be able to reach negative values
-    boxed = deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4,
-                               steps=400)
+    boxed = deepaid_sdk.create(
+        "tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4, steps=400
+    )
     refs = boxed.interpret_batch(alerts).references
     low, high = normal.min(axis=0), normal.max(axis=0)
     span = high - low
@@ -205,10 +221,12 @@ def test_with_normal_rows_references_stay_in_the_widened_normal_range():
     assert moved.any() and (refs >= 0).all()  # never negative, like the normal rows
     assert (refs[moved] <= np.broadcast_to(high + 0.1 * span + 1e-6, refs.shape)[moved]).all()
     assert "normal rows' range widened by 0.1" in boxed.describe()["calibration"]["box"]
-    free = deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4,
-                              box_margin=None, steps=400)
+    free = deepaid_sdk.create(
+        "tabular", model=score, normal=normal, threshold=1.0, k=2, adapter="score", width=4, box_margin=None, steps=400
+    )
     assert (free.interpret_batch(alerts).references < 0).any()  # what the default box prevents
     assert free.describe()["calibration"]["box"] == "none"
     with pytest.raises(ValueError, match="box_margin: expected a number >= 0.0"):
-        deepaid_sdk.create("tabular", model=score, normal=normal, threshold=1.0, adapter="score", width=4,
-                           box_margin=-0.1)
+        deepaid_sdk.create(
+            "tabular", model=score, normal=normal, threshold=1.0, adapter="score", width=4, box_margin=-0.1
+        )

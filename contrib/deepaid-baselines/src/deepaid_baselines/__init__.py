@@ -8,8 +8,13 @@ for them; ``deepaid_sdk.bench.compare`` measures them next to DeepAID's search.
 
 from deepaid_baselines.attribution import ATTRIBUTION_METHODS, attribute
 from deepaid_baselines.attribution_searches import (
-    AttributionSearch, DeepLiftSearch, InputXGradientSearch, IntegratedGradientsSearch, KernelShapSearch,
-    LimeSearch, SaliencySearch,
+    AttributionSearch,
+    DeepLiftSearch,
+    InputXGradientSearch,
+    IntegratedGradientsSearch,
+    KernelShapSearch,
+    LimeSearch,
+    SaliencySearch,
 )
 from deepaid_baselines.base import BaselineSearch
 from deepaid_baselines.neighbours import NearestNormalSearch, nearest_rows
@@ -18,7 +23,18 @@ from deepaid_baselines.residual import ResidualSearch
 __version__ = "0.1.0"
 
 __all__ = [
-    "ATTRIBUTION_METHODS", "AttributionSearch", "BaselineSearch", "DeepLiftSearch", "InputXGradientSearch",
-    "IntegratedGradientsSearch", "KernelShapSearch", "LimeSearch", "NearestNormalSearch", "ResidualSearch",
-    "SaliencySearch", "__version__", "attribute", "nearest_rows",
+    "ATTRIBUTION_METHODS",
+    "AttributionSearch",
+    "BaselineSearch",
+    "DeepLiftSearch",
+    "InputXGradientSearch",
+    "IntegratedGradientsSearch",
+    "KernelShapSearch",
+    "LimeSearch",
+    "NearestNormalSearch",
+    "ResidualSearch",
+    "SaliencySearch",
+    "__version__",
+    "attribute",
+    "nearest_rows",
 ]

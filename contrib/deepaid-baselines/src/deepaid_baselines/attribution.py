@@ -26,7 +26,12 @@ from deepaid_sdk.model.rnn import rnn_gradients
 
 #: Method names accepted by ``attribute``.
 ATTRIBUTION_METHODS: tuple[str, ...] = (
-    "integrated_gradients", "deeplift", "saliency", "input_x_gradient", "kernel_shap", "lime",
+    "integrated_gradients",
+    "deeplift",
+    "saliency",
+    "input_x_gradient",
+    "kernel_shap",
+    "lime",
 )
 #: Methods that compare the input with a baseline input (the value a feature takes when "absent").
 USES_BASELINES: frozenset[str] = frozenset({"integrated_gradients", "deeplift", "kernel_shap", "lime"})
@@ -140,8 +145,9 @@ def _check(method: Any, inputs: Any, baselines: Any) -> Tensor | None:
     if not isinstance(inputs, Tensor):
         raise TypeError(f"inputs: expected a torch Tensor [B, ...]; got {type(inputs).__name__}")
     if inputs.ndim < 2 or inputs.shape[0] == 0 or not inputs.is_floating_point():
-        raise ValueError(f"inputs: expected a non-empty floating batch [B, ...]; got {inputs.dtype} "
-                         f"{list(inputs.shape)}")
+        raise ValueError(
+            f"inputs: expected a non-empty floating batch [B, ...]; got {inputs.dtype} {list(inputs.shape)}"
+        )
     if baselines is None:
         return None
     if not isinstance(baselines, Tensor):
@@ -151,8 +157,9 @@ def _check(method: Any, inputs: Any, baselines: Any) -> Tensor | None:
     try:
         return torch.broadcast_to(baselines.to(inputs.device, inputs.dtype), inputs.shape)
     except RuntimeError:
-        raise ValueError(f"baselines: shape {list(baselines.shape)} does not broadcast to the inputs' "
-                         f"{list(inputs.shape)}") from None
+        raise ValueError(
+            f"baselines: shape {list(baselines.shape)} does not broadcast to the inputs' {list(inputs.shape)}"
+        ) from None
 
 
 def attribute(
@@ -201,24 +208,34 @@ def attribute(
             model = forward if isinstance(forward, nn.Module) else _Forward(fn, module)
             explainer = captum_attr.DeepLift(model)
         else:
-            cls = {"integrated_gradients": captum_attr.IntegratedGradients, "saliency": captum_attr.Saliency,
-                   "input_x_gradient": captum_attr.InputXGradient}[method]
+            cls = {
+                "integrated_gradients": captum_attr.IntegratedGradients,
+                "saliency": captum_attr.Saliency,
+                "input_x_gradient": captum_attr.InputXGradient,
+            }[method]
             explainer = cls(fn)
         parts = []
         with _quiet():
             for start in range(0, x.shape[0], chunk):
-                part = x[start:start + chunk]
+                part = x[start : start + chunk]
                 kwargs = dict(options)
                 if method in USES_BASELINES:
-                    kwargs["baselines"] = cast(Tensor, base)[start:start + chunk]
+                    kwargs["baselines"] = cast(Tensor, base)[start : start + chunk]
                 if method == "saliency":
                     kwargs.setdefault("abs", False)
                 parts.append(explainer.attribute(part, **kwargs).detach())
     return torch.cat(parts)
 
 
-def _sampled(captum_attr: Any, method: str, fn: Callable[[Tensor], Tensor], x: Tensor, base: Tensor,
-             seed: int, options: dict[str, Any]) -> Tensor:
+def _sampled(
+    captum_attr: Any,
+    method: str,
+    fn: Callable[[Tensor], Tensor],
+    x: Tensor,
+    base: Tensor,
+    seed: int,
+    options: dict[str, Any],
+) -> Tensor:
     """KernelSHAP / LIME, one example per captum call, each with the same seeded perturbations."""
     n_samples = int(options.pop("n_samples", 200))
     if n_samples < 2:
@@ -235,6 +252,12 @@ def _sampled(captum_attr: Any, method: str, fn: Callable[[Tensor], Tensor], x: T
     out = torch.empty_like(x)
     for i in range(x.shape[0]):  # captum fits one surrogate per example; it loops the same way
         with _seeded(seed, x.device), torch.no_grad():
-            out[i] = explainer.attribute(x[i:i + 1], baselines=base[i:i + 1], feature_mask=mask,
-                                         n_samples=n_samples, show_progress=False, **options)[0].detach()
+            out[i] = explainer.attribute(
+                x[i : i + 1],
+                baselines=base[i : i + 1],
+                feature_mask=mask,
+                n_samples=n_samples,
+                show_progress=False,
+                **options,
+            )[0].detach()
     return out

@@ -15,13 +15,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from deepaid_sdk.model.adapters import ModelAdapter
-from deepaid_sdk.constraints import Constraint, changeable_mask
-from deepaid_sdk.distances import Distance
-from deepaid_sdk.results import InterpretationBatch
-
 from deepaid_baselines.attribution import USES_BASELINES, attribute
 from deepaid_baselines.base import BaselineSearch, flat, has_reconstruction, top_k_mask
+from deepaid_sdk.constraints import Constraint, changeable_mask
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_sdk.results import InterpretationBatch
 
 
 class AttributionSearch(BaselineSearch):
@@ -57,13 +56,24 @@ class AttributionSearch(BaselineSearch):
         if self.method in USES_BASELINES and self.normal is not None:
             baselines = self.median(adapter)
         model = getattr(adapter, "model", None)
-        attr = attribute(self.method, adapter.score, anomalies, baselines, seed=self.seed,
-                         module=model if isinstance(model, nn.Module) else None, **self.options)
+        attr = attribute(
+            self.method,
+            adapter.score,
+            anomalies,
+            baselines,
+            seed=self.seed,
+            module=model if isinstance(model, nn.Module) else None,
+            **self.options,
+        )
         k = self.budget(constraints, flat(anomalies).shape[1])
         chosen = top_k_mask(flat(attr).abs(), changeable_mask(constraints, anomalies), k)
-        params = {"k": k, "values": rule,
-                  "attribution_baseline": None if self.method not in USES_BASELINES
-                  else ("normal median" if baselines is not None else "zeros")}
+        params = {
+            "k": k,
+            "values": rule,
+            "attribution_baseline": None
+            if self.method not in USES_BASELINES
+            else ("normal median" if baselines is not None else "zeros"),
+        }
         return self.finish(adapter, anomalies, chosen, values, constraints, started=started, params=params)
 
 
@@ -107,5 +117,10 @@ class LimeSearch(AttributionSearch):
 
 
 ATTRIBUTION_SEARCHES: tuple[type[AttributionSearch], ...] = (
-    IntegratedGradientsSearch, DeepLiftSearch, SaliencySearch, InputXGradientSearch, KernelShapSearch, LimeSearch,
+    IntegratedGradientsSearch,
+    DeepLiftSearch,
+    SaliencySearch,
+    InputXGradientSearch,
+    KernelShapSearch,
+    LimeSearch,
 )

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint, max_changes, project_all
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch
 
@@ -78,8 +78,13 @@ class BaselineSearch(ReferenceSearch):
         return not (cls.needs_normal and normal is None)
 
     def describe(self) -> dict[str, Any]:
-        return {"search": self.name, "baseline": True, "seed": self.seed, "k": self.k,
-                "normal_rows": None if self.normal is None else int(self.normal.shape[0])}
+        return {
+            "search": self.name,
+            "baseline": True,
+            "seed": self.seed,
+            "k": self.k,
+            "normal_rows": None if self.normal is None else int(self.normal.shape[0]),
+        }
 
     # -- shared steps -------------------------------------------------------------------------
 
@@ -87,15 +92,18 @@ class BaselineSearch(ReferenceSearch):
         """K: this search's own ``k``, else the constraints' L0 budget; capped at the width."""
         k = self.k if self.k is not None else max_changes(constraints)
         if k is None:
-            raise ValueError(f"constraints: the {self.name} baseline needs K; pass a ConcisenessConstraint(k) "
-                             f"or {type(self).__name__}(k=...)")
+            raise ValueError(
+                f"constraints: the {self.name} baseline needs K; pass a ConcisenessConstraint(k) "
+                f"or {type(self).__name__}(k=...)"
+            )
         return min(k, width)
 
     def normal_rows(self, adapter: ModelAdapter) -> Tensor:
         """The ``normal=`` rows, checked and on the adapter's device (prepared once per device)."""
         if self.normal is None:
-            raise ValueError(f"normal: the {self.name} baseline needs training-normal rows; "
-                             f"pass {type(self).__name__}(normal=...)")
+            raise ValueError(
+                f"normal: the {self.name} baseline needs training-normal rows; pass {type(self).__name__}(normal=...)"
+            )
         key = str(adapter.device)
         if key not in self._prepared:
             self._prepared[key] = adapter.prepare(self.normal, "normal")
@@ -115,8 +123,10 @@ class BaselineSearch(ReferenceSearch):
         if rec is None:
             return None
         if tuple(rec.shape) != tuple(x.shape):
-            raise ValueError(f"adapter: {type(adapter).__name__}.reconstruct returned shape {list(rec.shape)} for "
-                             f"inputs {list(x.shape)}; the {self.name} baseline needs the input's shape")
+            raise ValueError(
+                f"adapter: {type(adapter).__name__}.reconstruct returned shape {list(rec.shape)} for "
+                f"inputs {list(x.shape)}; the {self.name} baseline needs the input's shape"
+            )
         return rec.detach().to(x.dtype)
 
     def fill_values(self, adapter: ModelAdapter, x: Tensor) -> tuple[Tensor, str]:
@@ -125,9 +135,11 @@ class BaselineSearch(ReferenceSearch):
         if rec is not None:
             return rec, "reconstruction"
         if self.normal is None:
-            raise ValueError(f"normal: {type(adapter).__name__} has no reconstruction, so the {self.name} baseline "
-                             f"takes reference values from the median of normal rows; pass "
-                             f"{type(self).__name__}(normal=...)")
+            raise ValueError(
+                f"normal: {type(adapter).__name__} has no reconstruction, so the {self.name} baseline "
+                f"takes reference values from the median of normal rows; pass "
+                f"{type(self).__name__}(normal=...)"
+            )
         return self.median(adapter).expand_as(x), "normal median"
 
     def finish(
@@ -147,5 +159,13 @@ class BaselineSearch(ReferenceSearch):
         refs = torch.where(chosen, flat(values).to(a.dtype), a).reshape(anomalies.shape)
         refs = project_all(constraints, refs, anomalies)
         steps = np.zeros(anomalies.shape[0], dtype=np.int64)
-        return build_batch(adapter, anomalies, refs, steps=steps, started=started, method=self.name,
-                           params={**self.describe(), **params}, details=details)
+        return build_batch(
+            adapter,
+            anomalies,
+            refs,
+            steps=steps,
+            started=started,
+            method=self.name,
+            params={**self.describe(), **params},
+            details=details,
+        )

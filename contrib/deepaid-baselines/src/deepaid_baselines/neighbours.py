@@ -8,12 +8,11 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_baselines.base import BaselineSearch, flat, top_k_mask
 from deepaid_sdk.constraints import Constraint, changeable_mask
 from deepaid_sdk.distances import Distance
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.results import InterpretationBatch
-
-from deepaid_baselines.base import BaselineSearch, flat, top_k_mask
 
 
 @torch.no_grad()
@@ -25,10 +24,10 @@ def nearest_rows(x: Tensor, rows: Tensor, *, chunk: int = 8192, queries: int = 1
     best_d = torch.full((x.shape[0],), float("inf"), device=x.device, dtype=x.dtype)
     best_i = torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
     for a0 in range(0, x.shape[0], queries):
-        xa = x[a0:a0 + queries]
-        d_a, i_a = best_d[a0:a0 + queries], best_i[a0:a0 + queries]
+        xa = x[a0 : a0 + queries]
+        d_a, i_a = best_d[a0 : a0 + queries], best_i[a0 : a0 + queries]
         for r0 in range(0, rows.shape[0], chunk):
-            d, i = torch.cdist(xa, rows[r0:r0 + chunk]).min(dim=1)
+            d, i = torch.cdist(xa, rows[r0 : r0 + chunk]).min(dim=1)
             better = d < d_a
             d_a.copy_(torch.where(better, d, d_a))
             i_a.copy_(torch.where(better, i + r0, i_a))
@@ -62,7 +61,14 @@ class NearestNormalSearch(BaselineSearch):
         neighbour = rows[index]
         k = self.budget(constraints, a.shape[1])
         chosen = top_k_mask((neighbour - a).abs(), changeable_mask(constraints, anomalies), k)
-        details = [{"neighbour": i, "neighbour_distance": d}
-                   for i, d in zip(index.tolist(), dist.double().tolist())]
-        return self.finish(adapter, anomalies, chosen, neighbour, constraints, started=started,
-                           params={"k": k, "values": "nearest normal row"}, details=details)
+        details = [{"neighbour": i, "neighbour_distance": d} for i, d in zip(index.tolist(), dist.double().tolist())]
+        return self.finish(
+            adapter,
+            anomalies,
+            chosen,
+            neighbour,
+            constraints,
+            started=started,
+            params={"k": k, "values": "nearest normal row"},
+            details=details,
+        )

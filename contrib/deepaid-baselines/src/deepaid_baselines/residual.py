@@ -6,12 +6,11 @@ import time
 
 from torch import Tensor
 
-from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_baselines.base import BaselineSearch, flat, top_k_mask
 from deepaid_sdk.constraints import Constraint, changeable_mask
 from deepaid_sdk.distances import Distance
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.results import InterpretationBatch
-
-from deepaid_baselines.base import BaselineSearch, flat, top_k_mask
 
 
 class ResidualSearch(BaselineSearch):
@@ -26,10 +25,13 @@ class ResidualSearch(BaselineSearch):
         started = time.perf_counter()
         rec = self.reconstruction(adapter, anomalies)
         if rec is None:
-            raise ValueError(f"adapter: the residual baseline needs a detector that reconstructs its input; "
-                             f"{type(adapter).__name__}.reconstruct returned None")
+            raise ValueError(
+                f"adapter: the residual baseline needs a detector that reconstructs its input; "
+                f"{type(adapter).__name__}.reconstruct returned None"
+            )
         a = flat(anomalies)
         k = self.budget(constraints, a.shape[1])
         chosen = top_k_mask((flat(rec) - a).abs(), changeable_mask(constraints, anomalies), k)
-        return self.finish(adapter, anomalies, chosen, rec, constraints, started=started,
-                           params={"k": k, "values": "reconstruction"})
+        return self.finish(
+            adapter, anomalies, chosen, rec, constraints, started=started, params={"k": k, "values": "reconstruction"}
+        )

@@ -27,8 +27,9 @@ class DecreaseOnlyConstraint(Constraint):
 
     def __init__(self, dims: Sequence[int]) -> None:
         if isinstance(dims, (str, bytes)) or not isinstance(dims, Sequence) or not dims:
-            raise ValueError(f"dims: expected a non-empty list of feature indices (or column names given to "
-                             f"create); got {dims!r}")
+            raise ValueError(
+                f"dims: expected a non-empty list of feature indices (or column names given to create); got {dims!r}"
+            )
         if not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
             raise TypeError(f"dims: expected feature indices >= 0; got {list(dims)!r}")
         self.dims = torch.as_tensor(sorted(set(dims)), dtype=torch.long)

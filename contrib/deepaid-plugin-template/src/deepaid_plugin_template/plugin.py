@@ -1,10 +1,9 @@
 """Hook implementations: what this plugin adds to deepaid."""
 
-from deepaid_sdk import hookimpl
-from deepaid_sdk.hookspecs import Register
-
 from deepaid_plugin_template.canberra import CanberraDistance
 from deepaid_plugin_template.decrease_only import DecreaseOnlyConstraint
+from deepaid_sdk import hookimpl
+from deepaid_sdk.hookspecs import Register
 
 
 @hookimpl

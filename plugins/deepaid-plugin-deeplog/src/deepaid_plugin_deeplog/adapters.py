@@ -33,8 +33,7 @@ def _int_attr(model: nn.Module, value: Any, names: Sequence[str], arg: str) -> i
                 value = getattr(model, name)
                 break
     if value is None:
-        raise ValueError(f"{arg}: not given and the model has no integer attribute {' or '.join(names)}; "
-                         f"pass {arg}=")
+        raise ValueError(f"{arg}: not given and the model has no integer attribute {' or '.join(names)}; pass {arg}=")
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{arg}: expected a positive integer; got {value!r}")
     return int(value)
@@ -74,8 +73,10 @@ class DeepLogAdapter(ModelAdapter):
         device: Any = None,
     ) -> None:
         if not isinstance(model, nn.Module):
-            raise TypeError(f"model: expected an nn.Module mapping one-hot windows [B, W, C] to logits [B, C]; "
-                            f"got {type(model).__name__}")
+            raise TypeError(
+                f"model: expected an nn.Module mapping one-hot windows [B, W, C] to logits [B, C]; "
+                f"got {type(model).__name__}"
+            )
         self.model = model
         super().__init__(0.0, eps=eps, device=model_device(model, device))
         self.num_keys = _int_attr(model, num_keys, ("num_keys", "num_classes"), "num_keys")
@@ -83,13 +84,18 @@ class DeepLogAdapter(ModelAdapter):
         if isinstance(num_candidates, bool) or not isinstance(num_candidates, (int, np.integer)):
             raise TypeError(f"num_candidates: expected an integer; got {type(num_candidates).__name__}")
         if not 1 <= num_candidates < self.num_keys:
-            raise ValueError(f"num_candidates: expected g in [1, {self.num_keys - 1}] (fewer than the "
-                             f"{self.num_keys} keys); got {num_candidates}")
+            raise ValueError(
+                f"num_candidates: expected g in [1, {self.num_keys - 1}] (fewer than the "
+                f"{self.num_keys} keys); got {num_candidates}"
+            )
         self.num_candidates = int(num_candidates)
         self.sample_shape = (self.window + 1,)
         # JSON object keys are strings ("3"): whole-number strings are read as key ids.
-        self.templates = ({int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in dict(templates).items()}
-                          if templates is not None else None)
+        self.templates = (
+            {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in dict(templates).items()}
+            if templates is not None
+            else None
+        )
         if self.templates is not None:
             bad = [k for k in self.templates if not (isinstance(k, (int, np.integer)) and 0 <= k < self.num_keys)]
             if bad:
@@ -116,8 +122,10 @@ class DeepLogAdapter(ModelAdapter):
         expected = (onehot.shape[0], self.num_keys)
         if not isinstance(out, Tensor) or tuple(out.shape) != expected:
             got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"model: expected {self.num_keys} next-key logits per window, shape "
-                             f"[{expected[0]}, {self.num_keys}]; got {got}")
+            raise ValueError(
+                f"model: expected {self.num_keys} next-key logits per window, shape "
+                f"[{expected[0]}, {self.num_keys}]; got {got}"
+            )
         return out
 
     def margin_onehot(self, onehot: Tensor, next_keys: Tensor) -> Tensor:
@@ -130,8 +138,10 @@ class DeepLogAdapter(ModelAdapter):
 
     def calibrate(self, normal: Any, percentile: float = 99.0) -> float:
         """Not used: DeepLog's threshold is the top-g rule (set ``num_candidates`` instead)."""
-        raise ValueError("calibrate: a DeepLog detector alerts when the next key is outside its top-g guesses; "
-                         "the threshold is fixed at 0 -- choose num_candidates (g) instead")
+        raise ValueError(
+            "calibrate: a DeepLog detector alerts when the next key is outside its top-g guesses; "
+            "the threshold is fixed at 0 -- choose num_candidates (g) instead"
+        )
 
     # -- input checks --------------------------------------------------------------------------
     def check_keys(self, t: Tensor, name: str) -> None:
@@ -140,15 +150,19 @@ class DeepLogAdapter(ModelAdapter):
         if bool(bad.any()):
             rows = bad.reshape(t.shape[0], -1).any(dim=1).nonzero().flatten().tolist() if t.ndim else [0]
             values = torch.unique(t[bad]).tolist()
-            raise ValueError(f"{name}: key ids must lie in [0, {self.num_keys}); got {values[:10]} "
-                             f"(rows {rows[:10]}{'...' if len(rows) > 10 else ''})")
+            raise ValueError(
+                f"{name}: key ids must lie in [0, {self.num_keys}); got {values[:10]} "
+                f"(rows {rows[:10]}{'...' if len(rows) > 10 else ''})"
+            )
 
     def prepare(self, x: Any, name: str = "x") -> Tensor:
         """Integer key sequences ``[B, W+1]`` on the adapter's device; a clear error otherwise."""
         t = _as_int_keys(x, name)
         if t.ndim != 2 or t.shape[0] == 0 or t.shape[1] != self.window + 1:
-            raise ValueError(f"{name}: expected key sequences [B, {self.window + 1}] (a window of {self.window} "
-                             f"keys followed by the next key); got shape {list(t.shape)}")
+            raise ValueError(
+                f"{name}: expected key sequences [B, {self.window + 1}] (a window of {self.window} "
+                f"keys followed by the next key); got shape {list(t.shape)}"
+            )
         self.check_keys(t, name)
         return t.to(device=self.device)
 
@@ -162,8 +176,7 @@ class DeepLogAdapter(ModelAdapter):
                 extra = f" (the model was built for windows of {self.window} keys)"
             raise ValueError(f"windows: expected key windows [B, {self.window}]; got shape {list(w.shape)}{extra}")
         if n.ndim != 1 or n.shape[0] != w.shape[0]:
-            raise ValueError(f"next_keys: expected one next key per window, shape [{w.shape[0]}]; "
-                             f"got {list(n.shape)}")
+            raise ValueError(f"next_keys: expected one next key per window, shape [{w.shape[0]}]; got {list(n.shape)}")
         self.check_keys(w, "windows")
         self.check_keys(n, "next_keys")
         return torch.cat([w, n[:, None]], dim=1).to(self.device)
@@ -179,8 +192,12 @@ class DeepLogAdapter(ModelAdapter):
         return [k for k in (self.pad_key, self.unknown_key) if k is not None]
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "num_candidates": self.num_candidates, "num_keys": self.num_keys,
-                "window": self.window}
+        return {
+            **super().describe(),
+            "num_candidates": self.num_candidates,
+            "num_keys": self.num_keys,
+            "window": self.window,
+        }
 
 
 def _as_int_keys(value: Any, name: str) -> Tensor:

@@ -20,22 +20,26 @@ import numpy as np
 import torch
 
 import deepaid_sdk
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
+from deepaid_plugin_deeplog.detection import detect, session_metrics
+from deepaid_plugin_deeplog.experiment import RESERVED_KEYS, Experiment, ExperimentConfig, run_experiment
+from deepaid_plugin_deeplog.session_bench import session_rows
+
+# The window baselines live in ``window_baselines`` (``session_bench`` uses them too); their names
+# stay importable from here.
+from deepaid_plugin_deeplog.window_baselines import (  # noqa: F401
+    ATTRIBUTION_BASELINES,
+    VERIFIED_KEYS,
+    allowed_keys,
+    attribution_explainer,
+    attribution_explainers,
+    next_key_explainer,
+)
 from deepaid_sdk import InterpretationBatch
 from deepaid_sdk.bench.case import BenchmarkCase, Explainer
 from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.checks import check_device
 from deepaid_sdk.evaluation import throughput
-
-from deepaid_plugin_deeplog.adapters import DeepLogAdapter
-from deepaid_plugin_deeplog.detection import detect, session_metrics
-from deepaid_plugin_deeplog.experiment import RESERVED_KEYS, Experiment, ExperimentConfig, run_experiment
-from deepaid_plugin_deeplog.session_bench import session_rows
-# The window baselines live in ``window_baselines`` (``session_bench`` uses them too); their names
-# stay importable from here.
-from deepaid_plugin_deeplog.window_baselines import (  # noqa: F401
-    ATTRIBUTION_BASELINES, VERIFIED_KEYS, allowed_keys, attribution_explainer, attribution_explainers,
-    next_key_explainer,
-)
 
 
 def deepaid_explainer(interp: Any) -> Explainer:
@@ -67,9 +71,11 @@ def build_case(ex: Experiment, num_candidates: int, n: int | None = None, name: 
     flags = detect(adapter, ex.test.windows, ex.test.next_keys)
     chosen = np.flatnonzero(flags & ex.truth.any(axis=1))[:n]
     interp = deepaid_sdk.create("deeplog", model=adapter, k=1)
-    explainers: dict[str, Explainer] = {"deepaid": deepaid_explainer(interp),
-                                        "next-key-top-guess": next_key_explainer(adapter),
-                                        **attribution_explainers(adapter)}
+    explainers: dict[str, Explainer] = {
+        "deepaid": deepaid_explainer(interp),
+        "next-key-top-guess": next_key_explainer(adapter),
+        **attribution_explainers(adapter),
+    }
 
     def is_normal(seqs: np.ndarray) -> np.ndarray:
         with torch.no_grad():
@@ -77,17 +83,28 @@ def build_case(ex: Experiment, num_candidates: int, n: int | None = None, name: 
 
     cfg = ex.config
     return BenchmarkCase(
-        name=name, anomalies=ex.test.sequences[chosen], k=1, explainers=explainers, is_normal=is_normal,
-        truth=ex.truth[chosen], truth_metric="position_accuracy", perturb=perturb_oldest_key(adapter),
-        setup={"seed": cfg.seed, "device": str(adapter.device), "g": num_candidates, "window": cfg.window,
-               "detector": f"DeepLog LSTM {cfg.layers}x{cfg.hidden}",
-               "attribution_baselines": ("deepaid-baselines" if any(m.endswith("+top-position") for m in explainers)
-                                         else "not installed")},
+        name=name,
+        anomalies=ex.test.sequences[chosen],
+        k=1,
+        explainers=explainers,
+        is_normal=is_normal,
+        truth=ex.truth[chosen],
+        truth_metric="position_accuracy",
+        perturb=perturb_oldest_key(adapter),
+        setup={
+            "seed": cfg.seed,
+            "device": str(adapter.device),
+            "g": num_candidates,
+            "window": cfg.window,
+            "detector": f"DeepLog LSTM {cfg.layers}x{cfg.hidden}",
+            "attribution_baselines": (
+                "deepaid-baselines" if any(m.endswith("+top-position") for m in explainers) else "not installed"
+            ),
+        },
     )
 
 
-def run(n: int | None = None, seed: int = 0, device: str = "cpu",
-                  out: pathlib.Path | None = None) -> BenchmarkReport:
+def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None) -> BenchmarkReport:
     """DeepAID vs baselines on the synthetic logs at top-g 9 (DeepLog's default) and 5 (more window alerts)."""
     check_device(device)
     from deepaid_sdk.bench.compare import compare
@@ -108,25 +125,34 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu",
         first = np.asarray([c[0] if len(c) else -1 for c in result.changed])
         hit = case.truth[np.arange(len(first)), first] & (first >= 0)
         at_next = case.truth[:, ex.config.window]
-        notes.append(f"{case.name}: detection on {ex.config.n_test} test sessions P {m.precision:.3f} "
-                     f"R {m.recall:.3f} F1 {m.f1:.3f}; deepaid position acc. {hit[at_next].mean():.3f} on "
-                     f"{int(at_next.sum())} alerts planted at the next key, "
-                     f"{hit[~at_next].mean() if (~at_next).any() else float('nan'):.3f} on "
-                     f"{int((~at_next).sum())} planted inside the window")
+        notes.append(
+            f"{case.name}: detection on {ex.config.n_test} test sessions P {m.precision:.3f} "
+            f"R {m.recall:.3f} F1 {m.f1:.3f}; deepaid position acc. {hit[at_next].mean():.3f} on "
+            f"{int(at_next.sum())} alerts planted at the next key, "
+            f"{hit[~at_next].mean() if (~at_next).any() else float('nan'):.3f} on "
+            f"{int((~at_next).sum())} planted inside the window"
+        )
     big = np.resize(cases[0].anomalies, (10_000, cases[0].anomalies.shape[1]))
     rate, _ = throughput(lambda: cases[0].explainers["deepaid"](big, 0), len(big), repeat=3)
-    notes.append(f"deepaid throughput on 10,000 alerts (deeplog-g9 alerts repeated), best of 3: {rate:,.0f}/s "
-                 f"with {torch.get_num_threads()} torch threads")
+    notes.append(
+        f"deepaid throughput on 10,000 alerts (deeplog-g9 alerts repeated), best of 3: {rate:,.0f}/s "
+        f"with {torch.get_num_threads()} torch threads"
+    )
     # Whole sessions with a planted replace/insert/delete (issue 10): their own rows, one more column.
     session: list[tuple[Any, ...]] = []
     for g in (9, 5):
         rows, note = session_rows(ex, g, seed=seed, n=n)
         session += rows
         notes.append(note)
-    notes.append("sessions-g<g>-<kind>: whole sessions with one planted edit; flip@K = every window of the edited "
-                 "session normal, position acc./kind acc. of the main edit, changed = edits per session, "
-                 "anomalies/s = sessions/s (deepaid_plugin_deeplog.session_bench)")
-    return BenchmarkReport(name="deeplog", columns=(*report.columns, "kind acc."),
-                           rows=tuple((*row, None) for row in report.rows) + tuple(session),
-                           setup={**report.setup, "train sessions": ex.config.n_train,
-                                  "test sessions": ex.config.n_test}, notes=tuple(notes))
+    notes.append(
+        "sessions-g<g>-<kind>: whole sessions with one planted edit; flip@K = every window of the edited "
+        "session normal, position acc./kind acc. of the main edit, changed = edits per session, "
+        "anomalies/s = sessions/s (deepaid_plugin_deeplog.session_bench)"
+    )
+    return BenchmarkReport(
+        name="deeplog",
+        columns=(*report.columns, "kind acc."),
+        rows=tuple((*row, None) for row in report.rows) + tuple(session),
+        setup={**report.setup, "train sessions": ex.config.n_train, "test sessions": ex.config.n_test},
+        notes=tuple(notes),
+    )

@@ -25,8 +25,9 @@ def _first(verdicts: list[str], wanted: str) -> list[int]:
 
 def _window_example(ex: Any, cfg: ExperimentConfig, g: int = 5) -> None:
     """With a stricter top-g, DeepLog also alerts after an odd event; show one window-blamed alert."""
-    strict = deepaid_sdk.create("deeplog", model=ex.model, num_candidates=g, k=1, templates=ex.templates,
-                                **RESERVED_KEYS)
+    strict = deepaid_sdk.create(
+        "deeplog", model=ex.model, num_candidates=g, k=1, templates=ex.templates, **RESERVED_KEYS
+    )
     assert isinstance(strict.adapter, DeepLogAdapter)
     flags = detect(strict.adapter, ex.test.windows, ex.test.next_keys)
     alerts = ex.test.sequences[flags & ~ex.flags]
@@ -35,8 +36,10 @@ def _window_example(ex: Any, cfg: ExperimentConfig, g: int = 5) -> None:
     batch = strict.interpret_batch(alerts)
     rows = _first([d["verdict"] for d in batch.details], "window")
     if rows:
-        print(f"\nWith top-g = {g}, DeepLog also alerts when the odd event sits inside the window "
-              f"({len(alerts)} more alerts); one the saliency test put on the window:\n")
+        print(
+            f"\nWith top-g = {g}, DeepLog also alerts when the odd event sits inside the window "
+            f"({len(alerts)} more alerts); one the saliency test put on the window:\n"
+        )
         print(batch_tables(batch, ex.templates, rows=rows))
 
 
@@ -50,9 +53,11 @@ def _sessions_example(ex: Any, interp: Any, out: pathlib.Path) -> None:
         return
     result = interp.interpret_sessions(chosen, k=3)
     edits = [e.kind for r in result for e in r.edits]
-    print(f"\nsessions   {len(result)} flagged sessions explained whole in {result.seconds:.3f}s "
-          f"({result.throughput:,.0f}/s): {edits.count('replace')} replace, {edits.count('insert')} insert, "
-          f"{edits.count('delete')} delete edits; every window normal afterwards for {result.flip_rate:.3f}\n")
+    print(
+        f"\nsessions   {len(result)} flagged sessions explained whole in {result.seconds:.3f}s "
+        f"({result.throughput:,.0f}/s): {edits.count('replace')} replace, {edits.count('insert')} insert, "
+        f"{edits.count('delete')} delete edits; every window normal afterwards for {result.flip_rate:.3f}\n"
+    )
     shown = {}
     for r in result:
         if r.edits and r.edits[0].kind not in shown:
@@ -76,12 +81,22 @@ def _file_example(ex: Any, out: pathlib.Path, log_path: pathlib.Path) -> None:
     output = out / "deeplog-sessions.jsonl"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # lines of templates first seen in the test log
-        summary = explain_file("deeplog", "deepaid_plugin_deeplog.model:DeepLog", log_path, output,
-                               model_args=ex.model.config(), weights=weights, options={"parser": str(parser)}, k=3,
-                               quiet=True)
-    print(f"\nfile job   deepaid explain deeplog --model deepaid_plugin_deeplog.model:DeepLog --model-args "
-          f"'{json.dumps(ex.model.config())}' --weights {weights} --option parser={parser} --k 3 "
-          f"--input {log_path} --output {output}")
+        summary = explain_file(
+            "deeplog",
+            "deepaid_plugin_deeplog.model:DeepLog",
+            log_path,
+            output,
+            model_args=ex.model.config(),
+            weights=weights,
+            options={"parser": str(parser)},
+            k=3,
+            quiet=True,
+        )
+    print(
+        f"\nfile job   deepaid explain deeplog --model deepaid_plugin_deeplog.model:DeepLog --model-args "
+        f"'{json.dumps(ex.model.config())}' --weights {weights} --option parser={parser} --k 3 "
+        f"--input {log_path} --output {output}"
+    )
     print(f"           {summary.text()}")
 
 
@@ -95,19 +110,27 @@ def run(out_dir: pathlib.Path, config: ExperimentConfig | None = None) -> int:
     ex = run_experiment(cfg)
     log_path = ex.test_log.write(out / "deeplog-test.log")
     labels = ex.test_labels
-    print(f"logs       {len(ex.train_log.lines)} training lines ({cfg.n_train} normal sessions); "
-          f"{len(ex.test_log.lines)} test lines ({cfg.n_test} sessions, {int(labels.sum())} with one planted "
-          f"insert/delete/substitute) -> {log_path}")
+    print(
+        f"logs       {len(ex.train_log.lines)} training lines ({cfg.n_train} normal sessions); "
+        f"{len(ex.test_log.lines)} test lines ({cfg.n_test} sessions, {int(labels.sum())} with one planted "
+        f"insert/delete/substitute) -> {log_path}"
+    )
     print(f"drain3     {len(ex.templates) - 2} templates (+ <pad>, <unknown>); sessions grouped by block id")
     m = ex.metrics
-    trained = (f"loaded from {CACHE_DIR}/" if ex.cached
-               else f"trained in {ex.seconds['train']:.1f}s on {len(ex.train)} windows")
+    trained = (
+        f"loaded from {CACHE_DIR}/"
+        if ex.cached
+        else f"trained in {ex.seconds['train']:.1f}s on {len(ex.train)} windows"
+    )
     print(f"DeepLog    LSTM {cfg.layers}x{cfg.hidden}, window {cfg.window}, top-g = {cfg.num_candidates}; {trained}")
-    print(f"detection  test sessions: precision {m.precision:.3f}  recall {m.recall:.3f}  F1 {m.f1:.3f} "
-          f"(tp {m.tp}, fp {m.fp}, fn {m.fn}); {int(ex.flags.sum())} alerting windows\n")
+    print(
+        f"detection  test sessions: precision {m.precision:.3f}  recall {m.recall:.3f}  F1 {m.f1:.3f} "
+        f"(tp {m.tp}, fp {m.fp}, fn {m.fn}); {int(ex.flags.sum())} alerting windows\n"
+    )
 
-    interp = deepaid_sdk.create("deeplog", model=ex.model, num_candidates=cfg.num_candidates, k=1,
-                                templates=ex.templates, **RESERVED_KEYS)
+    interp = deepaid_sdk.create(
+        "deeplog", model=ex.model, num_candidates=cfg.num_candidates, k=1, templates=ex.templates, **RESERVED_KEYS
+    )
     assert isinstance(interp, DeepLogInterpreter)
     alerts = ex.test.sequences[ex.flags]
     if len(alerts) == 0:
@@ -120,11 +143,15 @@ def run(out_dir: pathlib.Path, config: ExperimentConfig | None = None) -> int:
     first = np.asarray([c[0] if len(c) else -1 for c in batch.changed])
     hit = truth[np.arange(len(batch)), first] & (first >= 0)
     verdicts = [d["verdict"] for d in batch.details]
-    print(f"DeepAID    {len(batch)} alerts explained in {batch.seconds:.3f}s ({batch.throughput:,.0f}/s); "
-          f"reference accepted by the model for {batch.flip_rate:.3f}")
-    print(f"           blamed the next key for {verdicts.count('next key')}, the window for "
-          f"{verdicts.count('window')}; changed position = planted one for {hit[seen].mean():.3f} of the "
-          f"{int(seen.sum())} alerts with the planted change in view\n")
+    print(
+        f"DeepAID    {len(batch)} alerts explained in {batch.seconds:.3f}s ({batch.throughput:,.0f}/s); "
+        f"reference accepted by the model for {batch.flip_rate:.3f}"
+    )
+    print(
+        f"           blamed the next key for {verdicts.count('next key')}, the window for "
+        f"{verdicts.count('window')}; changed position = planted one for {hit[seen].mean():.3f} of the "
+        f"{int(seen.sum())} alerts with the planted change in view\n"
+    )
     show = _first(verdicts, "next key") + _first(verdicts, "window")
     print(batch_tables(batch, ex.templates, rows=show))
     if "window" not in verdicts:

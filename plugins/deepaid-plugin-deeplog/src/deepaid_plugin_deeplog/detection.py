@@ -10,10 +10,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from deepaid_sdk.records import array_field
-
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter
-
+from deepaid_sdk.records import array_field
 
 
 @attrs.frozen
@@ -72,14 +70,22 @@ def make_windows(sessions: Sequence[Sequence[int] | np.ndarray], window: int, *,
         parts_p.append(np.arange(window, seq.size, dtype=np.int64) - offset)
     num_sessions = len(sessions)
     if short:
-        warnings.warn(f"make_windows: {short} of {num_sessions} sessions have {window} keys or fewer and give no "
-                      "window; pass pad_key= to judge them", stacklevel=2)
+        warnings.warn(
+            f"make_windows: {short} of {num_sessions} sessions have {window} keys or fewer and give no "
+            "window; pass pad_key= to judge them",
+            stacklevel=2,
+        )
     if not parts_w:
         empty = np.zeros((0, window), dtype=np.int64)
-        return Windows(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), num_sessions,
-                       short)
-    return Windows(np.concatenate(parts_w), np.concatenate(parts_n), np.concatenate(parts_s),
-                   np.concatenate(parts_p), num_sessions, short)
+        return Windows(empty, np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int64), num_sessions, short)
+    return Windows(
+        np.concatenate(parts_w),
+        np.concatenate(parts_n),
+        np.concatenate(parts_s),
+        np.concatenate(parts_p),
+        num_sessions,
+        short,
+    )
 
 
 def detect(
@@ -142,6 +148,9 @@ def session_metrics(flags: Any, session: Any, labels: Any) -> DetectionMetrics:
     judged = np.zeros(labels.size, dtype=bool)
     judged[session] = True
     return DetectionMetrics(
-        tp=int((flagged & labels).sum()), fp=int((flagged & ~labels).sum()),
-        fn=int((~flagged & labels).sum()), tn=int((~flagged & ~labels).sum()), unjudged=int((~judged).sum()),
+        tp=int((flagged & labels).sum()),
+        fp=int((flagged & ~labels).sum()),
+        fn=int((~flagged & labels).sum()),
+        tn=int((~flagged & ~labels).sum()),
+        unjudged=int((~judged).sum()),
     )

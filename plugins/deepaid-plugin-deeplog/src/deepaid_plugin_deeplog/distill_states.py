@@ -20,23 +20,30 @@ def _key(key: Any, template: Any) -> str:
 
 def replace_states(change: Mapping[str, Any], where: str) -> list[State]:
     """A replaced key: ``<where> key a 'template'`` / ``where key b 'template' was expected``."""
-    return [State(f"{where} {_key(change.get('anomaly_key'), change.get('anomaly_template'))}",
-                  f"where {_key(change.get('reference_key'), change.get('reference_template'))} was expected")]
+    return [
+        State(
+            f"{where} {_key(change.get('anomaly_key'), change.get('anomaly_template'))}",
+            f"where {_key(change.get('reference_key'), change.get('reference_template'))} was expected",
+        )
+    ]
 
 
 def insert_states(change: Mapping[str, Any], where: str) -> list[State]:
     """A key the session lacks: ``<where> missing key b 'template'``."""
-    return [State(f"{where} missing", _key(change.get('reference_key'), change.get('reference_template')))]
+    return [State(f"{where} missing", _key(change.get("reference_key"), change.get("reference_template")))]
 
 
 def delete_states(change: Mapping[str, Any], where: str) -> list[State]:
     """A key the session should not hold: ``<where> extra key a 'template'``."""
-    return [State(f"{where} extra", _key(change.get('anomaly_key'), change.get('anomaly_template')))]
+    return [State(f"{where} extra", _key(change.get("anomaly_key"), change.get("anomaly_template")))]
 
 
 #: Edit op -> states of one edit; ``where`` is "unexpected next", "unexpected window" or "in session".
 EDIT_STATES: dict[str, Callable[[Mapping[str, Any], str], list[State]]] = {
-    "replace": replace_states, "insert": insert_states, "delete": delete_states}
+    "replace": replace_states,
+    "insert": insert_states,
+    "delete": delete_states,
+}
 #: ``details["verdict"]`` -> where the edits happened.
 WHERE: Mapping[Any, str] = {"next key": "unexpected next", "session": "in session"}
 
@@ -56,9 +63,14 @@ class EditStates(StateExtractor):
             where = WHERE.get(d.get("verdict"), "unexpected window")
             changes = d.get("changes")
             if changes is None:  # records without details: the changed positions hold the keys
-                changes = [{"position": p, "anomaly_key": None if a is None else int(a),
-                            "reference_key": None if r is None else int(r)}
-                           for p, a, r in zip(alert.changed, alert.anomaly_values, alert.reference_values)]
+                changes = [
+                    {
+                        "position": p,
+                        "anomaly_key": None if a is None else int(a),
+                        "reference_key": None if r is None else int(r),
+                    }
+                    for p, a, r in zip(alert.changed, alert.anomaly_values, alert.reference_values)
+                ]
             states: list[State] = []
             for change in changes:
                 op = change.get("op", "replace")

@@ -41,19 +41,29 @@ class SessionEdit:
             raise ValueError(f"position: expected an index >= 0; got {self.position}")
         need_old, need_new = self.kind != "insert", self.kind != "delete"
         if (self.old_key is not None) != need_old or (self.new_key is not None) != need_new:
-            raise ValueError(f"{self.kind}: expected old_key {'set' if need_old else 'None'} and new_key "
-                             f"{'set' if need_new else 'None'}; got {self.old_key!r}, {self.new_key!r}")
+            raise ValueError(
+                f"{self.kind}: expected old_key {'set' if need_old else 'None'} and new_key "
+                f"{'set' if need_new else 'None'}; got {self.old_key!r}, {self.new_key!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "position": self.position, "old_key": self.old_key, "new_key": self.new_key,
-                "old_template": self.old_template, "new_template": self.new_template, "fixes": list(self.fixes)}
+        return {
+            "kind": self.kind,
+            "position": self.position,
+            "old_key": self.old_key,
+            "new_key": self.new_key,
+            "old_template": self.old_template,
+            "new_template": self.new_template,
+            "fixes": list(self.fixes),
+        }
 
 
 def _as_session(session: Any, name: str) -> np.ndarray:
     arr = np.asarray(session)
     if arr.ndim != 1 or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-        raise TypeError(f"{name}: expected a 1-d sequence of integer key ids; got dtype {arr.dtype}, "
-                        f"shape {list(arr.shape)}")
+        raise TypeError(
+            f"{name}: expected a 1-d sequence of integer key ids; got dtype {arr.dtype}, shape {list(arr.shape)}"
+        )
     return arr.astype(np.int64)
 
 
@@ -144,9 +154,15 @@ class SessionInterpretation:
         return not self.remaining
 
     def to_dict(self) -> dict[str, Any]:
-        return {"session": self.session.tolist(), "edited": self.edited.tolist(),
-                "edits": [e.to_dict() for e in self.edits], "flagged": list(self.flagged),
-                "remaining": list(self.remaining), "flipped": self.flipped, "rounds": self.rounds}
+        return {
+            "session": self.session.tolist(),
+            "edited": self.edited.tolist(),
+            "edits": [e.to_dict() for e in self.edits],
+            "flagged": list(self.flagged),
+            "remaining": list(self.remaining),
+            "flipped": self.flipped,
+            "rounds": self.rounds,
+        }
 
 
 @attrs.frozen
@@ -182,5 +198,10 @@ class SessionBatch:
         return len(self.results) / self.seconds if self.seconds > 0 else float("inf")
 
     def to_dict(self) -> dict[str, Any]:
-        return {"method": self.method, "params": dict(self.params), "seconds": self.seconds,
-                "flip_rate": None if np.isnan(self.flip_rate) else self.flip_rate, "results": [r.to_dict() for r in self.results]}
+        return {
+            "method": self.method,
+            "params": dict(self.params),
+            "seconds": self.seconds,
+            "flip_rate": None if np.isnan(self.flip_rate) else self.flip_rate,
+            "results": [r.to_dict() for r in self.results],
+        }

@@ -15,12 +15,11 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deepaid_sdk.cache import CACHE_DIR, cache_key, cache_path, cached
-
 from deepaid_plugin_deeplog.detection import DetectionMetrics, Windows, detect, make_windows, session_metrics
 from deepaid_plugin_deeplog.model import DeepLog, load_deeplog, save_deeplog, train_deeplog
 from deepaid_plugin_deeplog.parsing import PAD_KEY, UNKNOWN_KEY, LogKeyParser, Sessions, group_sessions
 from deepaid_plugin_deeplog.synthetic import LINE_HEADER, SyntheticLog, generate_workflow_logs
+from deepaid_sdk.cache import CACHE_DIR, cache_key, cache_path, cached  # noqa: F401  # CACHE_DIR: read by demo
 
 _CACHE_VERSION = 3
 
@@ -121,18 +120,40 @@ def run_experiment(config: ExperimentConfig | None = None, *, cache: bool = True
     t = time.perf_counter()
     model, from_cache = cached(
         _cache_path(cfg, num_keys) if cache else None,
-        lambda: train_deeplog(train.windows, train.next_keys, num_keys, hidden=cfg.hidden, layers=cfg.layers,
-                              epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, device=device),
-        save_deeplog, lambda p: load_deeplog(p, device=device))
+        lambda: train_deeplog(
+            train.windows,
+            train.next_keys,
+            num_keys,
+            hidden=cfg.hidden,
+            layers=cfg.layers,
+            epochs=cfg.epochs,
+            lr=cfg.lr,
+            batch_size=cfg.batch_size,
+            seed=cfg.seed,
+            device=device,
+        ),
+        save_deeplog,
+        lambda p: load_deeplog(p, device=device),
+    )
     seconds["train"] = time.perf_counter() - t
 
     t = time.perf_counter()
     flags = detect(model, test.windows, test.next_keys, num_candidates=cfg.num_candidates)
     seconds["detect"] = time.perf_counter() - t
     return Experiment(
-        config=cfg, train_log=train_log, test_log=test_log, parser=parser, templates=parser.templates,
-        train=train, test=test, test_labels=test_log.labels, truth=planted_truth(test_log, test),
-        model=model, flags=flags, metrics=session_metrics(flags, test.session, test_log.labels), seconds=seconds,
+        config=cfg,
+        train_log=train_log,
+        test_log=test_log,
+        parser=parser,
+        templates=parser.templates,
+        train=train,
+        test=test,
+        test_labels=test_log.labels,
+        truth=planted_truth(test_log, test),
+        model=model,
+        flags=flags,
+        metrics=session_metrics(flags, test.session, test_log.labels),
+        seconds=seconds,
         cached=from_cache,
     )
 

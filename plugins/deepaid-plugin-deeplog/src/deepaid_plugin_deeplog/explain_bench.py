@@ -17,14 +17,13 @@ import time
 import numpy as np
 import torch
 
-from deepaid_sdk.bench.report import BenchmarkReport
-from deepaid_sdk.checks import check_device
-
-from deepaid_plugin_deeplog.explain_input import edit_name, ranked_edits
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS, ExperimentConfig, run_experiment
+from deepaid_plugin_deeplog.explain_input import edit_name, ranked_edits
 from deepaid_plugin_deeplog.parsing import group_sessions
 from deepaid_plugin_deeplog.preset import deeplog_interpreter
 from deepaid_plugin_deeplog.synthetic import generate_workflow_logs
+from deepaid_sdk.bench.report import BenchmarkReport
+from deepaid_sdk.checks import check_device
 
 DEFAULT_N = 5000
 K = 3
@@ -50,9 +49,18 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     started = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # unmatched-line counts: new anomaly templates are expected
-        summary = explain_file("deeplog", "deepaid_plugin_deeplog.model:DeepLog", log_path, output,
-                               model_args=ex.model.config(), weights=root / "deeplog.pt", k=K, device=device,
-                               options={"parser": str(root / "parser.json")}, quiet=True)
+        explain_file(
+            "deeplog",
+            "deepaid_plugin_deeplog.model:DeepLog",
+            log_path,
+            output,
+            model_args=ex.model.config(),
+            weights=root / "deeplog.pt",
+            k=K,
+            device=device,
+            options={"parser": str(root / "parser.json")},
+            quiet=True,
+        )
         job_s = time.perf_counter() - started
         keys = ex.parser.transform(log.lines)
     records = [json.loads(line) for line in output.read_text().splitlines()]
@@ -65,14 +73,27 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     truth = {b: i for i, b in enumerate(log.block_ids)}
     alerts = [r for r in records if r["alert"]]
     planted = [r for r in alerts if log.labels[truth[r["id"]]] and r["changed"]]
-    at_plant = [int(r["details"]["changes"][0]["position"]) in
-                log.planted_positions(truth[r["id"]]).tolist() for r in planted]
+    at_plant = [
+        int(r["details"]["changes"][0]["position"]) in log.planted_positions(truth[r["id"]]).tolist() for r in planted
+    ]
     same = all(r["changed"] == [edit_name(e) for e in ranked_edits(d)] for r, d in zip(records, direct))
     rows = (
-        ("deepaid explain (file job)", len(log.lines), len(records), round(len(log.lines) / job_s, 1),
-         round(len(records) / job_s, 1), round(job_s, 2)),
-        ("interpret_sessions (search only)", len(log.lines), len(direct), None, round(len(direct) / search_s, 1),
-         round(search_s, 2)),
+        (
+            "deepaid explain (file job)",
+            len(log.lines),
+            len(records),
+            round(len(log.lines) / job_s, 1),
+            round(len(records) / job_s, 1),
+            round(job_s, 2),
+        ),
+        (
+            "interpret_sessions (search only)",
+            len(log.lines),
+            len(direct),
+            None,
+            round(len(direct) / search_s, 1),
+            round(search_s, 2),
+        ),
     )
     notes = (
         f"alerts {len(alerts)} of {len(records)} sessions; flipped {np.mean([r['flipped'] for r in alerts]):.3f} "
@@ -81,7 +102,16 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
         f"load average at the end: {os.getloadavg()[0]:.2f}",
     )
     return BenchmarkReport(
-        name="deeplog-files", columns=("run", "lines", "sessions", "lines/s", "sessions/s", "seconds"), rows=rows,
-        setup={"sessions": n, "window": ex.config.window, "g": ex.config.num_candidates, "k": K, "device": device,
-               "torch threads": torch.get_num_threads()},
-        notes=notes)
+        name="deeplog-files",
+        columns=("run", "lines", "sessions", "lines/s", "sessions/s", "seconds"),
+        rows=rows,
+        setup={
+            "sessions": n,
+            "window": ex.config.window,
+            "g": ex.config.num_candidates,
+            "k": K,
+            "device": device,
+            "torch threads": torch.get_num_threads(),
+        },
+        notes=notes,
+    )

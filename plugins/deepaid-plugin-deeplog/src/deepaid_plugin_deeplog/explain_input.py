@@ -27,13 +27,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from deepaid_plugin_deeplog.edits import SessionBatch
+from deepaid_plugin_deeplog.parsing import HDFS_BLOCK_ID, PAD_KEY, UNKNOWN_KEY, LogKeyParser
 from deepaid_sdk.explain.inputs import STAGED_NAME, ExplainInput, Staged
 from deepaid_sdk.explain.records import records_table
 from deepaid_sdk.explain.sources import LINE_COLUMN, Source, feature_matrix, sequence_columns
 from deepaid_sdk.progress import progress, progress_enabled
-
-from deepaid_plugin_deeplog.edits import SessionBatch
-from deepaid_plugin_deeplog.parsing import HDFS_BLOCK_ID, PAD_KEY, UNKNOWN_KEY, LogKeyParser
 
 UNITS = ("windows", "sessions")
 #: Sessions per row block of the staged file.
@@ -93,8 +92,10 @@ class LogSessionInput(ExplainInput):
             raise ValueError(f"id_column: no column {id_column!r} in the input; columns: {names}")
         if columns:
             if len(columns) != 1:
-                raise ValueError(f"columns: the deeplog input reads one column (log lines, key ids or key "
-                                 f"sequences); got {list(columns)}")
+                raise ValueError(
+                    f"columns: the deeplog input reads one column (log lines, key ids or key "
+                    f"sequences); got {list(columns)}"
+                )
             column = columns[0]
             if column not in names:
                 raise ValueError(f"columns: not in the input: {[column]}; columns: {names}")
@@ -103,34 +104,43 @@ class LogSessionInput(ExplainInput):
             if LINE_COLUMN in text or len(text) == 1:
                 column = LINE_COLUMN if LINE_COLUMN in text else text[0]
             else:
-                raise ValueError(f"columns: name the column of log lines, key ids or key sequences with "
-                                 f"--columns; columns: {names}")
+                raise ValueError(
+                    f"columns: name the column of log lines, key ids or key sequences with --columns; columns: {names}"
+                )
         field = schema.field(column)
         import pyarrow as pa
 
         if column in _string_columns(schema):
             self.mode = "lines"
             if self.config.get("parser") is None:
-                raise ValueError("parser: raw log lines need the drain3 parser saved at training time: pass "
-                                 "--option parser=FILE (written by LogKeyParser.save)")
+                raise ValueError(
+                    "parser: raw log lines need the drain3 parser saved at training time: pass "
+                    "--option parser=FILE (written by LogKeyParser.save)"
+                )
             self.parser  # noqa: B018 - load it now: a bad file is an error before any work
         elif pa.types.is_integer(field.type):
             self.mode = "keys"
             if id_column is None:
-                raise ValueError("id_column: key ids, one per row, are grouped into sessions by --id-column; "
-                                 "pass the column that names each row's session")
+                raise ValueError(
+                    "id_column: key ids, one per row, are grouped into sessions by --id-column; "
+                    "pass the column that names each row's session"
+                )
         elif column in sequence_columns(schema):
             self.mode = "sessions" if self.config.get("unit") == "sessions" else "windows"
         else:
-            raise ValueError(f"columns: {column!r} holds {field.type}; expected log lines (strings), key ids "
-                             "(integers) or key sequences (lists of integers)")
+            raise ValueError(
+                f"columns: {column!r} holds {field.type}; expected log lines (strings), key ids "
+                "(integers) or key sequences (lists of integers)"
+            )
         if self.mode in ("lines", "keys") and self.config.get("unit") == "windows":
-            raise ValueError("unit: rows of log lines or key ids make sessions; unit=windows needs a column of "
-                             "key sequences")
+            raise ValueError(
+                "unit: rows of log lines or key ids make sessions; unit=windows needs a column of key sequences"
+            )
         return [column]
 
-    def stage(self, source: Source, columns: list[str], id_column: str | None, folder: pathlib.Path,
-              quiet: bool) -> Staged | None:
+    def stage(
+        self, source: Source, columns: list[str], id_column: str | None, folder: pathlib.Path, quiet: bool
+    ) -> Staged | None:
         """Group the lines (or keys) into sessions and write one row per session (see the module docstring)."""
         if self.mode not in ("lines", "keys"):
             return None
@@ -150,14 +160,17 @@ class LogSessionInput(ExplainInput):
                 keys.append(key)
                 bar.update(table.num_rows)
         if not index:
-            raise ValueError(f"input: no session found in {str(source.path)!r} ({counts['lines']} lines; "
-                             f"{counts['orphans']} hold no session id)")
+            raise ValueError(
+                f"input: no session found in {str(source.path)!r} ({counts['lines']} lines; "
+                f"{counts['orphans']} hold no session id)"
+            )
         self._warn(counts)
         _write_sessions(staged.path, list(index), np.concatenate(owners), np.concatenate(keys))
         return staged
 
-    def _chunk_sessions(self, table: Any, column: str, id_column: str | None, index: dict[str, int],
-                        counts: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    def _chunk_sessions(
+        self, table: Any, column: str, id_column: str | None, index: dict[str, int], counts: dict[str, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Session numbers and key ids of one chunk's lines (a line in several sessions counts in each)."""
         first = counts["lines"]
         counts["lines"] += table.num_rows
@@ -191,12 +204,18 @@ class LogSessionInput(ExplainInput):
 
     def _warn(self, counts: dict[str, int]) -> None:
         if counts["unmatched"]:
-            warnings.warn(f"{counts['unmatched']} of {counts['lines']} log lines matched no template of the "
-                          f"parser; they are key {UNKNOWN_KEY} <unknown> in their sessions", stacklevel=3)
+            warnings.warn(
+                f"{counts['unmatched']} of {counts['lines']} log lines matched no template of the "
+                f"parser; they are key {UNKNOWN_KEY} <unknown> in their sessions",
+                stacklevel=3,
+            )
         if counts["orphans"]:
             how = "an --id-column value" if self._by_column else f"a session id matching {self.session_re.pattern!r}"
-            warnings.warn(f"{counts['orphans']} of {counts['lines']} lines hold no session id ({how}); they "
-                          "belong to no session and have no record", stacklevel=3)
+            warnings.warn(
+                f"{counts['orphans']} of {counts['lines']} lines hold no session id ({how}); they "
+                "belong to no session and have no record",
+                stacklevel=3,
+            )
 
     @property
     def unit(self) -> str:  # type: ignore[override]
@@ -207,11 +226,27 @@ class LogSessionInput(ExplainInput):
             super().start(interpreter, source, columns)
 
     # -- the records -------------------------------------------------------------------------------
-    def explain(self, interpreter: Any, table: Any, columns: Sequence[str], *, id_column: str | None,
-                first_row: int = 0, full: bool = False, context_rows: int = 0) -> Any:
+    def explain(
+        self,
+        interpreter: Any,
+        table: Any,
+        columns: Sequence[str],
+        *,
+        id_column: str | None,
+        first_row: int = 0,
+        full: bool = False,
+        context_rows: int = 0,
+    ) -> Any:
         if self.mode == "windows":
-            return super().explain(interpreter, table, columns, id_column=id_column, first_row=first_row,
-                                   full=full, context_rows=context_rows)
+            return super().explain(
+                interpreter,
+                table,
+                columns,
+                id_column=id_column,
+                first_row=first_row,
+                full=full,
+                context_rows=context_rows,
+            )
         from deepaid_sdk.explain.chunk import chunk_ids, plain_ids
 
         ids = plain_ids(chunk_ids(table, id_column, first_row))
@@ -223,10 +258,15 @@ class LogSessionInput(ExplainInput):
         bad = [i for i, s in enumerate(sessions) if s.size == 0 or s.min() < 0 or s.max() >= num_keys]
         if bad:
             s = sessions[bad[0]]
-            raise ValueError(f"input: session id={ids[bad[0]]!r}: " + (
-                "has no keys" if s.size == 0 else
-                f"key ids must lie in [0, {num_keys}) (the model's keys); got {int(s.min())}..{int(s.max())}"
-                " (was the parser saved with the model it was trained for?)"))
+            raise ValueError(
+                f"input: session id={ids[bad[0]]!r}: "
+                + (
+                    "has no keys"
+                    if s.size == 0
+                    else f"key ids must lie in [0, {num_keys}) (the model's keys); got {int(s.min())}..{int(s.max())}"
+                    " (was the parser saved with the model it was trained for?)"
+                )
+            )
         batch = interpreter.interpret_sessions(sessions)
         return records_table(np.asarray(ids), *session_records(batch, full=full))
 
@@ -251,8 +291,20 @@ def session_records(batch: SessionBatch, *, full: bool = False) -> tuple[dict[st
     ``details`` hold what an analyst reads beside the record: each edit with its templates and the
     flags it fixes, and the flagged positions before and after.
     """
-    out: dict[str, list[Any]] = {name: [] for name in ("score", "reference_score", "threshold", "alert", "flipped",
-                                                       "changed", "anomaly_values", "reference_values", "steps")}
+    out: dict[str, list[Any]] = {
+        name: []
+        for name in (
+            "score",
+            "reference_score",
+            "threshold",
+            "alert",
+            "flipped",
+            "changed",
+            "anomaly_values",
+            "reference_values",
+            "steps",
+        )
+    }
     if full:
         out["reference"] = []
     details = []
@@ -269,11 +321,26 @@ def session_records(batch: SessionBatch, *, full: bool = False) -> tuple[dict[st
         out["steps"].append(int(r.rounds))
         if full:
             out["reference"].append(r.edited.astype(np.float64).tolist())
-        details.append({"verdict": "session", "keys": int(len(r.session)), "flagged": list(r.flagged),
-                        "remaining": list(r.remaining),
-                        "changes": [{"op": e.kind, "position": e.position, "anomaly_key": e.old_key,
-                                     "reference_key": e.new_key, "anomaly_template": e.old_template,
-                                     "reference_template": e.new_template, "fixes": list(e.fixes)} for e in edits]})
+        details.append(
+            {
+                "verdict": "session",
+                "keys": int(len(r.session)),
+                "flagged": list(r.flagged),
+                "remaining": list(r.remaining),
+                "changes": [
+                    {
+                        "op": e.kind,
+                        "position": e.position,
+                        "anomaly_key": e.old_key,
+                        "reference_key": e.new_key,
+                        "anomaly_template": e.old_template,
+                        "reference_template": e.new_template,
+                        "fixes": list(e.fixes),
+                    }
+                    for e in edits
+                ],
+            }
+        )
     return out, details
 
 
@@ -286,14 +353,21 @@ def _write_sessions(path: pathlib.Path, ids: list[str], owner: np.ndarray, keys:
     lengths = np.bincount(owner, minlength=len(ids))
     ends = np.cumsum(lengths)
     tmp = path.with_name(path.name + ".tmp")
-    with pq.ParquetWriter(tmp, pa.schema([("session", pa.string()), ("keys", pa.list_(pa.int64())),
-                                          ("lines", pa.int64())])) as writer:
+    with pq.ParquetWriter(
+        tmp, pa.schema([("session", pa.string()), ("keys", pa.list_(pa.int64())), ("lines", pa.int64())])
+    ) as writer:
         for start in range(0, len(ids), STAGE_BLOCK):
             stop = min(start + STAGE_BLOCK, len(ids))
             lo = 0 if start == 0 else int(ends[start - 1])
             offsets = np.concatenate([[0], ends[start:stop] - lo]).astype(np.int32)
-            values = keys[order[lo:int(ends[stop - 1])]]
-            writer.write_table(pa.table({"session": ids[start:stop],
-                                         "keys": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values)),
-                                         "lines": lengths[start:stop]}))
+            values = keys[order[lo : int(ends[stop - 1])]]
+            writer.write_table(
+                pa.table(
+                    {
+                        "session": ids[start:stop],
+                        "keys": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values)),
+                        "lines": lengths[start:stop],
+                    }
+                )
+            )
     tmp.replace(path)

@@ -87,9 +87,17 @@ def train_deeplog(
         logits = model(F.one_hot(batch[:, :window], num_keys).float())
         return (F.cross_entropy(logits, batch[:, window], reduction="none") * w).sum() / (per_row * len(idx))
 
-    train_minibatches(model.parameters(), batch_loss, len(data), epochs=epochs, batch_size=batch_size, lr=lr,
-                      generator=torch.Generator(device="cpu").manual_seed(seed), device=device,
-                      desc="training DeepLog")
+    train_minibatches(
+        model.parameters(),
+        batch_loss,
+        len(data),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        generator=torch.Generator(device="cpu").manual_seed(seed),
+        device=device,
+        desc="training DeepLog",
+    )
     return model.eval()
 
 

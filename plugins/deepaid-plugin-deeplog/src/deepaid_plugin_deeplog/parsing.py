@@ -106,8 +106,10 @@ class LogKeyParser:
     def fit_transform(self, lines: Iterable[str]) -> np.ndarray:
         """Learn templates from ``lines`` and return their key ids ``[n]`` (int64)."""
         misses = self.header_misses
-        keys = np.asarray([self.miner.add_log_message(self._content(line))["cluster_id"] + 1
-                           for line in self._lines(lines)], dtype=np.int64)
+        keys = np.asarray(
+            [self.miner.add_log_message(self._content(line))["cluster_id"] + 1 for line in self._lines(lines)],
+            dtype=np.int64,
+        )
         self._warn_header(misses)
         return keys
 
@@ -123,15 +125,20 @@ class LogKeyParser:
         keys = np.asarray(found, dtype=np.int64)
         self.unmatched = int((keys == UNKNOWN_KEY).sum())
         if self.unmatched:
-            warnings.warn(f"{self.unmatched} of {len(keys)} log lines matched no learned template; "
-                          f"they get key {UNKNOWN_KEY} {RESERVED_TEMPLATES[UNKNOWN_KEY]}", stacklevel=2)
+            warnings.warn(
+                f"{self.unmatched} of {len(keys)} log lines matched no learned template; "
+                f"they get key {UNKNOWN_KEY} {RESERVED_TEMPLATES[UNKNOWN_KEY]}",
+                stacklevel=2,
+            )
         self._warn_header(misses)
         return keys
 
     def _warn_header(self, before: int) -> None:
         if self.header_misses > before:
-            warnings.warn(f"{self.header_misses - before} log lines did not match content_pattern; "
-                          "their whole text was parsed", stacklevel=3)
+            warnings.warn(
+                f"{self.header_misses - before} log lines did not match content_pattern; their whole text was parsed",
+                stacklevel=3,
+            )
 
     # -- as data: the learned templates without pickle -------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -144,19 +151,26 @@ class LogKeyParser:
         config = self.miner.config
 
         def node(n: Any) -> dict[str, Any]:
-            return {"clusters": list(n.cluster_ids),
-                    "children": {token: node(child) for token, child in n.key_to_child_node.items()}}
+            return {
+                "clusters": list(n.cluster_ids),
+                "children": {token: node(child) for token, child in n.key_to_child_node.items()},
+            }
 
         return {
             "format": PARSER_FORMAT,
             "content_pattern": None if self._content_re is None else self._content_re.pattern,
             "match_strategy": self.match_strategy,
-            "config": {"sim_th": config.drain_sim_th, "depth": config.drain_depth,
-                       "max_children": config.drain_max_children, "max_clusters": config.drain_max_clusters,
-                       "extra_delimiters": list(config.drain_extra_delimiters),
-                       "parametrize_numeric_tokens": config.parametrize_numeric_tokens,
-                       "mask_prefix": config.mask_prefix, "mask_suffix": config.mask_suffix,
-                       "masking": [[m.pattern, m.mask_with] for m in config.masking_instructions]},
+            "config": {
+                "sim_th": config.drain_sim_th,
+                "depth": config.drain_depth,
+                "max_children": config.drain_max_children,
+                "max_clusters": config.drain_max_clusters,
+                "extra_delimiters": list(config.drain_extra_delimiters),
+                "parametrize_numeric_tokens": config.parametrize_numeric_tokens,
+                "mask_prefix": config.mask_prefix,
+                "mask_suffix": config.mask_suffix,
+                "masking": [[m.pattern, m.mask_with] for m in config.masking_instructions],
+            },
             "clusters_counter": drain.clusters_counter,
             "clusters": [[c.cluster_id, list(c.log_template_tokens), c.size] for c in drain.clusters],
             "tree": node(drain.root_node),
@@ -167,7 +181,7 @@ class LogKeyParser:
         pathlib.Path(path).write_text(json.dumps(self.to_dict()), encoding="utf-8")
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "LogKeyParser":
+    def from_dict(cls, data: Mapping[str, Any]) -> LogKeyParser:
         """A parser that matches lines exactly as the one ``to_dict`` was taken from."""
         from drain3.drain import LogCluster, Node
 
@@ -183,8 +197,7 @@ class LogKeyParser:
             config.parametrize_numeric_tokens = bool(c["parametrize_numeric_tokens"])
             config.mask_prefix, config.mask_suffix = c["mask_prefix"], c["mask_suffix"]
             config.masking_instructions = [MaskingInstruction(pattern, name) for pattern, name in c["masking"]]
-            parser = cls(content_pattern=data["content_pattern"], config=config,
-                         match_strategy=data["match_strategy"])
+            parser = cls(content_pattern=data["content_pattern"], config=config, match_strategy=data["match_strategy"])
             drain = parser.miner.drain
             for cluster_id, tokens, size in data["clusters"]:
                 cluster = LogCluster(list(tokens), int(cluster_id))
@@ -204,7 +217,7 @@ class LogKeyParser:
         return parser
 
     @classmethod
-    def load(cls, path: str | pathlib.Path) -> "LogKeyParser":
+    def load(cls, path: str | pathlib.Path) -> LogKeyParser:
         """Read a parser written by ``save`` (JSON; nothing is unpickled)."""
         p = pathlib.Path(path)
         if not p.is_file():
@@ -270,11 +283,14 @@ def group_sessions(lines: Sequence[str], keys: Any, pattern: str = HDFS_BLOCK_ID
                 raise ValueError("pattern: use non-capturing groups (?:...); findall returned tuples")
             members.setdefault(sid, []).append(i)
     if orphans:
-        warnings.warn(f"{orphans} of {len(lines)} log lines hold no session id matching {pattern!r}; "
-                      "they belong to no session", stacklevel=2)
+        warnings.warn(
+            f"{orphans} of {len(lines)} log lines hold no session id matching {pattern!r}; they belong to no session",
+            stacklevel=2,
+        )
     index = tuple(np.asarray(v, dtype=np.int64) for v in members.values())
-    return Sessions(ids=tuple(members), keys=tuple(keys[i].astype(np.int64) for i in index), lines=index,
-                    orphans=orphans)
+    return Sessions(
+        ids=tuple(members), keys=tuple(keys[i].astype(np.int64) for i in index), lines=index, orphans=orphans
+    )
 
 
 @attrs.frozen
@@ -319,5 +335,10 @@ def parse_log_file(
         raise TypeError(f"parser: expected a LogKeyParser; got {type(parser).__name__}")
     keys = parser.fit_transform(lines) if learn else parser.transform(lines)
     unmatched = int((keys == UNKNOWN_KEY).sum())
-    return ParsedLog(keys=keys, templates=parser.templates, sessions=group_sessions(lines, keys, session_pattern),
-                     unmatched=unmatched, blank=blank)
+    return ParsedLog(
+        keys=keys,
+        templates=parser.templates,
+        sessions=group_sessions(lines, keys, session_pattern),
+        unmatched=unmatched,
+        blank=blank,
+    )

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from deepaid_sdk import hookimpl
-from deepaid_sdk.registry import Lazy
 from deepaid_sdk.hookspecs import Register
+from deepaid_sdk.registry import Lazy
 
 
 @hookimpl
@@ -30,16 +30,31 @@ def register_interpreters(register: Register) -> None:
 
 @hookimpl
 def register_demos(register: Register) -> None:
-    register('deeplog', Lazy('deepaid_plugin_deeplog.demo:run',
-                         'Run the whole DeepLog story on synthetic HDFS-like logs; print tables, write files to ``out_dir``.'))
+    register(
+        "deeplog",
+        Lazy(
+            "deepaid_plugin_deeplog.demo:run",
+            "Run the whole DeepLog story on synthetic HDFS-like logs; print tables, write files to ``out_dir``.",
+        ),
+    )
 
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    register('deeplog', Lazy('deepaid_plugin_deeplog.bench:run',
-                         "DeepAID vs baselines on the synthetic logs at top-g 9 (DeepLog's default) and 5 (more window alerts)."))
-    register('deeplog-files', Lazy('deepaid_plugin_deeplog.explain_bench:run',
-                         'The file job on ``n`` sessions (default 5,000) against the in-memory session search.'))
+    register(
+        "deeplog",
+        Lazy(
+            "deepaid_plugin_deeplog.bench:run",
+            "DeepAID vs baselines on the synthetic logs at top-g 9 (DeepLog's default) and 5 (more window alerts).",
+        ),
+    )
+    register(
+        "deeplog-files",
+        Lazy(
+            "deepaid_plugin_deeplog.explain_bench:run",
+            "The file job on ``n`` sessions (default 5,000) against the in-memory session search.",
+        ),
+    )
 
 
 @hookimpl

@@ -8,17 +8,16 @@ import attrs
 import numpy as np
 from torch import nn
 
-from deepaid_sdk import Interpreter, InterpretationBatch, Interpretation, ReferenceSearch, build_constraints
-from deepaid_sdk.interpreter import TableView
-from deepaid_sdk.constraints import max_changes
-from deepaid_sdk.distances import Distance
-from deepaid_sdk.registry import registry
-
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.edits import SessionBatch
 from deepaid_plugin_deeplog.search import DeepLogSearch, change_details
 from deepaid_plugin_deeplog.sessions import LENGTH_BONUS, SessionSearch
-from deepaid_sdk.preset_options import DEVICE, K, Option, Preset, SEARCH, SEARCH_OPTIONS
+from deepaid_sdk import Interpretation, InterpretationBatch, Interpreter, ReferenceSearch, build_constraints
+from deepaid_sdk.constraints import max_changes
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.interpreter import TableView
+from deepaid_sdk.preset_options import DEVICE, SEARCH, SEARCH_OPTIONS, K, Option, Preset
+from deepaid_sdk.registry import registry
 
 
 @attrs.define(eq=False)
@@ -45,13 +44,22 @@ class DeepLogInterpreter(Interpreter):
             return self.search.search(adapter, seqs, self.constraints, self.distance)
         batch = super().interpret_batch(seqs)
         # Rows the detector already accepted come back unchanged: say so in their details.
-        details = tuple(d if d else {"verdict": "normal", "changes": change_details(adapter, a, r, c)}
-                        for d, a, r, c in zip(batch.details or ({},) * len(batch), batch.anomalies,
-                                              batch.references, batch.changed))
+        details = tuple(
+            d if d else {"verdict": "normal", "changes": change_details(adapter, a, r, c)}
+            for d, a, r, c in zip(batch.details or ({},) * len(batch), batch.anomalies, batch.references, batch.changed)
+        )
         return attrs.evolve(batch, details=details)
 
-    def interpret_sessions(self, sessions: Any, *, k: int | None = None, pad: bool | None = None,
-                           expected: int = 2, suspects: int = 1, length_bonus: float = LENGTH_BONUS) -> SessionBatch:
+    def interpret_sessions(
+        self,
+        sessions: Any,
+        *,
+        k: int | None = None,
+        pad: bool | None = None,
+        expected: int = 2,
+        suspects: int = 1,
+        length_bonus: float = LENGTH_BONUS,
+    ) -> SessionBatch:
         """Explain whole sessions (key sequences of >= W + 1 keys, ragged allowed) by the fewest
         replace/insert/delete edits, at most ``k`` (default: the preset's ``k``), that make every
         window normal. ``pad`` left-pads by ``W`` pad keys (default: when the adapter has a pad key).
@@ -73,14 +81,17 @@ class DeepLogInterpreter(Interpreter):
         window = x
         w = np.asarray(window) if not hasattr(window, "detach") else window.detach().cpu().numpy()
         if w.ndim != 1:
-            raise ValueError(f"window: expected one window of key ids [W] (or [W+1] without next_key); got shape "
-                             f"{list(w.shape)} (use interpret_batch for a batch)")
+            raise ValueError(
+                f"window: expected one window of key ids [W] (or [W+1] without next_key); got shape "
+                f"{list(w.shape)} (use interpret_batch for a batch)"
+            )
         if next_key is None:
             return self.interpret_batch(w[None])[0]
         n = np.asarray(next_key)
         if n.ndim != 0:
-            raise ValueError(f"next_key: expected one key id; got shape {list(n.shape)} "
-                             "(use interpret_batch for a batch)")
+            raise ValueError(
+                f"next_key: expected one key id; got shape {list(n.shape)} (use interpret_batch for a batch)"
+            )
         return self.interpret_batch(w[None], next_keys=n[None])[0]
 
 
@@ -108,8 +119,16 @@ def deeplog_interpreter(
     if isinstance(model, DeepLogAdapter):
         adapter = model
     else:
-        adapter = DeepLogAdapter(model, num_candidates=num_candidates, num_keys=num_keys, window=window,
-                                 templates=templates, pad_key=pad_key, unknown_key=unknown_key, device=device)
+        adapter = DeepLogAdapter(
+            model,
+            num_candidates=num_candidates,
+            num_keys=num_keys,
+            window=window,
+            templates=templates,
+            pad_key=pad_key,
+            unknown_key=unknown_key,
+            device=device,
+        )
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= adapter.window:
         raise ValueError(f"k: expected a number of window replacements in [1, {adapter.window}]; got {k!r}")
     return DeepLogInterpreter(
@@ -122,14 +141,19 @@ def deeplog_interpreter(
 
 
 #: The options ``create("deeplog", ...)`` takes (``deepaid plugins`` lists them).
-DEEPLOG_PRESET = Preset(deeplog_interpreter, (
-    Option("num_candidates", 9, "int", "g: an alert when the next key is not among the model's top g"),
-    K.but(default=1, doc="at most this many positions change"),
-    Option("templates", None, "{key: template}", "log templates, to print keys as text"),
-    Option("num_keys", None, "int", "size of the key vocabulary (default: the model's)"),
-    Option("window", None, "int", "W, the keys the model reads (default: the model's)"),
-    Option("pad_key", None, "int", "the key that pads short sessions"),
-    Option("unknown_key", None, "int", "the key of templates the model never saw"),
-    Option("frozen", None, "list of positions", "positions (0..W, W = next key) a reference must not change"),
-    SEARCH.but(default="deeplog", doc="the reference search"), SEARCH_OPTIONS, DEVICE,
-))
+DEEPLOG_PRESET = Preset(
+    deeplog_interpreter,
+    (
+        Option("num_candidates", 9, "int", "g: an alert when the next key is not among the model's top g"),
+        K.but(default=1, doc="at most this many positions change"),
+        Option("templates", None, "{key: template}", "log templates, to print keys as text"),
+        Option("num_keys", None, "int", "size of the key vocabulary (default: the model's)"),
+        Option("window", None, "int", "W, the keys the model reads (default: the model's)"),
+        Option("pad_key", None, "int", "the key that pads short sessions"),
+        Option("unknown_key", None, "int", "the key of templates the model never saw"),
+        Option("frozen", None, "list of positions", "positions (0..W, W = next key) a reference must not change"),
+        SEARCH.but(default="deeplog", doc="the reference search"),
+        SEARCH_OPTIONS,
+        DEVICE,
+    ),
+)

@@ -30,16 +30,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 from deepaid_sdk import ReferenceSearch
 from deepaid_sdk.checks import check_finite_number, check_positive_int
-from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.constraints import Constraint, changeable_mask, max_changes
 from deepaid_sdk.distances import Distance
-from deepaid_sdk.results import InterpretationBatch
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.model.rnn import rnn_gradients
+from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import rank_changes, score_in_chunks
-
-from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 
 VERDICTS = ("saliency", "window", "next")
 #: Verdicts in ``details``: what the reference changes (NONE: no candidate was allowed to change).
@@ -105,13 +104,20 @@ class DeepLogSearch(ReferenceSearch):
         self.verdict = verdict
 
     def describe(self) -> dict[str, Any]:
-        return {"search": self.name, "candidates": self.candidates, "next_candidates": self.next_candidates,
-                "confidence": self.confidence, "grad_tol": self.grad_tol,
-                "fidelity_bound": self.fidelity_bound, "verdict": self.verdict}
+        return {
+            "search": self.name,
+            "candidates": self.candidates,
+            "next_candidates": self.next_candidates,
+            "confidence": self.confidence,
+            "grad_tol": self.grad_tol,
+            "fidelity_bound": self.fidelity_bound,
+            "verdict": self.verdict,
+        }
 
     # -- candidates --------------------------------------------------------------------------
-    def _window_candidates(self, adapter: DeepLogAdapter, base: Tensor, grad: Tensor, movable: Tensor,
-                           allowed: Tensor, touched: Tensor) -> tuple[Tensor, Tensor]:
+    def _window_candidates(
+        self, adapter: DeepLogAdapter, base: Tensor, grad: Tensor, movable: Tensor, allowed: Tensor, touched: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """``[b, M, W+1]`` sequences, each one window replacement away from ``base``, and validity ``[b, M]``."""
         w, c = adapter.window, adapter.num_keys
         cur = base[:, :w]
@@ -126,8 +132,9 @@ class DeepLogSearch(ReferenceSearch):
         cand.scatter_(2, pos[..., None], key[..., None])
         return cand, torch.isfinite(top.values)
 
-    def _next_candidates(self, adapter: DeepLogAdapter, base: Tensor, logits: Tensor, movable: Tensor,
-                         allowed: Tensor) -> tuple[Tensor, Tensor]:
+    def _next_candidates(
+        self, adapter: DeepLogAdapter, base: Tensor, logits: Tensor, movable: Tensor, allowed: Tensor
+    ) -> tuple[Tensor, Tensor]:
         """``[b, n, W+1]``: the next key replaced by the model's top guesses, and validity ``[b, n]``."""
         w = adapter.window
         masked = logits.masked_fill(~allowed[None, :], float("-inf"))
@@ -176,8 +183,9 @@ class DeepLogSearch(ReferenceSearch):
         batch = _assemble(adapter, x, refs, score0, ref_scores, steps, started, self.name, params)
         return attrs.evolve(batch, details=_details(adapter, batch, test, use_next, use_win, alert))
 
-    def _saliency_test(self, adapter: DeepLogAdapter, x: Tensor, g0: _Gradient, movable: Tensor,
-                       bound: float) -> _Saliency:
+    def _saliency_test(
+        self, adapter: DeepLogAdapter, x: Tensor, g0: _Gradient, movable: Tensor, bound: float
+    ) -> _Saliency:
         """Per row of ``x``: whether the next key is to blame (the saliency test, or the fixed ``verdict``)."""
         b, w, dev = x.shape[0], adapter.window, x.device
         top_prob = g0.logits.softmax(dim=1).max(dim=1).values
@@ -192,21 +200,33 @@ class DeepLogSearch(ReferenceSearch):
         blame_next = (blame_next & movable[:, w]) | ~movable[:, :w].any(dim=1)
         return _Saliency(blame_next, top_prob, p_next, max_grad)
 
-    def _next_family(self, adapter: DeepLogAdapter, x: Tensor, logits: Tensor, movable: Tensor,
-                     allowed: Tensor) -> _Family:
+    def _next_family(
+        self, adapter: DeepLogAdapter, x: Tensor, logits: Tensor, movable: Tensor, allowed: Tensor
+    ) -> _Family:
         """The best next-key replacement per row: the window is unchanged, so ``logits`` verify it exactly."""
         b, w, g = x.shape[0], adapter.window, adapter.num_candidates
         rows = torch.arange(b, device=x.device)
         next_cand, next_valid = self._next_candidates(adapter, x, logits, movable, allowed)
-        next_scores = topg_margin(logits.repeat_interleave(next_cand.shape[1], 0),
-                                  next_cand[:, :, w].reshape(-1), g).reshape(b, -1)
+        next_scores = topg_margin(
+            logits.repeat_interleave(next_cand.shape[1], 0), next_cand[:, :, w].reshape(-1), g
+        ).reshape(b, -1)
         next_scores = next_scores.masked_fill(~next_valid, float("inf"))
         best_next = next_scores.argmin(dim=1)
-        return _Family(next_cand[rows, best_next], next_scores[rows, best_next],
-                       torch.ones(b, dtype=torch.int64, device=x.device))
+        return _Family(
+            next_cand[rows, best_next], next_scores[rows, best_next], torch.ones(b, dtype=torch.int64, device=x.device)
+        )
 
-    def _window_family(self, adapter: DeepLogAdapter, x: Tensor, todo: Tensor, grad: Tensor, movable: Tensor,
-                       allowed: Tensor, k: int, accept_below: float) -> _Family:
+    def _window_family(
+        self,
+        adapter: DeepLogAdapter,
+        x: Tensor,
+        todo: Tensor,
+        grad: Tensor,
+        movable: Tensor,
+        allowed: Tensor,
+        k: int,
+        accept_below: float,
+    ) -> _Family:
         """The best window replacements of the rows ``todo`` (``grad``: theirs at ``x``), up to ``k`` greedy rounds.
 
         Rows not in ``todo`` keep ``x`` with an infinite score and no rounds.
@@ -254,8 +274,9 @@ class _Family:
     steps: Tensor
 
 
-def _choose(blame_next: Tensor, alert: Tensor, nxt: _Family, win: _Family, accept_below: float
-            ) -> tuple[Tensor, Tensor]:
+def _choose(
+    blame_next: Tensor, alert: Tensor, nxt: _Family, win: _Family, accept_below: float
+) -> tuple[Tensor, Tensor]:
     """Per row: take the next-key reference, the window one, or neither (``use_next``, ``use_win``).
 
     The family the test blamed wins when it is accepted, the other is the fallback.
@@ -272,17 +293,30 @@ def _choose(blame_next: Tensor, alert: Tensor, nxt: _Family, win: _Family, accep
     return use_next, use_win
 
 
-def _details(adapter: DeepLogAdapter, batch: InterpretationBatch, test: _Saliency, use_next: Tensor,
-             use_win: Tensor, alert: Tensor) -> tuple[dict[str, Any], ...]:
+def _details(
+    adapter: DeepLogAdapter,
+    batch: InterpretationBatch,
+    test: _Saliency,
+    use_next: Tensor,
+    use_win: Tensor,
+    alert: Tensor,
+) -> tuple[dict[str, Any], ...]:
     """Per row: the verdict, the saliency test's blame and numbers, and the changed keys with their templates."""
-    verdict = [NEXT if n else WINDOW if wi else NONE if a else NORMAL
-               for n, wi, a in zip(use_next.tolist(), use_win.tolist(), alert.tolist())]
+    verdict = [
+        NEXT if n else WINDOW if wi else NONE if a else NORMAL
+        for n, wi, a in zip(use_next.tolist(), use_win.tolist(), alert.tolist())
+    ]
     saliency = [NEXT if n else WINDOW for n in test.blame_next.tolist()]
     numbers = torch.stack([test.top_prob, test.p_next, test.max_grad], dim=1).double().cpu().tolist()
     return tuple(
-        {"verdict": verdict[i], "saliency": saliency[i], "top_probability": numbers[i][0],
-         "next_probability": numbers[i][1], "max_gradient": numbers[i][2],
-         "changes": change_details(adapter, batch.anomalies[i], batch.references[i], batch.changed[i])}
+        {
+            "verdict": verdict[i],
+            "saliency": saliency[i],
+            "top_probability": numbers[i][0],
+            "next_probability": numbers[i][1],
+            "max_gradient": numbers[i][2],
+            "changes": change_details(adapter, batch.anomalies[i], batch.references[i], batch.changed[i]),
+        }
         for i in range(len(verdict))  # result assembly, after the search
     )
 
@@ -297,12 +331,24 @@ def _gradient_chunked(adapter: DeepLogAdapter, seqs: Tensor) -> _Gradient:
     parts = [key_gradient(adapter, part) for part in seqs.split(_GRAD_CHUNK)]
     if len(parts) == 1:
         return parts[0]
-    return _Gradient(torch.cat([p.logits for p in parts]), torch.cat([p.log_p_next for p in parts]),
-                     torch.cat([p.grad for p in parts]))
+    return _Gradient(
+        torch.cat([p.logits for p in parts]),
+        torch.cat([p.log_p_next for p in parts]),
+        torch.cat([p.grad for p in parts]),
+    )
 
 
-def _assemble(adapter: DeepLogAdapter, x: Tensor, refs: Tensor, scores: Tensor, ref_scores: Tensor, steps: Tensor,
-              started: float, method: str, params: dict[str, Any]) -> InterpretationBatch:
+def _assemble(
+    adapter: DeepLogAdapter,
+    x: Tensor,
+    refs: Tensor,
+    scores: Tensor,
+    ref_scores: Tensor,
+    steps: Tensor,
+    started: float,
+    method: str,
+    params: dict[str, Any],
+) -> InterpretationBatch:
     """The batch of results from scores the search already has (no model call repeated).
 
     Rows with one change need no ranking; rows with several are ranked by the core's
@@ -317,15 +363,29 @@ def _assemble(adapter: DeepLogAdapter, x: Tensor, refs: Tensor, scores: Tensor, 
         for i, order in zip(multi, rank_changes(adapter, x[idx], refs[idx])):
             changed[i] = order
     return InterpretationBatch(
-        anomalies=x.cpu().numpy(), references=refs.cpu().numpy(), changed=tuple(changed),
-        scores=scores.double().cpu().numpy(), reference_scores=ref_scores.double().cpu().numpy(),
-        flipped=(ref_scores <= adapter.threshold).cpu().numpy(), steps=steps.cpu().numpy(),
-        threshold=adapter.threshold, seconds=time.perf_counter() - started, method=method, params=params,
+        anomalies=x.cpu().numpy(),
+        references=refs.cpu().numpy(),
+        changed=tuple(changed),
+        scores=scores.double().cpu().numpy(),
+        reference_scores=ref_scores.double().cpu().numpy(),
+        flipped=(ref_scores <= adapter.threshold).cpu().numpy(),
+        steps=steps.cpu().numpy(),
+        threshold=adapter.threshold,
+        seconds=time.perf_counter() - started,
+        method=method,
+        params=params,
     )
 
 
 def change_details(adapter: DeepLogAdapter, anomaly: Any, reference: Any, changed: Any) -> list[dict[str, Any]]:
     """Per changed position: the anomalous and reference keys and their templates (JSON-safe)."""
-    return [{"position": int(p), "anomaly_key": int(anomaly[p]), "anomaly_template": adapter.template(anomaly[p]),
-             "reference_key": int(reference[p]), "reference_template": adapter.template(reference[p])}
-            for p in changed]
+    return [
+        {
+            "position": int(p),
+            "anomaly_key": int(anomaly[p]),
+            "anomaly_template": adapter.template(anomaly[p]),
+            "reference_key": int(reference[p]),
+            "reference_template": adapter.template(reference[p]),
+        }
+        for p in changed
+    ]

@@ -23,15 +23,19 @@ import numpy as np
 import torch
 
 import deepaid_sdk
-
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
 from deepaid_plugin_deeplog.detection import detect, make_windows
 from deepaid_plugin_deeplog.edits import SessionEdit, apply_edits
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS, Experiment
-from deepaid_plugin_deeplog.preset import DeepLogInterpreter
 from deepaid_plugin_deeplog.parsing import PAD_KEY
-from deepaid_plugin_deeplog.session_plants import EXPLAINED_BY, PlantedSessions, keep, plant_sessions, \
-    sessions_from_windows
+from deepaid_plugin_deeplog.preset import DeepLogInterpreter
+from deepaid_plugin_deeplog.session_plants import (
+    EXPLAINED_BY,
+    PlantedSessions,
+    keep,
+    plant_sessions,
+    sessions_from_windows,
+)
 from deepaid_plugin_deeplog.window_baselines import attribution_explainers
 from deepaid_plugin_deeplog.window_scores import WindowScorer
 
@@ -44,13 +48,13 @@ def flagged_positions(adapter: DeepLogAdapter, sessions: list[np.ndarray]) -> li
     win = make_windows(sessions, adapter.window, pad_key=PAD_KEY)
     flags = detect(adapter, win.windows, win.next_keys)
     order = np.argsort(win.session, kind="stable")
-    hit = np.split(np.where(flags, win.position, -1)[order], np.cumsum(np.bincount(win.session,
-                                                                                    minlength=len(sessions)))[:-1])
+    hit = np.split(
+        np.where(flags, win.position, -1)[order], np.cumsum(np.bincount(win.session, minlength=len(sessions)))[:-1]
+    )
     return [h[h >= 0] for h in hit]
 
 
-def session_alerts(ex: Experiment, adapter: DeepLogAdapter, seed: int = 0, n: int | None = None
-                   ) -> PlantedSessions:
+def session_alerts(ex: Experiment, adapter: DeepLogAdapter, seed: int = 0, n: int | None = None) -> PlantedSessions:
     """Each kind planted once in every normal test session; the flagged ones of W+1..100 keys."""
     sessions = sessions_from_windows(ex.test)
     flagged = flagged_positions(adapter, sessions)
@@ -64,8 +68,9 @@ def session_alerts(ex: Experiment, adapter: DeepLogAdapter, seed: int = 0, n: in
         mask = np.zeros(len(planted), dtype=bool)
         mask[chosen] = True
         parts.append(keep(planted, mask))
-    return PlantedSessions(*(sum((getattr(p, f) for p in parts), ()) for f in
-                             ("sessions", "originals", "kinds", "truth")))
+    return PlantedSessions(
+        *(sum((getattr(p, f) for p in parts), ()) for f in ("sessions", "originals", "kinds", "truth"))
+    )
 
 
 def next_key_top_guess(adapter: DeepLogAdapter, sessions: list[np.ndarray]) -> list[list[SessionEdit]]:
@@ -74,30 +79,33 @@ def next_key_top_guess(adapter: DeepLogAdapter, sessions: list[np.ndarray]) -> l
     lens = torch.as_tensor([len(s) for s in sessions], device=dev)
     x = torch.full((len(sessions), w + int(lens.max())), PAD_KEY, dtype=torch.int64, device=dev)
     for i, s in enumerate(sessions):  # padding the input
-        x[i, w:w + len(s)] = torch.as_tensor(s, device=dev)
+        x[i, w : w + len(s)] = torch.as_tensor(s, device=dev)
     original = x.clone()
     allowed = torch.ones(adapter.num_keys, dtype=torch.bool, device=dev)
     allowed[adapter.reserved()] = False
     scorer = WindowScorer(adapter)
     for t in range(w, x.shape[1]):  # positions in order: each depends on the keys fixed before it
         live = (lens + w > t).nonzero().flatten()
-        logits = scorer.logits(x[live, t - w:t])
+        logits = scorer.logits(x[live, t - w : t])
         bad = topg_margin(logits, x[live, t], adapter.num_candidates) > adapter.threshold
         guess = logits.masked_fill(~allowed[None], float("-inf")).argmax(dim=1)
         x[live[bad], t] = guess[bad]
     changed = (x != original).cpu().numpy()
     xs, os_ = x.cpu().numpy(), original.cpu().numpy()
-    return [[SessionEdit("replace", q - w, os_[i, q], xs[i, q]) for q in np.flatnonzero(changed[i])]
-            for i in range(len(sessions))]
+    return [
+        [SessionEdit("replace", q - w, os_[i, q], xs[i, q]) for q in np.flatnonzero(changed[i])]
+        for i in range(len(sessions))
+    ]
 
 
-def attribution_top_position(adapter: DeepLogAdapter, explain: Callable[[np.ndarray, int], Any],
-                             sessions: list[np.ndarray]) -> list[list[SessionEdit]]:
+def attribution_top_position(
+    adapter: DeepLogAdapter, explain: Callable[[np.ndarray, int], Any], sessions: list[np.ndarray]
+) -> list[list[SessionEdit]]:
     """A window attribution baseline on each session's first flagged window, as one session edit."""
     w = adapter.window
     first = [int(f[0]) for f in flagged_positions(adapter, sessions)]
     padded = [np.concatenate([np.full(w, PAD_KEY, dtype=np.int64), s]) for s in sessions]
-    windows = np.stack([p[q:q + w + 1] for p, q in zip(padded, first)])  # the window predicting key q
+    windows = np.stack([p[q : q + w + 1] for p, q in zip(padded, first)])  # the window predicting key q
     batch = explain(windows, 0)
     out: list[list[SessionEdit]] = []
     for i, (q, changed) in enumerate(zip(first, batch.changed)):  # result assembly
@@ -109,9 +117,11 @@ def attribution_top_position(adapter: DeepLogAdapter, explain: Callable[[np.ndar
     return out
 
 
-def score_methods(adapter: DeepLogAdapter, planted: PlantedSessions,
-                  methods: dict[str, Callable[[list[np.ndarray]], tuple[list[list[SessionEdit]], list[int]]]]
-                  ) -> list[tuple[Any, ...]]:
+def score_methods(
+    adapter: DeepLogAdapter,
+    planted: PlantedSessions,
+    methods: dict[str, Callable[[list[np.ndarray]], tuple[list[list[SessionEdit]], list[int]]]],
+) -> list[tuple[Any, ...]]:
     """Rows ``(kind, method, flip, position acc., edits, sessions/s, kind acc.)`` per planted kind."""
     rows = []
     for kind in KINDS:
@@ -127,13 +137,24 @@ def score_methods(adapter: DeepLogAdapter, planted: PlantedSessions,
             flip = np.mean([not len(f) for f in flagged_positions(adapter, edited)])
             pos = np.mean([bool(e) and e[m].position in t for e, m, t in zip(edits, main, part.truth)])
             kd = np.mean([bool(e) and e[m].kind == EXPLAINED_BY[kind] for e, m in zip(edits, main)])
-            rows.append((kind, name, float(flip), float(pos), float(np.mean([len(e) for e in edits])), rate,
-                         float(kd), len(seqs)))
+            rows.append(
+                (
+                    kind,
+                    name,
+                    float(flip),
+                    float(pos),
+                    float(np.mean([len(e) for e in edits])),
+                    rate,
+                    float(kd),
+                    len(seqs),
+                )
+            )
     return rows
 
 
-def session_methods(interp: Any, adapter: DeepLogAdapter, attribution: dict[str, Any], k: int = 3
-                    ) -> dict[str, Callable[[list[np.ndarray]], tuple[list[list[SessionEdit]], list[int]]]]:
+def session_methods(
+    interp: Any, adapter: DeepLogAdapter, attribution: dict[str, Any], k: int = 3
+) -> dict[str, Callable[[list[np.ndarray]], tuple[list[list[SessionEdit]], list[int]]]]:
     """Ours and the baselines as ``sessions -> (edits per session, index of the main edit)``."""
 
     def ours(seqs: list[np.ndarray]) -> tuple[list[list[SessionEdit]], list[int]]:
@@ -145,15 +166,18 @@ def session_methods(interp: Any, adapter: DeepLogAdapter, attribution: dict[str,
         return lambda seqs: (lambda edits: (edits, [0] * len(edits)))(run(seqs))
 
     methods: dict[str, Callable[..., Any]] = {
-        "deepaid": ours, "next-key-top-guess": first_edit(lambda s: next_key_top_guess(adapter, s))}
+        "deepaid": ours,
+        "next-key-top-guess": first_edit(lambda s: next_key_top_guess(adapter, s)),
+    }
     for name, explain in attribution.items():
         # The default argument binds this explainer; mypy cannot infer a lambda with one where one argument is expected.
         methods[name] = first_edit(lambda s, explain=explain: attribution_top_position(adapter, explain, s))  # type: ignore[misc]
     return methods
 
 
-def session_rows(ex: Experiment, num_candidates: int, *, seed: int = 0, n: int | None = None, k: int = 3
-                 ) -> tuple[list[tuple[Any, ...]], str]:
+def session_rows(
+    ex: Experiment, num_candidates: int, *, seed: int = 0, n: int | None = None, k: int = 3
+) -> tuple[list[tuple[Any, ...]], str]:
     """Report rows ``(case, method, flip, position acc., -, -, edits, sessions/s, kind acc.)`` at top-g,
     and a note with our throughput on all planted sessions in one call (best of 3)."""
     adapter = DeepLogAdapter(ex.model, num_candidates=num_candidates, templates=ex.templates, **RESERVED_KEYS)
@@ -168,11 +192,15 @@ def session_rows(ex: Experiment, num_candidates: int, *, seed: int = 0, n: int |
     assert isinstance(interp, DeepLogInterpreter)
     best = min(_timed(lambda: interp.interpret_sessions(seqs, k=k)) for _ in range(3))
     lengths = [len(s) for s in seqs]
-    note = (f"sessions-g{num_candidates}: deepaid throughput on all {len(seqs)} planted sessions in one call "
-            f"(lengths {min(lengths)}-{max(lengths)}, mean {np.mean(lengths):.1f}), best of 3: "
-            f"{len(seqs) / best:,.0f} sessions/s with {torch.get_num_threads()} torch threads")
-    return [(f"sessions-g{num_candidates}-{kind}", name, flip, pos, None, None, edits, rate, kd)
-            for kind, name, flip, pos, edits, rate, kd, _ in rows], note
+    note = (
+        f"sessions-g{num_candidates}: deepaid throughput on all {len(seqs)} planted sessions in one call "
+        f"(lengths {min(lengths)}-{max(lengths)}, mean {np.mean(lengths):.1f}), best of 3: "
+        f"{len(seqs) / best:,.0f} sessions/s with {torch.get_num_threads()} torch threads"
+    )
+    return [
+        (f"sessions-g{num_candidates}-{kind}", name, flip, pos, None, None, edits, rate, kd)
+        for kind, name, flip, pos, edits, rate, kd, _ in rows
+    ], note
 
 
 def _timed(run: Callable[[], Any]) -> float:

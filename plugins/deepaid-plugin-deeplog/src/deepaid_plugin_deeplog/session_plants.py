@@ -32,10 +32,14 @@ class PlantedSessions:
     def __len__(self) -> int:
         return len(self.sessions)
 
-    def subset(self, kind: str) -> "PlantedSessions":
+    def subset(self, kind: str) -> PlantedSessions:
         idx = [i for i, k in enumerate(self.kinds) if k == kind]
-        return PlantedSessions(tuple(self.sessions[i] for i in idx), tuple(self.originals[i] for i in idx),
-                               tuple(self.kinds[i] for i in idx), tuple(self.truth[i] for i in idx))
+        return PlantedSessions(
+            tuple(self.sessions[i] for i in idx),
+            tuple(self.originals[i] for i in idx),
+            tuple(self.kinds[i] for i in idx),
+            tuple(self.truth[i] for i in idx),
+        )
 
 
 def sessions_from_windows(windows: Windows) -> list[np.ndarray]:
@@ -53,8 +57,9 @@ def _run(seq: np.ndarray, start: int, key: int, step: int) -> int:
     return count
 
 
-def plant_edit(seq: np.ndarray, kind: str, rng: np.random.Generator, keys: np.ndarray
-               ) -> tuple[np.ndarray, frozenset[int]]:
+def plant_edit(
+    seq: np.ndarray, kind: str, rng: np.random.Generator, keys: np.ndarray
+) -> tuple[np.ndarray, frozenset[int]]:
     """One ``kind`` edit at a uniform position of ``seq`` (new keys drawn from ``keys``), and its truth."""
     seq = np.asarray(seq, dtype=np.int64)
     if kind == "replace":
@@ -78,8 +83,15 @@ def plant_edit(seq: np.ndarray, kind: str, rng: np.random.Generator, keys: np.nd
     raise ValueError(f"kind: expected one of {sorted(EXPLAINED_BY)}; got {kind!r}")
 
 
-def plant_sessions(normal: Sequence[np.ndarray], kinds: Sequence[str], keys: np.ndarray, *, seed: int = 0,
-                   min_len: int = 11, max_len: int = 100) -> PlantedSessions:
+def plant_sessions(
+    normal: Sequence[np.ndarray],
+    kinds: Sequence[str],
+    keys: np.ndarray,
+    *,
+    seed: int = 0,
+    min_len: int = 11,
+    max_len: int = 100,
+) -> PlantedSessions:
     """One planted edit per normal session, kinds in turn; sessions outside [min_len, max_len] are skipped."""
     rng = np.random.default_rng(seed)
     out: dict[str, list[Any]] = {"sessions": [], "originals": [], "kinds": [], "truth": []}
@@ -99,5 +111,9 @@ def plant_sessions(normal: Sequence[np.ndarray], kinds: Sequence[str], keys: np.
 def keep(planted: PlantedSessions, mask: Any) -> PlantedSessions:
     """The planted sessions where ``mask`` is true (e.g. those the model flags)."""
     idx = np.flatnonzero(np.asarray(mask, dtype=bool))
-    return PlantedSessions(tuple(planted.sessions[i] for i in idx), tuple(planted.originals[i] for i in idx),
-                           tuple(planted.kinds[i] for i in idx), tuple(planted.truth[i] for i in idx))
+    return PlantedSessions(
+        tuple(planted.sessions[i] for i in idx),
+        tuple(planted.originals[i] for i in idx),
+        tuple(planted.kinds[i] for i in idx),
+        tuple(planted.truth[i] for i in idx),
+    )

@@ -27,7 +27,7 @@ def flags_of(state: SessionRounds, seqs: list[np.ndarray]) -> list[np.ndarray]:
     width = state.pre + max(lens)
     x = torch.full((len(seqs), width), fill, dtype=torch.int64, device=dev)
     for i, s in enumerate(seqs):  # assembly of a few pruning candidates
-        x[i, state.pre:state.pre + len(s)] = torch.as_tensor(s, device=dev)
+        x[i, state.pre : state.pre + len(s)] = torch.as_tensor(s, device=dev)
     n = torch.as_tensor(lens, device=dev) + state.pre
     out = torch.zeros(len(seqs), width, dtype=torch.bool, device=dev)
     if width > w:
@@ -39,7 +39,7 @@ def flags_of(state: SessionRounds, seqs: list[np.ndarray]) -> list[np.ndarray]:
         part[valid] = margin > state.a.threshold
         out[:, w:] = part
     flagged = out.cpu().numpy()
-    return [np.flatnonzero(flagged[i, state.pre:state.pre + lens[i]]) for i in range(len(seqs))]
+    return [np.flatnonzero(flagged[i, state.pre : state.pre + lens[i]]) for i in range(len(seqs))]
 
 
 def session_results(state: SessionRounds) -> list[SessionInterpretation]:
@@ -50,11 +50,12 @@ def session_results(state: SessionRounds) -> list[SessionInterpretation]:
         for s, kd, po, o, nw, rd in zip(*(t.tolist() for t in (rows, kind, opos, old, new, rnd))):
             edits[s].append((rd, SessionEdit(EDIT_KINDS[kd], po, None if o < 0 else o, None if nw < 0 else nw)))
     initial = state.initial.cpu().numpy()
-    flagged = [tuple(np.flatnonzero(initial[i, state.pre:state.pre + len(s)]).tolist())
-               for i, s in enumerate(state.seqs)]
+    flagged = [
+        tuple(np.flatnonzero(initial[i, state.pre : state.pre + len(s)]).tolist()) for i, s in enumerate(state.seqs)
+    ]
     final = state.flags.cpu().numpy()
     n = state.n.cpu().numpy()
-    remaining = [tuple(np.flatnonzero(final[i, state.pre:n[i]]).tolist()) for i in range(s_count)]
+    remaining = [tuple(np.flatnonzero(final[i, state.pre : n[i]]).tolist()) for i in range(s_count)]
     kept = _prune(state, edits, remaining)
     fixes = _fixes(state, kept, flagged, remaining)
     out = []
@@ -62,27 +63,43 @@ def session_results(state: SessionRounds) -> list[SessionInterpretation]:
         chosen = sorted(kept[i], key=lambda e: e.position)
         final_edits = tuple(_describe(state.a, e, fixes[i].get(e.position, ())) for e in chosen)
         edited = apply_edits_with_origin(seq, chosen)[0]
-        out.append(SessionInterpretation(session=seq, edited=edited, edits=final_edits, flagged=flagged[i],
-                                         remaining=remaining[i], rounds=int(state.rounds[i])))
+        out.append(
+            SessionInterpretation(
+                session=seq,
+                edited=edited,
+                edits=final_edits,
+                flagged=flagged[i],
+                remaining=remaining[i],
+                rounds=int(state.rounds[i]),
+            )
+        )
     return out
 
 
 def _describe(adapter: DeepLogAdapter, e: SessionEdit, fixes: Any) -> SessionEdit:
     t = adapter.template
-    return SessionEdit(e.kind, e.position, e.old_key, e.new_key, fixes=fixes,
-                       old_template=None if e.old_key is None else t(e.old_key),
-                       new_template=None if e.new_key is None else t(e.new_key))
+    return SessionEdit(
+        e.kind,
+        e.position,
+        e.old_key,
+        e.new_key,
+        fixes=fixes,
+        old_template=None if e.old_key is None else t(e.old_key),
+        new_template=None if e.new_key is None else t(e.new_key),
+    )
 
 
-def _prune(state: SessionRounds, edits: list[list[tuple[int, SessionEdit]]], remaining: list[tuple[int, ...]]
-           ) -> list[list[SessionEdit]]:
+def _prune(
+    state: SessionRounds, edits: list[list[tuple[int, SessionEdit]]], remaining: list[tuple[int, ...]]
+) -> list[list[SessionEdit]]:
     """Drop, one per pass and latest first, edits whose undoing leaves the session normal."""
     kept = [[e for _, e in sorted(es, key=lambda t: t[0])] for es in edits]
     todo = [i for i in range(len(kept)) if len(kept[i]) > 1 and not remaining[i]]
     while todo:
         jobs = [(i, j) for i in todo for j in range(len(kept[i]))]
-        flags = flags_of(state, [apply_edits_with_origin(state.seqs[i], kept[i][:j] + kept[i][j + 1:])[0]
-                                 for i, j in jobs])
+        flags = flags_of(
+            state, [apply_edits_with_origin(state.seqs[i], kept[i][:j] + kept[i][j + 1 :])[0] for i, j in jobs]
+        )
         drop: dict[int, int] = {}
         for (i, j), f in zip(jobs, flags):
             if not len(f):
@@ -93,8 +110,12 @@ def _prune(state: SessionRounds, edits: list[list[tuple[int, SessionEdit]]], rem
     return kept
 
 
-def _fixes(state: SessionRounds, kept: list[list[SessionEdit]], flagged: list[tuple[int, ...]],
-           remaining: list[tuple[int, ...]]) -> list[dict[int, tuple[int, ...]]]:
+def _fixes(
+    state: SessionRounds,
+    kept: list[list[SessionEdit]],
+    flagged: list[tuple[int, ...]],
+    remaining: list[tuple[int, ...]],
+) -> list[dict[int, tuple[int, ...]]]:
     """Per edit: original flagged positions that alert again when it alone is undone."""
     out: list[dict[int, tuple[int, ...]]] = [{} for _ in kept]
     jobs, seqs, origins = [], [], []
@@ -105,7 +126,7 @@ def _fixes(state: SessionRounds, kept: list[list[SessionEdit]], flagged: list[tu
             out[i][es[0].position] = tuple(sorted(set(flagged[i]) - still))
             continue
         for j, e in enumerate(es):
-            seq, origin = apply_edits_with_origin(state.seqs[i], es[:j] + es[j + 1:])
+            seq, origin = apply_edits_with_origin(state.seqs[i], es[:j] + es[j + 1 :])
             jobs.append((i, e.position, still))
             seqs.append(seq)
             origins.append(origin)

@@ -35,8 +35,7 @@ class SearchOptions(Protocol):
 class SessionRounds:
     """Padded session tensors and per-position scores, updated in place round by round."""
 
-    def __init__(self, adapter: DeepLogAdapter, seqs: list[np.ndarray], k: int, pad: bool,
-                 opts: SearchOptions) -> None:
+    def __init__(self, adapter: DeepLogAdapter, seqs: list[np.ndarray], k: int, pad: bool, opts: SearchOptions) -> None:
         self.a, self.seqs, self.k, self.opts = adapter, seqs, k, opts
         dev = adapter.device
         self.w, self.g, self.c = adapter.window, adapter.num_candidates, adapter.num_keys
@@ -86,11 +85,14 @@ class SessionRounds:
         margin, nll, logits = self.window_stats(sel[:, :w], sel[:, w])
         guess = logits.masked_fill(~self.allowed[None], -_INF).topk(self.top, dim=1).indices
         rank = (logits > logits.gather(1, sel[:, w:])).sum(dim=1)
-        for name, values, empty in (("margin", margin, -_INF), ("nll", nll, 0.0), ("guess", guess, 0),
-                                    ("rank", rank, 0)):
+        for name, values, empty in (
+            ("margin", margin, -_INF),
+            ("nll", nll, 0.0),
+            ("guess", guess, 0),
+            ("rank", rank, 0),
+        ):
             table = getattr(self, name)
-            part = torch.full((len(rows), self.T - w, *values.shape[1:]), empty, dtype=table.dtype,
-                              device=rows.device)
+            part = torch.full((len(rows), self.T - w, *values.shape[1:]), empty, dtype=table.dtype, device=rows.device)
             part[valid] = values.to(table.dtype)
             block = table[rows]
             block[:, :w] = empty
@@ -122,13 +124,17 @@ class SessionRounds:
         cols = torch.arange(self.top, device=dev)
         width = torch.where(d == 0, self.g, self.m)
         usable = self.allowed[guesses]  # fewer allowed keys than guesses: the rest are padding
-        rep_ok = (suspect[..., None] & (cols[None, None] < width[None, :, None]) & (guesses != key_at[..., None])
-                  & usable)
+        rep_ok = (
+            suspect[..., None] & (cols[None, None] < width[None, :, None]) & (guesses != key_at[..., None]) & usable
+        )
         ins_ok = suspect[..., None] & (cols[None, None] < width[None, :, None]) & usable
         del_ok = ok & (self.n[act] - 1 > w)[:, None]
         parts = []
-        for kind, mask, keys in ((REPLACE, rep_ok, guesses), (INSERT, ins_ok, guesses),
-                                 (DELETE, del_ok[..., None], torch.full_like(guesses[..., :1], -1))):
+        for kind, mask, keys in (
+            (REPLACE, rep_ok, guesses),
+            (INSERT, ins_ok, guesses),
+            (DELETE, del_ok[..., None], torch.full_like(guesses[..., :1], -1)),
+        ):
             r, dd, col = mask.nonzero(as_tuple=True)
             parts.append((r, torch.full_like(r, kind), p[r, dd], keys[r, dd, col], dd))
         return tuple(torch.cat(t) for t in zip(*parts))
@@ -154,8 +160,11 @@ class SessionRounds:
         """
         w, dev = self.w, act.device
         strip, n_new = self.strips(act[r], kind, p, key)
-        o = torch.where(kind == REPLACE, torch.where(dist == 0, 1, dist),
-                        torch.where(kind == INSERT, dist + 1, (dist - 1).clamp(min=0)))
+        o = torch.where(
+            kind == REPLACE,
+            torch.where(dist == 0, 1, dist),
+            torch.where(kind == INSERT, dist + 1, (dist - 1).clamp(min=0)),
+        )
         reach = o <= w
         oc = o.clamp(max=w)
         idx = oc[:, None] + torch.arange(w + 1, device=dev)[None]
@@ -200,7 +209,7 @@ class SessionRounds:
         # The old region these windows replace: replace p..p+W, insert p..p+W-1, delete p..p+W+1.
         u = torch.arange(w + 2, device=dev)[None]
         span = torch.where(kind == REPLACE, w + 1, torch.where(kind == INSERT, w, w + 2))[:, None]
-        region = (u < span)
+        region = u < span
         old_idx = (p[:, None] + u).clamp(max=T - 1)
         before = (flags[rows[:, None], old_idx] & region).sum(dim=1)
         before_nll = (self.nll[rows[:, None], old_idx] * region).sum(dim=1)

@@ -17,7 +17,10 @@ def format_session(result: SessionInterpretation, max_template: int = 60) -> str
         new = "" if e.new_key is None else f"key {e.new_key} ({short(e.new_template)})"
         what = {"replace": f"{old} -> {new}", "insert": f"insert {new} before it", "delete": f"delete {old}"}[e.kind]
         lines.append(f"  {e.kind:7s} at {e.position:3d}: {what}; fixes {list(e.fixes)}")
-    verdict = ("every window normal after the edits" if result.flipped
-               else f"still flagged at {list(result.remaining)} (edited positions)")
+    verdict = (
+        "every window normal after the edits"
+        if result.flipped
+        else f"still flagged at {list(result.remaining)} (edited positions)"
+    )
     lines.append(f"  -> {verdict}")
     return "\n".join(lines)

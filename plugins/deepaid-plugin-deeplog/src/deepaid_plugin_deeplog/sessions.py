@@ -40,13 +40,13 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from deepaid_sdk.checks import check_finite_number, check_positive_int
-
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.edits import SessionBatch
+
 # The rounds and the result assembly have their own modules; the edit kinds stay importable from here.
 from deepaid_plugin_deeplog.session_results import session_results
 from deepaid_plugin_deeplog.session_rounds import DELETE, INSERT, REPLACE, SessionRounds  # noqa: F401
+from deepaid_sdk.checks import check_finite_number, check_positive_int
 
 #: Default ``length_bonus``. DeepLog's surprise of a session grows with every key it predicts, so
 #: between "delete the odd key" and "replace it" a plain sum picks the shorter session; on the
@@ -57,23 +57,27 @@ LENGTH_BONUS = 0.1
 SCREEN = 12
 
 
-def prepare_sessions(adapter: DeepLogAdapter, sessions: Any, name: str = "sessions", *,
-                     pad: bool = False) -> list[np.ndarray]:
+def prepare_sessions(
+    adapter: DeepLogAdapter, sessions: Any, name: str = "sessions", *, pad: bool = False
+) -> list[np.ndarray]:
     """Sessions as 1-d int64 arrays (ragged allowed) of valid key ids: at least ``W + 1`` of them, or one
     with ``pad`` (the pad keys before the first key make its windows)."""
     if isinstance(sessions, torch.Tensor):
         sessions = sessions.detach().cpu().numpy()
     if isinstance(sessions, np.ndarray) and sessions.dtype != object:
         if sessions.ndim != 2:
-            raise ValueError(f"{name}: expected a batch of sessions (a list of key sequences or an int array "
-                             f"[S, L]); got an array of shape {list(sessions.shape)}"
-                             + (" (wrap one session in a list)" if sessions.ndim == 1 else ""))
+            raise ValueError(
+                f"{name}: expected a batch of sessions (a list of key sequences or an int array "
+                f"[S, L]); got an array of shape {list(sessions.shape)}"
+                + (" (wrap one session in a list)" if sessions.ndim == 1 else "")
+            )
         rows: Sequence[Any] = list(sessions)
     elif isinstance(sessions, (list, tuple, np.ndarray)):
         rows = list(sessions)
     else:
-        raise TypeError(f"{name}: expected a list of key sequences or an int array [S, L]; "
-                        f"got {type(sessions).__name__}")
+        raise TypeError(
+            f"{name}: expected a list of key sequences or an int array [S, L]; got {type(sessions).__name__}"
+        )
     if not rows:
         raise ValueError(f"{name}: expected at least one session; got none")
     out = []
@@ -81,12 +85,16 @@ def prepare_sessions(adapter: DeepLogAdapter, sessions: Any, name: str = "sessio
     for i, row in enumerate(rows):  # input checks, once per call
         arr = np.asarray(row.detach().cpu() if isinstance(row, torch.Tensor) else row)
         if arr.ndim != 1 or arr.dtype == object or (arr.size and not np.issubdtype(arr.dtype, np.integer)):
-            raise TypeError(f"{name}[{i}]: expected a 1-d sequence of integer key ids; got dtype {arr.dtype}, "
-                            f"shape {list(arr.shape)}")
+            raise TypeError(
+                f"{name}[{i}]: expected a 1-d sequence of integer key ids; got dtype {arr.dtype}, "
+                f"shape {list(arr.shape)}"
+            )
         least = 1 if pad else w + 1
         if arr.size < least:
-            raise ValueError(f"{name}[{i}]: expected a session of at least "
-                             f"{'one key' if pad else f'window + 1 = {w + 1} keys (or pad=True)'}; got {arr.size}")
+            raise ValueError(
+                f"{name}[{i}]: expected a session of at least "
+                f"{'one key' if pad else f'window + 1 = {w + 1} keys (or pad=True)'}; got {arr.size}"
+            )
         if arr.min() < 0 or arr.max() >= c:
             raise ValueError(f"{name}[{i}]: key ids must lie in [0, {c}); got min {arr.min()}, max {arr.max()}")
         out.append(arr.astype(np.int64))
@@ -106,16 +114,22 @@ class SessionSearch:
 
     name = "deeplog-sessions"
 
-    def __init__(self, expected: int = 2, suspects: int = 1, length_bonus: float = LENGTH_BONUS,
-                 screen: int = SCREEN) -> None:
+    def __init__(
+        self, expected: int = 2, suspects: int = 1, length_bonus: float = LENGTH_BONUS, screen: int = SCREEN
+    ) -> None:
         self.expected = check_positive_int(expected, "expected")
         self.screen = check_positive_int(screen, "screen", minimum=0)
         self.suspects = check_positive_int(suspects, "suspects", minimum=0)
         self.length_bonus = check_finite_number(length_bonus, "length_bonus")
 
     def describe(self) -> dict[str, Any]:
-        return {"search": self.name, "expected": self.expected, "suspects": self.suspects,
-                "length_bonus": self.length_bonus, "screen": self.screen}
+        return {
+            "search": self.name,
+            "expected": self.expected,
+            "suspects": self.suspects,
+            "length_bonus": self.length_bonus,
+            "screen": self.screen,
+        }
 
     def search(self, adapter: DeepLogAdapter, sessions: Any, k: int, pad: bool | None = None) -> SessionBatch:
         """Explain every session of ``sessions`` (see ``prepare_sessions``) with at most ``k`` edits each."""
@@ -131,7 +145,13 @@ class SessionSearch:
         state = SessionRounds(adapter, seqs, k, bool(pad), self)
         state.run()
         results = session_results(state)
-        params = {**self.describe(), "k": k, "pad": bool(pad), "num_candidates": adapter.num_candidates,
-                  "window": adapter.window}
-        return SessionBatch(results=tuple(results), seconds=time.perf_counter() - started, method=self.name,
-                            params=params)
+        params = {
+            **self.describe(),
+            "k": k,
+            "pad": bool(pad),
+            "num_candidates": adapter.num_candidates,
+            "window": adapter.window,
+        }
+        return SessionBatch(
+            results=tuple(results), seconds=time.perf_counter() - started, method=self.name, params=params
+        )

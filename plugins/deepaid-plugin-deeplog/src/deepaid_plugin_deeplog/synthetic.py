@@ -22,38 +22,59 @@ NORMAL_EVENTS: tuple[tuple[str, str, str], ...] = (
     ("RECV", "dfs.DataNode$DataXceiver", "Receiving block {blk} src: /{ip}:{port} dest: /{ip}:{port}"),
     ("RESP", "dfs.DataNode$PacketResponder", "PacketResponder {n} for block {blk} terminating"),
     ("RCVD", "dfs.DataNode$PacketResponder", "Received block {blk} of size {size} from /{ip}"),
-    ("STORED", "dfs.FSNamesystem",
-     "BLOCK* NameSystem.addStoredBlock: blockMap updated: {ip}:{port} is added to {blk} size {size}"),
+    (
+        "STORED",
+        "dfs.FSNamesystem",
+        "BLOCK* NameSystem.addStoredBlock: blockMap updated: {ip}:{port} is added to {blk} size {size}",
+    ),
     ("VERIFY", "dfs.DataBlockScanner", "Verification succeeded for {blk}"),
     ("SERVED", "dfs.DataNode$DataXceiver", "{ip}:{port} Served block {blk} to /{ip}"),
     ("SERVEX", "dfs.DataNode$DataXceiver", "{ip}:{port}:Got exception while serving {blk} to /{ip}:"),
     ("PENDING", "dfs.PendingReplicationMonitor", "PendingReplicationMonitor timed out block {blk}"),
     ("ASKREP", "dfs.FSNamesystem", "BLOCK* ask {ip}:{port} to replicate {blk} to datanode(s) {ip}:{port}"),
     ("STARTT", "dfs.DataNode", "{ip}:{port} Starting thread to transfer block {blk} to {ip}:{port}"),
-    ("RCVDREP", "dfs.DataNode$DataXceiver",
-     "Received block {blk} src: /{ip}:{port} dest: /{ip}:{port} of size {size}"),
+    ("RCVDREP", "dfs.DataNode$DataXceiver", "Received block {blk} src: /{ip}:{port} dest: /{ip}:{port} of size {size}"),
     ("TRANSM", "dfs.DataNode$DataTransfer", "{ip}:{port}:Transmitted block {blk} to /{ip}:{port}"),
     ("REOPEN", "dfs.DataNode", "Reopen Block {blk}"),
-    ("OFFSET", "dfs.DataNode$BlockReceiver",
-     "Changing block file offset of block {blk} from {n} to {size} meta file offset to {n}"),
+    (
+        "OFFSET",
+        "dfs.DataNode$BlockReceiver",
+        "Changing block file offset of block {blk} from {n} to {size} meta file offset to {n}",
+    ),
     ("ASKDEL", "dfs.FSNamesystem", "BLOCK* ask {ip}:{port} to delete {blk}"),
     ("INVAL", "dfs.FSNamesystem", "BLOCK* NameSystem.delete: {blk} is added to invalidSet of {ip}:{port}"),
     ("DELETE", "dfs.FSDataset", "Deleting block {blk} file /mnt/hadoop/dfs/data/current/subdir{n}/{blk}"),
-    ("REMOVED", "dfs.FSNamesystem",
-     "BLOCK* Removing block {blk} from neededReplications as it does not belong to any file."),
+    (
+        "REMOVED",
+        "dfs.FSNamesystem",
+        "BLOCK* Removing block {blk} from neededReplications as it does not belong to any file.",
+    ),
 )
 #: Events that never occur in a normal life cycle.
 ANOMALY_EVENTS: tuple[tuple[str, str, str], ...] = (
-    ("WEXC", "dfs.DataNode$DataXceiver", "writeBlock {blk} received exception java.io.IOException: "
-                                         "Could not read from stream"),
-    ("RESPEXC", "dfs.DataNode$PacketResponder", "PacketResponder {blk} {n} Exception "
-                                               "java.io.InterruptedIOException: Interruped while waiting for IO"),
-    ("RECVEXC", "dfs.DataNode$DataXceiver", "Exception in receiveBlock for block {blk} java.io.IOException: "
-                                            "Connection reset by peer"),
+    (
+        "WEXC",
+        "dfs.DataNode$DataXceiver",
+        "writeBlock {blk} received exception java.io.IOException: Could not read from stream",
+    ),
+    (
+        "RESPEXC",
+        "dfs.DataNode$PacketResponder",
+        "PacketResponder {blk} {n} Exception java.io.InterruptedIOException: Interruped while waiting for IO",
+    ),
+    (
+        "RECVEXC",
+        "dfs.DataNode$DataXceiver",
+        "Exception in receiveBlock for block {blk} java.io.IOException: Connection reset by peer",
+    ),
     ("EXISTS", "dfs.FSDataset", "Adding an already existing block {blk}"),
     ("NOTFOUND", "dfs.FSDataset", "Unexpected error trying to delete block {blk}. BlockInfo not found in volumeMap."),
-    ("REDUNDANT", "dfs.FSNamesystem", "BLOCK* NameSystem.addStoredBlock: Redundant addStoredBlock request "
-                                      "received for {blk} on {ip}:{port} size {size}"),
+    (
+        "REDUNDANT",
+        "dfs.FSNamesystem",
+        "BLOCK* NameSystem.addStoredBlock: Redundant addStoredBlock request "
+        "received for {blk} on {ip}:{port} size {size}",
+    ),
 )
 EVENTS = NORMAL_EVENTS + ANOMALY_EVENTS
 EVENT_NAMES = tuple(e[0] for e in EVENTS)
@@ -62,7 +83,6 @@ NUM_NORMAL = len(NORMAL_EVENTS)
 #: Regex that strips the header of the lines written here (same layout as HDFS logs).
 LINE_HEADER = r"^\d{6} \d{6} \d+ [A-Z]+ \S+: (?P<content>.*)$"
 PLANT_KINDS = ("insert", "delete", "substitute")
-
 
 
 @attrs.frozen
@@ -142,12 +162,23 @@ def normal_session(rng: np.random.Generator) -> list[int]:
             seq.append(_ID["VERIFY"])
         elif u < 0.88 and not appended:
             appended = True
-            seq += [_ID["REOPEN"], *[_ID["RECV"]] * r, *[_ID["OFFSET"]] * r, *[_ID["RESP"]] * r,
-                    *[_ID["RCVD"]] * r, *[_ID["STORED"]] * r]
+            seq += [
+                _ID["REOPEN"],
+                *[_ID["RECV"]] * r,
+                *[_ID["OFFSET"]] * r,
+                *[_ID["RESP"]] * r,
+                *[_ID["RCVD"]] * r,
+                *[_ID["STORED"]] * r,
+            ]
         elif r < 3:
             r += 1
             seq += ([_ID["PENDING"]] if rng.random() < 0.3 else []) + [
-                _ID["ASKREP"], _ID["STARTT"], _ID["RCVDREP"], _ID["TRANSM"], _ID["STORED"]]
+                _ID["ASKREP"],
+                _ID["STARTT"],
+                _ID["RCVDREP"],
+                _ID["TRANSM"],
+                _ID["STORED"],
+            ]
         else:
             seq.append(_ID["SERVED"])
     if rng.random() < 0.7:
@@ -161,8 +192,9 @@ def normal_session(rng: np.random.Generator) -> list[int]:
 PLANT_WEIGHTS = {"insert": 0.4, "delete": 0.2, "substitute": 0.4}
 
 
-def plant(seq: list[int], rng: np.random.Generator,
-          kinds: tuple[str, ...] = PLANT_KINDS) -> tuple[list[int], str, int, int]:
+def plant(
+    seq: list[int], rng: np.random.Generator, kinds: tuple[str, ...] = PLANT_KINDS
+) -> tuple[list[int], str, int, int]:
     """One planted change: the new sequence, its kind, position (see ``SyntheticLog.positions``) and event."""
     weights = np.asarray([PLANT_WEIGHTS[k] for k in kinds])
     kind = str(rng.choice(kinds, p=weights / weights.sum()))
@@ -192,8 +224,12 @@ def _ip(rng: np.random.Generator) -> str:
 
 def _render(template: str, blk: str, rng: np.random.Generator) -> str:
     task, part = int(rng.integers(0, 10**6)), int(rng.integers(0, 99))
-    fields = {"blk": blk, "size": str(int(rng.integers(1, 1 << 26))), "n": str(int(rng.integers(0, 64))),
-              "path": f"/user/root/rand/_temporary/_task_{task:06d}/part-{part:05d}"}
+    fields = {
+        "blk": blk,
+        "size": str(int(rng.integers(1, 1 << 26))),
+        "n": str(int(rng.integers(0, 64))),
+        "path": f"/user/root/rand/_temporary/_task_{task:06d}/part-{part:05d}",
+    }
     # Each {ip}/{port} occurrence gets its own value.
     out = template
     while "{ip}" in out or "{port}" in out:
@@ -202,7 +238,11 @@ def _render(template: str, blk: str, rng: np.random.Generator) -> str:
 
 
 def generate_workflow_logs(
-    n_sessions: int, *, anomaly_rate: float = 0.1, seed: int = 0, kinds: tuple[str, ...] = PLANT_KINDS,
+    n_sessions: int,
+    *,
+    anomaly_rate: float = 0.1,
+    seed: int = 0,
+    kinds: tuple[str, ...] = PLANT_KINDS,
 ) -> SyntheticLog:
     """``n_sessions`` block life cycles, a share ``anomaly_rate`` with one planted change each."""
     if isinstance(n_sessions, bool) or not isinstance(n_sessions, (int, np.integer)) or n_sessions < 1:
@@ -214,7 +254,7 @@ def generate_workflow_logs(
     rng = np.random.default_rng(seed)
     ids, events, labels, plant_kinds, positions, planted = [], [], [], [], [], []
     stamps, texts, line_ev = [], [], []
-    for s in range(int(n_sessions)):  # data generation, not a hot path
+    for _ in range(int(n_sessions)):  # data generation, not a hot path
         blk = f"blk_{'-' if rng.random() < 0.5 else ''}{int(rng.integers(10**17, 10**18))}"
         seq = normal_session(rng)
         kind, pos, ev = "", -1, -1
@@ -240,7 +280,12 @@ def generate_workflow_logs(
         component, content = texts[i]
         lines.append(f"081109 {hh:02d}{mm:02d}{ss:02d} {1000 + int(i) % 9000} INFO {component}: {content}")
     return SyntheticLog(
-        lines=tuple(lines), line_events=np.asarray(line_ev, dtype=np.int64)[order], block_ids=tuple(ids),
-        session_events=tuple(events), labels=np.asarray(labels, dtype=bool), kinds=tuple(plant_kinds),
-        positions=np.asarray(positions, dtype=np.int64), planted_events=np.asarray(planted, dtype=np.int64),
+        lines=tuple(lines),
+        line_events=np.asarray(line_ev, dtype=np.int64)[order],
+        block_ids=tuple(ids),
+        session_events=tuple(events),
+        labels=np.asarray(labels, dtype=bool),
+        kinds=tuple(plant_kinds),
+        positions=np.asarray(positions, dtype=np.int64),
+        planted_events=np.asarray(planted, dtype=np.int64),
     )

@@ -35,18 +35,33 @@ def side_by_side(
     rows = []
     for p in range(anomaly.shape[0]):
         a, r = int(anomaly[p]), int(reference[p])
-        rows.append(["next" if p == last else str(p), str(a), _template(templates, a, width),
-                     "!=" if p in changed else "", str(r), _template(templates, r, width)])
+        rows.append(
+            [
+                "next" if p == last else str(p),
+                str(a),
+                _template(templates, a, width),
+                "!=" if p in changed else "",
+                str(r),
+                _template(templates, r, width),
+            ]
+        )
     verdict = f"; blamed: {details['verdict']}" if details and "verdict" in details else ""
     accepted = "accepted" if interp.flipped else "STILL REJECTED"
-    title = (f"top-g margin {interp.score:.4g} -> reference {interp.reference_score:.4g} "
-             f"(reference {accepted} by the model){verdict}; {len(changed)} changed")
-    return format_table(["pos", "anomaly", "anomaly template", "", "reference", "reference template"], rows,
-                        title=title)
+    title = (
+        f"top-g margin {interp.score:.4g} -> reference {interp.reference_score:.4g} "
+        f"(reference {accepted} by the model){verdict}; {len(changed)} changed"
+    )
+    return format_table(
+        ["pos", "anomaly", "anomaly template", "", "reference", "reference template"], rows, title=title
+    )
 
 
 def batch_tables(
-    batch: InterpretationBatch, templates: Mapping[int, str] | None = None, *, rows: Any = None, width: int = 56,
+    batch: InterpretationBatch,
+    templates: Mapping[int, str] | None = None,
+    *,
+    rows: Any = None,
+    width: int = 56,
 ) -> str:
     """``side_by_side`` for the chosen rows of a batch (all by default), separated by blank lines."""
     chosen = range(len(batch)) if rows is None else [int(i) for i in rows]
@@ -56,8 +71,9 @@ def batch_tables(
     )
 
 
-def plot_sequence(interp: Interpretation, path: Any, templates: Mapping[int, str] | None = None,
-                  title: str | None = None) -> pathlib.Path:
+def plot_sequence(
+    interp: Interpretation, path: Any, templates: Mapping[int, str] | None = None, title: str | None = None
+) -> pathlib.Path:
     """Step plot of anomaly and reference keys over positions, changed positions marked (needs matplotlib).
 
     The title says the model's verdict on both sequences and which positions changed; the y axis
@@ -67,8 +83,9 @@ def plot_sequence(interp: Interpretation, path: Any, templates: Mapping[int, str
     return out
 
 
-def sequence_figure(interp: Interpretation, templates: Mapping[int, str] | None = None,
-                    title: str | None = None) -> Any:
+def sequence_figure(
+    interp: Interpretation, templates: Mapping[int, str] | None = None, title: str | None = None
+) -> Any:
     """The drawing of ``plot_sequence`` as a matplotlib ``Figure`` (not saved, no pyplot state)."""
     try:
         from matplotlib.figure import Figure
@@ -82,8 +99,7 @@ def sequence_figure(interp: Interpretation, templates: Mapping[int, str] | None 
     fig = Figure(figsize=(9, 1.9 + 0.35 * len(keys)))
     ax = fig.add_subplot()
     ax.step(pos, [row[k] for k in anomaly.tolist()], where="mid", label="anomaly", color="tab:red")
-    ax.step(pos, [row[k] for k in reference.tolist()], where="mid", label="reference", color="tab:blue",
-            linestyle="--")
+    ax.step(pos, [row[k] for k in reference.tolist()], where="mid", label="reference", color="tab:blue", linestyle="--")
     for p in np.atleast_1d(interp.changed):
         ax.axvspan(p - 0.5, p + 0.5, color="gold", alpha=0.3)
     ax.set_yticks(range(len(keys)))
@@ -96,9 +112,12 @@ def sequence_figure(interp: Interpretation, templates: Mapping[int, str] | None 
     last = anomaly.shape[0] - 1
     where = ", ".join("next" if int(p) == last else str(int(p)) for p in np.atleast_1d(interp.changed))
     accepted = "accepted" if interp.flipped else "STILL REJECTED"
-    ax.set_title(title or f"log keys, anomaly vs reference: top-g margin {interp.score:.3g} -> "
-                 f"{interp.reference_score:.3g} (reference {accepted})\nchanged position: {where or 'none'} (shaded)",
-                 fontsize=9)
+    ax.set_title(
+        title
+        or f"log keys, anomaly vs reference: top-g margin {interp.score:.3g} -> "
+        f"{interp.reference_score:.3g} (reference {accepted})\nchanged position: {where or 'none'} (shaded)",
+        fontsize=9,
+    )
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return fig

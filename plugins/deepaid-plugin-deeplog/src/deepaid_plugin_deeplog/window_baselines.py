@@ -15,12 +15,11 @@ from typing import Callable
 import numpy as np
 import torch
 
+from deepaid_plugin_deeplog.adapters import DeepLogAdapter
+from deepaid_plugin_deeplog.search import key_gradient
 from deepaid_sdk import InterpretationBatch
 from deepaid_sdk.bench.case import Explainer
 from deepaid_sdk.search import build_batch
-
-from deepaid_plugin_deeplog.adapters import DeepLogAdapter
-from deepaid_plugin_deeplog.search import key_gradient
 
 #: Attribution methods of deepaid-baselines used as baselines (name in ``attribute``).
 ATTRIBUTION_BASELINES = ("integrated_gradients", "saliency", "input_x_gradient", "deeplift")
@@ -46,8 +45,15 @@ def next_key_explainer(adapter: DeepLogAdapter) -> Explainer:
             guess = logits.masked_fill(~allowed_keys(adapter)[None], float("-inf")).argmax(dim=1)
         refs = x.clone()
         refs[:, adapter.window] = guess
-        return build_batch(adapter, x, refs, steps=np.ones(len(x), dtype=np.int64), started=started,
-                           method="next-key-top-guess", params={"reference": "model's top next-key guess"})
+        return build_batch(
+            adapter,
+            x,
+            refs,
+            steps=np.ones(len(x), dtype=np.int64),
+            started=started,
+            method="next-key-top-guess",
+            params={"reference": "model's top next-key guess"},
+        )
 
     return explain
 
@@ -75,8 +81,9 @@ def attribution_explainer(adapter: DeepLogAdapter, method: str, attribute: Calla
         grad = key_gradient(adapter, x).grad
         rows = torch.arange(b, device=x.device)
         gain = grad[rows, pos] - grad[rows, pos].gather(1, x[rows, pos][:, None])
-        gain = gain.masked_fill(~allowed_keys(adapter)[None], float("-inf")).scatter(1, x[rows, pos][:, None],
-                                                                                  float("-inf"))
+        gain = gain.masked_fill(~allowed_keys(adapter)[None], float("-inf")).scatter(
+            1, x[rows, pos][:, None], float("-inf")
+        )
         keys = gain.topk(min(VERIFIED_KEYS, c - 1), dim=1).indices
         cand = x[:, None, :].repeat(1, keys.shape[1], 1)
         cand[rows[:, None], torch.arange(keys.shape[1], device=x.device)[None], pos[:, None]] = keys
@@ -88,9 +95,15 @@ def attribution_explainer(adapter: DeepLogAdapter, method: str, attribute: Calla
         # The first accepted key in gradient order, else the lowest score.
         first = torch.where(accepted.any(dim=1), accepted.float().argmax(dim=1), scores.argmin(dim=1))
         refs = cand[rows, first]
-        return build_batch(adapter, x, refs, steps=np.ones(b, dtype=np.int64), started=started,
-                           method=f"{method}+top-position",
-                           params={"attribution": method, "target": "-log p(next key)", "verified_keys": VERIFIED_KEYS})
+        return build_batch(
+            adapter,
+            x,
+            refs,
+            steps=np.ones(b, dtype=np.int64),
+            started=started,
+            method=f"{method}+top-position",
+            params={"attribution": method, "target": "-log p(next key)", "verified_keys": VERIFIED_KEYS},
+        )
 
     return explain
 
@@ -101,5 +114,6 @@ def attribution_explainers(adapter: DeepLogAdapter) -> dict[str, Explainer]:
         from deepaid_baselines.attribution import attribute
     except ImportError:
         return {}
-    return {f"{method}+top-position": attribution_explainer(adapter, method, attribute)
-            for method in ATTRIBUTION_BASELINES}
+    return {
+        f"{method}+top-position": attribution_explainer(adapter, method, attribute) for method in ATTRIBUTION_BASELINES
+    }

@@ -30,8 +30,11 @@ class WindowScorer:
         c, w = adapter.num_keys, adapter.window
         self.exact = w * math.log2(c) < 62
         dev = adapter.device
-        self._mult = (torch.tensor(c, dtype=torch.int64, device=dev) ** torch.arange(w - 1, -1, -1, device=dev)
-                      if self.exact else None)
+        self._mult = (
+            torch.tensor(c, dtype=torch.int64, device=dev) ** torch.arange(w - 1, -1, -1, device=dev)
+            if self.exact
+            else None
+        )
         self._codes = torch.zeros(0, dtype=torch.int64, device=dev)
         self._logits = torch.zeros(0, c, device=dev)
         self.model_windows = 0

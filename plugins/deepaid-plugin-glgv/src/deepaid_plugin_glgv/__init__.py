@@ -16,8 +16,23 @@ from deepaid_plugin_glgv.search import GraphReferenceSearch
 from deepaid_plugin_glgv.synthetic import Enterprise, enterprise
 
 __all__ = [
-    "AuthGraph", "EdgeAdapter", "EdgeEmbeddingDistance", "Enterprise", "GLGV", "GraphReferenceSearch",
-    "HopDistance", "KINDS", "LinkClassifier", "SameKindsConstraint", "default_node_kind", "embed_graph", "enterprise",
-    "glgv_interpreter", "random_walks", "read_edge_list", "sample_non_edges", "train_link_classifier",
+    "AuthGraph",
+    "EdgeAdapter",
+    "EdgeEmbeddingDistance",
+    "Enterprise",
+    "GLGV",
+    "GraphReferenceSearch",
+    "HopDistance",
+    "KINDS",
+    "LinkClassifier",
+    "SameKindsConstraint",
+    "default_node_kind",
+    "embed_graph",
+    "enterprise",
+    "glgv_interpreter",
+    "random_walks",
+    "read_edge_list",
+    "sample_non_edges",
+    "train_link_classifier",
     "train_skipgram",
 ]

@@ -13,10 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.model.adapters import ModelAdapter, model_device
-from deepaid_sdk.checks import check_output
-
 from deepaid_plugin_glgv.graph import AuthGraph
+from deepaid_sdk.checks import check_output
+from deepaid_sdk.model.adapters import ModelAdapter, model_device
 
 
 class LinkClassifier(nn.Module):
@@ -92,8 +91,9 @@ class EdgeAdapter(ModelAdapter):
     def _check_width(self) -> None:
         expected = getattr(self.classifier, "in_features", None)
         if isinstance(expected, int) and expected != self.dim:
-            raise ValueError(f"embeddings: width {self.dim} does not fit the classifier, which takes "
-                             f"{expected} edge features")
+            raise ValueError(
+                f"embeddings: width {self.dim} does not fit the classifier, which takes {expected} edge features"
+            )
         probe = self.embeddings[:2] * self.embeddings[:2]
         try:
             with torch.no_grad():
@@ -101,8 +101,10 @@ class EdgeAdapter(ModelAdapter):
         except ValueError:
             raise
         except Exception as exc:
-            raise ValueError(f"embeddings: the classifier cannot score edge features of width {self.dim} "
-                             f"({type(exc).__name__}: {exc})") from None
+            raise ValueError(
+                f"embeddings: the classifier cannot score edge features of width {self.dim} "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
 
     @property
     def feature_scale(self) -> float:
@@ -114,8 +116,11 @@ class EdgeAdapter(ModelAdapter):
         if self._feature_scale is None:
             edges = self.graph.edges[:: max(1, -(-self.graph.num_edges // 65_536))]
             with torch.no_grad():
-                value = float(self.edge_features(torch.as_tensor(edges, device=self.device)).abs().mean()) \
-                    if edges.size else 0.0
+                value = (
+                    float(self.edge_features(torch.as_tensor(edges, device=self.device)).abs().mean())
+                    if edges.size
+                    else 0.0
+                )
             self._feature_scale = value if np.isfinite(value) and value > 0 else 1.0
         return self._feature_scale
 
@@ -126,8 +131,7 @@ class EdgeAdapter(ModelAdapter):
 
     def edge_probability(self, features: Tensor) -> Tensor:
         """``[B]`` P(edge) of edge features, from one classifier call."""
-        return check_output(self.classifier(features), (features.shape[0],), "classifier",
-                            "one probability per edge")
+        return check_output(self.classifier(features), (features.shape[0],), "classifier", "one probability per edge")
 
     def score_features(self, features: Tensor) -> Tensor:
         """``[B]`` anomaly scores ``1 - P(edge)`` of edge features (differentiable)."""
@@ -143,8 +147,9 @@ class EdgeAdapter(ModelAdapter):
         elif isinstance(x, (np.ndarray, list, tuple)):
             arr = np.asarray(x)
         else:
-            raise TypeError(f"{name}: expected edges as a [B, 2] array or tensor of node ids or names; "
-                            f"got {type(x).__name__}")
+            raise TypeError(
+                f"{name}: expected edges as a [B, 2] array or tensor of node ids or names; got {type(x).__name__}"
+            )
         if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] == 0:
             raise ValueError(f"{name}: expected edges of shape [B, 2] (src, dst) with B >= 1; got {list(arr.shape)}")
         if arr.dtype.kind in "USO":
@@ -161,5 +166,9 @@ class EdgeAdapter(ModelAdapter):
         return torch.as_tensor(ids, dtype=torch.int64, device=self.device)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "dim": self.dim, "nodes": self.graph.num_nodes,
-                "classifier": type(self.classifier).__name__}
+        return {
+            **super().describe(),
+            "dim": self.dim,
+            "nodes": self.graph.num_nodes,
+            "classifier": type(self.classifier).__name__,
+        }

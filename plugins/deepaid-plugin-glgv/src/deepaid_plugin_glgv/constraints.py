@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from deepaid_sdk.constraints import Constraint
-
 from deepaid_plugin_glgv.graph import AuthGraph
+from deepaid_sdk.constraints import Constraint
 
 
 class SameKindsConstraint(Constraint):
@@ -22,12 +21,14 @@ class SameKindsConstraint(Constraint):
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:
         if ref.ndim != 2 or ref.shape[1] != 2 or ref.shape != anomaly.shape:
-            raise ValueError(f"same-kinds: expected edges [B, 2] of node ids; got {list(ref.shape)} and "
-                             f"{list(anomaly.shape)}")
+            raise ValueError(
+                f"same-kinds: expected edges [B, 2] of node ids; got {list(ref.shape)} and {list(anomaly.shape)}"
+            )
         kinds = self.kinds.to(ref.device)
         n = kinds.shape[0]
         r, a = ref.to(torch.int64), anomaly.to(torch.int64)
         if bool((torch.minimum(r.min(), a.min()) < 0) | (torch.maximum(r.max(), a.max()) >= n)):
             raise ValueError(f"same-kinds: node ids must lie in [0, {n})")
         return (kinds.index_select(0, r[:, 0]) == kinds.index_select(0, a[:, 0])) & (
-            kinds.index_select(0, r[:, 1]) == kinds.index_select(0, a[:, 1]))
+            kinds.index_select(0, r[:, 1]) == kinds.index_select(0, a[:, 1])
+        )

@@ -8,13 +8,12 @@ import time
 
 import numpy as np
 
-from deepaid_sdk.presets import create
-from deepaid_sdk.results.views import format_table
-
 from deepaid_plugin_glgv.detector import GLGV
 from deepaid_plugin_glgv.graph import AuthGraph
 from deepaid_plugin_glgv.synthetic import enterprise
 from deepaid_plugin_glgv.views import explain_text, plot_neighbourhood, summary
+from deepaid_sdk.presets import create
+from deepaid_sdk.results.views import format_table
 
 
 def run(out_dir: pathlib.Path, *, departments: int = 8, seed: int = 0) -> int:
@@ -27,15 +26,19 @@ def run(out_dir: pathlib.Path, *, departments: int = 8, seed: int = 0) -> int:
     sizes = graph.describe()
     print(format_table(["training graph", *sizes], [["size", *sizes.values()]]))
     detector = GLGV.fit(graph, epochs=3, window=6, seed=seed)
-    print(f"GL-GV fitted in {time.perf_counter() - started:.1f}s: {detector.dim}-d embeddings, "
-          f"threshold {detector.threshold:.4f} (99th percentile of training edges)")
+    print(
+        f"GL-GV fitted in {time.perf_counter() - started:.1f}s: {detector.dim}-d embeddings, "
+        f"threshold {detector.threshold:.4f} (99th percentile of training edges)"
+    )
 
     pairs, malicious = data.test_edges()
     scores = detector.score_edges(pairs)
     alert = scores > detector.threshold
-    print(f"test period: {len(pairs)} distinct edges, {int(malicious.sum())} planted (lateral movement); "
-          f"alerts: {int(alert.sum())} ({int((alert & malicious).sum())} planted, "
-          f"{int((alert & ~malicious).sum())} benign)")
+    print(
+        f"test period: {len(pairs)} distinct edges, {int(malicious.sum())} planted (lateral movement); "
+        f"alerts: {int(alert.sum())} ({int((alert & malicious).sum())} planted, "
+        f"{int((alert & ~malicious).sum())} benign)"
+    )
     if not alert.any():
         print("no alerts to explain")
         return 0
@@ -52,12 +55,17 @@ def run(out_dir: pathlib.Path, *, departments: int = 8, seed: int = 0) -> int:
         d = batch.details[first]
         where = {name: data.department[name] for name in [*d["anomaly_edge"], *d["reference_edge"]]}
         chain = data.chain_of(*d["anomaly_edge"])
-        print("departments (-1: shared service): " + ", ".join(f"{k} {v}" for k, v in where.items())
-              + (f"; planted chain {' -> '.join(chain)}" if chain else ""))
+        print(
+            "departments (-1: shared service): "
+            + ", ".join(f"{k} {v}" for k, v in where.items())
+            + (f"; planted chain {' -> '.join(chain)}" if chain else "")
+        )
     hops = np.array([d["hops"] for d in batch.details])
     ok = batch.flipped
-    print(f"\nreference judged normal: {ok.mean():.1%} of alerts; median hops {np.median(hops[ok]):g}; "
-          f"search {batch.seconds * 1000:.1f} ms for {len(batch)} alerts")
+    print(
+        f"\nreference judged normal: {ok.mean():.1%} of alerts; median hops {np.median(hops[ok]):g}; "
+        f"search {batch.seconds * 1000:.1f} ms for {len(batch)} alerts"
+    )
 
     saved = out_dir / "glgv-interpretations.json"
     saved.write_text(json.dumps(batch.to_dict(), indent=1))

@@ -16,12 +16,11 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.checks import check_finite_number, check_positive_int
-from deepaid_sdk.training import train_minibatches
 from deepaid_plugin_glgv.adapters import EdgeAdapter, LinkClassifier
 from deepaid_plugin_glgv.embeddings import embed_graph
 from deepaid_plugin_glgv.graph import AuthGraph
-
+from deepaid_sdk.checks import check_finite_number, check_positive_int
+from deepaid_sdk.training import train_minibatches
 
 #: Entries of a saved detector (``GLGV.state_dict``).
 STATE_KEYS = frozenset({"embeddings", "threshold", "classifier.linear.weight", "classifier.linear.bias"})
@@ -59,12 +58,22 @@ def sample_non_edges(graph: AuthGraph, n: int, *, seed: int = 0) -> np.ndarray:
     return out
 
 
-def train_link_classifier(positive: Tensor, negative: Tensor, *, epochs: int = 300, lr: float = 0.05,
-                          weight_decay: float = 1e-4, batch_size: int = 65_536, seed: int = 0) -> LinkClassifier:
+def train_link_classifier(
+    positive: Tensor,
+    negative: Tensor,
+    *,
+    epochs: int = 300,
+    lr: float = 0.05,
+    weight_decay: float = 1e-4,
+    batch_size: int = 65_536,
+    seed: int = 0,
+) -> LinkClassifier:
     """Logistic regression on edge features: ``positive`` (observed edges) against ``negative`` (non-edges)."""
     if positive.ndim != 2 or negative.ndim != 2 or positive.shape[1] != negative.shape[1]:
-        raise ValueError(f"positive/negative: expected [*, D] feature matrices of one width; got "
-                         f"{list(positive.shape)} and {list(negative.shape)}")
+        raise ValueError(
+            f"positive/negative: expected [*, D] feature matrices of one width; got "
+            f"{list(positive.shape)} and {list(negative.shape)}"
+        )
     gen = torch.Generator(device="cpu").manual_seed(seed)
     x = torch.cat([positive, negative]).detach()
     y = torch.cat([torch.ones(positive.shape[0]), torch.zeros(negative.shape[0])]).to(x.device)
@@ -80,8 +89,18 @@ def train_link_classifier(positive: Tensor, negative: Tensor, *, epochs: int = 3
         logits = model.logits(x[idx] / scale)
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, y[idx], pos_weight=pos_weight)
 
-    train_minibatches(model.parameters(), batch_loss, x.shape[0], epochs=epochs, batch_size=batch_size, lr=lr,
-                      generator=gen, device=x.device, weight_decay=weight_decay, desc="training the link classifier")
+    train_minibatches(
+        model.parameters(),
+        batch_loss,
+        x.shape[0],
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        generator=gen,
+        device=x.device,
+        weight_decay=weight_decay,
+        desc="training the link classifier",
+    )
     with torch.no_grad():
         model.linear.weight /= scale
     return model.eval()
@@ -99,9 +118,22 @@ class GLGV:
     """Scores ``1 - P(edge)`` above it are alerts."""
 
     @classmethod
-    def fit(cls, graph: AuthGraph, *, dim: int = 32, walks_per_node: int = 10, walk_length: int = 20,
-            window: int = 4, negatives: int = 5, epochs: int = 2, non_edges: float = 1.0,
-            classifier_epochs: int = 300, percentile: float = 99.0, seed: int = 0, device: Any = "cpu") -> "GLGV":
+    def fit(
+        cls,
+        graph: AuthGraph,
+        *,
+        dim: int = 32,
+        walks_per_node: int = 10,
+        walk_length: int = 20,
+        window: int = 4,
+        negatives: int = 5,
+        epochs: int = 2,
+        non_edges: float = 1.0,
+        classifier_epochs: int = 300,
+        percentile: float = 99.0,
+        seed: int = 0,
+        device: Any = "cpu",
+    ) -> GLGV:
         """Embed ``graph`` from random walks, train the link classifier, set the threshold.
 
         :param non_edges: sampled non-edges per observed edge for the classifier.
@@ -113,13 +145,27 @@ class GLGV:
         if not 0.0 < percentile <= 100.0:
             raise ValueError(f"percentile: expected a value in (0, 100]; got {percentile}")
         non_edges = check_finite_number(non_edges, "non_edges", above=0)
-        emb = embed_graph(graph, dim=dim, walks_per_node=walks_per_node, walk_length=walk_length, window=window,
-                          negatives=negatives, epochs=epochs, seed=seed, device=device)
+        emb = embed_graph(
+            graph,
+            dim=dim,
+            walks_per_node=walks_per_node,
+            walk_length=walk_length,
+            window=window,
+            negatives=negatives,
+            epochs=epochs,
+            seed=seed,
+            device=device,
+        )
         pos = torch.as_tensor(graph.edges, device=emb.device)
-        neg = torch.as_tensor(sample_non_edges(graph, max(1, int(round(non_edges * graph.num_edges))), seed=seed),
-                              device=emb.device)
-        classifier = train_link_classifier(emb[pos[:, 0]] * emb[pos[:, 1]], emb[neg[:, 0]] * emb[neg[:, 1]],
-                                           epochs=check_positive_int(classifier_epochs, "classifier_epochs"), seed=seed)
+        neg = torch.as_tensor(
+            sample_non_edges(graph, max(1, int(round(non_edges * graph.num_edges))), seed=seed), device=emb.device
+        )
+        classifier = train_link_classifier(
+            emb[pos[:, 0]] * emb[pos[:, 1]],
+            emb[neg[:, 0]] * emb[neg[:, 1]],
+            epochs=check_positive_int(classifier_epochs, "classifier_epochs"),
+            seed=seed,
+        )
         detector = cls(graph, emb, classifier, 0.0)
         with torch.no_grad():
             scores = detector.adapter().score(pos).double().cpu()
@@ -140,19 +186,23 @@ class GLGV:
 
     def state_dict(self) -> dict[str, Tensor]:
         """Tensors to ``torch.save`` (load with ``torch.load(weights_only=True)`` and ``from_state_dict``)."""
-        return {"embeddings": self.embeddings.cpu(), "threshold": torch.tensor(self.threshold, dtype=torch.float64),
-                **{f"classifier.{k}": v.cpu() for k, v in self.classifier.state_dict().items()}}
+        return {
+            "embeddings": self.embeddings.cpu(),
+            "threshold": torch.tensor(self.threshold, dtype=torch.float64),
+            **{f"classifier.{k}": v.cpu() for k, v in self.classifier.state_dict().items()},
+        }
 
     @classmethod
-    def from_state_dict(cls, graph: AuthGraph, state: dict[str, Tensor], *, device: Any = "cpu") -> "GLGV":
+    def from_state_dict(cls, graph: AuthGraph, state: dict[str, Tensor], *, device: Any = "cpu") -> GLGV:
         """Rebuild a detector for ``graph`` from ``state_dict()`` output."""
         missing = STATE_KEYS - set(state)
         if missing:
             raise ValueError(f"state: missing entries {sorted(missing)}")
         emb = state["embeddings"].to(device=device, dtype=torch.float32)
         if emb.ndim != 2 or emb.shape[0] != graph.num_nodes:
-            raise ValueError(f"state: embeddings of shape {list(emb.shape)} do not fit a graph of "
-                             f"{graph.num_nodes} nodes")
+            raise ValueError(
+                f"state: embeddings of shape {list(emb.shape)} do not fit a graph of {graph.num_nodes} nodes"
+            )
         classifier = LinkClassifier(emb.shape[1])
         classifier.load_state_dict({k.split(".", 1)[1]: v for k, v in state.items() if k.startswith("classifier.")})
         return cls(graph, emb, classifier.to(device).eval(), float(state["threshold"]))
@@ -162,6 +212,6 @@ class GLGV:
         torch.save(self.state_dict(), path)
 
     @classmethod
-    def load(cls, graph: AuthGraph, path: str | os.PathLike[str], *, device: Any = "cpu") -> "GLGV":
+    def load(cls, graph: AuthGraph, path: str | os.PathLike[str], *, device: Any = "cpu") -> GLGV:
         """Read a detector saved by ``save`` for the same ``graph``."""
         return cls.from_state_dict(graph, torch.load(path, map_location="cpu", weights_only=True), device=device)

@@ -8,11 +8,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.distances import Distance
-
-from deepaid_sdk.checks import check_positive_int
 from deepaid_plugin_glgv.adapters import _as_embeddings
 from deepaid_plugin_glgv.graph import AuthGraph
+from deepaid_sdk.checks import check_positive_int
+from deepaid_sdk.distances import Distance
 
 
 def _edge_ids(t: Tensor, name: str, num_nodes: int) -> Tensor:

@@ -28,14 +28,24 @@ class EndpointStates(StateExtractor):
         for i, alert in enumerate(alerts):  # result assembly over JSON details
             d = alert.details
             if "anomaly_kinds" not in d or "reference_kinds" not in d:
-                raise ValueError(f"alerts[{i}].details: expected the graph search's details (anomaly_kinds, "
-                                 f"reference_kinds, hops); got keys {sorted(d)}")
+                raise ValueError(
+                    f"alerts[{i}].details: expected the graph search's details (anomaly_kinds, "
+                    f"reference_kinds, hops); got keys {sorted(d)}"
+                )
             kinds, ref_kinds = list(d["anomaly_kinds"]), list(d["reference_kinds"])
-            states = [State("changed endpoint", f"{ENDS[int(p)]} {kinds[int(p)]} -> {ref_kinds[int(p)]}")
-                      for p in alert.changed if isinstance(p, int) and 0 <= p < 2]
+            states = [
+                State("changed endpoint", f"{ENDS[int(p)]} {kinds[int(p)]} -> {ref_kinds[int(p)]}")
+                for p in alert.changed
+                if isinstance(p, int) and 0 <= p < 2
+            ]
             states.append(State("edge kinds", f"{kinds[0]} -> {kinds[1]}"))
             hops = d.get("hops")
-            states.append(State("hop distance", "unreachable" if hops is None else f"{int(hops)} hops",
-                                None if hops is None else int(hops)))
+            states.append(
+                State(
+                    "hop distance",
+                    "unreachable" if hops is None else f"{int(hops)} hops",
+                    None if hops is None else int(hops),
+                )
+            )
             out.append(tuple(states))
         return out

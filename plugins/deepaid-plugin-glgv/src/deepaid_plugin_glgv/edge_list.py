@@ -13,8 +13,9 @@ from typing import Iterable
 import numpy as np
 
 
-def read_edge_list(source: str | os.PathLike[str] | Iterable[str], *, delimiter: str | None = None
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def read_edge_list(
+    source: str | os.PathLike[str] | Iterable[str], *, delimiter: str | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(time, src, dst)`` arrays from text lines ``time src dst``; every malformed line is reported.
 
     ``source`` is a path or an iterable of lines; blank lines and ``#`` comments are skipped;
@@ -30,8 +31,9 @@ def read_edge_list(source: str | os.PathLike[str] | Iterable[str], *, delimiter:
     return _parse_lines(source, delimiter)
 
 
-def parse_edge_lines(lines: Iterable[str], delimiter: str | None, *, first: int = 1
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
+def parse_edge_lines(
+    lines: Iterable[str], delimiter: str | None, *, first: int = 1
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
     """``(line numbers, time, src, dst)`` of the events in ``lines`` (numbered from ``first``) and a
     description of each malformed line; blank lines and ``#`` comments are skipped."""
     numbers: list[int] = []
@@ -59,8 +61,13 @@ def parse_edge_lines(lines: Iterable[str], delimiter: str | None, *, first: int 
         times.append(t)
         src.append(fields[1])
         dst.append(fields[2])
-    return (np.asarray(numbers, dtype=np.int64), np.asarray(times, dtype=np.float64), np.asarray(src, dtype=str),
-            np.asarray(dst, dtype=str), bad)
+    return (
+        np.asarray(numbers, dtype=np.int64),
+        np.asarray(times, dtype=np.float64),
+        np.asarray(src, dtype=str),
+        np.asarray(dst, dtype=str),
+        bad,
+    )
 
 
 def malformed_lines(bad: list[str], count: int | None = None) -> ValueError:

@@ -12,9 +12,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from deepaid_plugin_glgv.graph import AuthGraph
 from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_sdk.training import train_minibatches
-from deepaid_plugin_glgv.graph import AuthGraph
 
 
 def random_walks(graph: AuthGraph, *, walks_per_node: int = 10, walk_length: int = 20, seed: int = 0) -> np.ndarray:
@@ -104,15 +104,43 @@ def train_skipgram(
         negs = torch.bmm(emb_out[neg], vc[:, :, None]).squeeze(2)
         return -(torch.nn.functional.logsigmoid(pos).mean() + torch.nn.functional.logsigmoid(-negs).sum(dim=1).mean())
 
-    train_minibatches([emb_in, emb_out], batch_loss, centre.shape[0], epochs=epochs, batch_size=batch_size, lr=lr,
-                      generator=gen, device=device, desc="training node embeddings")
+    train_minibatches(
+        [emb_in, emb_out],
+        batch_loss,
+        centre.shape[0],
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        generator=gen,
+        device=device,
+        desc="training node embeddings",
+    )
     return emb_in.detach()
 
 
-def embed_graph(graph: AuthGraph, *, dim: int = 32, walks_per_node: int = 10, walk_length: int = 20,
-                window: int = 4, negatives: int = 5, epochs: int = 2, lr: float = 0.02, seed: int = 0,
-                device: Any = "cpu") -> Tensor:
+def embed_graph(
+    graph: AuthGraph,
+    *,
+    dim: int = 32,
+    walks_per_node: int = 10,
+    walk_length: int = 20,
+    window: int = 4,
+    negatives: int = 5,
+    epochs: int = 2,
+    lr: float = 0.02,
+    seed: int = 0,
+    device: Any = "cpu",
+) -> Tensor:
     """Walks plus skip-gram in one call: ``[N, dim]`` embeddings of ``graph``'s nodes."""
     walks = random_walks(graph, walks_per_node=walks_per_node, walk_length=walk_length, seed=seed)
-    return train_skipgram(walks, graph.num_nodes, dim=dim, window=window, negatives=negatives, epochs=epochs,
-                          lr=lr, seed=seed, device=device)
+    return train_skipgram(
+        walks,
+        graph.num_nodes,
+        dim=dim,
+        window=window,
+        negatives=negatives,
+        epochs=epochs,
+        lr=lr,
+        seed=seed,
+        device=device,
+    )

@@ -17,15 +17,14 @@ from typing import Any, Iterator, Sequence
 import attrs
 import numpy as np
 
+from deepaid_plugin_glgv.edge_list import malformed_lines, parse_edge_lines
+from deepaid_plugin_glgv.graph import KINDS, AuthGraph
 from deepaid_sdk.explain.chunk import chunk_ids, plain_ids
 from deepaid_sdk.explain.inputs import STAGED_NAME, ExplainInput, Staged
 from deepaid_sdk.explain.records import records_table
 from deepaid_sdk.explain.sources import LINE_COLUMN, Source
 from deepaid_sdk.interpreter import Interpreter
 from deepaid_sdk.progress import progress
-
-from deepaid_plugin_glgv.edge_list import malformed_lines, parse_edge_lines
-from deepaid_plugin_glgv.graph import KINDS, AuthGraph
 
 #: The two endpoints of an edge, as records name them in ``changed`` (and the default input columns).
 ENDPOINTS = ("src", "dst")
@@ -55,18 +54,21 @@ class EdgeListInput(ExplainInput):
         super().__init__(**options)
         graph = self.config.get("graph")
         if graph is None:
-            raise ValueError("graph: the glgv input needs the edge list the detector was trained on: pass "
-                             "--option graph=FILE (a 'time src dst' text file)")
+            raise ValueError(
+                "graph: the glgv input needs the edge list the detector was trained on: pass "
+                "--option graph=FILE (a 'time src dst' text file)"
+            )
         if not isinstance(graph, (str, os.PathLike)):
-            raise TypeError(f"graph: expected the path of the training edge list; got {type(graph).__name__} "
-                            f"{graph!r}")
+            raise TypeError(f"graph: expected the path of the training edge list; got {type(graph).__name__} {graph!r}")
         if not pathlib.Path(graph).is_file():
-            raise ValueError(f"graph: no such file {str(graph)!r} (--option graph=FILE: the edge list the "
-                             "detector was trained on)")
+            raise ValueError(
+                f"graph: no such file {str(graph)!r} (--option graph=FILE: the edge list the detector was trained on)"
+            )
         delimiter = self.config.get("delimiter")
         if delimiter is not None and (not isinstance(delimiter, str) or not delimiter):
-            raise ValueError(f"delimiter: expected a non-empty string (the edge-list field separator); "
-                             f"got {delimiter!r}")
+            raise ValueError(
+                f"delimiter: expected a non-empty string (the edge-list field separator); got {delimiter!r}"
+            )
         self.graph_path = pathlib.Path(graph)
         self.delimiter = _DELIMITERS.get(delimiter, delimiter) if delimiter is not None else None
 
@@ -87,8 +89,9 @@ class EdgeListInput(ExplainInput):
 
         wrote = "--model is the file GLGV.save wrote (embeddings, classifier and threshold)"
         if spec.weights is not None:
-            raise ValueError(f"weights: the glgv input takes no --weights; {wrote}; got --weights "
-                             f"{str(spec.weights)!r}")
+            raise ValueError(
+                f"weights: the glgv input takes no --weights; {wrote}; got --weights {str(spec.weights)!r}"
+            )
         if spec.model_args:
             raise ValueError(f"model_args: the glgv input takes no --model-args; {wrote}; got {spec.model_args!r}")
         if spec.allow_pickle:
@@ -98,20 +101,25 @@ class EdgeListInput(ExplainInput):
         try:
             state = torch.load(spec.model, map_location="cpu", weights_only=True)
         except Exception as exc:  # not a torch file, or one that needs unpickling
-            raise ValueError(f"model: cannot read {str(spec.model)!r} as a weights-only state dict "
-                             f"({type(exc).__name__}: {exc}); {wrote}") from None
+            raise ValueError(
+                f"model: cannot read {str(spec.model)!r} as a weights-only state dict "
+                f"({type(exc).__name__}: {exc}); {wrote}"
+            ) from None
         keys = STATE_KEYS  # checked before the graph is read: a wrong --model fails fast
         if not isinstance(state, dict) or not keys <= set(state):
             got = sorted(state)[:8] if isinstance(state, dict) else type(state).__name__
-            raise ValueError(f"model: {str(spec.model)!r} is not a GLGV state dict (expected {sorted(keys)}; got "
-                             f"{got}); {wrote}")
+            raise ValueError(
+                f"model: {str(spec.model)!r} is not a GLGV state dict (expected {sorted(keys)}; got {got}); {wrote}"
+            )
         graph = self.load_graph()
         try:
             return GLGV.from_state_dict(graph, state, device=spec.device)
         except (ValueError, RuntimeError) as exc:
-            raise ValueError(f"model: {str(spec.model)!r} does not fit the graph of --option graph="
-                             f"{str(self.graph_path)!r} ({graph.num_nodes} nodes): {exc}; pass the edge list the "
-                             "detector was trained on") from None
+            raise ValueError(
+                f"model: {str(spec.model)!r} does not fit the graph of --option graph="
+                f"{str(self.graph_path)!r} ({graph.num_nodes} nodes): {exc}; pass the edge list the "
+                "detector was trained on"
+            ) from None
 
     def model_files(self) -> dict[str, Any]:
         """The training graph: a changed graph file is a different job for the resume check."""
@@ -123,26 +131,35 @@ class EdgeListInput(ExplainInput):
         names = list(schema.names)
         if names == [LINE_COLUMN]:  # a .txt/.log file: ``stage`` parses it
             if columns:
-                raise ValueError(f"columns: a text edge list ('time src dst' lines) has no columns to choose; "
-                                 f"--columns is for tables; got {list(columns)}")
+                raise ValueError(
+                    f"columns: a text edge list ('time src dst' lines) has no columns to choose; "
+                    f"--columns is for tables; got {list(columns)}"
+                )
             if id_column is not None:
-                raise ValueError(f"id_column: a text edge list has no id column (its records are numbered by "
-                                 f"line, from 1); got {id_column!r}")
+                raise ValueError(
+                    f"id_column: a text edge list has no id column (its records are numbered by "
+                    f"line, from 1); got {id_column!r}"
+                )
             return [LINE_COLUMN]
         chosen = list(columns) if columns else list(ENDPOINTS)
         if len(chosen) != 2:
-            raise ValueError(f"columns: expected two columns, the source and destination node names "
-                             f"(--columns SRC DST); got {len(chosen)}: {chosen}")
+            raise ValueError(
+                f"columns: expected two columns, the source and destination node names "
+                f"(--columns SRC DST); got {len(chosen)}: {chosen}"
+            )
         missing = [c for c in chosen if c not in names]
         if missing:
-            raise ValueError(f"columns: no column {missing} in the input (the endpoints: 'src' 'dst' by default, "
-                             f"others with --columns SRC DST); columns: {names}")
+            raise ValueError(
+                f"columns: no column {missing} in the input (the endpoints: 'src' 'dst' by default, "
+                f"others with --columns SRC DST); columns: {names}"
+            )
         if id_column is not None and id_column not in names:
             raise ValueError(f"id_column: no column {id_column!r} in the input; columns: {names}")
         return chosen
 
-    def stage(self, source: Source, columns: list[str], id_column: str | None, folder: pathlib.Path,
-              quiet: bool) -> Staged | None:
+    def stage(
+        self, source: Source, columns: list[str], id_column: str | None, folder: pathlib.Path, quiet: bool
+    ) -> Staged | None:
         """A text edge list as Parquet (``line``, ``src``, ``dst``): once, chunk by chunk, atomically."""
         if source.format != "lines":
             return None
@@ -156,12 +173,23 @@ class EdgeListInput(ExplainInput):
         from deepaid_plugin_glgv.adapters import EdgeAdapter
 
         if not isinstance(interpreter.adapter, EdgeAdapter):
-            raise TypeError(f"preset: the glgv input needs an interpreter with an EdgeAdapter; got "
-                            f"{type(interpreter.adapter).__name__}")
+            raise TypeError(
+                f"preset: the glgv input needs an interpreter with an EdgeAdapter; got "
+                f"{type(interpreter.adapter).__name__}"
+            )
 
     # -- the records -------------------------------------------------------------------------------
-    def explain(self, interpreter: Interpreter, table: Any, columns: Sequence[str], *, id_column: str | None,
-                first_row: int = 0, full: bool = False, context_rows: int = 0) -> Any:
+    def explain(
+        self,
+        interpreter: Interpreter,
+        table: Any,
+        columns: Sequence[str],
+        *,
+        id_column: str | None,
+        first_row: int = 0,
+        full: bool = False,
+        context_rows: int = 0,
+    ) -> Any:
         """The records of the edges of ``table``: one batch through the interpreter, names in ``details``."""
         graph: AuthGraph = interpreter.adapter.graph  # type: ignore[attr-defined]
         ids = plain_ids(chunk_ids(table, id_column, first_row))
@@ -177,10 +205,12 @@ class EdgeListInput(ExplainInput):
         if not known.all():
             rows = np.flatnonzero(~known.all(axis=1))
             unknown = list(dict.fromkeys(names[~known].tolist()))
-            raise ValueError(f"input: records {ids[rows[:10]].tolist()}{' ...' if rows.size > 10 else ''} name "
-                             f"{len(unknown)} node(s) not in the training graph {str(self.graph_path)!r}: "
-                             f"{unknown[:10]}{' ...' if len(unknown) > 10 else ''}; the detector has no embedding "
-                             "for them")
+            raise ValueError(
+                f"input: records {ids[rows[:10]].tolist()}{' ...' if rows.size > 10 else ''} name "
+                f"{len(unknown)} node(s) not in the training graph {str(self.graph_path)!r}: "
+                f"{unknown[:10]}{' ...' if len(unknown) > 10 else ''}; the detector has no embedding "
+                "for them"
+            )
         return pos.astype(np.int64)
 
 
@@ -197,17 +227,30 @@ def edge_record_details(graph: AuthGraph, batch: Any) -> list[dict[str, Any]]:
     found: tuple[dict[str, Any], ...] = batch.details or ({},) * len(batch)
     out = []
     for i, searched in enumerate(found):  # result assembly: one small dict per record
-        entry: dict[str, Any] = {"anomaly_edge": a_names[i], "reference_edge": r_names[i],
-                                 "anomaly_kinds": a_kinds[i], "reference_kinds": r_kinds[i], "found": False,
-                                 "judged_normal": bool(batch.flipped[i]), "hops": 0, "path": [],
-                                 "levels_searched": 0}
+        entry: dict[str, Any] = {
+            "anomaly_edge": a_names[i],
+            "reference_edge": r_names[i],
+            "anomaly_kinds": a_kinds[i],
+            "reference_kinds": r_kinds[i],
+            "found": False,
+            "judged_normal": bool(batch.flipped[i]),
+            "hops": 0,
+            "path": [],
+            "levels_searched": 0,
+        }
         entry.update({k: searched[k] for k in SEARCH_DETAILS if k in searched})
         out.append(entry)
     return out
 
 
-def stage_edge_list(path: pathlib.Path, target: pathlib.Path, delimiter: str | None, *, quiet: bool = True,
-                    lines_per_chunk: int = STAGE_LINES) -> int:
+def stage_edge_list(
+    path: pathlib.Path,
+    target: pathlib.Path,
+    delimiter: str | None,
+    *,
+    quiet: bool = True,
+    lines_per_chunk: int = STAGE_LINES,
+) -> int:
     """Parse the ``time src dst`` lines of ``path`` into ``target`` (Parquet: ``line``, ``src``, ``dst``).
 
     ``line`` is the 1-based line number in the file (blank and ``#`` lines are skipped, so it is not the
@@ -222,12 +265,15 @@ def stage_edge_list(path: pathlib.Path, target: pathlib.Path, delimiter: str | N
     bad: list[str] = []
     n_bad = edges = 0
     try:
-        with open(path, encoding="utf-8") as handle, pq.ParquetWriter(tmp, schema) as writer, \
-                progress(desc="reading edges", unit="line", quiet=quiet) as bar:
+        with (
+            open(path, encoding="utf-8") as handle,
+            pq.ParquetWriter(tmp, schema) as writer,
+            progress(desc="reading edges", unit="line", quiet=quiet) as bar,
+        ):
             for first, lines in _line_chunks(handle, lines_per_chunk):
                 numbers, _, src, dst, wrong = parse_edge_lines(lines, delimiter, first=first)
                 n_bad += len(wrong)
-                bad += wrong[:max(0, 10 - len(bad))]
+                bad += wrong[: max(0, 10 - len(bad))]
                 if not n_bad and numbers.size:
                     writer.write_table(pa.table([numbers, src.astype(object), dst.astype(object)], schema=schema))
                 edges += int(numbers.size)
@@ -265,7 +311,9 @@ def _endpoint_names(table: Any, column: str, ids: np.ndarray) -> np.ndarray:
         fractional = values != np.round(values)
         if fractional.any():
             row = int(np.flatnonzero(fractional)[0])
-            raise ValueError(f"input: record id={ids[row]!r}: column {column!r} holds {values[row]}; expected a "
-                             "node name (text or a whole number)")
+            raise ValueError(
+                f"input: record id={ids[row]!r}: column {column!r} holds {values[row]}; expected a "
+                "node name (text or a whole number)"
+            )
         return values.astype(np.int64).astype(str)
     return np.asarray(col.cast(pa.string()).to_pylist(), dtype=str)

@@ -37,14 +37,14 @@ def _kind_codes(names: np.ndarray, node_kind: NodeKind) -> np.ndarray:
     if isinstance(node_kind, Mapping):
         missing = [str(n) for n in names if n not in node_kind]
         if missing:
-            raise ValueError(f"node_kind: no kind given for nodes {missing[:10]}"
-                             f"{' ...' if len(missing) > 10 else ''}")
+            raise ValueError(f"node_kind: no kind given for nodes {missing[:10]}{' ...' if len(missing) > 10 else ''}")
         kinds = [node_kind[n] for n in names]
     elif callable(node_kind):
         kinds = [node_kind(str(n)) for n in names]
     else:
-        raise TypeError(f"node_kind: expected a mapping name -> kind, a callable or None; "
-                        f"got {type(node_kind).__name__}")
+        raise TypeError(
+            f"node_kind: expected a mapping name -> kind, a callable or None; got {type(node_kind).__name__}"
+        )
     bad = sorted({k for k in kinds if k not in KINDS}, key=str)
     if bad:
         raise ValueError(f"node_kind: expected kinds among {KINDS}; got {bad[:10]}")
@@ -90,7 +90,7 @@ class AuthGraph:
     """Node name -> id."""
 
     @classmethod
-    def from_events(cls, events: Iterable[tuple[Any, Any, Any]], *, node_kind: NodeKind = None) -> "AuthGraph":
+    def from_events(cls, events: Iterable[tuple[Any, Any, Any]], *, node_kind: NodeKind = None) -> AuthGraph:
         """Build from an iterable of ``(time, src, dst)`` triples."""
         rows = list(events)
         bad = [i for i, row in enumerate(rows) if not (isinstance(row, (tuple, list)) and len(row) == 3)]
@@ -102,13 +102,14 @@ class AuthGraph:
         return cls.from_arrays(t, s, d, node_kind=node_kind)
 
     @classmethod
-    def from_edge_list(cls, source: str | os.PathLike[str] | Iterable[str], *, delimiter: str | None = None,
-                       node_kind: NodeKind = None) -> "AuthGraph":
+    def from_edge_list(
+        cls, source: str | os.PathLike[str] | Iterable[str], *, delimiter: str | None = None, node_kind: NodeKind = None
+    ) -> AuthGraph:
         """Build from a text edge list (``time src dst`` per line); see ``read_edge_list``."""
         return cls.from_arrays(*read_edge_list(source, delimiter=delimiter), node_kind=node_kind)
 
     @classmethod
-    def from_arrays(cls, time: Any, src: Any, dst: Any, *, node_kind: NodeKind = None) -> "AuthGraph":
+    def from_arrays(cls, time: Any, src: Any, dst: Any, *, node_kind: NodeKind = None) -> AuthGraph:
         """Build from three equally long arrays: event times, source names, destination names."""
         t = np.asarray(time, dtype=np.float64).reshape(-1)
         s, d = np.asarray(src).reshape(-1), np.asarray(dst).reshape(-1)
@@ -123,7 +124,7 @@ class AuthGraph:
             empty = np.flatnonzero(np.char.str_len(np.concatenate([s, d]).astype(str)) == 0) % t.size
             raise ValueError(f"src/dst: events {sorted(set(empty.tolist()))[:10]} have an empty node name")
         n = names.size
-        a, b = inverse[: t.size].astype(np.int64), inverse[t.size:].astype(np.int64)
+        a, b = inverse[: t.size].astype(np.int64), inverse[t.size :].astype(np.int64)
         lo, hi = np.minimum(a, b), np.maximum(a, b)
         key = lo * n + hi
         order = np.argsort(key, kind="stable")
@@ -132,13 +133,26 @@ class AuthGraph:
         ukey = key[starts]
         counts = np.diff(np.r_[starts, key.size]).astype(np.int64)
         edges = np.stack([ukey // n, ukey % n], axis=1)
-        graph = cls._assemble(names, _kind_codes(names, node_kind), edges, counts,
-                              np.minimum.reduceat(t_sorted, starts), np.maximum.reduceat(t_sorted, starts))
+        graph = cls._assemble(
+            names,
+            _kind_codes(names, node_kind),
+            edges,
+            counts,
+            np.minimum.reduceat(t_sorted, starts),
+            np.maximum.reduceat(t_sorted, starts),
+        )
         return graph
 
     @classmethod
-    def _assemble(cls, names: np.ndarray, kinds: np.ndarray, edges: np.ndarray, counts: np.ndarray,
-                  first: np.ndarray, last: np.ndarray) -> "AuthGraph":
+    def _assemble(
+        cls,
+        names: np.ndarray,
+        kinds: np.ndarray,
+        edges: np.ndarray,
+        counts: np.ndarray,
+        first: np.ndarray,
+        last: np.ndarray,
+    ) -> AuthGraph:
         n = names.size
         lo, hi = edges[:, 0], edges[:, 1]
         loops = lo == hi
@@ -153,8 +167,18 @@ class AuthGraph:
         g.add_nodes_from(zip(range(n), ({"name": nm, "kind": k} for nm, k in zip(names.tolist(), kind_names.tolist()))))
         g.add_edges_from(zip(lo.tolist(), hi.tolist(), ({"count": c} for c in counts.tolist())))
         index = dict(zip(names.tolist(), range(n)))
-        return cls(names=names, kinds=kinds, edges=edges, counts=counts, first_seen=first, last_seen=last,
-                   indptr=indptr, indices=indices, nx=g, index=index)
+        return cls(
+            names=names,
+            kinds=kinds,
+            edges=edges,
+            counts=counts,
+            first_seen=first,
+            last_seen=last,
+            indptr=indptr,
+            indices=indices,
+            nx=g,
+            index=index,
+        )
 
     @property
     def num_nodes(self) -> int:
@@ -175,8 +199,9 @@ class AuthGraph:
         out = np.fromiter((self.index.get(x, -1) for x in flat.tolist()), dtype=np.int64, count=flat.size)
         if (out < 0).any():
             unknown = list(dict.fromkeys(flat[out < 0].tolist()))
-            raise ValueError(f"{name}: {len(unknown)} node(s) not in the graph: {unknown[:10]}"
-                             f"{' ...' if len(unknown) > 10 else ''}")
+            raise ValueError(
+                f"{name}: {len(unknown)} node(s) not in the graph: {unknown[:10]}{' ...' if len(unknown) > 10 else ''}"
+            )
         return out.reshape(arr.shape)
 
     def check_ids(self, ids: np.ndarray, name: str = "x") -> None:
@@ -185,8 +210,10 @@ class AuthGraph:
         bad = ((ids < 0) | (ids >= self.num_nodes)).reshape(ids.shape[0], -1).any(axis=1) if ids.size else ids
         if ids.size and bad.any():
             rows = np.flatnonzero(bad)
-            raise ValueError(f"{name}: node ids must lie in [0, {self.num_nodes}) (nodes of the graph); "
-                             f"rows {rows[:10].tolist()} hold {ids[rows[:3]].tolist()}")
+            raise ValueError(
+                f"{name}: node ids must lie in [0, {self.num_nodes}) (nodes of the graph); "
+                f"rows {rows[:10].tolist()} hold {ids[rows[:3]].tolist()}"
+            )
 
     def node_names(self, ids: Any) -> list[str]:
         """Names of node ids, as a flat list."""
@@ -271,5 +298,4 @@ class AuthGraph:
     def describe(self) -> dict[str, Any]:
         """Sizes, for reports."""
         per_kind = np.bincount(self.kinds, minlength=len(KINDS))
-        return {"nodes": self.num_nodes, "edges": self.num_edges,
-                **{f"{k}s": int(c) for k, c in zip(KINDS, per_kind)}}
+        return {"nodes": self.num_nodes, "edges": self.num_edges, **{f"{k}s": int(c) for k, c in zip(KINDS, per_kind)}}

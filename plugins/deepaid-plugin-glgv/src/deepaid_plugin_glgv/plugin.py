@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from deepaid_sdk import hookimpl
-from deepaid_sdk.registry import Lazy
 from deepaid_sdk.hookspecs import Register
+from deepaid_sdk.registry import Lazy
 
 
 @hookimpl
@@ -45,14 +45,24 @@ def register_interpreters(register: Register) -> None:
 
 @hookimpl
 def register_demos(register: Register) -> None:
-    register('glgv', Lazy('deepaid_plugin_glgv.demo:run',
-                         "Train GL-GV on a normal period, flag the test period's edges, explain every alert; print and plot."))
+    register(
+        "glgv",
+        Lazy(
+            "deepaid_plugin_glgv.demo:run",
+            "Train GL-GV on a normal period, flag the test period's edges, explain every alert; print and plot.",
+        ),
+    )
 
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    register('glgv', Lazy('deepaid_plugin_glgv.bench:run',
-                         'Graph search vs nearest normal edge by embedding, on every alert of the synthetic enterprise; plus scale.'))
+    register(
+        "glgv",
+        Lazy(
+            "deepaid_plugin_glgv.bench:run",
+            "Graph search vs nearest normal edge by embedding, on every alert of the synthetic enterprise; plus scale.",
+        ),
+    )
 
 
 @hookimpl

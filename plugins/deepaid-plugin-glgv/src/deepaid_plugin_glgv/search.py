@@ -26,18 +26,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.model.adapters import ModelAdapter, ScoreAdapter
-from deepaid_sdk.constraints import (
-    ConcisenessConstraint, Constraint, FidelityConstraint, StabilityConstraint, all_satisfied,
-)
-from deepaid_sdk.distances import Distance, L2Distance
-from deepaid_sdk.search.gradient import GradientSearch
-from deepaid_sdk.results import InterpretationBatch
-from deepaid_sdk.search import ReferenceSearch, build_batch
-
-from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_plugin_glgv.adapters import EdgeAdapter
 from deepaid_plugin_glgv.graph import AuthGraph, in_sorted
+from deepaid_sdk.checks import check_finite_number, check_positive_int
+from deepaid_sdk.constraints import (
+    ConcisenessConstraint,
+    Constraint,
+    FidelityConstraint,
+    StabilityConstraint,
+    all_satisfied,
+)
+from deepaid_sdk.distances import Distance, L2Distance
+from deepaid_sdk.model.adapters import ModelAdapter, ScoreAdapter
+from deepaid_sdk.results import InterpretationBatch
+from deepaid_sdk.search import ReferenceSearch, build_batch
+from deepaid_sdk.search.gradient import GradientSearch
 
 TARGETS = ("ideal", "anomaly")
 #: Which endpoint of the alert a reference keeps when a normal edge allows it (position 0 is the
@@ -89,9 +92,20 @@ class GraphReferenceSearch(ReferenceSearch):
 
     name = "graph"
 
-    def __init__(self, max_depth: int = 3, target: str = "ideal", *, keep: str = "either", ideal_steps: int = 100,
-                 ideal_lr: float = 0.1, ideal_k: int | None = None, init_noise: float = 0.0, seed: int = 0,
-                 chunk: int = 1 << 20, group: int = 1024) -> None:
+    def __init__(
+        self,
+        max_depth: int = 3,
+        target: str = "ideal",
+        *,
+        keep: str = "either",
+        ideal_steps: int = 100,
+        ideal_lr: float = 0.1,
+        ideal_k: int | None = None,
+        init_noise: float = 0.0,
+        seed: int = 0,
+        chunk: int = 1 << 20,
+        group: int = 1024,
+    ) -> None:
         self.max_depth = check_positive_int(max_depth, "max_depth")
         if target not in TARGETS:
             raise ValueError(f"target: expected one of {TARGETS}; got {target!r}")
@@ -110,29 +124,51 @@ class GraphReferenceSearch(ReferenceSearch):
         self.group = check_positive_int(group, "group")
 
     def describe(self) -> dict[str, Any]:
-        return {"search": self.name, "max_depth": self.max_depth, "target": self.target, "keep": self.keep,
-                "ideal_steps": self.ideal_steps, "ideal_lr": self.ideal_lr, "ideal_k": self.ideal_k,
-                "init_noise": self.init_noise, "seed": self.seed}
+        return {
+            "search": self.name,
+            "max_depth": self.max_depth,
+            "target": self.target,
+            "keep": self.keep,
+            "ideal_steps": self.ideal_steps,
+            "ideal_lr": self.ideal_lr,
+            "ideal_k": self.ideal_k,
+            "init_noise": self.init_noise,
+            "seed": self.seed,
+        }
 
-    def ideal_features(self, adapter: EdgeAdapter, features: Tensor, margin: float, lam: float
-                       ) -> tuple[Tensor, np.ndarray]:
+    def ideal_features(
+        self, adapter: EdgeAdapter, features: Tensor, margin: float, lam: float
+    ) -> tuple[Tensor, np.ndarray]:
         """e* ``[B, D]`` for edge features ``[B, D]`` and whether each is judged normal (core gradient search)."""
-        scorer = ScoreAdapter(adapter.score_features, threshold=adapter.threshold, eps=margin,
-                              sample_shape=(adapter.dim,), device=adapter.device)
+        scorer = ScoreAdapter(
+            adapter.score_features,
+            threshold=adapter.threshold,
+            eps=margin,
+            sample_shape=(adapter.dim,),
+            device=adapter.device,
+        )
         scale = adapter.feature_scale  # the detector's, not the batch's: a row's e* is the same in any batch
-        search = GradientSearch(steps=self.ideal_steps, lr=self.ideal_lr * scale, init_noise=self.init_noise * scale,
-                                seed=self.seed, start="anomaly", prune=self.ideal_k is not None)
+        search = GradientSearch(
+            steps=self.ideal_steps,
+            lr=self.ideal_lr * scale,
+            init_noise=self.init_noise * scale,
+            seed=self.seed,
+            start="anomaly",
+            prune=self.ideal_k is not None,
+        )
         constraints: list[Constraint] = [FidelityConstraint(eps=margin), StabilityConstraint(lam=lam)]
         if self.ideal_k is not None and self.ideal_k < adapter.dim:
             constraints.append(ConcisenessConstraint(self.ideal_k))
         result = search.search(scorer, features, constraints, L2Distance())
         return torch.as_tensor(result.references, device=adapter.device), result.flipped
 
-    def _search(self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint],
-                distance: Distance) -> InterpretationBatch:
+    def _search(
+        self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
+    ) -> InterpretationBatch:
         if not isinstance(adapter, EdgeAdapter):
-            raise TypeError(f"adapter: the graph search needs an EdgeAdapter (edges of an AuthGraph); "
-                            f"got {type(adapter).__name__}")
+            raise TypeError(
+                f"adapter: the graph search needs an EdgeAdapter (edges of an AuthGraph); got {type(adapter).__name__}"
+            )
         started = time.perf_counter()
         fidelity = next((c for c in constraints if isinstance(c, FidelityConstraint)), None)
         margin = fidelity.margin() if fidelity is not None else adapter.eps
@@ -146,8 +182,10 @@ class GraphReferenceSearch(ReferenceSearch):
             target, ideal_ok = self.ideal_features(adapter, features, margin, lam)
         else:
             target, ideal_ok = features, np.zeros(anomalies.shape[0], dtype=bool)
-        parts = [self._best_first(adapter, anomalies[lo:lo + self.group], target[lo:lo + self.group], margin,
-                                  admissible) for lo in range(0, anomalies.shape[0], self.group)]
+        parts = [
+            self._best_first(adapter, anomalies[lo : lo + self.group], target[lo : lo + self.group], margin, admissible)
+            for lo in range(0, anomalies.shape[0], self.group)
+        ]
         found = {key: np.concatenate([p[key] for p in parts]) for key in parts[0]}
         refs = torch.as_tensor(found["reference"], device=adapter.device)
         with torch.no_grad():
@@ -155,39 +193,66 @@ class GraphReferenceSearch(ReferenceSearch):
             to_anomaly = (ref_features - features).norm(dim=1).cpu().numpy()
             to_target = (ref_features - target).norm(dim=1).cpu().numpy()
         details = edge_details(
-            adapter.graph, anomalies.cpu().numpy(), found["reference"], near=found["near"], hops=found["hops"],
-            found=found["found"], normal=found["normal"],
-            extra={"levels_searched": found["levels"], "candidates_scored": found["scored"],
-                   "embedding_distance": to_anomaly, "ideal_distance": to_target, "ideal_reached": ideal_ok})
-        batch = build_batch(adapter, anomalies, refs, steps=found["levels"], started=started, method=self.name,
-                            params={**self.describe(), "margin": margin, "lam": lam}, details=details)
+            adapter.graph,
+            anomalies.cpu().numpy(),
+            found["reference"],
+            near=found["near"],
+            hops=found["hops"],
+            found=found["found"],
+            normal=found["normal"],
+            extra={
+                "levels_searched": found["levels"],
+                "candidates_scored": found["scored"],
+                "embedding_distance": to_anomaly,
+                "ideal_distance": to_target,
+                "ideal_reached": ideal_ok,
+            },
+        )
+        batch = build_batch(
+            adapter,
+            anomalies,
+            refs,
+            steps=found["levels"],
+            started=started,
+            method=self.name,
+            params={**self.describe(), "margin": margin, "lam": lam},
+            details=details,
+        )
         # The scores build_batch computed, copied into the (still unshared) detail dicts.
         for d, score, ref_score in zip(details, batch.scores, batch.reference_scores):
             d["anomaly_score"], d["reference_score"] = float(score), float(ref_score)
         return batch
 
     @torch.no_grad()
-    def _score_level(self, adapter: EdgeAdapter, candidates: np.ndarray, owner: np.ndarray, target: Tensor
-                     ) -> tuple[np.ndarray, np.ndarray]:
+    def _score_level(
+        self, adapter: EdgeAdapter, candidates: np.ndarray, owner: np.ndarray, target: Tensor
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Scores and distances to the owner's target of a level's candidates: one call per ``chunk`` edges."""
         scores, dists = [], []
         for lo in range(0, candidates.shape[0], self.chunk):
-            part = torch.as_tensor(candidates[lo:lo + self.chunk], device=adapter.device)
+            part = torch.as_tensor(candidates[lo : lo + self.chunk], device=adapter.device)
             feats = adapter.edge_features(part)
             scores.append(adapter.score_features(feats))
-            own = torch.as_tensor(owner[lo:lo + self.chunk], device=adapter.device)
+            own = torch.as_tensor(owner[lo : lo + self.chunk], device=adapter.device)
             dists.append((feats - target.index_select(0, own)).norm(dim=1))
         return torch.cat(scores).double().cpu().numpy(), torch.cat(dists).double().cpu().numpy()
 
-    def _best_first(self, adapter: EdgeAdapter, anomalies: Tensor, target: Tensor, margin: float,
-                    admissible: list[Constraint]) -> dict[str, np.ndarray]:
+    def _best_first(
+        self, adapter: EdgeAdapter, anomalies: Tensor, target: Tensor, margin: float, admissible: list[Constraint]
+    ) -> dict[str, np.ndarray]:
         graph: AuthGraph = adapter.graph
         anom = anomalies.cpu().numpy().astype(np.int64)
         b, n = anom.shape[0], graph.num_nodes
         bound = adapter.threshold - margin
-        out = {"reference": anom.copy(), "near": np.full(b, -1, np.int64), "hops": np.zeros(b, np.int64),
-               "levels": np.zeros(b, np.int64), "scored": np.zeros(b, np.int64),
-               "normal": np.zeros(b, bool), "found": np.zeros(b, bool)}
+        out = {
+            "reference": anom.copy(),
+            "near": np.full(b, -1, np.int64),
+            "hops": np.zeros(b, np.int64),
+            "levels": np.zeros(b, np.int64),
+            "scored": np.zeros(b, np.int64),
+            "normal": np.zeros(b, bool),
+            "found": np.zeros(b, bool),
+        }
         frontier = np.unique(np.repeat(np.arange(b), 2) * n + anom.reshape(-1))  # keys owner * n + node
         older = np.zeros(0, np.int64)
         edge_keys = graph.edge_keys(anom)
@@ -211,13 +276,19 @@ class GraphReferenceSearch(ReferenceSearch):
                 ok = np.ones(c_own.size, bool)
                 if admissible:
                     dev = adapter.device
-                    ok = all_satisfied(admissible, torch.as_tensor(cand, device=dev),
-                                       torch.as_tensor(anom[c_own], device=dev)).cpu().numpy()
+                    ok = (
+                        all_satisfied(
+                            admissible, torch.as_tensor(cand, device=dev), torch.as_tensor(anom[c_own], device=dev)
+                        )
+                        .cpu()
+                        .numpy()
+                    )
                 normal = ok & (scores <= bound)
                 pos = KEEP[self.keep]
                 # 0 where the candidate keeps the preferred endpoint (or there is no preference), else 1.
-                moved = (np.zeros(c_own.size, np.int8) if pos is None
-                         else (cand[:, pos] != anom[c_own, pos]).astype(np.int8))
+                moved = (
+                    np.zeros(c_own.size, np.int8) if pos is None else (cand[:, pos] != anom[c_own, pos]).astype(np.int8)
+                )
                 # Ranking (judged normal, hops, keeps the preferred endpoint, distance): a normal edge
                 # at this level ends the alert's search. Edges keeping an endpoint are all one hop away.
                 if normal.any():
@@ -226,8 +297,7 @@ class GraphReferenceSearch(ReferenceSearch):
                 # Otherwise keep the nearest admissible edge of the first level that had one.
                 fallback = ok & ~out["found"][c_own]
                 if fallback.any():
-                    idx = np.flatnonzero(fallback)[first_per_group(c_own[fallback], dists[fallback],
-                                                                   moved[fallback])]
+                    idx = np.flatnonzero(fallback)[first_per_group(c_own[fallback], dists[fallback], moved[fallback])]
                     self._take(out, idx, c_own, c_near, cand, level, normal=False)
             if level == self.max_depth:
                 break
@@ -237,8 +307,16 @@ class GraphReferenceSearch(ReferenceSearch):
         return out
 
     @staticmethod
-    def _take(out: dict[str, np.ndarray], idx: np.ndarray, owner: np.ndarray, near: np.ndarray,
-              cand: np.ndarray, level: int, *, normal: bool) -> None:
+    def _take(
+        out: dict[str, np.ndarray],
+        idx: np.ndarray,
+        owner: np.ndarray,
+        near: np.ndarray,
+        cand: np.ndarray,
+        level: int,
+        *,
+        normal: bool,
+    ) -> None:
         rows = owner[idx]
         out["reference"][rows] = cand[idx]
         out["near"][rows] = near[idx]
@@ -247,9 +325,17 @@ class GraphReferenceSearch(ReferenceSearch):
         out["normal"][rows] = normal
 
 
-def edge_details(graph: AuthGraph, anomalies: np.ndarray, references: np.ndarray, *, near: np.ndarray,
-                 hops: np.ndarray, found: np.ndarray, normal: np.ndarray, extra: dict[str, np.ndarray]
-                 ) -> list[dict[str, Any]]:
+def edge_details(
+    graph: AuthGraph,
+    anomalies: np.ndarray,
+    references: np.ndarray,
+    *,
+    near: np.ndarray,
+    hops: np.ndarray,
+    found: np.ndarray,
+    normal: np.ndarray,
+    extra: dict[str, np.ndarray],
+) -> list[dict[str, Any]]:
     """JSON-safe extras per alert: node names and kinds, hops, the hop path (networkx), and ``extra`` columns.
 
     ``near[i]`` is the reference's endpoint nearer the alert (-1: work it out from both); an
@@ -259,11 +345,15 @@ def edge_details(graph: AuthGraph, anomalies: np.ndarray, references: np.ndarray
     for i in range(anomalies.shape[0]):  # result assembly: one shortest path per alert
         ref = references[i]
         entry: dict[str, Any] = {
-            "anomaly_edge": graph.node_names(anomalies[i]), "reference_edge": graph.node_names(ref),
-            "anomaly_kinds": graph.kind_names(anomalies[i]), "reference_kinds": graph.kind_names(ref),
-            "found": bool(found[i]), "judged_normal": bool(normal[i]),
+            "anomaly_edge": graph.node_names(anomalies[i]),
+            "reference_edge": graph.node_names(ref),
+            "anomaly_kinds": graph.kind_names(anomalies[i]),
+            "reference_kinds": graph.kind_names(ref),
+            "found": bool(found[i]),
+            "judged_normal": bool(normal[i]),
             "hops": int(hops[i]) if np.isfinite(hops[i]) else None,
-            **{k: v[i].item() for k, v in extra.items()}, "path": [],
+            **{k: v[i].item() for k, v in extra.items()},
+            "path": [],
         }
         if found[i] and np.isfinite(hops[i]):
             ends = [int(near[i])] if near[i] >= 0 else [int(x) for x in dict.fromkeys(ref.tolist())]

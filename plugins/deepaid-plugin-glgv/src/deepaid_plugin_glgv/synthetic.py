@@ -43,7 +43,6 @@ class Enterprise:
         order = np.sort(first)
         return pairs[order], self.malicious[order]
 
-
     def chain_of(self, src: str, dst: str) -> tuple[str, ...] | None:
         """The planted chain that logged the event ``src -> dst``, if any."""
         for chain in self.chains:
@@ -99,10 +98,17 @@ def _layout(d_count: int, u_per: int, w_per: int, s_per: int, n_svc: int) -> _La
     n_users, n_ws, n_srv = d_count * u_per, d_count * w_per, d_count * s_per
     width = len(str(max(n_users, n_ws + n_srv)))
     return _Layout(
-        d_count=d_count, u_per=u_per, w_per=w_per, s_per=s_per, n_svc=n_svc,
-        users=_names("U", n_users, width), hosts=_names("C", n_ws + n_srv, width),
-        svcs=_names("S", n_svc, len(str(n_svc))), u_dept=np.arange(n_users) // u_per,
-        ws_dept=np.arange(n_ws) // w_per, srv_dept=np.arange(n_srv) // s_per,
+        d_count=d_count,
+        u_per=u_per,
+        w_per=w_per,
+        s_per=s_per,
+        n_svc=n_svc,
+        users=_names("U", n_users, width),
+        hosts=_names("C", n_ws + n_srv, width),
+        svcs=_names("S", n_svc, len(str(n_svc))),
+        u_dept=np.arange(n_users) // u_per,
+        ws_dept=np.arange(n_ws) // w_per,
+        srv_dept=np.arange(n_srv) // s_per,
         own_local=(np.arange(n_users) % u_per) % w_per,
     )
 
@@ -151,8 +157,11 @@ def _plant_chain(lay: _Layout, rng: np.random.Generator, victim: int, length: in
         target_dept = (dept + rng.integers(1, lay.d_count)) % lay.d_count
         is_server = rng.random() < 0.5
         local = rng.integers(0, lay.s_per if is_server else lay.w_per)
-        host = lay.srv(np.array([target_dept]), np.array([local]))[0] if is_server else \
-            lay.ws(np.array([target_dept]), np.array([local]))[0]
+        host = (
+            lay.srv(np.array([target_dept]), np.array([local]))[0]
+            if is_server
+            else lay.ws(np.array([target_dept]), np.array([local]))[0]
+        )
         path.append(str(host))
     return path
 
@@ -160,9 +169,12 @@ def _plant_chain(lay: _Layout, rng: np.random.Generator, victim: int, length: in
 def _departments(lay: _Layout) -> dict[str, int]:
     """Node name -> department (-1 for shared services)."""
     n_ws = lay.n_ws
-    return {**dict(zip(lay.users.tolist(), lay.u_dept.tolist())),
-            **dict(zip(lay.hosts[:n_ws].tolist(), lay.ws_dept.tolist())),
-            **dict(zip(lay.hosts[n_ws:].tolist(), lay.srv_dept.tolist())), **{s: -1 for s in lay.svcs.tolist()}}
+    return {
+        **dict(zip(lay.users.tolist(), lay.u_dept.tolist())),
+        **dict(zip(lay.hosts[:n_ws].tolist(), lay.ws_dept.tolist())),
+        **dict(zip(lay.hosts[n_ws:].tolist(), lay.srv_dept.tolist())),
+        **{s: -1 for s in lay.svcs.tolist()},
+    }
 
 
 def enterprise(
@@ -179,9 +191,14 @@ def enterprise(
 ) -> Enterprise:
     """Generate the enterprise; every array operation is vectorised, so a million edges is quick."""
     d_count = check_positive_int(departments, "departments", minimum=2)
-    u_per, w_per = check_positive_int(users_per_department, "users_per_department"), check_positive_int(
-        workstations_per_department, "workstations_per_department")
-    s_per, n_svc = check_positive_int(servers_per_department, "servers_per_department"), check_positive_int(services, "services")
+    u_per, w_per = (
+        check_positive_int(users_per_department, "users_per_department"),
+        check_positive_int(workstations_per_department, "workstations_per_department"),
+    )
+    s_per, n_svc = (
+        check_positive_int(servers_per_department, "servers_per_department"),
+        check_positive_int(services, "services"),
+    )
     n_chains = check_positive_int(chains, "chains", minimum=0)
     length = check_positive_int(chain_length, "chain_length")
     if n_chains > d_count * u_per:
@@ -211,5 +228,10 @@ def enterprise(
     test_src, test_dst = np.concatenate(t_src), np.concatenate(t_dst)
     malicious = np.concatenate(t_bad)
     times = 1.0 + rng.random(test_src.size)
-    return Enterprise(train=train, test=(times, test_src, test_dst), malicious=malicious,
-                      chains=tuple(chain_list), department=_departments(lay))
+    return Enterprise(
+        train=train,
+        test=(times, test_src, test_dst),
+        malicious=malicious,
+        chains=tuple(chain_list),
+        department=_departments(lay),
+    )

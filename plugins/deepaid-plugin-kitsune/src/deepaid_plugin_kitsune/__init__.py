@@ -9,6 +9,15 @@ from deepaid_plugin_kitsune.packets import PacketTable, read_pcap
 from deepaid_plugin_kitsune.preset import KitsuneInterpreter, kitsune_interpreter
 
 __all__ = [
-    "FeatureMapper", "KitNET", "KitNETAdapter", "KitsuneInterpreter", "PacketTable", "extract_features",
-    "feature_names", "fit_kitnet", "kitsune_interpreter", "pcap_features", "read_pcap",
+    "FeatureMapper",
+    "KitNET",
+    "KitNETAdapter",
+    "KitsuneInterpreter",
+    "PacketTable",
+    "extract_features",
+    "feature_names",
+    "fit_kitnet",
+    "kitsune_interpreter",
+    "pcap_features",
+    "read_pcap",
 ]

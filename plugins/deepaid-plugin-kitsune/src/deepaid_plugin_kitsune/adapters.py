@@ -15,9 +15,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from deepaid_sdk.model.adapters import ModelAdapter, model_device
-
 from deepaid_plugin_kitsune.kitnet import KitNET, _span
+from deepaid_sdk.model.adapters import ModelAdapter, model_device
 
 SPACES = ("raw", "scaled")
 
@@ -29,8 +28,9 @@ class KitNETAdapter(ModelAdapter):
     :param space: ``"raw"`` (feature units) or ``"scaled"`` (KitNET's min-max units).
     """
 
-    def __init__(self, model: KitNET, threshold: float | None = None, *, eps: float = 0.0,
-                 space: str = "raw", device: Any = None) -> None:
+    def __init__(
+        self, model: KitNET, threshold: float | None = None, *, eps: float = 0.0, space: str = "raw", device: Any = None
+    ) -> None:
         if not isinstance(model, KitNET):
             raise TypeError(f"model: expected a KitNET; got {type(model).__name__}")
         if space not in SPACES:

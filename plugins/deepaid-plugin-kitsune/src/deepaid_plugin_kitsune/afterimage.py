@@ -67,7 +67,7 @@ class _Stream:
         sums[self.order] = decayed_scan(self.a, b)
         self.weight = sums[..., 0]
         self.mean = sums[..., 1] / self.weight
-        self.var = np.maximum(sums[..., 2] / self.weight - self.mean ** 2, 0.0)
+        self.var = np.maximum(sums[..., 2] / self.weight - self.mean**2, 0.0)
         self.n = n
 
     def last_before(self, key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -84,8 +84,9 @@ class _Stream:
         return np.stack([self.weight, self.mean, np.sqrt(self.var)], axis=-1)
 
 
-def _stats_2d(forward: np.ndarray, reverse: np.ndarray, ts: np.ndarray, values: np.ndarray,
-              decays: np.ndarray) -> np.ndarray:
+def _stats_2d(
+    forward: np.ndarray, reverse: np.ndarray, ts: np.ndarray, values: np.ndarray, decays: np.ndarray
+) -> np.ndarray:
     """``[N, L, 7]``: the forward direction's 1-D stats plus magnitude, radius, covariance, pcc."""
     n = forward.shape[0]
     ids = np.unique(np.concatenate([forward, reverse]), axis=0, return_inverse=True)[1].reshape(-1)
@@ -94,8 +95,8 @@ def _stats_2d(forward: np.ndarray, reverse: np.ndarray, ts: np.ndarray, values: 
     other, found = stream.last_before(rev)
     mean_r = np.where(found[:, None], stream.mean[other], 0.0)
     var_r = np.where(found[:, None], stream.var[other], 0.0)
-    magnitude = np.sqrt(stream.mean ** 2 + mean_r ** 2)
-    radius = np.sqrt(stream.var ** 2 + var_r ** 2)
+    magnitude = np.sqrt(stream.mean**2 + mean_r**2)
+    radius = np.sqrt(stream.var**2 + var_r**2)
     # Covariance: decayed sum of (this residual x the reverse direction's last residual, decayed to now).
     residual = values[:, None] - stream.mean
     gap = np.maximum(ts - ts[other], 0.0)
@@ -135,12 +136,17 @@ def extract_features(packets: PacketTable, decays: Sequence[float] = DECAYS) -> 
     per_stream = {
         "MI_dir": _Stream(_ids(packets.src_mac, packets.src_ip), ts, size, d).stats_1d(),
         "H": _Stream(packets.src_ip, ts, size, d).stats_1d(),
-        "HH": _stats_2d(np.stack([packets.src_ip, packets.dst_ip], 1), np.stack([packets.dst_ip, packets.src_ip], 1),
-                        ts, size, d),
+        "HH": _stats_2d(
+            np.stack([packets.src_ip, packets.dst_ip], 1), np.stack([packets.dst_ip, packets.src_ip], 1), ts, size, d
+        ),
         "HH_jit": _Stream(channel, ts, _jitter(channel, ts), d).stats_1d(),
         "HpHp": _stats_2d(
             np.stack([packets.src_ip, packets.sport, packets.dst_ip, packets.dport], 1),
-            np.stack([packets.dst_ip, packets.dport, packets.src_ip, packets.sport], 1), ts, size, d),
+            np.stack([packets.dst_ip, packets.dport, packets.src_ip, packets.sport], 1),
+            ts,
+            size,
+            d,
+        ),
     }
     return np.concatenate([per_stream[name].reshape(n, -1) for name, _ in STREAMS], axis=1)
 

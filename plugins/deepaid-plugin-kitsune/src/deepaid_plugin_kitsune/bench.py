@@ -14,6 +14,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
+from deepaid_plugin_kitsune.kitnet import KitNET, fit_kitnet
+from deepaid_plugin_kitsune.preset import KitsuneInterpreter, kitsune_interpreter
+from deepaid_plugin_kitsune.synthetic import SyntheticTraffic, traffic_features
 from deepaid_sdk.bench.case import BenchmarkCase
 from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.cache import CACHE_DIR, cache_key, cache_path, cached
@@ -21,24 +25,27 @@ from deepaid_sdk.checks import check_device
 from deepaid_sdk.interpreter import Interpreter
 from deepaid_sdk.results import InterpretationBatch
 
-from deepaid_plugin_kitsune.adapters import KitNETAdapter
-from deepaid_plugin_kitsune.kitnet import KitNET, fit_kitnet
-from deepaid_plugin_kitsune.preset import KitsuneInterpreter, kitsune_interpreter
-from deepaid_plugin_kitsune.synthetic import SyntheticTraffic, traffic_features
-
 K = 5
 N_NORMAL = 20_000
 TRAIN: dict[str, Any] = {"max_group": 10, "epochs": 10, "lr": 1e-2, "percentile": 99.0}
 CACHE = CACHE_DIR
 
 
-def cached_kitnet(data: SyntheticTraffic, *, seed: int, device: str = "cpu",
-                  cache: pathlib.Path | None = CACHE) -> KitNET:
+def cached_kitnet(
+    data: SyntheticTraffic, *, seed: int, device: str = "cpu", cache: pathlib.Path | None = CACHE
+) -> KitNET:
     """KitNET trained on ``data.normal``, reused from ``cache`` when the same data and settings were seen."""
-    path = None if cache is None else cache_path("kitsune-kitnet", cache_key(data.normal, options={**TRAIN, "seed": seed}),
-                                                 cache)
-    model, _ = cached(path, lambda: fit_kitnet(data.normal, seed=seed, device=device, **TRAIN),
-                      lambda m, p: m.save(p), lambda p: KitNET.load(p, map_location=device))
+    path = (
+        None
+        if cache is None
+        else cache_path("kitsune-kitnet", cache_key(data.normal, options={**TRAIN, "seed": seed}), cache)
+    )
+    model, _ = cached(
+        path,
+        lambda: fit_kitnet(data.normal, seed=seed, device=device, **TRAIN),
+        lambda m, p: m.save(p),
+        lambda p: KitNET.load(p, map_location=device),
+    )
     return model
 
 
@@ -59,8 +66,9 @@ def _ours(interp: KitsuneInterpreter) -> Any:
     return explain
 
 
-def kitsune_case(n: int | None = None, seed: int = 0, device: str = "cpu",
-                 cache: pathlib.Path | None = CACHE) -> BenchmarkCase:
+def kitsune_case(
+    n: int | None = None, seed: int = 0, device: str = "cpu", cache: pathlib.Path | None = CACHE
+) -> BenchmarkCase:
     """The benchmark case: ``n`` (default 300) KitNET alerts in scaled units, planted truth, all explainers."""
     n = n or 300
     check_device(device)
@@ -88,15 +96,24 @@ def kitsune_case(n: int | None = None, seed: int = 0, device: str = "cpu",
         explainers.update(baseline_explainers(adapter, K, normal=normal, kind="continuous", constraints=box))
     counts = {kind: kinds.count(kind) for kind in sorted(set(kinds))}
     return BenchmarkCase(
-        name="kitsune", anomalies=anomalies.astype(np.float32), k=K, explainers=explainers, is_normal=is_normal,
-        truth=truth, setup={"device": device, "seed": seed, "data": f"synthetic AfterImage rows, {counts}",
-                            "detector": f"KitNET {len(model.groups)} AEs (m={TRAIN['max_group']})",
-                            "units": "KitNET min-max", "threshold": round(adapter.threshold, 5)},
+        name="kitsune",
+        anomalies=anomalies.astype(np.float32),
+        k=K,
+        explainers=explainers,
+        is_normal=is_normal,
+        truth=truth,
+        setup={
+            "device": device,
+            "seed": seed,
+            "data": f"synthetic AfterImage rows, {counts}",
+            "detector": f"KitNET {len(model.groups)} AEs (m={TRAIN['max_group']})",
+            "units": "KitNET min-max",
+            "threshold": round(adapter.threshold, 5),
+        },
     )
 
 
-def run(n: int | None = None, seed: int = 0, device: str = "cpu",
-                  out: pathlib.Path | None = None) -> BenchmarkReport:
+def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None) -> BenchmarkReport:
     """DeepAID vs every continuous baseline on KitNET alerts (default 300): flip@5, recall@5, ..."""
     from deepaid_sdk.bench.compare import compare
 

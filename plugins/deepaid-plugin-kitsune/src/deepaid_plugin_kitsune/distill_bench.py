@@ -24,32 +24,48 @@ import numpy as np
 import torch
 
 import deepaid_sdk
-from deepaid_sdk.bench.report import BenchmarkReport
-from deepaid_sdk.distill import AllowList, Distiller, IntervalStates, as_alerts, retraining_set
-from deepaid_sdk.progress import progress
-
 from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.bench import CACHE, TRAIN
 from deepaid_plugin_kitsune.distill_case import (
-    DRIFT, FALSE_POSITIVE, KINDS, LABELLED, UNLABELLED, DistillCase, distill_case, kind_rows, verdict_of,
+    DRIFT,
+    FALSE_POSITIVE,
+    KINDS,
+    LABELLED,
+    UNLABELLED,
+    DistillCase,
+    distill_case,
+    kind_rows,
+    verdict_of,
 )
 from deepaid_plugin_kitsune.kitnet import KitNET, fit_kitnet
 from deepaid_plugin_kitsune.names import feature_names
 from deepaid_plugin_kitsune.synthetic import traffic_rows
+from deepaid_sdk.bench.report import BenchmarkReport
+from deepaid_sdk.distill import AllowList, Distiller, IntervalStates, as_alerts, retraining_set
+from deepaid_sdk.progress import progress
 
 LABELS_PER_CLASS = 10
 HELD_OUT_PER_KIND = 100
 EVAL_NORMAL, EVAL_PER_KIND = 4000, 300
-COLUMNS = ("method", "f1_micro", "unknown_flagged", "fp_suppressed", "attacks_suppressed", "false_alerts",
-           "drift_alerts", "attack_recall")
+COLUMNS = (
+    "method",
+    "f1_micro",
+    "unknown_flagged",
+    "fp_suppressed",
+    "attacks_suppressed",
+    "false_alerts",
+    "drift_alerts",
+    "attack_recall",
+)
 
 
 def _sklearn() -> Any:
     try:
         from sklearn import ensemble, metrics, neighbors
     except ImportError as exc:  # pragma: no cover - the bench extra
-        raise ValueError("the distill bench needs scikit-learn for its baselines: "
-                         "pip install 'deepaid-plugin-kitsune[bench]'") from exc
+        raise ValueError(
+            "the distill bench needs scikit-learn for its baselines: pip install 'deepaid-plugin-kitsune[bench]'"
+        ) from exc
     return ensemble, metrics, neighbors
 
 
@@ -91,7 +107,9 @@ def baselines(case: DistillCase, train: np.ndarray, seed: int, trees: int = 200)
     labels = np.array(case.verdicts)[train]
     test = ~train
     out = {}
-    forest = ensemble.RandomForestClassifier(n_estimators=trees, random_state=seed).fit(case.batch.anomalies[train], labels)
+    forest = ensemble.RandomForestClassifier(n_estimators=trees, random_state=seed).fit(
+        case.batch.anomalies[train], labels
+    )
     proba = forest.predict_proba(case.batch.anomalies[test])
     pred = np.where(proba.max(axis=1) >= 0.5, forest.classes_[proba.argmax(axis=1)], "unknown")
     out["random forest, raw features (unknown: max proba < 0.5)"] = scores(pred, kinds[test], pred == FALSE_POSITIVE)
@@ -100,13 +118,15 @@ def baselines(case: DistillCase, train: np.ndarray, seed: int, trees: int = 200)
     loo = neighbors.NearestNeighbors(n_neighbors=2).fit(vec[train]).kneighbors(vec[train])[0][:, 1]
     dist, _ = knn.kneighbors(vec[test], n_neighbors=1)
     pred = np.where(dist[:, 0] <= loo.max(), knn.predict(vec[test]), "unknown")
-    out["1-NN on explanations (unknown: farther than any training pair)"] = scores(pred, kinds[test],
-                                                                                 pred == FALSE_POSITIVE)
+    out["1-NN on explanations (unknown: farther than any training pair)"] = scores(
+        pred, kinds[test], pred == FALSE_POSITIVE
+    )
     return out
 
 
-def detector_counts(model: KitNET, normal: np.ndarray, drift: np.ndarray, attacks: np.ndarray
-                    ) -> tuple[int, int, float, np.ndarray]:
+def detector_counts(
+    model: KitNET, normal: np.ndarray, drift: np.ndarray, attacks: np.ndarray
+) -> tuple[int, int, float, np.ndarray]:
     """False alerts on normal + drift rows, those on drift rows, attack recall, and the attacks' alert mask."""
     adapter = KitNETAdapter(model)
     with torch.no_grad():
@@ -123,8 +143,13 @@ def refit(normal: np.ndarray, extra: np.ndarray, seed: int) -> KitNET:
     return fit_kitnet(rows, seed=seed, **TRAIN)
 
 
-def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None,
-        cache: pathlib.Path | None = CACHE) -> BenchmarkReport:
+def run(
+    n: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    out: pathlib.Path | None = None,
+    cache: pathlib.Path | None = CACHE,
+) -> BenchmarkReport:
     """Distilled rules vs baselines on held-out KitNET alerts, then KitNET retrained from false positives."""
     started = time.perf_counter()
     per_kind = (n or HELD_OUT_PER_KIND) + LABELS_PER_CLASS
@@ -151,31 +176,46 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     bar.update()
     bar.close()
 
-    rows = [(name, r["f1_micro"], r["unknown_flagged"], r["fp_suppressed"], r["attacks_suppressed"], None, None,
-             None) for name, r in results.items()]
+    rows = [
+        (name, r["f1_micro"], r["unknown_flagged"], r["fp_suppressed"], r["attacks_suppressed"], None, None, None)
+        for name, r in results.items()
+    ]
     rows += [*refit_rows, allow_row]
     if out is not None:
         _write_rules(pathlib.Path(out), distiller)
     counts = {k: int((kinds == k).sum()) for k in KINDS}
     return BenchmarkReport(
-        name="distill", columns=COLUMNS, rows=tuple(rows),
-        setup={"seed": seed, "device": device, "torch_threads": torch.get_num_threads(),
-               "alerts": counts, "labels_per_class": LABELS_PER_CLASS, "labelled": list(LABELLED),
-               "never_labelled": list(UNLABELLED), "false_positive_kind": DRIFT,
-               "detector": f"KitNET {len(case.model.groups)} AEs", "k": 5,
-               "fresh_traffic": f"{EVAL_NORMAL} normal + {len(drift)} {DRIFT} + {EVAL_PER_KIND} of each attack",
-               "seconds": round(time.perf_counter() - started, 1)},
-        notes=(refit_note,
-               f"false alerts on normal rows stay near 1% of {EVAL_NORMAL}: KitNET's threshold is the 99th percentile "
-               "of its training scores",
-               "f1_micro: held-out alerts of the labelled kinds (an 'unknown' answer is a miss); unknown_flagged: "
-               "never-labelled kinds; fp_suppressed/attacks_suppressed: held-out drift / attack alerts suppressed; "
-               "false_alerts and attack_recall: fresh traffic"),
+        name="distill",
+        columns=COLUMNS,
+        rows=tuple(rows),
+        setup={
+            "seed": seed,
+            "device": device,
+            "torch_threads": torch.get_num_threads(),
+            "alerts": counts,
+            "labels_per_class": LABELS_PER_CLASS,
+            "labelled": list(LABELLED),
+            "never_labelled": list(UNLABELLED),
+            "false_positive_kind": DRIFT,
+            "detector": f"KitNET {len(case.model.groups)} AEs",
+            "k": 5,
+            "fresh_traffic": f"{EVAL_NORMAL} normal + {len(drift)} {DRIFT} + {EVAL_PER_KIND} of each attack",
+            "seconds": round(time.perf_counter() - started, 1),
+        },
+        notes=(
+            refit_note,
+            f"false alerts on normal rows stay near 1% of {EVAL_NORMAL}: KitNET's threshold is the 99th percentile "
+            "of its training scores",
+            "f1_micro: held-out alerts of the labelled kinds (an 'unknown' answer is a miss); unknown_flagged: "
+            "never-labelled kinds; fp_suppressed/attacks_suppressed: held-out drift / attack alerts suppressed; "
+            "false_alerts and attack_recall: fresh traffic",
+        ),
     )
 
 
-def _distilled(case: DistillCase, train: np.ndarray, labels: list[str]
-               ) -> tuple[dict[str, dict[str, Any]], Distiller, Any]:
+def _distilled(
+    case: DistillCase, train: np.ndarray, labels: list[str]
+) -> tuple[dict[str, dict[str, Any]], Distiller, Any]:
     """Scores of the distillers fit on the labelled alerts, on the held-out ones; the ``path`` one and its triage."""
     kinds = np.asarray(case.kinds)
     alerts = as_alerts(case.batch)
@@ -190,7 +230,8 @@ def _distilled(case: DistillCase, train: np.ndarray, labels: list[str]
         distillers.setdefault(mode, model)
         pred = model.triage(test_alerts)
         results[f"distiller ({mode}, min_score {model.min_score:g}, {len(model.rules)} rules)"] = scores(
-            np.array(pred.verdicts), kinds[~train], pred.suppressed)
+            np.array(pred.verdicts), kinds[~train], pred.suppressed
+        )
     distiller = distillers["path"]
     return results, distiller, distiller.triage(test_alerts)
 
@@ -205,9 +246,14 @@ def _fresh_traffic(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return normal, drift, attacks
 
 
-def _refit_rows(case: DistillCase, marks: np.ndarray, train: np.ndarray,
-                fresh: tuple[np.ndarray, np.ndarray, np.ndarray], seed: int, bar: Any
-                ) -> tuple[list[tuple[Any, ...]], str]:
+def _refit_rows(
+    case: DistillCase,
+    marks: np.ndarray,
+    train: np.ndarray,
+    fresh: tuple[np.ndarray, np.ndarray, np.ndarray],
+    seed: int,
+    bar: Any,
+) -> tuple[list[tuple[Any, ...]], str]:
     """Report rows of KitNET as trained and refit on the retraining sets (from the distilled FPs, from the
     labelled FPs only), counted on the fresh traffic, and the note comparing them; ``bar`` moves twice."""
     normal, drift, attacks = fresh
@@ -222,21 +268,40 @@ def _refit_rows(case: DistillCase, marks: np.ndarray, train: np.ndarray,
     bar.update()
     rows = [
         ("KitNET as trained", None, None, None, None, fp_before, drift_before, recall_before),
-        (f"KitNET refit + {distilled.rows.shape[0]} rows from {distilled.alerts} distilled FPs",
-         None, None, None, None, fp_after, drift_after, recall_after),
-        (f"KitNET refit + {labelled_only.rows.shape[0]} rows from the {labelled_only.alerts} labelled FPs only",
-         None, None, None, None, fp_small, drift_small, recall_small),
+        (
+            f"KitNET refit + {distilled.rows.shape[0]} rows from {distilled.alerts} distilled FPs",
+            None,
+            None,
+            None,
+            None,
+            fp_after,
+            drift_after,
+            recall_after,
+        ),
+        (
+            f"KitNET refit + {labelled_only.rows.shape[0]} rows from the {labelled_only.alerts} labelled FPs only",
+            None,
+            None,
+            None,
+            None,
+            fp_small,
+            drift_small,
+            recall_small,
+        ),
     ]
     kept_before = float(caught_after[caught_before].mean()) if caught_before.any() else float("nan")
-    note = (f"false alerts on fresh traffic: {fp_before} -> {fp_after} after the refit "
-            f"({fp_before / max(fp_after, 1):.1f}x fewer; on the drift {drift_before} -> {drift_after}, "
-            f"{drift_before / max(drift_after, 1):.1f}x); attacks the old KitNET caught that the refit one still "
-            f"catches: {kept_before:.4f}")
+    note = (
+        f"false alerts on fresh traffic: {fp_before} -> {fp_after} after the refit "
+        f"({fp_before / max(fp_after, 1):.1f}x fewer; on the drift {drift_before} -> {drift_after}, "
+        f"{drift_before / max(drift_after, 1):.1f}x); attacks the old KitNET caught that the refit one still "
+        f"catches: {kept_before:.4f}"
+    )
     return rows, note
 
 
-def _allow_list_row(case: DistillCase, distiller: Distiller, fresh: tuple[np.ndarray, np.ndarray, np.ndarray]
-                    ) -> tuple[Any, ...]:
+def _allow_list_row(
+    case: DistillCase, distiller: Distiller, fresh: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> tuple[Any, ...]:
     """The report row of KitNET + the distiller's allow-list: the fresh alerts explained, rule matches suppressed."""
     normal, drift, attacks = fresh
     interp = deepaid_sdk.create("kitsune", model=case.model, k=5)
@@ -249,8 +314,16 @@ def _allow_list_row(case: DistillCase, distiller: Distiller, fresh: tuple[np.nda
     allowed[alert] = AllowList(distiller).allowed(interp.interpret_batch(traffic[alert]))
     kept = alert & ~allowed
     is_drift = ~is_attack & (np.arange(len(traffic)) >= len(normal))
-    return (f"KitNET + allow-list ({len(AllowList(distiller).entries)} rules)", None, None, None, None,
-            int((kept & ~is_attack).sum()), int((kept & is_drift).sum()), float(kept[is_attack].mean()))
+    return (
+        f"KitNET + allow-list ({len(AllowList(distiller).entries)} rules)",
+        None,
+        None,
+        None,
+        None,
+        int((kept & ~is_attack).sum()),
+        int((kept & is_drift).sum()),
+        float(kept[is_attack].mean()),
+    )
 
 
 def _write_rules(out: pathlib.Path, distiller: Distiller) -> None:

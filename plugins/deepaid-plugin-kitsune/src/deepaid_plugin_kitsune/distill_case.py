@@ -17,13 +17,12 @@ import numpy as np
 import torch
 
 import deepaid_sdk
-from deepaid_sdk.results import InterpretationBatch
-
 from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.bench import CACHE, N_NORMAL, cached_kitnet
 from deepaid_plugin_kitsune.kitnet import KitNET
 from deepaid_plugin_kitsune.names import feature_names
 from deepaid_plugin_kitsune.synthetic import traffic_features, traffic_rows
+from deepaid_sdk.results import InterpretationBatch
 
 #: ``kind -> ((stream, decays, stat, low factor, high factor), ...)``: the features each kind multiplies.
 KINDS: dict[str, tuple[tuple[str, tuple[float, ...], str, float, float], ...]] = {
@@ -79,8 +78,9 @@ class DistillCase:
         return tuple(verdict_of(k) for k in self.kinds)
 
 
-def alert_rows(model: KitNET, kinds: Sequence[str], per_kind: int, rng: np.random.Generator
-               ) -> tuple[np.ndarray, tuple[str, ...], dict[str, float]]:
+def alert_rows(
+    model: KitNET, kinds: Sequence[str], per_kind: int, rng: np.random.Generator
+) -> tuple[np.ndarray, tuple[str, ...], dict[str, float]]:
     """Up to ``per_kind`` rows of each kind that KitNET alerts on, and each kind's detection rate."""
     adapter = KitNETAdapter(model)
     rows, labels, rates = [], [], {}
@@ -95,8 +95,13 @@ def alert_rows(model: KitNET, kinds: Sequence[str], per_kind: int, rng: np.rando
     return np.concatenate(rows), tuple(labels), rates
 
 
-def distill_case(per_kind: int = 110, seed: int = 0, device: str = "cpu",
-                 cache: pathlib.Path | None = CACHE, n_normal: int = N_NORMAL) -> DistillCase:
+def distill_case(
+    per_kind: int = 110,
+    seed: int = 0,
+    device: str = "cpu",
+    cache: pathlib.Path | None = CACHE,
+    n_normal: int = N_NORMAL,
+) -> DistillCase:
     """KitNET trained on ``n_normal`` synthetic rows (cached), ``per_kind`` explained alerts of every kind."""
     data = traffic_features(n_normal, 10, seed=seed)
     model = cached_kitnet(data, seed=seed, device=device, cache=cache)

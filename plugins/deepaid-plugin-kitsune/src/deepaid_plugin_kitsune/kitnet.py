@@ -47,8 +47,7 @@ class KitNET(nn.Module):
     r_max: Tensor
     threshold: Tensor
 
-    def __init__(self, groups: Sequence[Sequence[int]], width: int, hidden_ratio: float = 0.75,
-                 seed: int = 0) -> None:
+    def __init__(self, groups: Sequence[Sequence[int]], width: int, hidden_ratio: float = 0.75, seed: int = 0) -> None:
         super().__init__()
         width = check_positive_int(width, "width")
         groups = [[int(i) for i in g] for g in groups]
@@ -96,7 +95,7 @@ class KitNET(nn.Module):
         return [self.index[i, :s].tolist() for i, s in enumerate(sizes)]
 
     @classmethod
-    def from_state_dict(cls, state: dict[str, Tensor], hidden_ratio: float = 0.75) -> "KitNET":
+    def from_state_dict(cls, state: dict[str, Tensor], hidden_ratio: float = 0.75) -> KitNET:
         """Rebuild a saved KitNET (shapes and groups are read from the state dict)."""
         for key in ("index", "in_mask", "x_min"):
             if key not in state:
@@ -112,7 +111,7 @@ class KitNET(nn.Module):
         torch.save(self.state_dict(), path)
 
     @classmethod
-    def load(cls, path: str | pathlib.Path, map_location: Any = "cpu") -> "KitNET":
+    def load(cls, path: str | pathlib.Path, map_location: Any = "cpu") -> KitNET:
         """Load a model saved by ``save`` with ``torch.load(weights_only=True)``."""
         return cls.from_state_dict(torch.load(path, map_location=map_location, weights_only=True))
 
@@ -201,16 +200,33 @@ def fit_kitnet(
         model.x_min.copy_(x.min(dim=0).values)
         model.x_max.copy_(x.max(dim=0).values)
     ensemble = [model.weight, model.hidden_bias, model.visible_bias]
-    train_minibatches(ensemble, lambda idx: model.ensemble_rmse(x[idx]).pow(2).sum(dim=1).mean(), x.shape[0],
-                      epochs=epochs, batch_size=batch_size, lr=lr, generator=gen, device=x.device,
-                      desc="training KitNET's ensemble")
+    train_minibatches(
+        ensemble,
+        lambda idx: model.ensemble_rmse(x[idx]).pow(2).sum(dim=1).mean(),
+        x.shape[0],
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        generator=gen,
+        device=x.device,
+        desc="training KitNET's ensemble",
+    )
     with torch.no_grad():
         rmse = torch.cat([model.ensemble_rmse(part) for part in x.split(8192)])
         model.r_min.copy_(rmse.min(dim=0).values)
         model.r_max.copy_(rmse.max(dim=0).values)
     output = [model.out_weight, model.out_hidden_bias, model.out_visible_bias]
-    train_minibatches(output, lambda idx: model.output_loss(rmse[idx]), rmse.shape[0], epochs=epochs,
-                      batch_size=batch_size, lr=lr, generator=gen, device=x.device, desc="training KitNET's output layer")
+    train_minibatches(
+        output,
+        lambda idx: model.output_loss(rmse[idx]),
+        rmse.shape[0],
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        generator=gen,
+        device=x.device,
+        desc="training KitNET's output layer",
+    )
     model.eval()
     with torch.no_grad():
         scores = torch.cat([model(part) for part in x.split(8192)]).double().cpu()

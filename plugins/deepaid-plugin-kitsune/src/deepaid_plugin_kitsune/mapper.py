@@ -26,7 +26,7 @@ class CorrelationTracker:
         self.mean = np.zeros(width)
         self.comoment = np.zeros((width, width))
 
-    def update(self, rows: Any) -> "CorrelationTracker":
+    def update(self, rows: Any) -> CorrelationTracker:
         """Merge a chunk of rows into the running statistics."""
         x = np.asarray(rows, dtype=np.float64)
         if x.ndim != 2 or x.shape[1] != self.width:
@@ -123,8 +123,9 @@ def cut_tree(merges: np.ndarray, n: int, max_size: int) -> list[list[int]]:
 class FeatureMapper:
     """Learns KitNET's feature groups from the first ``grace`` rows of normal data."""
 
-    def __init__(self, max_size: int = 10, *, grace: int | None = 5000, linkage: str = "average",
-                 chunk: int = 1024) -> None:
+    def __init__(
+        self, max_size: int = 10, *, grace: int | None = 5000, linkage: str = "average", chunk: int = 1024
+    ) -> None:
         self.max_size = check_positive_int(max_size, "max_size")
         self.grace = None if grace is None else check_positive_int(grace, "grace", minimum=2)
         if linkage not in LINKAGES:
@@ -141,7 +142,7 @@ class FeatureMapper:
         rows = data if self.grace is None else data[: self.grace]
         tracker = CorrelationTracker(data.shape[1])
         for start in range(0, rows.shape[0], self.chunk):
-            tracker.update(rows[start:start + self.chunk])
+            tracker.update(rows[start : start + self.chunk])
         merges = agglomerate(tracker.distance(), self.linkage)
         self.groups = cut_tree(merges, data.shape[1], self.max_size)
         return self.groups

@@ -24,7 +24,11 @@ STATS_1D: tuple[str, ...] = ("weight", "mean", "std")
 STATS_2D: tuple[str, ...] = ("weight", "mean", "std", "magnitude", "radius", "covariance", "pcc")
 #: Streams in feature order, with their statistics.
 STREAMS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("MI_dir", STATS_1D), ("H", STATS_1D), ("HH", STATS_2D), ("HH_jit", STATS_1D), ("HpHp", STATS_2D),
+    ("MI_dir", STATS_1D),
+    ("H", STATS_1D),
+    ("HH", STATS_2D),
+    ("HH_jit", STATS_1D),
+    ("HpHp", STATS_2D),
 )
 #: Statistics that can never be negative (counts, sizes, times, spreads).
 NON_NEGATIVE: frozenset[str] = frozenset({"weight", "mean", "std", "magnitude", "radius"})

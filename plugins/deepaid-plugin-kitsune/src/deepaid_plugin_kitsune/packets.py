@@ -19,7 +19,6 @@ import numpy as np
 
 from deepaid_sdk.records import array_field
 
-
 #: Link types whose frames start with an IP header.
 _RAW_IP = {12, 14, 101, 228, 229}
 _SUPPORTED = _RAW_IP | {dpkt.pcap.DLT_EN10MB, dpkt.pcap.DLT_LINUX_SLL}
@@ -63,20 +62,33 @@ class PacketTable:
         dst_ip: Sequence[Hashable],
         sport: Sequence[int] | None = None,
         dport: Sequence[int] | None = None,
-    ) -> "PacketTable":
+    ) -> PacketTable:
         """Build a table from per-packet values; addresses may be any hashable (text, bytes, ints)."""
         n = len(ts)
-        for name, col in (("size", size), ("src_mac", src_mac), ("src_ip", src_ip), ("dst_ip", dst_ip),
-                          ("sport", sport), ("dport", dport)):
+        for name, col in (
+            ("size", size),
+            ("src_mac", src_mac),
+            ("src_ip", src_ip),
+            ("dst_ip", dst_ip),
+            ("sport", sport),
+            ("dport", dport),
+        ):
             if col is not None and len(col) != n:
                 raise ValueError(f"{name}: expected {n} values like ts; got {len(col)}")
         ids: dict[Hashable, int] = {}
         cols = [[ids.setdefault(a, len(ids)) for a in col] for col in (src_mac, src_ip, dst_ip)]
         none = np.full(n, -1, dtype=np.int64)
-        # array_field(dtype=...) converts each column with np.asarray; mypy's attrs plugin cannot see that converter.
-        return cls(ts=ts, size=size, src_mac=cols[0], src_ip=cols[1], dst_ip=cols[2],  # type: ignore[arg-type]
-                   sport=none if sport is None else sport, dport=none if dport is None else dport,  # type: ignore[arg-type]
-                   labels=tuple(str(a) for a in ids))
+        # array_field(dtype=...) converts each column to its dtype; the arrays are handed over as arrays.
+        return cls(
+            ts=np.asarray(ts),
+            size=np.asarray(size),
+            src_mac=np.asarray(cols[0]),
+            src_ip=np.asarray(cols[1]),
+            dst_ip=np.asarray(cols[2]),
+            sport=none if sport is None else np.asarray(sport),
+            dport=none if dport is None else np.asarray(dport),
+            labels=tuple(str(a) for a in ids),
+        )
 
 
 class _ReadTracker:
@@ -146,8 +158,10 @@ def read_pcap(path: str | os.PathLike[str]) -> PacketTable:
         reader = _open_reader(f, path)
         linktype = reader.datalink()
         if linktype not in _SUPPORTED:
-            raise ValueError(f"path: {str(path)!r} has link type {linktype}; supported are Ethernet (1), "
-                             f"Linux cooked (113) and raw IP ({sorted(_RAW_IP)})")
+            raise ValueError(
+                f"path: {str(path)!r} has link type {linktype}; supported are Ethernet (1), "
+                f"Linux cooked (113) and raw IP ({sorted(_RAW_IP)})"
+            )
         packets = iter(reader)
         while True:
             try:
@@ -165,8 +179,9 @@ def read_pcap(path: str | os.PathLike[str]) -> PacketTable:
             except (dpkt.UnpackError, struct.error, IndexError, OSError):
                 undecodable += 1
     if truncated:
-        warnings.warn(f"{path}: the capture is truncated; read {len(rows)} complete packets before the break",
-                      stacklevel=2)
+        warnings.warn(
+            f"{path}: the capture is truncated; read {len(rows)} complete packets before the break", stacklevel=2
+        )
     if undecodable:
         warnings.warn(f"{path}: skipped {undecodable} frames dpkt could not decode", stacklevel=2)
     if not rows:

@@ -15,17 +15,28 @@ import attrs
 import numpy as np
 import torch
 
-from deepaid_sdk.distances import Distance
+from deepaid_plugin_kitsune.adapters import KitNETAdapter
+from deepaid_plugin_kitsune.kitnet import KitNET
+from deepaid_plugin_kitsune.names import N_FEATURES, feature_bounds
+from deepaid_plugin_kitsune.names import feature_names as afterimage_names
 from deepaid_sdk.constraint_specs import build_constraints, check_k
+from deepaid_sdk.distances import Distance
 from deepaid_sdk.interpreter import Interpreter, TableView
+from deepaid_sdk.preset_options import (
+    CONSTRAINTS,
+    DISTANCE,
+    EPS,
+    FEATURE_NAMES,
+    LAM,
+    SEED,
+    THRESHOLD,
+    K,
+    Option,
+    Preset,
+)
 from deepaid_sdk.registry import registry
 from deepaid_sdk.results import Interpretation, InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch
-
-from deepaid_plugin_kitsune.adapters import KitNETAdapter
-from deepaid_plugin_kitsune.kitnet import KitNET
-from deepaid_plugin_kitsune.names import N_FEATURES, feature_bounds, feature_names as afterimage_names
-from deepaid_sdk.preset_options import CONSTRAINTS, DISTANCE, EPS, FEATURE_NAMES, K, LAM, Option, Preset, SEED, THRESHOLD
 
 #: Defaults, in scaled units (a feature's training range is 1) and as shares of the threshold.
 DEFAULT_LR = 0.05
@@ -63,8 +74,12 @@ def raw_batch(batch: InterpretationBatch, raw: torch.Tensor, adapter: KitNETAdap
     with torch.no_grad():
         ref_scores = adapter.model(torch.as_tensor(refs, device=adapter.device)).cpu().numpy()
     return attrs.evolve(
-        batch, anomalies=anomalies, references=refs, reference_scores=ref_scores.astype(batch.reference_scores.dtype),
-        flipped=ref_scores <= adapter.threshold, params={**batch.params, "space": adapter.space},
+        batch,
+        anomalies=anomalies,
+        references=refs,
+        reference_scores=ref_scores.astype(batch.reference_scores.dtype),
+        flipped=ref_scores <= adapter.threshold,
+        params={**batch.params, "space": adapter.space},
     )
 
 
@@ -82,7 +97,7 @@ def _scaled_box(box: Any, adapter: KitNETAdapter) -> tuple[np.ndarray, np.ndarra
     else:
         raise TypeError(f"box: expected True, False/None or a (low, high) pair in raw units; got {box!r}")
     x_min = adapter.model.x_min.double().cpu().numpy()
-    span = (adapter.model.x_max.double().cpu().numpy() - x_min)
+    span = adapter.model.x_max.double().cpu().numpy() - x_min
     span = np.where(span > 1e-12, span, 1.0)
     with np.errstate(invalid="ignore"):
         return (low - x_min) / span, (high - x_min) / span
@@ -126,18 +141,36 @@ def kitsune_interpreter(
     t = adapter.threshold
     eps = DEFAULT_EPS_SHARE * t if eps is None else eps
     adapter.eps = float(eps)
-    names = tuple(feature_names) if feature_names is not None else (
-        tuple(afterimage_names()) if base.width == N_FEATURES else ())
+    names = (
+        tuple(feature_names)
+        if feature_names is not None
+        else (tuple(afterimage_names()) if base.width == N_FEATURES else ())
+    )
     if names and len(names) != base.width:
         raise ValueError(f"feature_names: expected {base.width} names; got {len(names)}")
     reg = registry()
-    search = reg.build("searches", "gradient", ReferenceSearch, steps=steps, lr=lr, init_noise=init_noise,
-                       seed=seed, start=start, prune=prune)
+    search = reg.build(
+        "searches",
+        "gradient",
+        ReferenceSearch,
+        steps=steps,
+        lr=lr,
+        init_noise=init_noise,
+        seed=seed,
+        start=start,
+        prune=prune,
+    )
     return KitsuneInterpreter(
         adapter=adapter,
         search=search,
-        constraints=build_constraints(k=check_k(k, base.width), lam=DEFAULT_LAM_SHARE * t if lam is None else lam,
-                                      eps=eps, box=_scaled_box(box, adapter), extra=constraints, reg=reg),
+        constraints=build_constraints(
+            k=check_k(k, base.width),
+            lam=DEFAULT_LAM_SHARE * t if lam is None else lam,
+            eps=eps,
+            box=_scaled_box(box, adapter),
+            extra=constraints,
+            reg=reg,
+        ),
         distance=reg.build("distances", distance, Distance),
         name="kitsune",
         feature_names=names,
@@ -145,14 +178,22 @@ def kitsune_interpreter(
 
 
 #: The options ``create("kitsune", ...)`` takes (``deepaid plugins`` lists them).
-KITSUNE_PRESET = Preset(kitsune_interpreter, (
-    THRESHOLD, K.but(default=5), LAM, EPS,
-    Option("box", True, "bool | [low, high]", "True: KitNET's min-max range; or bounds in raw units"),
-    Option("steps", DEFAULT_STEPS, "int", "step budget of the gradient search"),
-    Option("lr", DEFAULT_LR, "float", "step size of the gradient search"),
-    Option("init_noise", 0.0, "float", "std of the seeded start noise (robustness)"),
-    SEED,
-    Option("start", "reconstruction", "name", "where the search starts (reconstruction, anomaly, both, auto)"),
-    Option("prune", False, "bool", "undo changes the reference does not need"),
-    DISTANCE, CONSTRAINTS, FEATURE_NAMES,
-))
+KITSUNE_PRESET = Preset(
+    kitsune_interpreter,
+    (
+        THRESHOLD,
+        K.but(default=5),
+        LAM,
+        EPS,
+        Option("box", True, "bool | [low, high]", "True: KitNET's min-max range; or bounds in raw units"),
+        Option("steps", DEFAULT_STEPS, "int", "step budget of the gradient search"),
+        Option("lr", DEFAULT_LR, "float", "step size of the gradient search"),
+        Option("init_noise", 0.0, "float", "std of the seeded start noise (robustness)"),
+        SEED,
+        Option("start", "reconstruction", "name", "where the search starts (reconstruction, anomaly, both, auto)"),
+        Option("prune", False, "bool", "undo changes the reference does not need"),
+        DISTANCE,
+        CONSTRAINTS,
+        FEATURE_NAMES,
+    ),
+)

@@ -68,8 +68,15 @@ def _one_d(rng: np.random.Generator, rate: np.ndarray, mean: np.ndarray, std: np
     return cols
 
 
-def _two_d(rng: np.random.Generator, rate: np.ndarray, mean: np.ndarray, std: np.ndarray, mean_r: np.ndarray,
-           std_r: np.ndarray, rho: np.ndarray) -> list[np.ndarray]:
+def _two_d(
+    rng: np.random.Generator,
+    rate: np.ndarray,
+    mean: np.ndarray,
+    std: np.ndarray,
+    mean_r: np.ndarray,
+    std_r: np.ndarray,
+    rho: np.ndarray,
+) -> list[np.ndarray]:
     """Per decay ``[weight, mean, std, magnitude, radius, covariance, pcc]`` columns."""
     cols = []
     for block in _one_d(rng, rate, mean, std):
@@ -77,8 +84,9 @@ def _two_d(rng: np.random.Generator, rate: np.ndarray, mean: np.ndarray, std: np
         pcc = np.clip(rho + rng.normal(0.0, 0.5, rate.shape) / np.sqrt(weight + 1.0), -1.0, 1.0)
         m_r = np.maximum(mean_r + std_r * rng.normal(0.0, 1.0, rate.shape) / np.sqrt(weight), 0.0)
         s_r = std_r * np.exp(rng.normal(0.0, 0.3, rate.shape) / np.sqrt(weight))
-        cols.append(np.stack([weight, m, s, np.sqrt(m ** 2 + m_r ** 2), np.sqrt(s ** 4 + s_r ** 4),
-                              pcc * s * s_r, pcc], axis=1))
+        cols.append(
+            np.stack([weight, m, s, np.sqrt(m**2 + m_r**2), np.sqrt(s**4 + s_r**4), pcc * s * s_r, pcc], axis=1)
+        )
     return cols
 
 
@@ -121,8 +129,14 @@ def inject(rows: np.ndarray, kinds: Sequence[str], rng: np.random.Generator) -> 
     return out, truth
 
 
-def traffic_features(n_normal: int = 20_000, n_anomalies: int = 300, *, n_test: int = 2000,
-                     kinds: Sequence[str] | None = None, seed: int = 0) -> SyntheticTraffic:
+def traffic_features(
+    n_normal: int = 20_000,
+    n_anomalies: int = 300,
+    *,
+    n_test: int = 2000,
+    kinds: Sequence[str] | None = None,
+    seed: int = 0,
+) -> SyntheticTraffic:
     """Normal rows for training, held-out normal rows, and anomalies of every kind in turn."""
     for name, value in (("n_normal", n_normal), ("n_anomalies", n_anomalies), ("n_test", n_test)):
         if not isinstance(value, (int, np.integer)) or value < 1:
@@ -133,18 +147,28 @@ def traffic_features(n_normal: int = 20_000, n_anomalies: int = 300, *, n_test: 
     test_normal = traffic_rows(n_test, rng)
     row_kinds = tuple(kinds[i % len(kinds)] for i in range(n_anomalies))
     anomalies, truth = inject(traffic_rows(n_anomalies, rng), row_kinds, rng)
-    return SyntheticTraffic(normal.astype(np.float32), test_normal.astype(np.float32),
-                            anomalies.astype(np.float32), truth, row_kinds)
+    return SyntheticTraffic(
+        normal.astype(np.float32), test_normal.astype(np.float32), anomalies.astype(np.float32), truth, row_kinds
+    )
 
 
 # -- packets ---------------------------------------------------------------------------------
 
-def _frame(src_mac: bytes, dst_mac: bytes, src: str, dst: str, sport: int, dport: int, payload: int,
-           udp: bool) -> bytes:
-    seg: dpkt.Packet = (dpkt.udp.UDP(sport=sport, dport=dport, data=b"\x00" * payload) if udp
-                        else dpkt.tcp.TCP(sport=sport, dport=dport, flags=dpkt.tcp.TH_ACK, data=b"\x00" * payload))
-    ip = dpkt.ip.IP(src=socket.inet_aton(src), dst=socket.inet_aton(dst),
-                    p=dpkt.ip.IP_PROTO_UDP if udp else dpkt.ip.IP_PROTO_TCP, data=seg)
+
+def _frame(
+    src_mac: bytes, dst_mac: bytes, src: str, dst: str, sport: int, dport: int, payload: int, udp: bool
+) -> bytes:
+    seg: dpkt.Packet = (
+        dpkt.udp.UDP(sport=sport, dport=dport, data=b"\x00" * payload)
+        if udp
+        else dpkt.tcp.TCP(sport=sport, dport=dport, flags=dpkt.tcp.TH_ACK, data=b"\x00" * payload)
+    )
+    ip = dpkt.ip.IP(
+        src=socket.inet_aton(src),
+        dst=socket.inet_aton(dst),
+        p=dpkt.ip.IP_PROTO_UDP if udp else dpkt.ip.IP_PROTO_TCP,
+        data=seg,
+    )
     return bytes(dpkt.ethernet.Ethernet(src=src_mac, dst=dst_mac, type=dpkt.ethernet.ETH_TYPE_IP, data=ip))
 
 

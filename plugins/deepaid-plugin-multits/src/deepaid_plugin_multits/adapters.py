@@ -14,13 +14,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from deepaid_plugin_multits.windows import sliding_windows
 from deepaid_sdk.checks import as_tensor, check_positive_int
 from deepaid_sdk.model.adapters import ReconstructionAdapter, check_model_device
-from deepaid_sdk.model.rnn import rnn_gradients, rnn_train_mode
-from deepaid_plugin_multits.windows import sliding_windows
+from deepaid_sdk.model.rnn import rnn_gradients, rnn_train_mode  # noqa: F401  # re-exported by the package
 
 #: How gradients through cuDNN RNNs are made possible on CUDA (cuDNN's RNN backward needs train mode):
-#: ``train_rnn`` is ``deepaid_sdk.model.rnn.rnn_train_mode`` (thread-safe, dropout untouched); ``none``: the model handles it.
+#: ``train_rnn`` is ``deepaid_sdk.model.rnn.rnn_train_mode`` (thread-safe, dropout untouched); ``none``:
+#: the model handles it.
 RNN_BACKWARD = ("train_rnn", "none")
 
 
@@ -75,13 +76,19 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         """The actual vector: the sample's last row."""
         return x[:, -1]
 
-    def all_steps(self, min_context: int = 1) -> "AllStepsAdapter":
+    def all_steps(self, min_context: int = 1) -> AllStepsAdapter:
         """An adapter on the same model that scores every step it can predict (see ``AllStepsAdapter``).
 
         It has its own threshold and per-step scale: calibrate it on normal data before use.
         """
-        return AllStepsAdapter(self.model, self.window, self.features, min_context=min_context,
-                               device=self.device, rnn_backward=self.rnn_backward)
+        return AllStepsAdapter(
+            self.model,
+            self.window,
+            self.features,
+            min_context=min_context,
+            device=self.device,
+            rnn_backward=self.rnn_backward,
+        )
 
     def _call(self, fn: Any, x: Tensor) -> Tensor:
         """``fn(x)`` under the RNN context (gradient through the context) or without gradient."""
@@ -91,7 +98,7 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         with torch.no_grad():
             return fn(x)
 
-    def fixed_context(self) -> "LSTMPredictorAdapter":
+    def fixed_context(self) -> LSTMPredictorAdapter:
         """A copy for searches that never change the context (the last-step mode).
 
         Its prediction is a constant of the search: computed without gradient, so no backward
@@ -110,8 +117,10 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         expected = (x.shape[0], self.features)
         if not isinstance(out, Tensor) or tuple(out.shape) != expected:
             got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"model: expected a prediction [B, D] = {list(expected)} from input "
-                             f"[B, W, D] = {[x.shape[0], self.window, self.features]}; got {got}")
+            raise ValueError(
+                f"model: expected a prediction [B, D] = {list(expected)} from input "
+                f"[B, W, D] = {[x.shape[0], self.window, self.features]}; got {got}"
+            )
         return out
 
     def reconstruct(self, x: Tensor) -> Tensor:
@@ -123,18 +132,24 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         t = as_tensor(x, name)
         w, d = self.window, self.features
         if t.ndim == 2 and tuple(t.shape) == (w + 1, d):
-            raise ValueError(f"{name}: got one sample [W + 1, D] = {[w + 1, d]}; expected a batch [B, W + 1, D] "
-                             "(add a batch axis, or use Interpreter.interpret)")
+            raise ValueError(
+                f"{name}: got one sample [W + 1, D] = {[w + 1, d]}; expected a batch [B, W + 1, D] "
+                "(add a batch axis, or use Interpreter.interpret)"
+            )
         if t.ndim != 3:
-            raise ValueError(f"{name}: expected a batch of windows [B, W + 1, D] = [B, {w + 1}, {d}]; "
-                             f"got shape {list(t.shape)}")
+            raise ValueError(
+                f"{name}: expected a batch of windows [B, W + 1, D] = [B, {w + 1}, {d}]; got shape {list(t.shape)}"
+            )
         if t.shape[2] != d:
             raise ValueError(f"{name}: expected D={d} features per step (last axis); got {t.shape[2]}")
         if t.shape[1] != w + 1:
-            hint = (" (that is W: append the actual vector to each window, see sliding_windows)"
-                    if t.shape[1] == w else "")
-            raise ValueError(f"{name}: expected windows of W + 1 = {w + 1} steps (W={w} context steps, then the "
-                             f"actual vector); got {t.shape[1]}{hint}")
+            hint = (
+                " (that is W: append the actual vector to each window, see sliding_windows)" if t.shape[1] == w else ""
+            )
+            raise ValueError(
+                f"{name}: expected windows of W + 1 = {w + 1} steps (W={w} context steps, then the "
+                f"actual vector); got {t.shape[1]}{hint}"
+            )
         return super().prepare(t, name)
 
     def calibrate(self, normal: Any, percentile: float = 99.0) -> float:
@@ -148,9 +163,14 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         return self.calibrate(sliding_windows(series, self.window), percentile)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "window": self.window, "features": self.features,
-                "rnn_backward": self.rnn_backward, "typical_score": self.typical_score,
-                "context_gradient": self.context_gradient}
+        return {
+            **super().describe(),
+            "window": self.window,
+            "features": self.features,
+            "rnn_backward": self.rnn_backward,
+            "typical_score": self.typical_score,
+            "context_gradient": self.context_gradient,
+        }
 
 
 class AllStepsAdapter(LSTMPredictorAdapter):
@@ -178,9 +198,18 @@ class AllStepsAdapter(LSTMPredictorAdapter):
     #: cells instead of steps made the search reach a normal window less often.
     POWER = 8.0
 
-    def __init__(self, model: nn.Module, window: int, features: int | None = None, threshold: float | None = None,
-                 *, min_context: int = 1, eps: float = 0.0, device: Any = None,
-                 rnn_backward: str = "cudnn_off") -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        window: int,
+        features: int | None = None,
+        threshold: float | None = None,
+        *,
+        min_context: int = 1,
+        eps: float = 0.0,
+        device: Any = None,
+        rnn_backward: str = "cudnn_off",
+    ) -> None:
         super().__init__(model, window, features, threshold, eps=eps, device=device, rnn_backward=rnn_backward)
         self.min_context = check_positive_int(min_context, "min_context")
         if self.min_context > self.window:
@@ -195,12 +224,12 @@ class AllStepsAdapter(LSTMPredictorAdapter):
 
     def target(self, x: Tensor) -> Tensor:
         """The scored steps ``[B, W + 1 - min_context, D]``."""
-        return x[:, self.min_context:]
+        return x[:, self.min_context :]
 
     def _predict_all(self, context: Tensor) -> Tensor:
         steps = getattr(self.model, "predict_steps", None)
         if callable(steps):
-            return steps(context)[:, self.min_context - 1:]
+            return steps(context)[:, self.min_context - 1 :]
         return torch.stack([self.model(context[:, :t]) for t in range(self.min_context, self.window + 1)], dim=1)
 
     def output(self, x: Tensor) -> Tensor:
@@ -209,8 +238,10 @@ class AllStepsAdapter(LSTMPredictorAdapter):
         expected = (x.shape[0], self.scored_steps, self.features)
         if not isinstance(out, Tensor) or tuple(out.shape) != expected:
             got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
-            raise ValueError(f"model: expected predictions {list(expected)} of the steps {self.min_context}..W "
-                             f"of windows [B, W + 1, D]; got {got}")
+            raise ValueError(
+                f"model: expected predictions {list(expected)} of the steps {self.min_context}..W "
+                f"of windows [B, W + 1, D]; got {got}"
+            )
         return out
 
     def step_errors(self, x: Tensor) -> Tensor:
@@ -225,7 +256,7 @@ class AllStepsAdapter(LSTMPredictorAdapter):
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """The sample with every scored step replaced by its prediction."""
-        return torch.cat([x[:, :self.min_context], self.output(x).to(x.dtype)], dim=1)
+        return torch.cat([x[:, : self.min_context], self.output(x).to(x.dtype)], dim=1)
 
     def fit_step_scale(self, normal: Any) -> Tensor:
         """Set ``step_scale`` to each scored step's RMS prediction error on normal samples ``[N, W + 1, D]``."""
@@ -241,5 +272,9 @@ class AllStepsAdapter(LSTMPredictorAdapter):
         return super().calibrate(normal, percentile)
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "score": "all steps", "min_context": self.min_context,
-                "step_scale": None if self.step_scale is None else self.step_scale.tolist()}
+        return {
+            **super().describe(),
+            "score": "all steps",
+            "min_context": self.min_context,
+            "step_scale": None if self.step_scale is None else self.step_scale.tolist(),
+        }

@@ -23,20 +23,21 @@ from typing import Any
 import numpy as np
 import torch
 
+from deepaid_plugin_multits.detector import SyntheticDetector, fit_detector
+from deepaid_plugin_multits.synthetic import make_multits
 from deepaid_sdk.bench.case import BenchmarkCase
 from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.checks import check_device
 from deepaid_sdk.constraints import FrozenConstraint
 from deepaid_sdk.presets import create
 from deepaid_sdk.results import InterpretationBatch
-from deepaid_plugin_multits.detector import SyntheticDetector, fit_detector
-from deepaid_plugin_multits.synthetic import make_multits
 
 PLANTED = 3
 
 
-def build_case(det: SyntheticDetector, *, seed: int = 0, device: str = "cpu", normal_limit: int = 2000,
-               baselines: bool = True) -> BenchmarkCase:
+def build_case(
+    det: SyntheticDetector, *, seed: int = 0, device: str = "cpu", normal_limit: int = 2000, baselines: bool = True
+) -> BenchmarkCase:
     """The benchmark case of a fitted synthetic detector: its detected alerts, truth and explainers."""
     adapter = det.adapter
     samples, truth, alerts = det.events()
@@ -50,6 +51,7 @@ def build_case(det: SyntheticDetector, *, seed: int = 0, device: str = "cpu", no
         def explain(anomalies: np.ndarray, run_seed: int) -> InterpretationBatch:
             interp = create("multits", model=adapter, k=k, steps=steps, search_options={"seed": run_seed})
             return interp.interpret_batch(anomalies)
+
         return explain
 
     explainers: dict[str, Any] = {"deepaid": ours("last"), "deepaid-all-steps": ours("all")}
@@ -61,20 +63,32 @@ def build_case(det: SyntheticDetector, *, seed: int = 0, device: str = "cpu", no
 
         frozen_context = FrozenConstraint(list(range(w * d)))
         # Same question for every method: which cells of the last vector; the context stays.
-        explainers.update(baseline_explainers(adapter, k, normal=det.normal_samples(normal_limit),
-                                              kind="continuous", constraints=[frozen_context]))
+        explainers.update(
+            baseline_explainers(
+                adapter, k, normal=det.normal_samples(normal_limit), kind="continuous", constraints=[frozen_context]
+            )
+        )
 
     def is_normal(batch: np.ndarray) -> np.ndarray:
         with torch.no_grad():
             return adapter.is_normal(adapter.prepare(batch, "batch")).cpu().numpy()
 
     return BenchmarkCase(
-        name="multits-traffic", anomalies=x, k=k, explainers=explainers, is_normal=is_normal, truth=truth,
+        name="multits-traffic",
+        anomalies=x,
+        k=k,
+        explainers=explainers,
+        is_normal=is_normal,
+        truth=truth,
         truth_metric="recall",
-        setup={"seed": seed, "device": device, "data": f"{d} traffic features, W={w}, {k} planted per event "
-               f"(spike/shift), {len(samples)} events, {len(x)} alerts",
-               "detector": f"LSTM({d}->{adapter.model.hidden})+linear, threshold p99 of training RMSE",
-               "baselines": "last vector only (context frozen)"},
+        setup={
+            "seed": seed,
+            "device": device,
+            "data": f"{d} traffic features, W={w}, {k} planted per event "
+            f"(spike/shift), {len(samples)} events, {len(x)} alerts",
+            "detector": f"LSTM({d}->{adapter.model.hidden})+linear, threshold p99 of training RMSE",
+            "baselines": "last vector only (context frozen)",
+        },
     )
 
 
@@ -82,8 +96,9 @@ def build_case(det: SyntheticDetector, *, seed: int = 0, device: str = "cpu", no
 SLOW_ON_WINDOWS = ("kernel_shap", "lime")
 
 
-def build_context_case(det: SyntheticDetector, *, seed: int = 0, device: str = "cpu", normal_limit: int = 2000,
-                       baselines: bool = True) -> BenchmarkCase:
+def build_context_case(
+    det: SyntheticDetector, *, seed: int = 0, device: str = "cpu", normal_limit: int = 2000, baselines: bool = True
+) -> BenchmarkCase:
     """Context-step anomalies: windows whose planted spike sits in a context row, flagged by the all-steps score."""
     normal = det.normal_samples(normal_limit)
     scored = det.adapter.all_steps()
@@ -102,6 +117,7 @@ def build_context_case(det: SyntheticDetector, *, seed: int = 0, device: str = "
             model = scored if score == "all" else det.adapter
             interp = create("multits", model=model, k=k, steps="all", search_options={"seed": run_seed})
             return interp.interpret_batch(anomalies)
+
         return explain
 
     explainers: dict[str, Any] = {"deepaid-all-steps-score": ours("all"), "deepaid-all-steps": ours("last")}
@@ -118,11 +134,20 @@ def build_context_case(det: SyntheticDetector, *, seed: int = 0, device: str = "
 
     w, d = det.data.window, det.data.features
     return BenchmarkCase(
-        name="multits-context", anomalies=x, k=k, explainers=explainers, is_normal=is_normal, truth=truth,
+        name="multits-context",
+        anomalies=x,
+        k=k,
+        explainers=explainers,
+        is_normal=is_normal,
+        truth=truth,
         truth_metric="recall",
-        setup={"seed": seed, "device": device, "context data": f"{len(samples)} windows ending 1..{w - 1} steps after a spike in {k} of {d} "
-               f"features; {len(x)} flagged by the all-steps score (p99), {flagged_last} by the last-step score",
-               "context baselines": f"all-steps score, any cell; {', '.join(SLOW_ON_WINDOWS)} left out"},
+        setup={
+            "seed": seed,
+            "device": device,
+            "context data": f"{len(samples)} windows ending 1..{w - 1} steps after a spike in {k} of {d} "
+            f"features; {len(x)} flagged by the all-steps score (p99), {flagged_last} by the last-step score",
+            "context baselines": f"all-steps score, any cell; {', '.join(SLOW_ON_WINDOWS)} left out",
+        },
     )
 
 
@@ -136,5 +161,6 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     # Same generator and seed, spikes only: the same training series, so the same (cached) detector.
     spikes = make_multits(events=n or 1000, planted=PLANTED, kinds=("spike",), seed=seed)
     det_spikes = fit_detector(spikes, seed=seed, device=device)
-    return compare([build_case(det, seed=seed, device=device), build_context_case(det_spikes, seed=seed,
-                                                                                  device=device)], out)
+    return compare(
+        [build_case(det, seed=seed, device=device), build_context_case(det_spikes, seed=seed, device=device)], out
+    )

@@ -8,11 +8,11 @@ from typing import Any
 import attrs
 import numpy as np
 
-from deepaid_sdk.scaling import StandardScaler
 from deepaid_plugin_multits.adapters import LSTMPredictorAdapter
 from deepaid_plugin_multits.model import cached_predictor
 from deepaid_plugin_multits.synthetic import SyntheticSeries
 from deepaid_plugin_multits.windows import sliding_windows
+from deepaid_sdk.scaling import StandardScaler
 
 
 @attrs.define(eq=False)
@@ -56,8 +56,9 @@ def fit_detector(
     """Scale the normal series, train (or load from cache) the LSTM predictor, calibrate its threshold."""
     scaler = StandardScaler().fit(data.train)
     train = scaler.transform(data.train).astype(np.float32)
-    model = cached_predictor(train, data.window, hidden=hidden, epochs=epochs, seed=seed, device=device,
-                             cache_dir=cache_dir)
+    model = cached_predictor(
+        train, data.window, hidden=hidden, epochs=epochs, seed=seed, device=device, cache_dir=cache_dir
+    )
     adapter = LSTMPredictorAdapter(model, data.window)
     adapter.calibrate_series(train, percentile)
     return SyntheticDetector(data=data, scaler=scaler, adapter=adapter)

@@ -26,11 +26,17 @@ class StepIntervalStates(IntervalStates):
         self.length = length
 
     @classmethod
-    def fit_series(cls, normal: Any, length: int, feature_names: Sequence[str] | None = None,
-                   quantiles: Sequence[float] = DEFAULT_QUANTILES) -> "StepIntervalStates":
+    def fit_series(
+        cls,
+        normal: Any,
+        length: int,
+        feature_names: Sequence[str] | None = None,
+        quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    ) -> StepIntervalStates:
         """Cells from a normal series ``[T, D]`` or samples ``[N, length, D]``; ``length`` = W + 1."""
-        base = IntervalStates.fit(np.asarray(normal, dtype=np.float64).reshape(-1, np.shape(normal)[-1]),
-                                  feature_names, quantiles)
+        base = IntervalStates.fit(
+            np.asarray(normal, dtype=np.float64).reshape(-1, np.shape(normal)[-1]), feature_names, quantiles
+        )
         return cls(base.feature_names, base.edges, base.labels, length)
 
     def params(self) -> dict[str, Any]:

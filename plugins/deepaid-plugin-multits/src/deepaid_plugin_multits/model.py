@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepaid_sdk.training import train_minibatches
+from deepaid_plugin_multits.windows import training_pairs
 from deepaid_sdk.cache import cache_key, cache_path, cached, load_state, save_state
 from deepaid_sdk.checks import check_finite_number, check_output, check_positive_int
-from deepaid_plugin_multits.windows import training_pairs
+from deepaid_sdk.training import train_minibatches
 
 
 class LSTMPredictor(nn.Module):
@@ -23,8 +23,13 @@ class LSTMPredictor(nn.Module):
         self.features = check_positive_int(features, "features")
         self.hidden = check_positive_int(hidden, "hidden")
         self.layers = check_positive_int(layers, "layers")
-        self.lstm = nn.LSTM(self.features, self.hidden, num_layers=self.layers, batch_first=True,
-                            dropout=float(dropout) if self.layers > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            self.features,
+            self.hidden,
+            num_layers=self.layers,
+            batch_first=True,
+            dropout=float(dropout) if self.layers > 1 else 0.0,
+        )
         self.head = nn.Linear(self.hidden, self.features)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -41,8 +46,12 @@ class LSTMPredictor(nn.Module):
 
     def config(self) -> dict[str, Any]:
         """Constructor arguments, saved beside the state dict so the model can be rebuilt without pickle."""
-        return {"features": self.features, "hidden": self.hidden, "layers": self.layers,
-                "dropout": float(self.lstm.dropout)}
+        return {
+            "features": self.features,
+            "hidden": self.hidden,
+            "layers": self.layers,
+            "dropout": float(self.lstm.dropout),
+        }
 
 
 def train_predictor(
@@ -78,9 +87,17 @@ def train_predictor(
         pred = check_output(model(x[idx]), y[idx].shape, "model", "a prediction [B, D]")
         return nn.functional.mse_loss(pred, y[idx])
 
-    train_minibatches(model.parameters(), batch_loss, len(x), epochs=epochs, batch_size=batch_size, lr=lr,
-                      generator=torch.Generator(device="cpu").manual_seed(seed), device=device,
-                      desc="training the LSTM predictor")
+    train_minibatches(
+        model.parameters(),
+        batch_loss,
+        len(x),
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        generator=torch.Generator(device="cpu").manual_seed(seed),
+        device=device,
+        desc="training the LSTM predictor",
+    )
     return model.eval()
 
 
@@ -103,7 +120,10 @@ def cached_predictor(
     arr = np.ascontiguousarray(np.asarray(series, dtype=np.float32))
     options = {"window": int(window), "hidden": int(hidden), "epochs": int(epochs), "lr": float(lr), "seed": int(seed)}
     path = cache_path("multits-lstm", cache_key(arr, options=options), cache_dir)
-    model, _ = cached(path, lambda: train_predictor(arr, window, hidden=hidden, epochs=epochs, lr=lr, seed=seed,
-                                                    device=device),
-                      save_state, lambda p: load_state(LSTMPredictor(arr.shape[1], hidden=hidden), p, device))
+    model, _ = cached(
+        path,
+        lambda: train_predictor(arr, window, hidden=hidden, epochs=epochs, lr=lr, seed=seed, device=device),
+        save_state,
+        lambda p: load_state(LSTMPredictor(arr.shape[1], hidden=hidden), p, device),
+    )
     return model

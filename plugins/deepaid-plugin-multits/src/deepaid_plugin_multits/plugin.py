@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from deepaid_sdk import hookimpl
-from deepaid_sdk.registry import Lazy
 from deepaid_sdk.hookspecs import Register
+from deepaid_sdk.registry import Lazy
 
 
 @hookimpl
@@ -23,14 +23,24 @@ def register_interpreters(register: Register) -> None:
 
 @hookimpl
 def register_demos(register: Register) -> None:
-    register('multits', Lazy('deepaid_plugin_multits.demo:run',
-                         'Synthetic series -> LSTM detector -> alerts -> references (last step, then all steps) -> tables, plots.'))
+    register(
+        "multits",
+        Lazy(
+            "deepaid_plugin_multits.demo:run",
+            "Synthetic series -> LSTM detector -> alerts -> references (last step, then all steps) -> tables, plots.",
+        ),
+    )
 
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    register('multits', Lazy('deepaid_plugin_multits.bench:run',
-                         'Recall@K, flip@K, stability, robustness and speed on ``n`` planted events (default 1,000), both cases.'))
+    register(
+        "multits",
+        Lazy(
+            "deepaid_plugin_multits.bench:run",
+            "Recall@K, flip@K, stability, robustness and speed on ``n`` planted events (default 1,000), both cases.",
+        ),
+    )
 
 
 @hookimpl

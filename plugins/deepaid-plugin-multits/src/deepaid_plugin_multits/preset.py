@@ -15,21 +15,32 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 from torch import nn
 
-from deepaid_sdk.checks import as_tensor, check_finite_number
-from deepaid_sdk.model.adapters import ModelAdapter
-from deepaid_sdk.normal import NormalData
-from deepaid_sdk.target import typical_margin
-from deepaid_sdk.distances import Distance
-from deepaid_sdk.constraint_specs import build_constraints, check_k
-from deepaid_sdk.interpreter import Interpreter
-from deepaid_sdk.registry import registry
-from deepaid_sdk.search import ReferenceSearch
 from deepaid_plugin_multits.adapters import AllStepsAdapter, LSTMPredictorAdapter
 from deepaid_plugin_multits.windows import sliding_windows
-from deepaid_sdk.preset_options import CONSTRAINTS, DISTANCE, K, LAM, NORMAL, Option, PERCENTILE, Preset, SEARCH, SEARCH_OPTIONS, THRESHOLD
+from deepaid_sdk.checks import as_tensor, check_finite_number
+from deepaid_sdk.constraint_specs import build_constraints, check_k
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.interpreter import Interpreter
+from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_sdk.normal import NormalData
+from deepaid_sdk.preset_options import (
+    CONSTRAINTS,
+    DISTANCE,
+    LAM,
+    NORMAL,
+    PERCENTILE,
+    SEARCH,
+    SEARCH_OPTIONS,
+    THRESHOLD,
+    K,
+    Option,
+    Preset,
+)
+from deepaid_sdk.registry import registry
+from deepaid_sdk.search import ReferenceSearch
+from deepaid_sdk.target import typical_margin
 
 STEP_MODES = ("last", "all")
 #: What the score covers: the last vector (the detector's own score) or every step the model can predict.
@@ -123,18 +134,24 @@ def _all_steps_adapter(adapter: ModelAdapter, normal: Any, min_context: int | No
     """The all-steps twin of ``adapter``, its per-step scale fitted on ``normal`` where needed."""
     if isinstance(adapter, AllStepsAdapter):
         if min_context is not None and adapter.min_context != min_context:
-            raise ValueError(f"min_context: the AllStepsAdapter given scores from {adapter.min_context} context "
-                             f"steps; got min_context={min_context}")
+            raise ValueError(
+                f"min_context: the AllStepsAdapter given scores from {adapter.min_context} context "
+                f"steps; got min_context={min_context}"
+            )
         twin = adapter
     elif isinstance(adapter, LSTMPredictorAdapter):
         twin = adapter.all_steps(1 if min_context is None else min_context)
     else:
-        raise TypeError(f"model: score='all' needs an LSTMPredictorAdapter or an nn.Module [B, W, D] -> [B, D]; "
-                        f"got {type(adapter).__name__}")
+        raise TypeError(
+            f"model: score='all' needs an LSTMPredictorAdapter or an nn.Module [B, W, D] -> [B, D]; "
+            f"got {type(adapter).__name__}"
+        )
     if twin.step_scale is None:
         if normal is None:
-            raise ValueError("normal: score='all' needs normal data (a series [T, D] or samples) to calibrate the "
-                             "all-steps score; got None")
+            raise ValueError(
+                "normal: score='all' needs normal data (a series [T, D] or samples) to calibrate the "
+                "all-steps score; got None"
+            )
         twin.fit_step_scale(_samples(normal, twin.window))
     return twin
 
@@ -152,12 +169,14 @@ def _window_adapter(model: Any, window: int | None, features: int | None, rnn_ba
         if window is None:
             raise ValueError("window: give W, the number of context steps the model reads")
         return LSTMPredictorAdapter(model, window, features, rnn_backward=rnn_backward)
-    raise TypeError(f"model: expected an LSTMPredictorAdapter or an nn.Module [B, W, D] -> [B, D]; "
-                    f"got {type(model).__name__}")
+    raise TypeError(
+        f"model: expected an LSTMPredictorAdapter or an nn.Module [B, W, D] -> [B, D]; got {type(model).__name__}"
+    )
 
 
-def _threshold_and_margin(adapter: ModelAdapter, threshold: float | None, normal: Any, percentile: float,
-                          eps: float | str | None, w: int) -> float | None:
+def _threshold_and_margin(
+    adapter: ModelAdapter, threshold: float | None, normal: Any, percentile: float, eps: float | str | None, w: int
+) -> float | None:
     """Settle the threshold (given, or calibrated on the normal windows, prepared and scored once) and the
     fidelity margin (``"typical"``: down to the median normal score, ``deepaid_sdk.target.typical_margin``)."""
     if threshold is not None:
@@ -169,8 +188,10 @@ def _threshold_and_margin(adapter: ModelAdapter, threshold: float | None, normal
         if getattr(adapter, "typical_score", None) is None:
             adapter.typical_score = data.median_score  # type: ignore[attr-defined]  # read by eps="typical"
     if not adapter.has_threshold:
-        raise ValueError("threshold: not set; pass threshold=, normal= (a normal series to calibrate on), "
-                         "or calibrate the adapter first")
+        raise ValueError(
+            "threshold: not set; pass threshold=, normal= (a normal series to calibrate on), "
+            "or calibrate the adapter first"
+        )
     if isinstance(eps, str):
         if eps != "typical":
             raise ValueError(f"eps: expected a number, None or 'typical'; got {eps!r}")
@@ -228,8 +249,10 @@ def multits_interpreter(
     if score not in SCORE_MODES:
         raise ValueError(f"score: expected one of {SCORE_MODES}; got {score!r}")
     if score == "last" and isinstance(adapter, AllStepsAdapter):
-        raise ValueError("score: the model is an AllStepsAdapter, which scores every step; got score='last' "
-                         "(pass its LSTMPredictorAdapter instead)")
+        raise ValueError(
+            "score: the model is an AllStepsAdapter, which scores every step; got score='last' "
+            "(pass its LSTMPredictorAdapter instead)"
+        )
     if steps is None:
         steps = "all" if score == "all" else "last"
     if score == "all":
@@ -246,31 +269,49 @@ def multits_interpreter(
     reg = registry()
     return Interpreter(
         adapter=adapter,
-        search=reg.build("searches", search, ReferenceSearch,
-                         **({**SEARCH_DEFAULTS, **(ALL_STEPS_SEARCH if score == "all" else {}),
-                             **(search_options or {})} if search == "gradient"
-                            else dict(search_options or {}))),
-        constraints=build_constraints(k=check_k(k, width), lam=lam, eps=eps, extra=constraints, reg=reg,
-                                      **options),
+        search=reg.build(
+            "searches",
+            search,
+            ReferenceSearch,
+            **(
+                {**SEARCH_DEFAULTS, **(ALL_STEPS_SEARCH if score == "all" else {}), **(search_options or {})}
+                if search == "gradient"
+                else dict(search_options or {})
+            ),
+        ),
+        constraints=build_constraints(k=check_k(k, width), lam=lam, eps=eps, extra=constraints, reg=reg, **options),
         distance=reg.build("distances", distance, Distance),
         name="multits",
     )
 
 
 #: The options ``create("multits", ...)`` takes (``deepaid plugins`` lists them).
-MULTITS_PRESET = Preset(multits_interpreter, (
-    Option("window", None, "int", "W, the context steps the model reads"),
-    Option("features", None, "int", "D, the features of one step"),
-    THRESHOLD, NORMAL, PERCENTILE,
-    Option("steps", None, "name", "last (only the actual vector changes) or all (any step of the window)"),
-    Option("score", None, "name", "last (the detector's own score) or all (every step of the window)"),
-    Option("min_context", None, "int", "with score='all': context steps a prediction needs"),
-    K, LAM,
-    Option("eps", "typical", "float | 'typical'", "margin below the threshold; typical: no worse than the median "
-           "normal sample"),
-    Option("box", None, "[low, high]", "bounds per feature"),
-    Option("integer", None, "list of features", "features that stay whole numbers"),
-    Option("frozen", None, "list of features", "features that never change"),
-    CONSTRAINTS, DISTANCE, SEARCH.but(default="gradient"), SEARCH_OPTIONS,
-    Option("rnn_backward", "train_rnn", "name", "how gradients pass the LSTM on CUDA"),
-))
+MULTITS_PRESET = Preset(
+    multits_interpreter,
+    (
+        Option("window", None, "int", "W, the context steps the model reads"),
+        Option("features", None, "int", "D, the features of one step"),
+        THRESHOLD,
+        NORMAL,
+        PERCENTILE,
+        Option("steps", None, "name", "last (only the actual vector changes) or all (any step of the window)"),
+        Option("score", None, "name", "last (the detector's own score) or all (every step of the window)"),
+        Option("min_context", None, "int", "with score='all': context steps a prediction needs"),
+        K,
+        LAM,
+        Option(
+            "eps",
+            "typical",
+            "float | 'typical'",
+            "margin below the threshold; typical: no worse than the median normal sample",
+        ),
+        Option("box", None, "[low, high]", "bounds per feature"),
+        Option("integer", None, "list of features", "features that stay whole numbers"),
+        Option("frozen", None, "list of features", "features that never change"),
+        CONSTRAINTS,
+        DISTANCE,
+        SEARCH.but(default="gradient"),
+        SEARCH_OPTIONS,
+        Option("rnn_backward", "train_rnn", "name", "how gradients pass the LSTM on CUDA"),
+    ),
+)

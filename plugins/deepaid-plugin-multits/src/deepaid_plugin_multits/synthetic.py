@@ -14,13 +14,22 @@ from typing import Any
 import attrs
 import numpy as np
 
+from deepaid_plugin_multits.windows import mask_windows_at, windows_at
 from deepaid_sdk.checks import check_positive_int
 from deepaid_sdk.records import array_field
-from deepaid_plugin_multits.windows import mask_windows_at, windows_at
 
-
-_NAMES = ("web_rps", "api_rps", "db_qps", "cache_rps", "net_in_mbps", "net_out_mbps", "cpu_pct",
-          "mem_gb", "queue_len", "errors_ps")
+_NAMES = (
+    "web_rps",
+    "api_rps",
+    "db_qps",
+    "cache_rps",
+    "net_in_mbps",
+    "net_out_mbps",
+    "cpu_pct",
+    "mem_gb",
+    "queue_len",
+    "errors_ps",
+)
 KINDS = ("spike", "shift")
 
 
@@ -81,7 +90,7 @@ def feature_names(features: int) -> tuple[str, ...]:
 
 def _profile(features: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     """Per-feature level, cycle loadings and noise: the fixed 'system' the series come from."""
-    groups = rng.integers(0, 3, size=features)          # features of one group share a phase
+    groups = rng.integers(0, 3, size=features)  # features of one group share a phase
     phase = rng.uniform(0, 2 * np.pi, size=3)[groups] + rng.normal(0, 0.2, size=features)
     return {
         "level": 10.0 ** rng.uniform(1.5, 3.0, size=features),
@@ -92,8 +101,9 @@ def _profile(features: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
     }
 
 
-def traffic(length: int, profile: dict[str, np.ndarray], *, period: int, noise: float, start: int,
-            rng: np.random.Generator) -> np.ndarray:
+def traffic(
+    length: int, profile: dict[str, np.ndarray], *, period: int, noise: float, start: int, rng: np.random.Generator
+) -> np.ndarray:
     """``[length, D]`` normal series of one profile from step ``start`` (original units)."""
     t = np.arange(start, start + length, dtype=np.float64)[:, None]
     angle = 2 * np.pi * t / period + profile["phase"]
@@ -101,8 +111,9 @@ def traffic(length: int, profile: dict[str, np.ndarray], *, period: int, noise: 
     steps = rng.normal(0.0, 0.3, size=length)
     for i in range(1, length):  # AR(1) drift shared by every feature (generation only)
         drift[i] = 0.97 * drift[i - 1] + steps[i]
-    shape = (1.0 + profile["daily"] * np.sin(angle) + profile["half"] * np.sin(2 * angle)
-             + profile["drift"] * drift[:, None])
+    shape = (
+        1.0 + profile["daily"] * np.sin(angle) + profile["half"] * np.sin(2 * angle) + profile["drift"] * drift[:, None]
+    )
     noisy = shape + noise * rng.standard_normal(shape.shape)
     return (profile["level"] * noisy).astype(np.float32)
 
@@ -139,8 +150,9 @@ def make_multits(
         raise ValueError(f"magnitude: expected 0 < low <= high; got {magnitude!r}")
     rng = np.random.default_rng(seed)
     profile = _profile(features, rng)
-    train = traffic(check_positive_int(train_steps, "train_steps"), profile, period=period, noise=noise,
-                    start=0, rng=rng)
+    train = traffic(
+        check_positive_int(train_steps, "train_steps"), profile, period=period, noise=noise, start=0, rng=rng
+    )
     spacing = window + shift_steps[1] + 4
     length = window + events * spacing
     test = traffic(length, profile, period=period, noise=noise, start=train.shape[0], rng=rng)
@@ -149,16 +161,34 @@ def make_multits(
     chosen = np.argsort(rng.random((events, features)), axis=1)[:, :planted]
     kind_of = rng.choice(len(kinds), size=events)
     size = rng.uniform(lo, hi, size=(events, planted)) * rng.choice([-1.0, 1.0], size=(events, planted))
-    duration = np.where(np.asarray(kinds)[kind_of] == "shift",
-                        rng.integers(shift_steps[0], shift_steps[1] + 1, size=events), 1)
+    duration = np.where(
+        np.asarray(kinds)[kind_of] == "shift", rng.integers(shift_steps[0], shift_steps[1] + 1, size=events), 1
+    )
     for e in range(events):  # planting the ground truth (data generation, not a hot path)
         cols = chosen[e]
         rows = slice(onsets[e], onsets[e] + duration[e])
         test[rows, cols] += (size[e] * noise * profile["level"][cols]).astype(np.float32)
         truth[rows, cols] = True
-    config = {"features": features, "window": window, "train_steps": int(train.shape[0]), "events": events,
-              "planted": planted, "kinds": list(kinds), "magnitude": [lo, hi], "period": period,
-              "noise": noise, "shift_steps": list(shift_steps), "seed": seed}
-    return SyntheticSeries(train=train, test=test, truth=truth, onsets=onsets,
-                           kinds=tuple(kinds[i] for i in kind_of), feature_names=feature_names(features),
-                           window=window, config=config)
+    config = {
+        "features": features,
+        "window": window,
+        "train_steps": int(train.shape[0]),
+        "events": events,
+        "planted": planted,
+        "kinds": list(kinds),
+        "magnitude": [lo, hi],
+        "period": period,
+        "noise": noise,
+        "shift_steps": list(shift_steps),
+        "seed": seed,
+    }
+    return SyntheticSeries(
+        train=train,
+        test=test,
+        truth=truth,
+        onsets=onsets,
+        kinds=tuple(kinds[i] for i in kind_of),
+        feature_names=feature_names(features),
+        window=window,
+        config=config,
+    )

@@ -43,7 +43,7 @@ def plot_window(
     anomaly, reference = interp.anomaly.astype(np.float64), interp.reference.astype(np.float64)
     if inverse is not None:
         anomaly, reference = np.asarray(inverse(anomaly[None]))[0], np.asarray(inverse(reference[None]))[0]
-    cols = changed_features(interp)[:max(1, int(max_features))] or [int(np.abs(anomaly[-1]).argmax())]
+    cols = changed_features(interp)[: max(1, int(max_features))] or [int(np.abs(anomaly[-1]).argmax())]
     steps = np.arange(anomaly.shape[0])
     fig = _figure()(figsize=(3.2 * len(cols), 2.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(cols)))

@@ -63,8 +63,10 @@ def windows_at(series: Any, steps: Sequence[int] | np.ndarray, window: int) -> n
         raise ValueError("steps: expected at least one step")
     bad = idx[(idx < w) | (idx >= arr.shape[0])]
     if bad.size:
-        raise ValueError(f"steps: each must lie in [W, T) = [{w}, {arr.shape[0]}) so the window has W context "
-                         f"steps; got {bad[:10].tolist()}")
+        raise ValueError(
+            f"steps: each must lie in [W, T) = [{w}, {arr.shape[0]}) so the window has W context "
+            f"steps; got {bad[:10].tolist()}"
+        )
     return arr[idx[:, None] + np.arange(-w, 1)[None, :]]
 
 

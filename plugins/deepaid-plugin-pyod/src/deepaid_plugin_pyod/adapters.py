@@ -57,7 +57,9 @@ class PyodTorchAdapter(ModelAdapter):
     def __init__(self, detector: Any, threshold: float | None = None, *, eps: float = 0.0, device: Any = None) -> None:
         kind = torch_kind(detector)
         if kind is None:
-            raise TypeError(f"model: expected a fitted PyOD AutoEncoder, VAE or DeepSVDD; got {type(detector).__name__}")
+            raise TypeError(
+                f"model: expected a fitted PyOD AutoEncoder, VAE or DeepSVDD; got {type(detector).__name__}"
+            )
         self.detector, self.kind = detector, kind
         self.model: nn.Module = detector.model_ if kind == "deepsvdd" else detector.model
         self.model.eval()  # dropout and batch norm as in PyOD's decision_function
@@ -127,8 +129,12 @@ class EcdfAdapter(ArrayScoreAdapter):
         if kind not in ("ECOD", "COPOD") or train is None:
             raise TypeError(f"model: expected a fitted PyOD ECOD or COPOD; got {kind}")
         self.detector, self.kind = detector, kind
-        super().__init__(float(detector.threshold_) if threshold is None else threshold, width=int(train.shape[1]),
-                         eps=eps, device=device)
+        super().__init__(
+            float(detector.threshold_) if threshold is None else threshold,
+            width=int(train.shape[1]),
+            eps=eps,
+            device=device,
+        )
         rows = torch.as_tensor(np.asarray(train, dtype=np.float64), device=self.device)
         self.sorted = rows.t().contiguous().sort(dim=1).values  # [D, N]
         self.count = rows.shape[0]
@@ -166,8 +172,9 @@ def detector_width(detector: Any) -> int | None:
     return int(train.shape[1]) if getattr(train, "ndim", 0) == 2 else None
 
 
-def pyod_adapter(model: Any, threshold: float | None = None, *, width: int | None = None, eps: float = 0.0,
-                 device: Any = None) -> ModelAdapter:
+def pyod_adapter(
+    model: Any, threshold: float | None = None, *, width: int | None = None, eps: float = 0.0, device: Any = None
+) -> ModelAdapter:
     """The adapter for a fitted PyOD detector: torch networks differentiable, the rest through ``decision_function``.
 
     :param width: number of features, for detectors that do not record it (default: what they record).
@@ -175,14 +182,24 @@ def pyod_adapter(model: Any, threshold: float | None = None, *, width: int | Non
     if torch_kind(model) is not None:
         return PyodTorchAdapter(model, threshold, eps=eps, device=device)
     if not is_pyod(model):
-        raise TypeError(f"model: expected a fitted PyOD detector (with decision_scores_ and threshold_); "
-                        f"got {type(model).__name__}")
+        raise TypeError(
+            f"model: expected a fitted PyOD detector (with decision_scores_ and threshold_); got {type(model).__name__}"
+        )
     if type(model).__name__ in ("ECOD", "COPOD") and getattr(model, "X_train", None) is not None:
         return EcdfAdapter(model, threshold, eps=eps, device="cpu" if device is None else device)
     if width is None:
         width = detector_width(model)
     if width is None:
-        raise ValueError(f"width: {type(model).__name__} does not record how many features it takes; pass "
-                         f"width=D, or normal= rows to the pyod preset")
-    return SklearnAdapter(model, threshold, method="decision_function", higher_is_anomalous=True, width=width,
-                          eps=eps, device="cpu" if device is None else device)
+        raise ValueError(
+            f"width: {type(model).__name__} does not record how many features it takes; pass "
+            f"width=D, or normal= rows to the pyod preset"
+        )
+    return SklearnAdapter(
+        model,
+        threshold,
+        method="decision_function",
+        higher_is_anomalous=True,
+        width=width,
+        eps=eps,
+        device="cpu" if device is None else device,
+    )

@@ -24,20 +24,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_plugin_pyod.adapters import pyod_adapter
+from deepaid_plugin_tabular import synthetic
+from deepaid_plugin_tabular.preset import tabular_interpreter
 from deepaid_sdk.bench.case import BenchmarkCase, Explainer
 from deepaid_sdk.bench.compare import baseline_explainers, compare
 from deepaid_sdk.bench.report import BenchmarkReport
-from deepaid_sdk.model.foreign import SklearnAdapter
 from deepaid_sdk.evaluation import precision_recall_at_k
 from deepaid_sdk.interpreter import Interpreter
+from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_sdk.model.foreign import SklearnAdapter
 from deepaid_sdk.progress import progress
 from deepaid_sdk.results import InterpretationBatch
-
-from deepaid_plugin_tabular import synthetic
-from deepaid_plugin_tabular.preset import tabular_interpreter
-
-from deepaid_plugin_pyod.adapters import pyod_adapter
 
 #: Per design: K (as in ``deepaid bench tabular``).
 DESIGNS: dict[str, int] = {"blob": 10, "manifold": 5}
@@ -65,8 +63,16 @@ def fit_detector(name: str, normal: np.ndarray, seed: int = 0) -> Any:
         from pyod.models.auto_encoder import AutoEncoder
 
         torch.manual_seed(seed)
-        return AutoEncoder(hidden_neuron_list=[64, 16], epoch_num=20, batch_size=64, dropout_rate=0.0,
-                           batch_norm=False, contamination=0.01, verbose=0, random_state=seed).fit(normal)
+        return AutoEncoder(
+            hidden_neuron_list=[64, 16],
+            epoch_num=20,
+            batch_size=64,
+            dropout_rate=0.0,
+            batch_norm=False,
+            contamination=0.01,
+            verbose=0,
+            random_state=seed,
+        ).fit(normal)
     raise ValueError(f"detector: expected one of {DETECTORS}; got {name!r}")
 
 
@@ -100,11 +106,16 @@ def build_case(design: str, detector: str, *, n: int = DEFAULT_N, seed: int = 0)
     explainers: dict[str, Explainer] = {
         "blackbox": _ours(tabular_interpreter(adapter, normal=table.normal, k=k, search="blackbox", seed=seed)),
         # A stricter typical target (the normal scores' lower quartile instead of the median).
-        "blackbox-q25": _ours(tabular_interpreter(adapter, normal=table.normal, k=k, search="blackbox", seed=seed,
-                                                  search_options={"target": 0.25}))}
+        "blackbox-q25": _ours(
+            tabular_interpreter(
+                adapter, normal=table.normal, k=k, search="blackbox", seed=seed, search_options={"target": 0.25}
+            )
+        ),
+    }
     if detector == "autoencoder":
-        explainers["gradient"] = _ours(tabular_interpreter(adapter, normal=table.normal, k=k, search="gradient",
-                                                           seed=seed))
+        explainers["gradient"] = _ours(
+            tabular_interpreter(adapter, normal=table.normal, k=k, search="gradient", seed=seed)
+        )
     found = baseline_explainers(adapter, k, normal=table.normal, kind="continuous")
     explainers.update({name: found[name] for name in BASELINES if name in found})
 
@@ -112,11 +123,19 @@ def build_case(design: str, detector: str, *, n: int = DEFAULT_N, seed: int = 0)
         return adapter.is_normal(adapter.prepare(rows, "rows")).cpu().numpy()
 
     return BenchmarkCase(
-        name=f"{design}-{detector}", anomalies=table.anomalies[alerts], k=k, explainers=explainers,
-        is_normal=is_normal, truth=table.truth[alerts],
-        setup={"seed": seed, "detected": f"{int(alerts.sum())}/{drawn}",
-               "data": f"{design}: {table.width} features, {table.config['shifted']} shifted",
-               "detector": type(model).__name__, "threshold": round(adapter.threshold, 6)},
+        name=f"{design}-{detector}",
+        anomalies=table.anomalies[alerts],
+        k=k,
+        explainers=explainers,
+        is_normal=is_normal,
+        truth=table.truth[alerts],
+        setup={
+            "seed": seed,
+            "detected": f"{int(alerts.sum())}/{drawn}",
+            "data": f"{design}: {table.width} features, {table.config['shifted']} shifted",
+            "detector": type(model).__name__,
+            "threshold": round(adapter.threshold, 6),
+        },
     )
 
 
@@ -134,20 +153,29 @@ def throughput(*, n: int = THROUGHPUT_N, seed: int = 0) -> tuple[float, Interpre
     return len(batch) / (time.perf_counter() - started), batch, truth, table.width
 
 
-def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None,
-        throughput_n: int = THROUGHPUT_N) -> BenchmarkReport:
+def run(
+    n: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    out: pathlib.Path | None = None,
+    throughput_n: int = THROUGHPUT_N,
+) -> BenchmarkReport:
     """Blob and manifold cases for IsolationForest, ECOD and AutoEncoder (``n`` alerts each, default 50)."""
     if device != "cpu":
         raise ValueError(f"device: the pyod benchmark runs on the CPU (sklearn and PyOD detectors); got {device!r}")
     n = DEFAULT_N if n is None else int(n)
-    cases = [build_case(design, detector, n=n, seed=seed)
-             for design, detector in progress([(d, m) for d in DESIGNS for m in DETECTORS], desc="fit detectors")]
+    cases = [
+        build_case(design, detector, n=n, seed=seed)
+        for design, detector in progress([(d, m) for d in DESIGNS for m in DETECTORS], desc="fit detectors")
+    ]
     report = compare(cases, out, seeds=2)
     rate, batch, truth, width = throughput(n=throughput_n, seed=seed)
     recall = precision_recall_at_k(batch, truth, DESIGNS["blob"])[1]
-    note = (f"batched throughput (blackbox, one interpret_batch call on {len(batch)} IsolationForest blob alerts, "
-            f"D={width}, K={DESIGNS['blob']}, torch threads={torch.get_num_threads()}): {rate:,.0f} alerts/s; "
-            f"recall@10 {recall:.4f}, flip rate {batch.flip_rate:.4f}, mean steps {batch.steps.mean():.1f}")
-    return BenchmarkReport(name="pyod", columns=report.columns, rows=report.rows, setup=report.setup,
-                           notes=(*report.notes, note))
-
+    note = (
+        f"batched throughput (blackbox, one interpret_batch call on {len(batch)} IsolationForest blob alerts, "
+        f"D={width}, K={DESIGNS['blob']}, torch threads={torch.get_num_threads()}): {rate:,.0f} alerts/s; "
+        f"recall@10 {recall:.4f}, flip rate {batch.flip_rate:.4f}, mean steps {batch.steps.mean():.1f}"
+    )
+    return BenchmarkReport(
+        name="pyod", columns=report.columns, rows=report.rows, setup=report.setup, notes=(*report.notes, note)
+    )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from deepaid_sdk import hookimpl
-from deepaid_sdk.registry import Lazy
-from deepaid_sdk.hookspecs import Register
-
 from deepaid_plugin_pyod.adapters import pyod_adapter
 from deepaid_plugin_pyod.preset import PYOD_PRESET
+from deepaid_sdk import hookimpl
+from deepaid_sdk.hookspecs import Register
+from deepaid_sdk.registry import Lazy
 
 
 @hookimpl
@@ -22,5 +21,10 @@ def register_interpreters(register: Register) -> None:
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    register('pyod', Lazy('deepaid_plugin_pyod.bench:run',
-                         'Blob and manifold cases for IsolationForest, ECOD and AutoEncoder (``n`` alerts each, default 50).'))
+    register(
+        "pyod",
+        Lazy(
+            "deepaid_plugin_pyod.bench:run",
+            "Blob and manifold cases for IsolationForest, ECOD and AutoEncoder (``n`` alerts each, default 50).",
+        ),
+    )

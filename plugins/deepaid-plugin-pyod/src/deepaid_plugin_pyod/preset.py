@@ -13,10 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from deepaid_plugin_tabular.preset import TABULAR_PRESET, TabularInterpreter, tabular_interpreter
-
 from deepaid_plugin_pyod.adapters import detector_width, pyod_adapter
-from deepaid_sdk.preset_options import DEVICE, EPS, K, NORMAL, Option, Preset, SEARCH, SEARCH_OPTIONS, THRESHOLD
+from deepaid_plugin_tabular.preset import TABULAR_PRESET, TabularInterpreter, tabular_interpreter
+from deepaid_sdk.preset_options import DEVICE, EPS, NORMAL, SEARCH, SEARCH_OPTIONS, THRESHOLD, K, Option, Preset
 
 
 def _rows_and_names(normal: Any) -> tuple[Any, list[str] | None]:
@@ -56,18 +55,30 @@ def pyod_interpreter(
         features = names
     if features is None and getattr(model, "feature_names_in_", None) is not None:
         features = [str(c) for c in model.feature_names_in_]
-    interp = tabular_interpreter(adapter, normal=rows, k=k, features=features, search=search,
-                                 search_options=search_options, eps=eps, **options)
+    interp = tabular_interpreter(
+        adapter, normal=rows, k=k, features=features, search=search, search_options=search_options, eps=eps, **options
+    )
     interp.name = "pyod"
     return interp
 
 
 #: The options ``create("pyod", ...)`` takes (``deepaid plugins`` lists them).
-PYOD_PRESET = Preset(pyod_interpreter, (
-    THRESHOLD.but(doc="default: the detector's threshold_"), NORMAL,
-    K, Option("features", None, "list of names | FeatureSpec", "feature names; default: normal's columns"),
-    SEARCH, SEARCH_OPTIONS, EPS, DEVICE,
-    # the tabular preset's other options, passed on to it
-    *(o.but(fill=None) for o in TABULAR_PRESET.options
-      if o.name not in ("threshold", "normal", "k", "features", "search", "search_options", "eps", "device")),
-))
+PYOD_PRESET = Preset(
+    pyod_interpreter,
+    (
+        THRESHOLD.but(doc="default: the detector's threshold_"),
+        NORMAL,
+        K,
+        Option("features", None, "list of names | FeatureSpec", "feature names; default: normal's columns"),
+        SEARCH,
+        SEARCH_OPTIONS,
+        EPS,
+        DEVICE,
+        # the tabular preset's other options, passed on to it
+        *(
+            o.but(fill=None)
+            for o in TABULAR_PRESET.options
+            if o.name not in ("threshold", "normal", "k", "features", "search", "search_options", "eps", "device")
+        ),
+    ),
+)

@@ -7,6 +7,16 @@ from deepaid_plugin_tabular.features import FeatureSpec, read_csv
 from deepaid_plugin_tabular.preset import Calibration, TabularInterpreter, calibrate, tabular_interpreter
 
 __all__ = [
-    "AutoencoderAdapter", "Calibration", "FeatureSpec", "GridConstraint", "TabularInterpreter", "calibrate",
-    "infer_width", "model_constraints", "read_csv", "score_adapter", "tabular_adapter", "tabular_interpreter",
+    "AutoencoderAdapter",
+    "Calibration",
+    "FeatureSpec",
+    "GridConstraint",
+    "TabularInterpreter",
+    "calibrate",
+    "infer_width",
+    "model_constraints",
+    "read_csv",
+    "score_adapter",
+    "tabular_adapter",
+    "tabular_interpreter",
 ]

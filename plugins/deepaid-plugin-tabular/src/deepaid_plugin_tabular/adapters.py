@@ -16,7 +16,13 @@ from torch import Tensor, nn
 
 from deepaid_sdk.checks import check_positive_int
 from deepaid_sdk.model.adapters import (
-    ModelAdapter, ReconstructionAdapter, ScoreAdapter, check_model_device, model_device, module_dtype, to_dtype,
+    ModelAdapter,
+    ReconstructionAdapter,
+    ScoreAdapter,
+    check_model_device,
+    model_device,
+    module_dtype,
+    to_dtype,
 )
 
 #: ``output=``: which part of the model's output is the reconstruction.
@@ -33,8 +39,10 @@ def infer_width(model: Any, width: int | None = None) -> int:
         for module in model.modules():
             if isinstance(module, nn.Linear) and not isinstance(module, nn.modules.lazy.LazyModuleMixin):
                 return int(module.in_features)
-    raise ValueError(f"width: cannot tell how many features {type(model).__name__} takes (no nn.Linear "
-                     "layer to read it from); pass width=D")
+    raise ValueError(
+        f"width: cannot tell how many features {type(model).__name__} takes (no nn.Linear "
+        "layer to read it from); pass width=D"
+    )
 
 
 def _shape(value: Any) -> str:
@@ -45,8 +53,9 @@ def _shape(value: Any) -> str:
     return type(value).__name__
 
 
-def _probe(fn: Callable[[Tensor], Any], width: int, device: torch.device, what: str,
-           dtype: torch.dtype | None = None) -> Any:
+def _probe(
+    fn: Callable[[Tensor], Any], width: int, device: torch.device, what: str, dtype: torch.dtype | None = None
+) -> Any:
     """Call ``fn`` on one row of zeros ``[1, width]`` (the model's dtype); a clear error if that fails."""
     dtype = dtype or torch.float32
     try:
@@ -54,17 +63,22 @@ def _probe(fn: Callable[[Tensor], Any], width: int, device: torch.device, what: 
             return fn(torch.zeros(1, width, device=device, dtype=dtype))
     except Exception as exc:
         text = str(exc)
-        dtype_error = "dtype" in text.lower() or ("type" in text.lower()
-                                                  and any(t in text for t in ("Double", "Float", "Half")))
+        dtype_error = "dtype" in text.lower() or (
+            "type" in text.lower() and any(t in text for t in ("Double", "Float", "Half"))
+        )
         hint = f"; the model's layers may not all be {dtype}" if dtype_error else f"; is width={width} right?"
-        raise ValueError(f"model: calling the {what} on one row of zeros [1, {width}] failed "
-                         f"({type(exc).__name__}: {text}){hint}") from None
+        raise ValueError(
+            f"model: calling the {what} on one row of zeros [1, {width}] failed ({type(exc).__name__}: {text}){hint}"
+        ) from None
 
 
 def _warn_if_training(model: nn.Module) -> None:
     if model.training and any(isinstance(m, _STOCHASTIC) for m in model.modules()):
-        warnings.warn("model is in training mode and has dropout or batch norm: its scores are random; "
-                      "call model.eval() before explaining", stacklevel=3)
+        warnings.warn(
+            "model is in training mode and has dropout or batch norm: its scores are random; "
+            "call model.eval() before explaining",
+            stacklevel=3,
+        )
 
 
 class AutoencoderAdapter(ReconstructionAdapter):
@@ -90,17 +104,20 @@ class AutoencoderAdapter(ReconstructionAdapter):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected an nn.Module autoencoder; got {type(model).__name__}")
         if output is not None and not callable(output) and (isinstance(output, bool) or not isinstance(output, int)):
-            raise TypeError(f"output: expected None, a tuple index or a function x -> reconstruction; "
-                            f"got {type(output).__name__}")
+            raise TypeError(
+                f"output: expected None, a tuple index or a function x -> reconstruction; got {type(output).__name__}"
+            )
         d = infer_width(model, width)
-        super().__init__(model, threshold, eps=eps, sample_shape=(d,),
-                         device=model_device(model, device))
+        super().__init__(model, threshold, eps=eps, sample_shape=(d,), device=model_device(model, device))
         self.width = d
         self.select = output
         _warn_if_training(model)
         # ``probed``: the model's output on one row of zeros where ``tabular_adapter`` has it (one call, not two).
-        got = _probe(self._forward, d, self.device, "autoencoder", self.model_dtype) if probed is None or output \
-            is not None else probed
+        got = (
+            _probe(self._forward, d, self.device, "autoencoder", self.model_dtype)
+            if probed is None or output is not None
+            else probed
+        )
         if not isinstance(got, Tensor) or tuple(got.shape) != (1, d):
             hint = ""
             if isinstance(got, (tuple, list)):
@@ -147,8 +164,11 @@ def score_adapter(
         _warn_if_training(model)
     got = _probe(adapter.model, d, adapter.device, "score model", adapter.model_dtype) if probed is None else probed
     if not isinstance(got, Tensor) or tuple(got.shape) != (1,):
-        hint = ("; it looks like an autoencoder: use adapter='autoencoder'"
-                if isinstance(got, Tensor) and tuple(got.shape) == (1, d) else "")
+        hint = (
+            "; it looks like an autoencoder: use adapter='autoencoder'"
+            if isinstance(got, Tensor) and tuple(got.shape) == (1, d)
+            else ""
+        )
         raise ValueError(f"model: a score model must map [1, {d}] to one score per row, [1]; got {_shape(got)}{hint}")
     return adapter
 
@@ -191,10 +211,11 @@ def tabular_adapter(
             elif isinstance(got, Tensor) and tuple(got.shape) == (1, d):
                 kind = "autoencoder"
             else:
-                raise ValueError(f"model: expected [1, {d}] (an autoencoder reconstructing its input) or [1] "
-                                 f"(one score per row) for one row [1, {d}]; got {_shape(got)}"
-                                 + ("; pass output=INDEX to pick the reconstruction" if isinstance(got, (tuple, list))
-                                    else ""))
+                raise ValueError(
+                    f"model: expected [1, {d}] (an autoencoder reconstructing its input) or [1] "
+                    f"(one score per row) for one row [1, {d}]; got {_shape(got)}"
+                    + ("; pass output=INDEX to pick the reconstruction" if isinstance(got, (tuple, list)) else "")
+                )
     if kind == "score":
         if output is not None:
             raise ValueError("output: only applies to autoencoders; a score model returns its score")

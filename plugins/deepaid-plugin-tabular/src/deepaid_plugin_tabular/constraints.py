@@ -14,10 +14,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from deepaid_plugin_tabular.features import FeatureSpec
 from deepaid_sdk.checks import feature_indices
 from deepaid_sdk.constraints import BoxConstraint, Constraint, FrozenConstraint, IntegerConstraint
-
-from deepaid_plugin_tabular.features import FeatureSpec
 
 
 def _flat(t: Tensor) -> Tensor:
@@ -86,20 +85,22 @@ def affine_of(scaler: Any, width: int) -> tuple[np.ndarray, np.ndarray]:
     per-feature affine scaler with ``transform`` works (the core's, scikit-learn's).
     """
     if not callable(getattr(scaler, "transform", None)) or not callable(getattr(scaler, "inverse_transform", None)):
-        raise TypeError(f"scaler: expected an object with transform and inverse_transform; "
-                        f"got {type(scaler).__name__}")
+        raise TypeError(f"scaler: expected an object with transform and inverse_transform; got {type(scaler).__name__}")
     probe = np.stack([np.zeros(width), np.ones(width), np.full(width, 7.25)])
     try:
         out = np.asarray(scaler.transform(probe), dtype=np.float64)
     except Exception as exc:
-        raise ValueError(f"scaler: transform failed on rows of {width} features ({type(exc).__name__}: {exc}); "
-                         "is it fitted on data of the model's width?") from None
+        raise ValueError(
+            f"scaler: transform failed on rows of {width} features ({type(exc).__name__}: {exc}); "
+            "is it fitted on data of the model's width?"
+        ) from None
     if out.shape != probe.shape:
         raise ValueError(f"scaler: transform of [3, {width}] returned shape {list(out.shape)}")
     origin, unit = out[0], out[1] - out[0]
     if not np.allclose(out[2], origin + 7.25 * unit, rtol=1e-6, atol=1e-9):
-        raise ValueError("scaler: expected a per-feature affine scaler (x - offset) / scale; "
-                         "its transform is not affine")
+        raise ValueError(
+            "scaler: expected a per-feature affine scaler (x - offset) / scale; its transform is not affine"
+        )
     if (unit <= 0).any():
         raise ValueError("scaler: expected increasing per-feature scaling (scale > 0)")
     return origin, unit
@@ -118,8 +119,11 @@ def model_constraints(spec: FeatureSpec, scaler: Any = None) -> list[Constraint]
         out.append(BoxConstraint(low, high))
     dims = np.flatnonzero(spec.integer)
     if dims.size:
-        out.append(IntegerConstraint(dims) if origin is None
-                   else GridConstraint(dims, origin[dims], cast(np.ndarray, unit)[dims]))
+        out.append(
+            IntegerConstraint(dims)
+            if origin is None
+            else GridConstraint(dims, origin[dims], cast(np.ndarray, unit)[dims])
+        )
     frozen = np.flatnonzero(spec.frozen)
     if frozen.size:
         out.append(FrozenConstraint(frozen))

@@ -18,12 +18,11 @@ import numpy as np
 import torch
 
 import deepaid_sdk
-from deepaid_sdk.evaluation import precision_recall_at_k
-from deepaid_sdk.scaling import MinMaxScaler
-
 from deepaid_plugin_tabular import synthetic
 from deepaid_plugin_tabular.features import FeatureSpec
 from deepaid_plugin_tabular.preset import TabularInterpreter
+from deepaid_sdk.evaluation import precision_recall_at_k
+from deepaid_sdk.scaling import MinMaxScaler
 
 K = 10
 SHOWN = 3
@@ -52,43 +51,53 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def run(out_dir: pathlib.Path, *, n_normal: int = 4000, n_anomalies: int = 200, seed: int = 0,
-             cache_dir: pathlib.Path | str | None = None) -> int:
+def run(
+    out_dir: pathlib.Path,
+    *,
+    n_normal: int = 4000,
+    n_anomalies: int = 200,
+    seed: int = 0,
+    cache_dir: pathlib.Path | str | None = None,
+) -> int:
     """Run the demo, print what it does, write CSV and PNG files into ``out_dir``; returns 0 on success."""
     with _one_thread():
         return _demo(pathlib.Path(out_dir), n_normal, n_anomalies, seed, cache_dir)
 
 
-def _demo(out: pathlib.Path, n_normal: int, n_anomalies: int, seed: int,
-          cache_dir: pathlib.Path | str | None) -> int:
+def _demo(out: pathlib.Path, n_normal: int, n_anomalies: int, seed: int, cache_dir: pathlib.Path | str | None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     table = synthetic.blob(n_normal=n_normal, n_anomalies=n_anomalies, seed=seed)
     raw_normal, raw_alerts = table.to_original(table.normal), table.to_original(table.anomalies)
     alerts_csv = out / "tabular-anomalies.csv"
     _write_csv(alerts_csv, table.feature_names, raw_alerts, table.integer)
-    print(f"data: {len(raw_normal)} normal rows x {table.width} features (blob, original units); "
-          f"{n_anomalies} anomalies with {table.config['shifted']} shifted features each -> {alerts_csv}")
+    print(
+        f"data: {len(raw_normal)} normal rows x {table.width} features (blob, original units); "
+        f"{n_anomalies} anomalies with {table.config['shifted']} shifted features each -> {alerts_csv}"
+    )
 
     # Feature names from the CSV header; counts are whole numbers and never negative.
     counts = [n for n, whole in zip(table.feature_names, table.integer) if whole]
     spec = FeatureSpec.from_csv(alerts_csv, integer=counts, low={n: 0.0 for n in counts})
     scaler = MinMaxScaler().fit(raw_normal)
     x_normal = scaler.transform(raw_normal).astype(np.float32)
-    model = synthetic.cached_autoencoder(x_normal, name="tabular-demo", cache_dir=cache_dir, seed=seed,
-                                         **synthetic.TRAINING["blob"])
-    print(f"detector: denoising MLP autoencoder {table.width}-64-16-64-{table.width} "
-          f"({time.perf_counter() - started:.1f}s incl. training or cache)")
+    model = synthetic.cached_autoencoder(
+        x_normal, name="tabular-demo", cache_dir=cache_dir, seed=seed, **synthetic.TRAINING["blob"]
+    )
+    print(
+        f"detector: denoising MLP autoencoder {table.width}-64-16-64-{table.width} "
+        f"({time.perf_counter() - started:.1f}s incl. training or cache)"
+    )
 
-    interp = deepaid_sdk.create("tabular", model=model, normal=x_normal, percentile=99.0, k=K,
-                                features=spec, scaler=scaler, seed=seed)
+    interp = deepaid_sdk.create(
+        "tabular", model=model, normal=x_normal, percentile=99.0, k=K, features=spec, scaler=scaler, seed=seed
+    )
     assert isinstance(interp, TabularInterpreter)
     adapter = interp.adapter
     x = scaler.transform(raw_alerts).astype(np.float32)
     scores = adapter.scores(x).cpu().numpy()
     alert = scores > adapter.threshold
-    print(f"threshold (99th percentile of normal scores): {adapter.threshold:.4g}; "
-          f"alerts: {int(alert.sum())}/{len(x)}")
+    print(f"threshold (99th percentile of normal scores): {adapter.threshold:.4g}; alerts: {int(alert.sum())}/{len(x)}")
     if not alert.any():
         print("no alerts to explain")
         return 1
@@ -99,15 +108,21 @@ def _demo(out: pathlib.Path, n_normal: int, n_anomalies: int, seed: int,
     _, recall = precision_recall_at_k(batch, table.truth[alert], K)
     cal = interp.calibration
     assert cal is not None  # the tabular preset always calibrates
-    print(f"explained {len(batch)} alerts in {seconds:.2f}s ({len(batch) / seconds:,.0f}/s): "
-          f"reference judged normal for {batch.flip_rate:.1%}, recall@{K} of the shifted features {recall:.1%}")
-    print(f"search: K={cal.k}, lr={cal.lr:.3g}, steps={cal.steps}, lambda={cal.lam:.3g}, eps={cal.eps:.3g} "
-          f"(calibrated from D={table.width}, data scale {cal.scale:.3g}, threshold {adapter.threshold:.3g})")
+    print(
+        f"explained {len(batch)} alerts in {seconds:.2f}s ({len(batch) / seconds:,.0f}/s): "
+        f"reference judged normal for {batch.flip_rate:.1%}, recall@{K} of the shifted features {recall:.1%}"
+    )
+    print(
+        f"search: K={cal.k}, lr={cal.lr:.3g}, steps={cal.steps}, lambda={cal.lam:.3g}, eps={cal.eps:.3g} "
+        f"(calibrated from D={table.width}, data scale {cal.scale:.3g}, threshold {adapter.threshold:.3g})"
+    )
 
     order = np.argsort(-batch.scores)[:SHOWN]
     ids = np.flatnonzero(alert)  # an alert's id: its row in the anomalies CSV
-    print("\nThe alerts with the highest scores; each table lists the changed features most important first "
-          "(ranked by how much undoing the change would raise the score), in original units.")
+    print(
+        "\nThe alerts with the highest scores; each table lists the changed features most important first "
+        "(ranked by how much undoing the change would raise the score), in original units."
+    )
     truth = table.truth[alert]
     for rank, i in enumerate(order):
         item = batch[int(i)]

@@ -18,7 +18,6 @@ import numpy as np
 
 from deepaid_sdk.records import array_field
 
-
 PathLike = str | os.PathLike
 
 
@@ -36,8 +35,9 @@ def _bound(value: Any, names: tuple[str, ...], name: str, fill: float) -> np.nda
         try:
             arr = np.asarray(value, dtype=np.float64)
         except (TypeError, ValueError):
-            raise TypeError(f"{name}: expected a number, {width} numbers or a {{name: value}} map; "
-                            f"got {value!r:.80}") from None
+            raise TypeError(
+                f"{name}: expected a number, {width} numbers or a {{name: value}} map; got {value!r:.80}"
+            ) from None
         if arr.ndim == 0:
             arr = np.full(width, float(arr))
         elif arr.shape != (width,):
@@ -60,8 +60,9 @@ def _indices(value: Iterable[Any], names: tuple[str, ...], name: str) -> np.ndar
     for v in items:
         if isinstance(v, str):
             if v not in lookup:
-                raise ValueError(f"{name}: unknown feature {v!r}; known: {', '.join(names[:8])}"
-                                 f"{', ...' if width > 8 else ''}")
+                raise ValueError(
+                    f"{name}: unknown feature {v!r}; known: {', '.join(names[:8])}{', ...' if width > 8 else ''}"
+                )
             out.append(lookup[v])
         elif isinstance(v, (int, np.integer)) and not isinstance(v, bool):
             if not -width <= int(v) < width:
@@ -125,7 +126,7 @@ class FeatureSpec:
         high: Any = None,
         integer: Iterable[Any] | None = None,
         frozen: Iterable[Any] | None = None,
-    ) -> "FeatureSpec":
+    ) -> FeatureSpec:
         """Build from names plus optional bounds (number, list or ``{name: v}``) and integer/frozen features.
 
         ``integer`` and ``frozen`` take feature names, indices or a bool mask.
@@ -133,16 +134,21 @@ class FeatureSpec:
         if isinstance(names, (str, bytes)) or not isinstance(names, Sequence):
             raise TypeError(f"names: expected a sequence of feature names; got {type(names).__name__}")
         names_t = tuple(names)
-        return cls(names_t, _bound(low, names_t, "low", -np.inf), _bound(high, names_t, "high", np.inf),
-                   _mask(integer, names_t, "integer"), _mask(frozen, names_t, "frozen"))
+        return cls(
+            names_t,
+            _bound(low, names_t, "low", -np.inf),
+            _bound(high, names_t, "high", np.inf),
+            _mask(integer, names_t, "integer"),
+            _mask(frozen, names_t, "frozen"),
+        )
 
     @classmethod
-    def default(cls, width: int) -> "FeatureSpec":
+    def default(cls, width: int) -> FeatureSpec:
         """``x0 .. x{D-1}``, unbounded, continuous."""
         return cls.from_lists([f"x{j}" for j in range(width)])
 
     @classmethod
-    def from_csv(cls, source: PathLike | io.TextIOBase, *, delimiter: str = ",", **rules: Any) -> "FeatureSpec":
+    def from_csv(cls, source: PathLike | io.TextIOBase, *, delimiter: str = ",", **rules: Any) -> FeatureSpec:
         """Names from the header row of a CSV file (read with the csv module); ``rules`` as in ``from_lists``."""
         names, _ = _read(source, delimiter, header_only=True)
         return cls.from_lists(names, **rules)
@@ -162,17 +168,20 @@ class FeatureSpec:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe metadata (infinite bounds as None)."""
+
         def finite(a: np.ndarray) -> list[float | None]:
             return [float(v) if np.isfinite(v) else None for v in a]
 
-        return {"names": list(self.names), "low": finite(self.low), "high": finite(self.high),
-                "integer": [self.names[i] for i in np.flatnonzero(self.integer)],
-                "frozen": [self.names[i] for i in np.flatnonzero(self.frozen)]}
+        return {
+            "names": list(self.names),
+            "low": finite(self.low),
+            "high": finite(self.high),
+            "integer": [self.names[i] for i in np.flatnonzero(self.integer)],
+            "frozen": [self.names[i] for i in np.flatnonzero(self.frozen)],
+        }
 
 
-def read_csv(
-    source: PathLike | io.TextIOBase, *, delimiter: str = ",", **rules: Any
-) -> tuple[FeatureSpec, np.ndarray]:
+def read_csv(source: PathLike | io.TextIOBase, *, delimiter: str = ",", **rules: Any) -> tuple[FeatureSpec, np.ndarray]:
     """A numeric CSV table with a header row: its ``FeatureSpec`` and its rows ``[N, D]`` (float64).
 
     Integer columns (every value a whole number) are marked ``integer`` unless ``rules`` say otherwise.
@@ -184,7 +193,9 @@ def read_csv(
     return FeatureSpec.from_lists(names, **rules), data
 
 
-def _read(source: PathLike | io.TextIOBase, delimiter: str, *, header_only: bool) -> tuple[list[str], list[list[float]]]:
+def _read(
+    source: PathLike | io.TextIOBase, delimiter: str, *, header_only: bool
+) -> tuple[list[str], list[list[float]]]:
     if isinstance(source, (str, os.PathLike)):
         with open(pathlib.Path(source), newline="", encoding="utf-8") as handle:
             return _parse(handle, delimiter, header_only, str(source))

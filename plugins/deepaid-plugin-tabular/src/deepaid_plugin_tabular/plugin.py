@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from deepaid_sdk import hookimpl
-from deepaid_sdk.registry import Lazy
-from deepaid_sdk.hookspecs import Register
-
 from deepaid_plugin_tabular.adapters import AutoencoderAdapter
 from deepaid_plugin_tabular.constraints import GridConstraint
 from deepaid_plugin_tabular.preset import TABULAR_PRESET
+from deepaid_sdk import hookimpl
+from deepaid_sdk.hookspecs import Register
+from deepaid_sdk.registry import Lazy
 
 
 @hookimpl
@@ -28,11 +27,21 @@ def register_interpreters(register: Register) -> None:
 
 @hookimpl
 def register_demos(register: Register) -> None:
-    register('tabular', Lazy('deepaid_plugin_tabular.demo:run',
-                         'Run the demo, print what it does, write CSV and PNG files into ``out_dir``; returns 0 on success.'))
+    register(
+        "tabular",
+        Lazy(
+            "deepaid_plugin_tabular.demo:run",
+            "Run the demo, print what it does, write CSV and PNG files into ``out_dir``; returns 0 on success.",
+        ),
+    )
 
 
 @hookimpl
 def register_benchmarks(register: Register) -> None:
-    register('tabular', Lazy('deepaid_plugin_tabular.bench:run',
-                         'Blob (K=10) and manifold (K=5) cases, ours vs the continuous baselines (default 50 anomalies each).'))
+    register(
+        "tabular",
+        Lazy(
+            "deepaid_plugin_tabular.bench:run",
+            "Blob (K=10) and manifold (K=5) cases, ours vs the continuous baselines (default 50 anomalies each).",
+        ),
+    )

@@ -12,28 +12,42 @@ import inspect
 import math
 import os
 import pathlib
-from typing import Any, Callable, Sequence, cast
+from typing import Any, Callable, Sequence
 
 import attrs
 import numpy as np
 
-from deepaid_sdk.checks import as_tensor, check_finite_number, check_positive_int
-from deepaid_sdk.model.adapters import ModelAdapter
-from deepaid_sdk.constraints import BoxConstraint
-from deepaid_sdk.model.foreign import foreign_adapter
-from deepaid_sdk.model.differentiable import choose_search
-from deepaid_sdk.normal import NormalData, prepare_normal
-from deepaid_sdk.distances import Distance
-from deepaid_sdk.constraint_specs import build_constraints, check_k, user_constraints
-from deepaid_sdk.interpreter import Interpreter, TableView
-from deepaid_sdk.registry import registry
-from deepaid_sdk.results import Interpretation, InterpretationBatch
-from deepaid_sdk.search import ReferenceSearch
-
 from deepaid_plugin_tabular.adapters import OutputSelector, tabular_adapter
 from deepaid_plugin_tabular.constraints import affine_of, model_constraints
 from deepaid_plugin_tabular.features import FeatureSpec
-from deepaid_sdk.preset_options import CONSTRAINTS, DEVICE, DISTANCE, EPS, K, LAM, NORMAL, Option, PERCENTILE, Preset, SEARCH, SEARCH_OPTIONS, SEED, THRESHOLD
+from deepaid_sdk.checks import as_tensor, check_finite_number, check_positive_int
+from deepaid_sdk.constraint_specs import build_constraints, check_k, user_constraints
+from deepaid_sdk.constraints import BoxConstraint
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.interpreter import Interpreter, TableView
+from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_sdk.model.differentiable import choose_search
+from deepaid_sdk.model.foreign import foreign_adapter
+from deepaid_sdk.normal import NormalData, prepare_normal
+from deepaid_sdk.preset_options import (
+    CONSTRAINTS,
+    DEVICE,
+    DISTANCE,
+    EPS,
+    LAM,
+    NORMAL,
+    PERCENTILE,
+    SEARCH,
+    SEARCH_OPTIONS,
+    SEED,
+    THRESHOLD,
+    K,
+    Option,
+    Preset,
+)
+from deepaid_sdk.registry import registry
+from deepaid_sdk.results import Interpretation, InterpretationBatch
+from deepaid_sdk.search import ReferenceSearch
 
 #: Largest default K: an explanation an analyst reads at a glance.
 MAX_DEFAULT_K = 10
@@ -177,8 +191,14 @@ class TabularInterpreter(Interpreter):
             return plot_interpretation(result, path, self.feature_names, self.inverse)
         return plot_interpretation(result, path, self.feature_names, scaled=True)
 
-    def heatmap(self, batch: InterpretationBatch, path: str | os.PathLike, *, ids: Sequence[Any] | np.ndarray | None = None,
-                normal: Any = None) -> pathlib.Path:
+    def heatmap(
+        self,
+        batch: InterpretationBatch,
+        path: str | os.PathLike,
+        *,
+        ids: Sequence[Any] | np.ndarray | None = None,
+        normal: Any = None,
+    ) -> pathlib.Path:
         """Heat map of reference minus anomaly over a batch (needs matplotlib), rows named by ``ids``.
 
         Each feature's change is shown in standard deviations of the ``normal`` rows (model input
@@ -204,8 +224,9 @@ def _features(features: Any, width: int) -> FeatureSpec | None:
     elif isinstance(features, Sequence):
         spec = FeatureSpec.from_lists(features)
     else:
-        raise TypeError(f"features: expected a FeatureSpec, a list of names or a CSV path; "
-                        f"got {type(features).__name__}")
+        raise TypeError(
+            f"features: expected a FeatureSpec, a list of names or a CSV path; got {type(features).__name__}"
+        )
     spec.check_width(width, "features")
     return spec
 
@@ -242,17 +263,23 @@ def _check_integer_units(spec: FeatureSpec, normal: Any, scaler: Any) -> None:
     off = np.flatnonzero(np.abs(x - np.round(x)).max(axis=0) > 1e-6)
     if off.size:
         names = [spec.names[i] for i in np.flatnonzero(spec.integer)[off[:3]]]
-        raise ValueError(f"features: integer features {names} are not whole numbers in the model's input "
-                         "(normal rows); if the model sees scaled data pass scaler= so they stay whole in "
-                         "original units")
+        raise ValueError(
+            f"features: integer features {names} are not whole numbers in the model's input "
+            "(normal rows); if the model sees scaled data pass scaler= so they stay whole in "
+            "original units"
+        )
 
 
-def _adapter(model: Any, threshold: float | None, adapter: Any, width: int | None, output: OutputSelector,
-             device: Any) -> ModelAdapter:
+def _adapter(
+    model: Any, threshold: float | None, adapter: Any, width: int | None, output: OutputSelector, device: Any
+) -> ModelAdapter:
     if threshold is not None:
         threshold = check_finite_number(threshold, "threshold")
-    foreign = foreign_adapter(model, threshold, width=width) if isinstance(adapter, str) \
-        and adapter in ("auto", "score") and not isinstance(model, ModelAdapter) else None
+    foreign = (
+        foreign_adapter(model, threshold, width=width)
+        if isinstance(adapter, str) and adapter in ("auto", "score") and not isinstance(model, ModelAdapter)
+        else None
+    )
     if isinstance(model, ModelAdapter):
         built = model
         if threshold is not None:
@@ -265,8 +292,10 @@ def _adapter(model: Any, threshold: float | None, adapter: Any, width: int | Non
         options = {"model": model, "threshold": threshold, **({"device": device} if device is not None else {})}
         built = registry().build("adapters", adapter, ModelAdapter, **options)
     if built.sample_shape is None or len(built.sample_shape) != 1:
-        raise ValueError(f"model: the tabular preset explains feature vectors [B, D]; the adapter's sample "
-                         f"shape is {built.sample_shape} (give the adapter sample_shape=(D,))")
+        raise ValueError(
+            f"model: the tabular preset explains feature vectors [B, D]; the adapter's sample "
+            f"shape is {built.sample_shape} (give the adapter sample_shape=(D,))"
+        )
     return built
 
 
@@ -278,27 +307,44 @@ def _normal(built: ModelAdapter, threshold: float | None, normal: Any, percentil
     return prepare_normal(built, normal, None, percentile)
 
 
-def _calibration(d: int, threshold: float, normal: Any, *, k: int | None, lam: float | None, eps: float | None,
-                 lr: float | None, steps: int | None) -> Calibration:
+def _calibration(
+    d: int,
+    threshold: float,
+    normal: Any,
+    *,
+    k: int | None,
+    lam: float | None,
+    eps: float | None,
+    lr: float | None,
+    steps: int | None,
+) -> Calibration:
     """The calibrated defaults (``calibrate``), overridden by the options the user gave."""
-    cal = calibrate(d, threshold, data_scale(normal) if normal is not None else None,
-                    steps=DEFAULT_STEPS if steps is None else check_positive_int(steps, "steps"))
+    cal = calibrate(
+        d,
+        threshold,
+        data_scale(normal) if normal is not None else None,
+        steps=DEFAULT_STEPS if steps is None else check_positive_int(steps, "steps"),
+    )
     if lr is not None:
         lr = check_finite_number(lr, "lr")
     budget = check_k(cal.k if k is None else k, d)
     assert budget is not None  # cal.k is a number
-    return attrs.evolve(cal, k=budget,
-                        lam=cal.lam if lam is None else check_finite_number(lam, "lam"),
-                        eps=cal.eps if eps is None else check_finite_number(eps, "eps"),
-                        lr=cal.lr if lr is None else lr)
+    return attrs.evolve(
+        cal,
+        k=budget,
+        lam=cal.lam if lam is None else check_finite_number(lam, "lam"),
+        eps=cal.eps if eps is None else check_finite_number(eps, "eps"),
+        lr=cal.lr if lr is None else lr,
+    )
 
 
 def _normal_box(normal: Any, scaler: Any, box_margin: float, cal: Calibration) -> tuple[BoxConstraint, Calibration]:
     """The default box from the normal rows' range, and the calibration record saying so."""
     margin = check_finite_number(box_margin, "box_margin", minimum=0.0)
     box = BoxConstraint(*normal_box(normal, scaler, margin))
-    return box, attrs.evolve(cal, box=f"normal rows' range widened by {margin:g} of it on each side "
-                                      "(>= 0 where the normal rows are)")
+    return box, attrs.evolve(
+        cal, box=f"normal rows' range widened by {margin:g} of it on each side (>= 0 where the normal rows are)"
+    )
 
 
 def tabular_interpreter(
@@ -370,8 +416,9 @@ def tabular_interpreter(
     return TabularInterpreter(
         adapter=built,
         search=search_obj,
-        constraints=build_constraints(k=cal.k, lam=cal.lam, eps=cal.eps, extra=extra, reg=reg,
-                                      feature_names=None if spec is None else spec.names),
+        constraints=build_constraints(
+            k=cal.k, lam=cal.lam, eps=cal.eps, extra=extra, reg=reg, feature_names=None if spec is None else spec.names
+        ),
         distance=reg.build("distances", distance, Distance),
         name="tabular",
         features=spec,
@@ -381,18 +428,39 @@ def tabular_interpreter(
 
 
 #: The options ``create("tabular", ...)`` takes (``deepaid plugins`` lists them).
-TABULAR_PRESET = Preset(tabular_interpreter, (
-    THRESHOLD, NORMAL, PERCENTILE, K.but(doc="at most this many features change (default: calibrated)"),
-    LAM, EPS,
-    Option("lr", None, "float", "step size of the gradient search (default: calibrated)"),
-    Option("steps", None, "int", "step budget of the gradient search (default: calibrated)"),
-    Option("features", None, "FeatureSpec | list of names | CSV path",
-           "feature names, bounds, integer and frozen features", fill="columns"),
-    Option("scaler", None, "scaler", "maps original units to model units (transform / inverse_transform)"),
-    Option("adapter", "auto", "name", "auto, autoencoder, score, or a registered adapter"),
-    Option("width", None, "int", "number of features, where the model cannot tell", fill="width"),
-    Option("output", None, "int | name", "which output of the model is the reconstruction or the score"),
-    CONSTRAINTS, DISTANCE, SEARCH, SEARCH_OPTIONS, SEED, DEVICE,
-    Option("box_margin", NORMAL_BOX_MARGIN, "float", "references stay in the normal rows' range widened by this "
-           "share of it (None: no default box)"),
-))
+TABULAR_PRESET = Preset(
+    tabular_interpreter,
+    (
+        THRESHOLD,
+        NORMAL,
+        PERCENTILE,
+        K.but(doc="at most this many features change (default: calibrated)"),
+        LAM,
+        EPS,
+        Option("lr", None, "float", "step size of the gradient search (default: calibrated)"),
+        Option("steps", None, "int", "step budget of the gradient search (default: calibrated)"),
+        Option(
+            "features",
+            None,
+            "FeatureSpec | list of names | CSV path",
+            "feature names, bounds, integer and frozen features",
+            fill="columns",
+        ),
+        Option("scaler", None, "scaler", "maps original units to model units (transform / inverse_transform)"),
+        Option("adapter", "auto", "name", "auto, autoencoder, score, or a registered adapter"),
+        Option("width", None, "int", "number of features, where the model cannot tell", fill="width"),
+        Option("output", None, "int | name", "which output of the model is the reconstruction or the score"),
+        CONSTRAINTS,
+        DISTANCE,
+        SEARCH,
+        SEARCH_OPTIONS,
+        SEED,
+        DEVICE,
+        Option(
+            "box_margin",
+            NORMAL_BOX_MARGIN,
+            "float",
+            "references stay in the normal rows' range widened by this share of it (None: no default box)",
+        ),
+    ),
+)

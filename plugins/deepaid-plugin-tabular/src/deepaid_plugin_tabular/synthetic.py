@@ -20,13 +20,12 @@ from typing import Any, Callable
 
 import attrs
 import numpy as np
-import torch
 from torch import nn
 
-from deepaid_sdk.bench.synthetic import mlp_autoencoder, train_autoencoder as train_mlp_autoencoder
+from deepaid_sdk.bench.synthetic import mlp_autoencoder
+from deepaid_sdk.bench.synthetic import train_autoencoder as train_mlp_autoencoder
 from deepaid_sdk.cache import cache_key, cache_path, cached, load_state, save_state
 from deepaid_sdk.records import array_field
-
 
 _UNITS = ("bytes", "packets", "ms", "ratio", "conns", "ports", "errors", "kb/s")
 
@@ -112,10 +111,20 @@ def blob(
     truth = _planted(rng, n_anomalies, width, shifted)
     direction = np.where(base < 0.5, 1.0, -1.0)
     anomalies = base + truth * direction * rng.uniform(*shift, size=base.shape)
-    config = {"design": "blob", "n_normal": n_normal, "n_anomalies": n_anomalies, "width": width,
-              "shifted": shifted, "clusters": clusters, "noise": noise, "shift": list(shift), "seed": seed}
-    return SyntheticTable("blob", normal.astype(np.float32), anomalies.astype(np.float32), truth,
-                          names, offset, span, integer, config)
+    config = {
+        "design": "blob",
+        "n_normal": n_normal,
+        "n_anomalies": n_anomalies,
+        "width": width,
+        "shifted": shifted,
+        "clusters": clusters,
+        "noise": noise,
+        "shift": list(shift),
+        "seed": seed,
+    }
+    return SyntheticTable(
+        "blob", normal.astype(np.float32), anomalies.astype(np.float32), truth, names, offset, span, integer, config
+    )
 
 
 def manifold(
@@ -145,10 +154,20 @@ def manifold(
     truth = _planted(rng, n_anomalies, width, shifted)
     sign = rng.choice([-1.0, 1.0], size=base.shape)
     anomalies = base + truth * sign * rng.uniform(*shift, size=base.shape) * normal.std(axis=0)
-    config = {"design": "manifold", "n_normal": n_normal, "n_anomalies": n_anomalies, "width": width,
-              "shifted": shifted, "latent": latent, "noise": noise, "shift": list(shift), "seed": seed}
-    return SyntheticTable("manifold", normal.astype(np.float32), anomalies.astype(np.float32), truth,
-                          names, offset, span, integer, config)
+    config = {
+        "design": "manifold",
+        "n_normal": n_normal,
+        "n_anomalies": n_anomalies,
+        "width": width,
+        "shifted": shifted,
+        "latent": latent,
+        "noise": noise,
+        "shift": list(shift),
+        "seed": seed,
+    }
+    return SyntheticTable(
+        "manifold", normal.astype(np.float32), anomalies.astype(np.float32), truth, names, offset, span, integer, config
+    )
 
 
 #: Autoencoder training per design: enough for the detector to model normal rows well, in seconds.
@@ -166,7 +185,6 @@ def make_table(design: str, **options: Any) -> SyntheticTable:
     return makers[design](**options)
 
 
-
 def train_autoencoder(
     normal: np.ndarray,
     *,
@@ -179,8 +197,17 @@ def train_autoencoder(
     seed: int = 0,
 ) -> nn.Module:
     """Train an MLP autoencoder on normal rows (MSE, cosine-annealed; optional input noise: a denoising AE)."""
-    return train_mlp_autoencoder(normal, hidden=hidden, bottleneck=bottleneck, epochs=epochs, batch_size=batch_size,
-                                 lr=lr, denoise=denoise, seed=seed, cosine=True)
+    return train_mlp_autoencoder(
+        normal,
+        hidden=hidden,
+        bottleneck=bottleneck,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        denoise=denoise,
+        seed=seed,
+        cosine=True,
+    )
 
 
 def cached_autoencoder(
@@ -196,6 +223,10 @@ def cached_autoencoder(
         raise ValueError(f"normal: expected a non-empty array [N, D]; got shape {list(rows.shape)}")
     options = {"hidden": 64, "bottleneck": 16, **train_options}
     path = cache_path(name, cache_key(rows, options={"train": options}), cache_dir)
-    model, _ = cached(path, lambda: train_autoencoder(rows, **options), save_state,
-                      lambda p: load_state(mlp_autoencoder(rows.shape[1], options["hidden"], options["bottleneck"]), p))
+    model, _ = cached(
+        path,
+        lambda: train_autoencoder(rows, **options),
+        save_state,
+        lambda p: load_state(mlp_autoencoder(rows.shape[1], options["hidden"], options["bottleneck"]), p),
+    )
     return model
