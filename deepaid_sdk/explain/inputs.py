@@ -40,7 +40,8 @@ class ExplainInput:
     """One sample per row, or a window of ``W`` rows for a detector of windows ``[W, D]``.
 
     Subclasses override what differs: ``load_model`` (a detector that is not one ``nn.Module``),
-    ``select`` (which columns), ``stage`` (samples that need the whole file), ``explain`` (the records).
+    ``select`` (which columns), ``stage`` (samples that need the whole file), ``to_records`` (the records
+    of one ``Chunk``).
     """
 
     name = "rows"
@@ -108,30 +109,36 @@ class ExplainInput:
         return self.layout.context
 
     # -- the records -------------------------------------------------------------------------------
-    def explain(
-        self,
-        interpreter: Interpreter,
-        table: Any,
-        columns: Sequence[str],
-        *,
-        id_column: str | None,
-        first_row: int = 0,
-        full: bool = False,
-        context_rows: int = 0,
-    ) -> Any:
-        """The records (``deepaid_sdk.explain.records``) of the samples of ``table``, a ``pyarrow.Table``."""
+    def to_records(self, interpreter: Interpreter, chunk: Chunk) -> Any:
+        """The records (``deepaid_sdk.explain.records``) of the samples of ``chunk.table``, a ``pyarrow.Table``."""
         from deepaid_sdk.explain.chunk import explain_chunk
 
         return explain_chunk(
             interpreter,
-            table,
-            columns,
-            id_column=id_column,
-            first_row=first_row,
-            full=full,
+            chunk.table,
+            chunk.columns,
+            id_column=chunk.id_column,
+            first_row=chunk.first_row,
+            full=chunk.full,
             layout=self.layout,
-            context_rows=context_rows,
+            context_rows=chunk.context_rows,
         )
+
+
+@attrs.frozen
+class Chunk:
+    """One chunk of input rows and where it sits in the file: what ``ExplainInput.to_records`` explains."""
+
+    table: Any
+    """The rows, a ``pyarrow.Table`` (with ``context_rows`` rows of the previous chunk first, for windows)."""
+    columns: tuple[str, ...] = attrs.field(converter=lambda names: tuple(names))
+    """The feature columns, in the detector's order."""
+    id_column: str | None = None
+    first_row: int = 0
+    """The input row number of the table's first row (ids default to it)."""
+    context_rows: int = 0
+    full: bool = False
+    """Records carry the whole anomaly and reference, not only the changed features."""
 
 
 def explain_input(preset: str, options: dict[str, Any]) -> ExplainInput:

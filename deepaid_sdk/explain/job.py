@@ -18,7 +18,7 @@ import attrs
 from deepaid_sdk.checks import check_positive_int
 from deepaid_sdk.explain.columns import ColumnPlan, job_schema, plan_columns
 from deepaid_sdk.explain.digests import changed_chunk, chunk_digest
-from deepaid_sdk.explain.inputs import ExplainInput
+from deepaid_sdk.explain.inputs import Chunk, ExplainInput
 from deepaid_sdk.explain.manifest import Manifest
 from deepaid_sdk.explain.outputs import JobPaths, check_output, clean_failed
 from deepaid_sdk.explain.records import RecordField, add_fields
@@ -374,16 +374,8 @@ class _Work:
 
     def records(self, interpreter: Any, table: Any, first_row: int = 0, context_rows: int = 0) -> Any:
         """The per-chunk function of every engine: the input's records, then the record fields."""
-        records = self.reader.explain(
-            interpreter,
-            table,
-            self.columns,
-            id_column=self.id_column,
-            first_row=first_row,
-            full=self.spec.full,
-            context_rows=context_rows,
-        )
-        return add_fields(records, self.fields)
+        chunk = Chunk(table, self.columns, self.id_column, first_row, context_rows, self.spec.full)
+        return add_fields(self.reader.to_records(interpreter, chunk), self.fields)
 
 
 def _start(

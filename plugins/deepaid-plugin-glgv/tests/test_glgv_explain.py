@@ -132,7 +132,7 @@ def test_staging_reads_chunks_of_lines_and_names_malformed_lines(files, tmp_path
 def test_an_interrupted_job_resumes_and_a_changed_graph_is_refused(files, monkeypatch):
     expected = _run(files, "alerts.txt", "whole.jsonl", batch_size=10)
     calls = {"n": 0}
-    original = EdgeListInput.explain
+    original = EdgeListInput.to_records
 
     def interrupted(self, *args, **kwargs):
         calls["n"] += 1
@@ -140,10 +140,10 @@ def test_an_interrupted_job_resumes_and_a_changed_graph_is_refused(files, monkey
             raise KeyboardInterrupt
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(EdgeListInput, "explain", interrupted)
+    monkeypatch.setattr(EdgeListInput, "to_records", interrupted)
     with pytest.raises(KeyboardInterrupt):
         _run(files, "alerts.txt", "resumed.jsonl", batch_size=10)
-    monkeypatch.setattr(EdgeListInput, "explain", original)
+    monkeypatch.setattr(EdgeListInput, "to_records", original)
     with monkeypatch.context() as m:
         m.setattr(
             "deepaid_plugin_glgv.explain_input.stage_edge_list",

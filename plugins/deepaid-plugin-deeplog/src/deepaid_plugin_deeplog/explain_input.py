@@ -29,7 +29,7 @@ import numpy as np
 
 from deepaid_plugin_deeplog.edits import SessionBatch
 from deepaid_plugin_deeplog.parsing import HDFS_BLOCK_ID, PAD_KEY, UNKNOWN_KEY, LogKeyParser
-from deepaid_sdk.explain.inputs import STAGED_NAME, ExplainInput, Staged
+from deepaid_sdk.explain.inputs import STAGED_NAME, Chunk, ExplainInput, Staged
 from deepaid_sdk.explain.records import records_table
 from deepaid_sdk.explain.sources import LINE_COLUMN, Source, feature_matrix, sequence_columns
 from deepaid_sdk.progress import progress, progress_enabled
@@ -226,31 +226,15 @@ class LogSessionInput(ExplainInput):
             super().start(interpreter, source, columns)
 
     # -- the records -------------------------------------------------------------------------------
-    def explain(
-        self,
-        interpreter: Any,
-        table: Any,
-        columns: Sequence[str],
-        *,
-        id_column: str | None,
-        first_row: int = 0,
-        full: bool = False,
-        context_rows: int = 0,
-    ) -> Any:
+    def to_records(self, interpreter: Any, chunk: Chunk) -> Any:
+        """Windows: the core's records; sessions: one record per session, its edits in ``details``."""
         if self.mode == "windows":
-            return super().explain(
-                interpreter,
-                table,
-                columns,
-                id_column=id_column,
-                first_row=first_row,
-                full=full,
-                context_rows=context_rows,
-            )
+            return super().to_records(interpreter, chunk)
         from deepaid_sdk.explain.chunk import chunk_ids, plain_ids
 
-        ids = plain_ids(chunk_ids(table, id_column, first_row))
-        col = table.column(columns[0]).combine_chunks()
+        table, full = chunk.table, chunk.full
+        ids = plain_ids(chunk_ids(table, chunk.id_column, chunk.first_row))
+        col = table.column(chunk.columns[0]).combine_chunks()
         offsets = col.offsets.to_numpy()
         flat = col.values.to_numpy(zero_copy_only=False).astype(np.int64)
         sessions = [flat[a:b] for a, b in zip(offsets[:-1], offsets[1:])]

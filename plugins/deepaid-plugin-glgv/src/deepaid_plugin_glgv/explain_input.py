@@ -20,7 +20,7 @@ import numpy as np
 from deepaid_plugin_glgv.edge_list import malformed_lines, parse_edge_lines
 from deepaid_plugin_glgv.graph import KINDS, AuthGraph
 from deepaid_sdk.explain.chunk import chunk_ids, plain_ids
-from deepaid_sdk.explain.inputs import STAGED_NAME, ExplainInput, Staged
+from deepaid_sdk.explain.inputs import STAGED_NAME, Chunk, ExplainInput, Staged
 from deepaid_sdk.explain.records import records_table
 from deepaid_sdk.explain.sources import LINE_COLUMN, Source
 from deepaid_sdk.interpreter import Interpreter
@@ -179,24 +179,15 @@ class EdgeListInput(ExplainInput):
             )
 
     # -- the records -------------------------------------------------------------------------------
-    def explain(
-        self,
-        interpreter: Interpreter,
-        table: Any,
-        columns: Sequence[str],
-        *,
-        id_column: str | None,
-        first_row: int = 0,
-        full: bool = False,
-        context_rows: int = 0,
-    ) -> Any:
-        """The records of the edges of ``table``: one batch through the interpreter, names in ``details``."""
+    def to_records(self, interpreter: Interpreter, chunk: Chunk) -> Any:
+        """The records of the edges of the chunk: one batch through the interpreter, names in ``details``."""
         graph: AuthGraph = interpreter.adapter.graph  # type: ignore[attr-defined]
-        ids = plain_ids(chunk_ids(table, id_column, first_row))
-        names = np.stack([_endpoint_names(table, c, ids) for c in columns], axis=1)
+        table = chunk.table
+        ids = plain_ids(chunk_ids(table, chunk.id_column, chunk.first_row))
+        names = np.stack([_endpoint_names(table, c, ids) for c in chunk.columns], axis=1)
         batch = interpreter.interpret_batch(self.node_ids(graph, names, ids))
         batch = attrs.evolve(batch, feature_names=list(ENDPOINTS))
-        return records_table(ids, batch.records(full=full), edge_record_details(graph, batch))
+        return records_table(ids, batch.records(full=chunk.full), edge_record_details(graph, batch))
 
     def node_ids(self, graph: AuthGraph, names: np.ndarray, ids: np.ndarray) -> np.ndarray:
         """``[B, 2]`` node ids of endpoint ``names``; unknown names are a ValueError naming records and nodes."""
