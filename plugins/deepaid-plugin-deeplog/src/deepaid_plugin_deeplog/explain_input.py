@@ -30,7 +30,7 @@ import numpy as np
 from deepaid_plugin_deeplog.edits import SessionBatch
 from deepaid_plugin_deeplog.parsing import HDFS_BLOCK_ID, PAD_KEY, UNKNOWN_KEY, LogKeyParser
 from deepaid_sdk.explain.inputs import STAGED_NAME, Chunk, ExplainInput, Staged
-from deepaid_sdk.explain.records import records_table
+from deepaid_sdk.explain.records import RECORD_COLUMNS, records_table
 from deepaid_sdk.explain.sources import LINE_COLUMN, Source, feature_matrix, sequence_columns
 from deepaid_sdk.progress import progress, progress_enabled
 
@@ -275,20 +275,7 @@ def session_records(batch: SessionBatch, *, full: bool = False) -> tuple[dict[st
     ``details`` hold what an analyst reads beside the record: each edit with its templates and the
     flags it fixes, and the flagged positions before and after.
     """
-    out: dict[str, list[Any]] = {
-        name: []
-        for name in (
-            "score",
-            "reference_score",
-            "threshold",
-            "alert",
-            "flipped",
-            "changed",
-            "anomaly_values",
-            "reference_values",
-            "steps",
-        )
-    }
+    out: dict[str, list[Any]] = {name: [] for name in RECORD_COLUMNS if name != "id"}  # the core's record
     if full:
         out["reference"] = []
     details = []
