@@ -224,7 +224,7 @@ def search_outcomes(
     *,
     invariance_rows: int,
 ) -> list[Outcome]:
-    from deepaid_sdk import testing
+    from deepaid_sdk import component_checks as testing
 
     if example is not None and example.check is not None:
         kwargs = example.check
@@ -251,7 +251,7 @@ def search_outcomes(
 def constraint_outcomes(
     constraint: Constraint, name: str, example: Example | None, case: Callable[[], SyntheticCase], **_: Any
 ) -> list[Outcome]:
-    from deepaid_sdk import testing
+    from deepaid_sdk import component_checks as testing
 
     if example is not None and example.check is not None:
         kwargs = example.check
@@ -275,7 +275,7 @@ def constraint_outcomes(
 def distance_outcomes(
     distance: Distance, name: str, example: Example | None, case: Callable[[], SyntheticCase], **_: Any
 ) -> list[Outcome]:
-    from deepaid_sdk import testing
+    from deepaid_sdk import component_checks as testing
 
     if example is not None and example.check is not None:
         kwargs = example.check
@@ -295,7 +295,7 @@ def distance_outcomes(
 def adapter_outcomes(
     adapter: ModelAdapter, name: str, example: Example | None, case: Callable[[], SyntheticCase], **_: Any
 ) -> list[Outcome]:
-    from deepaid_sdk import testing
+    from deepaid_sdk import component_checks as testing
 
     kwargs = example.check if example is not None and example.check is not None else {"batch": case().anomalies}
     return [_run("check_adapter", lambda: testing.check_adapter(adapter, **kwargs), "on the example's batch")]

@@ -34,6 +34,12 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--input", required=True, metavar="FILE", help="rows to explain: .csv, .parquet or .jsonl")
     p.add_argument("--output", required=True, metavar="FILE", help="records: .jsonl or .parquet")
+    _add_detection_arguments(p)
+    _add_job_arguments(p)
+
+
+def _add_detection_arguments(p: Any) -> None:
+    """The threshold, the budget and how the input's columns are read."""
     threshold = p.add_mutually_exclusive_group()
     threshold.add_argument("--threshold", type=float, default=None, metavar="T", help="alert threshold")
     threshold.add_argument(
@@ -87,6 +93,10 @@ def add_parser(sub: Any) -> None:
         metavar="BYTES",
         help="bytes the CSV / JSON lines reader takes at once: at least the longest line (default 4 MiB)",
     )
+
+
+def _add_job_arguments(p: Any) -> None:
+    """How the job runs: records, resume, errors, engine, options, output."""
     p.add_argument("--full", action="store_true", help="add the whole reference to each record")
     p.add_argument(
         "--resume",

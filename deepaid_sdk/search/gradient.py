@@ -32,9 +32,8 @@ batch size (checked by ``deepaid_sdk.testing.check_search``).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, cast
+from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -42,7 +41,6 @@ from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_sdk.constraints import (
     Constraint,
     FidelityConstraint,
-    all_satisfied,
     changeable_mask,
     evaluate_all,
     max_changes,
@@ -55,16 +53,12 @@ from deepaid_sdk.results.data import InterpretationBatch
 from deepaid_sdk.search.base import ReferenceSearch, build_batch
 from deepaid_sdk.search.descent import Descent, descend, flat
 from deepaid_sdk.search.ranking import prune_and_rank
+from deepaid_sdk.search.starts import check_scale, keep_top, pick, settle_start
 from deepaid_sdk.target import MODES, TargetPolicy, margin_of, strict_bound
 
 STARTS = ("auto", "anomaly", "reconstruction", "both")
 TARGETS = MODES
 _flat = flat
-
-
-def _keep_top(score: Tensor, k: int) -> Tensor:
-    """``[B, N]`` bool mask of the k highest entries per row."""
-    return torch.zeros_like(score, dtype=torch.bool).scatter_(1, score.topk(k, dim=1).indices, True)
 
 
 class GradientSearch(ReferenceSearch):
@@ -138,7 +132,7 @@ class GradientSearch(ReferenceSearch):
             mode=target, quantile=check_finite_number(quantile, "quantile", minimum=0), fallback_share=margin
         )
         self.target, self.quantile, self.margin = target, self.policy.quantile, self.policy.fallback_share
-        self.scale = _check_scale(scale)
+        self.scale = check_scale(scale)
         self.chunk_rows = check_positive_int(chunk_rows, "chunk_rows")
         self.rec_rounds = check_positive_int(rec_rounds, "rec_rounds", minimum=0)
         self.keep_share = check_finite_number(keep_share, "keep_share", minimum=0)
@@ -281,7 +275,7 @@ class GradientSearch(ReferenceSearch):
             return None
         shape = anomalies.shape[1:]
         movable = changeable_mask(constraints, anomalies)
-        return self._settle_start(
+        return settle_start(
             adapter,
             anomalies,
             grad,
@@ -292,6 +286,7 @@ class GradientSearch(ReferenceSearch):
             lambda t: t.reshape(t.shape[0], *shape),
             constraints,
             strict,
+            self.rec_rounds,
         )
 
     def _descend_rows(
@@ -329,7 +324,7 @@ class GradientSearch(ReferenceSearch):
                 # |gradient| x |change| in input units (the stored gradients are in scale units),
                 # so the choice does not depend on the units the features are measured in.
                 effect = (dense.grad_sq.sqrt() / scale * (dense.best - a_r).abs()).masked_fill(~movable_r, -1.0)
-                supports.append(_keep_top(effect, k) & movable_r)
+                supports.append(keep_top(effect, k) & movable_r)
                 starts.append(torch.where(supports[-1], dense.best, a_r))
             else:
                 supports.append(movable_r)
@@ -354,54 +349,8 @@ class GradientSearch(ReferenceSearch):
             torch.cat([sparse.steps, torch.cat(first_phase)]),
             sparse.grad_sq,
         )
-        picked, picked_steps = self._pick(sparse, a_r, 2 * s, a_r.shape[0], adapter, distance, shaped)
+        picked, picked_steps = pick(sparse, a_r, 2 * s, a_r.shape[0], adapter, distance, shaped)
         return picked.to(a_r.dtype), picked_steps
-
-    def _settle_start(
-        self,
-        adapter: ModelAdapter,
-        anomalies: Tensor,
-        grad: Tensor,
-        rec: Tensor,
-        movable: Tensor,
-        k: int,
-        scale: Tensor,
-        shaped: Callable[[Tensor], Tensor],
-        constraints: list[Constraint],
-        bound: float,
-    ) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-        """The refined residual start, its support, the plain residual start, its support, and
-        whether the refined one needs no descent: every constraint holds and its score is at most
-        ``bound`` (the threshold minus its margin).
-
-        The support is DeepAID's effectiveness with the reconstruction as the change: the K
-        features with the largest |gradient of the score at the anomaly| (``grad``, taken once by
-        ``input_gradient``) x |reconstruction - anomaly| (the product is the same in any units). Where the detector
-        spreads one cause's error over correlated features, the gradient tells the cause from the
-        features it drags along, which the residual alone cannot. The values are then refined
-        ``rec_rounds`` times by reconstructing the start itself on its support (an anomaly's
-        reconstruction is pulled towards the anomaly). The plain residual start (largest
-        residuals in ``scale`` units, reconstruction values) stays a candidate of rows that
-        descend: with K below the number of causes it can score lower.
-        """
-        a = _flat(anomalies)
-        with torch.no_grad():
-            effect = (_flat(grad).abs() * (rec - a).abs()).nan_to_num(0.0).masked_fill(~movable, -1.0)
-            support = _keep_top(effect, k) & movable
-            start = torch.where(support, rec, a)
-            for _ in range(self.rec_rounds):
-                again = _flat(cast(Tensor, adapter.reconstruct(shaped(start)))).to(a.dtype)  # rec: it reconstructs
-                start = torch.where(support, again, a)
-            start = _flat(project_all(constraints, shaped(start), anomalies))
-            plain_support = _keep_top(((rec - a).abs() / scale).masked_fill(~movable, -1.0), k) & movable
-            plain = _flat(project_all(constraints, shaped(torch.where(plain_support, rec, a)), anomalies))
-            others = [c for c in constraints if not isinstance(c, FidelityConstraint)]
-            ok = all_satisfied(others, shaped(start), anomalies) & (adapter.score(shaped(start)) <= bound)
-            # Where the effectiveness start is not normal but the plain residual one is, that one serves.
-            plain_ok = ~ok & all_satisfied(others, shaped(plain), anomalies) & (adapter.score(shaped(plain)) <= bound)
-            start = torch.where(plain_ok[:, None], plain, start)
-            support = torch.where(plain_ok[:, None], plain_support, support)
-        return start, support, plain, plain_support, ok | plain_ok
 
     def _noisy(self, a: Tensor, movable: Tensor, scale: Tensor) -> Tensor:
         if self.init_noise == 0:
@@ -435,41 +384,3 @@ class GradientSearch(ReferenceSearch):
             optimizer=self.optimizer,
             per_row=per_row,
         )
-
-    @staticmethod
-    def _pick(
-        result: Descent,
-        a: Tensor,
-        s: int,
-        b: int,
-        adapter: ModelAdapter,
-        distance: Distance,
-        shaped: Callable[[Tensor], Tensor],
-    ) -> tuple[Tensor, Tensor]:
-        """Per row, among its starts: a finished reference nearest the anomaly, else the lowest score."""
-        if s == 1:
-            return result.best, result.steps
-        with torch.no_grad():
-            dist = distance(shaped(result.best), shaped(a.repeat(s, 1))).reshape(s, b)
-            score = adapter.score(shaped(result.best)).reshape(s, b)
-            fin = result.done.reshape(s, b)
-            # Finished rows rank by distance; unfinished ones come after all finished, by score.
-            key = torch.where(fin, dist, dist.new_full((), float("inf")))
-            choice = torch.where(fin.any(dim=0), key.argmin(dim=0), score.argmin(dim=0))
-            rows = choice * b + torch.arange(b, device=a.device)
-        return result.best[rows], result.steps[rows]
-
-
-def _check_scale(scale: Any) -> Tensor | None:
-    """Per-feature units as a 1-d float tensor of positive finite values, or None."""
-    if scale is None:
-        return None
-    try:
-        t = torch.as_tensor(np.asarray(scale, dtype=np.float64)).flatten()
-    except (TypeError, ValueError):
-        raise TypeError(
-            f"scale: expected an array of positive numbers, one per feature; got {type(scale).__name__}"
-        ) from None
-    if t.numel() == 0 or not bool(torch.isfinite(t).all()) or bool((t <= 0).any()):
-        raise ValueError("scale: expected positive finite values, one per feature (e.g. each feature's std)")
-    return t

@@ -199,6 +199,30 @@ def _threshold_and_margin(
     return None if eps is None else check_finite_number(eps, "eps")
 
 
+def _modes(
+    adapter: ModelAdapter, score: str | None, steps: str | None, normal: Any, min_context: int | None
+) -> tuple[ModelAdapter, str, str]:
+    """What is scored (the last step or every step) and what may change, checked against the adapter; the
+    adapter is the all-steps twin where every step is scored."""
+    if score is None:
+        score = "all" if isinstance(adapter, AllStepsAdapter) else "last"
+    if score not in SCORE_MODES:
+        raise ValueError(f"score: expected one of {SCORE_MODES}; got {score!r}")
+    if score == "last" and isinstance(adapter, AllStepsAdapter):
+        raise ValueError(
+            "score: the model is an AllStepsAdapter, which scores every step; got score='last' "
+            "(pass its LSTMPredictorAdapter instead)"
+        )
+    if steps is None:
+        steps = "all" if score == "all" else "last"
+    if score == "all":
+        adapter = _all_steps_adapter(adapter, normal, min_context)
+    elif min_context is not None:
+        raise ValueError(f"min_context: only used with score='all'; got {min_context!r} with score={score!r}")
+    assert adapter.sample_shape is not None  # windows [W + 1, D]: checked above or set by the adapter
+    return adapter, score, steps
+
+
 def multits_interpreter(
     model: Any,
     *,
@@ -244,23 +268,10 @@ def multits_interpreter(
     :param box, integer, frozen: per-feature constraints (features ``d`` in ``[0, D)``).
     """
     adapter = _window_adapter(model, window, features, rnn_backward)
-    if score is None:
-        score = "all" if isinstance(adapter, AllStepsAdapter) else "last"
-    if score not in SCORE_MODES:
-        raise ValueError(f"score: expected one of {SCORE_MODES}; got {score!r}")
-    if score == "last" and isinstance(adapter, AllStepsAdapter):
-        raise ValueError(
-            "score: the model is an AllStepsAdapter, which scores every step; got score='last' "
-            "(pass its LSTMPredictorAdapter instead)"
-        )
-    if steps is None:
-        steps = "all" if score == "all" else "last"
-    if score == "all":
-        adapter = _all_steps_adapter(adapter, normal, min_context)
-    elif min_context is not None:
-        raise ValueError(f"min_context: only used with score='all'; got {min_context!r} with score={score!r}")
-    assert adapter.sample_shape is not None  # windows [W + 1, D]: checked above or set by the adapter
-    w, d = adapter.sample_shape[0] - 1, adapter.sample_shape[1]
+    adapter, score, steps = _modes(adapter, score, steps, normal, min_context)
+    shape = adapter.sample_shape
+    assert shape is not None  # _window_adapter checked it is [W + 1, D]
+    w, d = shape[0] - 1, shape[1]
     eps = _threshold_and_margin(adapter, threshold, normal, percentile, eps, w)
     options = window_constraints(w, d, steps=steps, box=box, integer=integer, frozen=frozen)
     if steps == "last" and isinstance(adapter, LSTMPredictorAdapter):

@@ -1,0 +1,109 @@
+"""The gradient search's residual starts and its choice among candidate references.
+
+A residual start changes the K features whose change does most for the score (|gradient| x
+|reconstruction - anomaly|) to the reconstruction's values; ``pick`` keeps, per row, the finished
+candidate nearest the anomaly, else the lowest-scoring one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, cast
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from deepaid_sdk.constraints import Constraint, FidelityConstraint, all_satisfied, project_all
+from deepaid_sdk.distances import Distance
+from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_sdk.search.descent import Descent, flat
+
+
+def keep_top(score: Tensor, k: int) -> Tensor:
+    """``[B, N]`` bool mask of the k highest entries per row."""
+    return torch.zeros_like(score, dtype=torch.bool).scatter_(1, score.topk(k, dim=1).indices, True)
+
+
+def settle_start(
+    adapter: ModelAdapter,
+    anomalies: Tensor,
+    grad: Tensor,
+    rec: Tensor,
+    movable: Tensor,
+    k: int,
+    scale: Tensor,
+    shaped: Callable[[Tensor], Tensor],
+    constraints: list[Constraint],
+    bound: float,
+    rec_rounds: int,
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The refined residual start, its support, the plain residual start, its support, and
+    whether the refined one needs no descent: every constraint holds and its score is at most
+    ``bound`` (the threshold minus its margin).
+
+    The support is DeepAID's effectiveness with the reconstruction as the change: the K
+    features with the largest |gradient of the score at the anomaly| (``grad``, taken once by
+    ``input_gradient``) x |reconstruction - anomaly| (the product is the same in any units). Where the detector
+    spreads one cause's error over correlated features, the gradient tells the cause from the
+    features it drags along, which the residual alone cannot. The values are then refined
+    ``rec_rounds`` times by reconstructing the start itself on its support (an anomaly's
+    reconstruction is pulled towards the anomaly). The plain residual start (largest
+    residuals in ``scale`` units, reconstruction values) stays a candidate of rows that
+    descend: with K below the number of causes it can score lower.
+    """
+    a = flat(anomalies)
+    with torch.no_grad():
+        effect = (flat(grad).abs() * (rec - a).abs()).nan_to_num(0.0).masked_fill(~movable, -1.0)
+        support = keep_top(effect, k) & movable
+        start = torch.where(support, rec, a)
+        for _ in range(rec_rounds):
+            again = flat(cast(Tensor, adapter.reconstruct(shaped(start)))).to(a.dtype)  # rec: it reconstructs
+            start = torch.where(support, again, a)
+        start = flat(project_all(constraints, shaped(start), anomalies))
+        plain_support = keep_top(((rec - a).abs() / scale).masked_fill(~movable, -1.0), k) & movable
+        plain = flat(project_all(constraints, shaped(torch.where(plain_support, rec, a)), anomalies))
+        others = [c for c in constraints if not isinstance(c, FidelityConstraint)]
+        ok = all_satisfied(others, shaped(start), anomalies) & (adapter.score(shaped(start)) <= bound)
+        # Where the effectiveness start is not normal but the plain residual one is, that one serves.
+        plain_ok = ~ok & all_satisfied(others, shaped(plain), anomalies) & (adapter.score(shaped(plain)) <= bound)
+        start = torch.where(plain_ok[:, None], plain, start)
+        support = torch.where(plain_ok[:, None], plain_support, support)
+    return start, support, plain, plain_support, ok | plain_ok
+
+
+def pick(
+    result: Descent,
+    a: Tensor,
+    s: int,
+    b: int,
+    adapter: ModelAdapter,
+    distance: Distance,
+    shaped: Callable[[Tensor], Tensor],
+) -> tuple[Tensor, Tensor]:
+    """Per row, among its starts: a finished reference nearest the anomaly, else the lowest score."""
+    if s == 1:
+        return result.best, result.steps
+    with torch.no_grad():
+        dist = distance(shaped(result.best), shaped(a.repeat(s, 1))).reshape(s, b)
+        score = adapter.score(shaped(result.best)).reshape(s, b)
+        fin = result.done.reshape(s, b)
+        # Finished rows rank by distance; unfinished ones come after all finished, by score.
+        key = torch.where(fin, dist, dist.new_full((), float("inf")))
+        choice = torch.where(fin.any(dim=0), key.argmin(dim=0), score.argmin(dim=0))
+        rows = choice * b + torch.arange(b, device=a.device)
+    return result.best[rows], result.steps[rows]
+
+
+def check_scale(scale: Any) -> Tensor | None:
+    """Per-feature units as a 1-d float tensor of positive finite values, or None."""
+    if scale is None:
+        return None
+    try:
+        t = torch.as_tensor(np.asarray(scale, dtype=np.float64)).flatten()
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"scale: expected an array of positive numbers, one per feature; got {type(scale).__name__}"
+        ) from None
+    if t.numel() == 0 or not bool(torch.isfinite(t).all()) or bool((t <= 0).any()):
+        raise ValueError("scale: expected positive finite values, one per feature (e.g. each feature's std)")
+    return t
