@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +28,24 @@ from deepaid_sdk.checks import check_device
 
 DEFAULT_N = 5000
 K = 3
+
+
+def _agreement(log: Any, records: list[dict[str, Any]], direct: Any) -> tuple[str, ...]:
+    """How the job's records fare (flips, first edit at the planted change) and whether they equal the
+    in-memory search's."""
+    truth = {b: i for i, b in enumerate(log.block_ids)}
+    alerts = [r for r in records if r["alert"]]
+    planted = [r for r in alerts if log.labels[truth[r["id"]]] and r["changed"]]
+    at_plant = [
+        int(r["details"]["changes"][0]["position"]) in log.planted_positions(truth[r["id"]]).tolist() for r in planted
+    ]
+    same = all(r["changed"] == [edit_name(e) for e in ranked_edits(d)] for r, d in zip(records, direct))
+    return (
+        f"alerts {len(alerts)} of {len(records)} sessions; flipped {np.mean([r['flipped'] for r in alerts]):.3f} "
+        f"of alerts; first edit at the planted change {np.mean(at_plant):.3f} of {len(planted)} planted alerts",
+        f"file job records equal the in-memory search: {same}",
+        f"load average at the end: {os.getloadavg()[0]:.2f}",
+    )
 
 
 def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None) -> BenchmarkReport:
@@ -70,13 +89,7 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
     direct = interp.interpret_sessions(list(sessions.keys))
     search_s = time.perf_counter() - started
 
-    truth = {b: i for i, b in enumerate(log.block_ids)}
-    alerts = [r for r in records if r["alert"]]
-    planted = [r for r in alerts if log.labels[truth[r["id"]]] and r["changed"]]
-    at_plant = [
-        int(r["details"]["changes"][0]["position"]) in log.planted_positions(truth[r["id"]]).tolist() for r in planted
-    ]
-    same = all(r["changed"] == [edit_name(e) for e in ranked_edits(d)] for r, d in zip(records, direct))
+    notes = _agreement(log, records, direct)
     rows = (
         (
             "deepaid explain (file job)",
@@ -94,12 +107,6 @@ def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.P
             round(len(direct) / search_s, 1),
             round(search_s, 2),
         ),
-    )
-    notes = (
-        f"alerts {len(alerts)} of {len(records)} sessions; flipped {np.mean([r['flipped'] for r in alerts]):.3f} "
-        f"of alerts; first edit at the planted change {np.mean(at_plant):.3f} of {len(planted)} planted alerts",
-        f"file job records equal the in-memory search: {same}",
-        f"load average at the end: {os.getloadavg()[0]:.2f}",
     )
     return BenchmarkReport(
         name="deeplog-files",

@@ -210,6 +210,66 @@ def _explainer(make: Callable[[int], Interpreter]) -> Callable[[np.ndarray, int]
     return lambda anomalies, seed: make(seed).interpret_batch(anomalies)
 
 
+def _metrics_table(
+    explainers: dict[str, Any], alerts: np.ndarray, planted: np.ndarray, truth: np.ndarray, graph: AuthGraph, seed: int
+) -> str:
+    """Graph metrics of every method on all alerts, and its planted-endpoint recall@2, as a table."""
+    rows = []
+    for name, explain in explainers.items():
+        batch = explain(alerts, seed)
+        m = graph_metrics(batch)
+        planted_batch = explain(alerts[planted], seed) if planted.any() else None
+        recall = precision_recall_at_k(planted_batch, truth, k=2)[1] if planted_batch is not None else float("nan")
+        kept = float(np.mean(batch.references[:, 0] == batch.anomalies[:, 0]))
+        rows.append(
+            (
+                name,
+                len(batch),
+                round(m["normal"], 4),
+                m["median_hops"],
+                round(m["mean_hops"], 3),
+                round(m["within_2"], 4),
+                round(kept, 4),
+                round(m["embedding_distance"], 4),
+                round(recall, 4),
+                round(m["ms_per_alert"], 3),
+            )
+        )
+    columns = (
+        "method",
+        "alerts",
+        "normal",
+        "median hops",
+        "mean hops",
+        "normal within 2 hops",
+        "account kept",
+        "embedding dist",
+        "planted endpoint recall@2",
+        "ms/alert",
+    )
+    return format_table(columns, rows, title="graph metrics, all alerts (planted and benign):")
+
+
+def _scale_notes(seed: int) -> list[str]:
+    """The scale figures: the 1M-edge graph's build time and the depth-3 search time per alert."""
+    s = scale_figures(seed=seed)
+    notes = []
+    notes.append(f"scale: {s['edges']:,} edges / {s['nodes']:,} nodes built in {s['build_s']:.1f}s (target < 60s)")
+    for regime, label in (
+        ("typical", "typical (threshold at the edges' 90th score percentile)"),
+        ("worst", "worst case (no edge normal: full depth-3 expansion)"),
+    ):
+        r = s[regime]
+        notes.append(
+            f"scale: depth-3 search per anomaly ({r['queries']} alerts), {label}: "
+            f"median {r['median_s'] * 1000:.1f} ms, "
+            f"max {r['max_s'] * 1000:.1f} ms (target < 1000 ms); candidates scored median "
+            f"{r['median_candidates']:.0f}, max {r['max_candidates']:,}"
+        )
+    notes.append("scale: random embeddings and classifier weights of width 32 (no training on the 1M graph)")
+    return notes
+
+
 def run(
     n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None, *, scale: bool = True
 ) -> BenchmarkReport:
@@ -245,41 +305,9 @@ def run(
         NearestNormalEdgeBaseline.name: _explainer(baseline),
         **baseline_explainers(adapter, 2, kind="graph"),
     }
-    rows, truth = [], np.zeros((int(planted.sum()), 2), dtype=bool)
+    truth = np.zeros((int(planted.sum()), 2), dtype=bool)
     truth[:, 1] = True  # the planted out-of-habit endpoint is each chain event's destination
-    for name, explain in explainers.items():
-        batch = explain(alerts, seed)
-        m = graph_metrics(batch)
-        planted_batch = explain(alerts[planted], seed) if planted.any() else None
-        recall = precision_recall_at_k(planted_batch, truth, k=2)[1] if planted_batch is not None else float("nan")
-        kept = float(np.mean(batch.references[:, 0] == batch.anomalies[:, 0]))
-        rows.append(
-            (
-                name,
-                len(batch),
-                round(m["normal"], 4),
-                m["median_hops"],
-                round(m["mean_hops"], 3),
-                round(m["within_2"], 4),
-                round(kept, 4),
-                round(m["embedding_distance"], 4),
-                round(recall, 4),
-                round(m["ms_per_alert"], 3),
-            )
-        )
-    columns = (
-        "method",
-        "alerts",
-        "normal",
-        "median hops",
-        "mean hops",
-        "normal within 2 hops",
-        "account kept",
-        "embedding dist",
-        "planted endpoint recall@2",
-        "ms/alert",
-    )
-    notes = [format_table(columns, rows, title="graph metrics, all alerts (planted and benign):")]
+    notes = [_metrics_table(explainers, alerts, planted, truth, graph, seed)]
     setup = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
@@ -291,20 +319,7 @@ def run(
         "seed": seed,
     }
     if scale:
-        s = scale_figures(seed=seed)
-        notes.append(f"scale: {s['edges']:,} edges / {s['nodes']:,} nodes built in {s['build_s']:.1f}s (target < 60s)")
-        for regime, label in (
-            ("typical", "typical (threshold at the edges' 90th score percentile)"),
-            ("worst", "worst case (no edge normal: full depth-3 expansion)"),
-        ):
-            r = s[regime]
-            notes.append(
-                f"scale: depth-3 search per anomaly ({r['queries']} alerts), {label}: "
-                f"median {r['median_s'] * 1000:.1f} ms, "
-                f"max {r['max_s'] * 1000:.1f} ms (target < 1000 ms); candidates scored median "
-                f"{r['median_candidates']:.0f}, max {r['max_candidates']:,}"
-            )
-        notes.append("scale: random embeddings and classifier weights of width 32 (no training on the 1M graph)")
+        notes += _scale_notes(seed)
     case = BenchmarkCase(
         name="glgv-enterprise",
         anomalies=alerts[planted],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pathlib
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -16,6 +17,38 @@ from deepaid_plugin_kitsune.names import feature_names
 from deepaid_plugin_kitsune.preset import KitsuneInterpreter
 from deepaid_plugin_kitsune.synthetic import demo_frames, traffic_features, write_pcap
 from deepaid_sdk.evaluation import conciseness, label_flip_rate, precision_recall_at_k
+
+
+def _packets_to_features(out_dir: pathlib.Path, packets: int, seed: int, names: list[str]) -> None:
+    """A synthetic capture written with dpkt, read back, 115 statistics per packet (AfterImage)."""
+    started = time.perf_counter()
+    pcap = write_pcap(out_dir / "kitsune-demo.pcap", demo_frames(packets, seed=seed))
+    features = pcap_features(pcap)
+    print(
+        f"AfterImage: {features.shape[0]} packets of {pcap} -> {features.shape[1]} features "
+        f"in {time.perf_counter() - started:.2f} s"
+    )
+    last = features[-1]
+    print("  last packet: " + ", ".join(f"{names[i]}={last[i]:.4g}" for i in (0, 30, 33, 35, 75, 80)))
+
+
+def _plots(
+    out_dir: pathlib.Path, batch: Any, idx: np.ndarray, top: int, interp: KitsuneInterpreter, normal: np.ndarray
+) -> None:
+    """The top alerts' bar charts and the heat map of all (matplotlib is the optional 'plot' extra)."""
+    try:
+        from deepaid_sdk.results.plotting import plot_heatmap, plot_interpretation
+
+        paths = [
+            plot_interpretation(batch[j], out_dir / f"kitsune-alert-{idx[j]}.png", interp.feature_names)
+            for j in range(min(top, len(idx)))
+        ]
+        # KitNET reads raw features: per-feature colours (normal standard deviations) keep a feature in
+        # bytes from washing out one in packets; rows are named by the alerts' ids.
+        paths.append(plot_heatmap(batch, out_dir / "kitsune-heatmap.png", interp.feature_names, ids=idx, normal=normal))
+        print("plots: " + ", ".join(str(p) for p in paths))
+    except ImportError as exc:
+        print(f"plots skipped: {exc}")
 
 
 def run(
@@ -32,16 +65,7 @@ def run(
     out_dir.mkdir(parents=True, exist_ok=True)
     names = feature_names()
 
-    # 1. Packets to features: a synthetic capture written with dpkt, read back, 115 statistics per packet.
-    started = time.perf_counter()
-    pcap = write_pcap(out_dir / "kitsune-demo.pcap", demo_frames(packets, seed=seed))
-    features = pcap_features(pcap)
-    print(
-        f"AfterImage: {features.shape[0]} packets of {pcap} -> {features.shape[1]} features "
-        f"in {time.perf_counter() - started:.2f} s"
-    )
-    last = features[-1]
-    print("  last packet: " + ", ".join(f"{names[i]}={last[i]:.4g}" for i in (0, 30, 33, 35, 75, 80)))
+    _packets_to_features(out_dir, packets, seed, names)
 
     # 2. KitNET on synthetic traffic features with planted anomalies.
     data = traffic_features(n_normal, n_anomalies, seed=seed)
@@ -83,20 +107,5 @@ def run(
         f"features changed {conciseness(batch):.2f} on average"
     )
 
-    # 4. Plots (matplotlib is the optional 'plot' extra).
-    try:
-        from deepaid_sdk.results.plotting import plot_heatmap, plot_interpretation
-
-        paths = [
-            plot_interpretation(batch[j], out_dir / f"kitsune-alert-{idx[j]}.png", interp.feature_names)
-            for j in range(min(top, len(idx)))
-        ]
-        # KitNET reads raw features: per-feature colours (normal standard deviations) keep a feature in
-        # bytes from washing out one in packets; rows are named by the alerts' ids.
-        paths.append(
-            plot_heatmap(batch, out_dir / "kitsune-heatmap.png", interp.feature_names, ids=idx, normal=data.normal)
-        )
-        print("plots: " + ", ".join(str(p) for p in paths))
-    except ImportError as exc:
-        print(f"plots skipped: {exc}")
+    _plots(out_dir, batch, idx, top, interp, data.normal)
     return 0

@@ -34,6 +34,21 @@ from deepaid_sdk.distill import Distiller, IntervalStates, as_alerts, retraining
 from deepaid_sdk.results.views import format_table
 
 
+def _print_rules(text: str, labelled: int, out_dir: pathlib.Path) -> None:
+    """The first two rules of each verdict (all of them are in ``distill-rules.txt``)."""
+    lines = text.splitlines()
+    print(f"\nRules from {labelled} labelled alerts (first two per verdict; all in {out_dir / 'distill-rules.txt'}):")
+    shown: dict[str, int] = {}
+    current = ""
+    for line in lines[1:]:
+        if not line.startswith("  "):
+            current = line
+            print(line)
+        elif shown.setdefault(current, 0) < 2:
+            shown[current] += 1
+            print(line[:160] + (" ..." if len(line) > 160 else ""))
+
+
 def run(out_dir: pathlib.Path, *, per_kind: int = 40, seed: int = 0, show: int = 14) -> int:
     """The Distiller workflow end to end on KitNET alerts; writes the rules and the triaged queue."""
     out_dir = pathlib.Path(out_dir)
@@ -54,20 +69,7 @@ def run(out_dir: pathlib.Path, *, per_kind: int = 40, seed: int = 0, show: int =
     (out_dir / "distill-rules.json").write_text(distiller.to_json())
     text = distiller.to_text()
     (out_dir / "distill-rules.txt").write_text(text + "\n")
-    lines = text.splitlines()
-    print(
-        f"\nRules from {int(train.sum())} labelled alerts (first two per verdict; all in "
-        f"{out_dir / 'distill-rules.txt'}):"
-    )
-    shown: dict[str, int] = {}
-    current = ""
-    for line in lines[1:]:
-        if not line.startswith("  "):
-            current = line
-            print(line)
-        elif shown.setdefault(current, 0) < 2:
-            shown[current] += 1
-            print(line[:160] + (" ..." if len(line) > 160 else ""))
+    _print_rules(text, int(train.sum()), out_dir)
 
     queue = np.flatnonzero(~train)
     triage = distiller.triage([alerts[i] for i in queue])
