@@ -28,7 +28,7 @@ from torch import Tensor
 
 from deepaid_plugin_glgv.adapters import EdgeAdapter, LinkClassifier
 from deepaid_plugin_glgv.detector import GLGV
-from deepaid_plugin_glgv.graph import AuthGraph
+from deepaid_plugin_glgv.graph import KINDS, AuthGraph
 from deepaid_plugin_glgv.search import edge_details, orient
 from deepaid_plugin_glgv.synthetic import enterprise
 from deepaid_sdk.bench.case import BenchmarkCase
@@ -90,8 +90,8 @@ class NearestNormalEdgeBaseline(ReferenceSearch):
         cand, cand_feats = graph.edges[keep], feats[torch.as_tensor(keep, device=adapter.device)]
         anom = anomalies.cpu().numpy()
         kinds = graph.kinds.astype(np.int64)
-        cand_sig = np.sort(kinds[cand], axis=1) @ np.array([3, 1])
-        anom_sig = np.sort(kinds[anom], axis=1) @ np.array([3, 1])
+        cand_sig = np.sort(kinds[cand], axis=1) @ np.array([len(KINDS), 1])
+        anom_sig = np.sort(kinds[anom], axis=1) @ np.array([len(KINDS), 1])
         cand_keys, anom_keys = graph.edge_keys(cand), graph.edge_keys(anom)
         query = adapter.edge_features(anomalies)
         best = np.full(anom.shape[0], -1, dtype=np.int64)

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from deepaid_plugin_glgv.adapters import EdgeAdapter, LinkClassifier
 from deepaid_plugin_glgv.embeddings import embed_graph
-from deepaid_plugin_glgv.graph import AuthGraph
+from deepaid_plugin_glgv.graph import KINDS, AuthGraph
 from deepaid_sdk.checks import check_finite_number, check_positive_int
 from deepaid_sdk.training import train_minibatches
 
@@ -33,7 +33,7 @@ def sample_non_edges(graph: AuthGraph, n: int, *, seed: int = 0) -> np.ndarray:
         raise ValueError("graph: has no edges to sample non-edges from")
     rng = np.random.default_rng(check_positive_int(seed, "seed", minimum=0))
     by_kind = np.argsort(graph.kinds, kind="stable")
-    count = np.bincount(graph.kinds, minlength=3)
+    count = np.bincount(graph.kinds, minlength=len(KINDS))
     offset = np.concatenate([[0], np.cumsum(count)[:-1]])
     known = np.sort(graph.edge_keys(graph.edges))
     found: list[np.ndarray] = []

@@ -1,10 +1,15 @@
 """``deepaid explain glgv``: files of alert edges, explained by a saved GL-GV detector and its graph.
 
 The detector is two files: ``--model`` (what ``GLGV.save`` wrote: embeddings, link classifier and
-threshold, a weights-only state dict) and ``--option graph=FILE`` (the ``time src dst`` edge list it
-was trained on, which fixes the node ids of the embeddings). The input is a table of edges (columns
-``src`` and ``dst``, or the two named by ``--columns``) or a ``.txt``/``.log`` edge list in the graph's
-own format, staged once to Parquet so that its records are numbered by line, resume and run on Ray.
+threshold, a weights-only state dict) and ``--option graph=FILE`` (the edge list it was trained on,
+``time src dst``, ``src dst time`` or ``src dst`` lines, which fixes the node ids of the embeddings). The
+input is a table of edges (columns ``src`` and ``dst``, or the two named by ``--columns``) or a
+``.txt``/``.log`` edge list (any of those orders), staged once to Parquet so that its records are
+numbered by line, resume and run on Ray. Each file's column order is detected from its first event line
+unless declared (``--option order=...`` for the input, ``--option graph_order=...`` for the graph).
+An edge with an endpoint the training graph does not hold is reported, not refused: its record has
+``alert`` true, no score (the detector has no embedding for the node) and ``details.status``
+``"unseen-node"`` with the nodes and the reason.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Any, Iterator, Sequence
 import attrs
 import numpy as np
 
-from deepaid_plugin_glgv.edge_list import malformed_lines, parse_edge_lines
+from deepaid_plugin_glgv.edge_list import check_order, malformed_lines, parse_edge_lines
 from deepaid_plugin_glgv.graph import KINDS, AuthGraph
 from deepaid_sdk.explain.chunk import chunk_ids, plain_ids
 from deepaid_sdk.explain.inputs import STAGED_NAME, Chunk, ExplainInput, Staged
@@ -38,15 +43,18 @@ _DELIMITERS = {"\\t": "\t", "tab": "\t"}
 class EdgeListInput(ExplainInput):
     """One record per login edge ``(src, dst)``, explained by the nearest edge the detector judges normal.
 
-    Options: ``graph`` (required: the training edge list) and ``delimiter`` (of the edge-list fields;
-    default any whitespace, or commas for a ``.csv`` graph). The threshold is the detector's own
-    (``--threshold`` overrides it); ``--normal`` rows are refused. An endpoint that is not a node of the
-    training graph is a ValueError naming the records and nodes: the detector has no embedding for it.
+    Options: ``graph`` (required: the training edge list), ``delimiter`` (of the edge-list fields;
+    default any whitespace, or commas for a ``.csv`` graph), ``order`` and ``graph_order`` (the column
+    order of a text input and of the graph: ``time src dst``, ``src dst time`` or ``src dst``; default
+    detected from the first event line, an ambiguous line is an error asking for the option). The
+    threshold is the detector's own (``--threshold`` overrides it); ``--normal`` rows are refused. An
+    endpoint that is not a node of the training graph gets a record with ``details.status``
+    ``"unseen-node"`` (no score: the detector has no embedding for it), not an error.
     """
 
     name = "glgv"
     reads_lines = True  # 'time src dst' edge lists
-    options = ("graph", "delimiter")
+    options = ("graph", "delimiter", "order", "graph_order")
     accepts_normal = False
     unit = "edge"
 
@@ -71,11 +79,13 @@ class EdgeListInput(ExplainInput):
             )
         self.graph_path = pathlib.Path(graph)
         self.delimiter = _DELIMITERS.get(delimiter, delimiter) if delimiter is not None else None
+        self.order = check_order(self.config.get("order"))
+        self.graph_order = check_order(self.config.get("graph_order"))
 
     # -- the detector ------------------------------------------------------------------------------
     def load_graph(self) -> AuthGraph:
         """The training graph from ``--option graph``: node names, ids and edges of the detector."""
-        return AuthGraph.from_edge_list(self.graph_path, delimiter=self.delimiter)
+        return AuthGraph.from_edge_list(self.graph_path, delimiter=self.delimiter, order=self.graph_order)
 
     def load_model(self, spec: Any) -> Any:
         """The ``GLGV`` of ``--model`` (the weights-only state dict ``GLGV.save`` wrote) on the training graph.
@@ -132,7 +142,7 @@ class EdgeListInput(ExplainInput):
         if names == [LINE_COLUMN]:  # a .txt/.log file: ``stage`` parses it
             if columns:
                 raise ValueError(
-                    f"columns: a text edge list ('time src dst' lines) has no columns to choose; "
+                    f"columns: a text edge list (src dst lines, with or without a time) has no columns to choose; "
                     f"--columns is for tables; got {list(columns)}"
                 )
             if id_column is not None:
@@ -165,7 +175,7 @@ class EdgeListInput(ExplainInput):
             return None
         target = pathlib.Path(folder) / STAGED_NAME
         if not target.is_file():  # a resumed job reuses the file its first run staged
-            stage_edge_list(source.path, target, self.delimiter, quiet=quiet)
+            stage_edge_list(source.path, target, self.delimiter, quiet=quiet, order=self.order)
         return Staged(target, ENDPOINTS, LINE_COLUMN)
 
     def start(self, interpreter: Interpreter, source: Source, columns: list[str]) -> None:
@@ -180,29 +190,73 @@ class EdgeListInput(ExplainInput):
 
     # -- the records -------------------------------------------------------------------------------
     def to_records(self, interpreter: Interpreter, chunk: Chunk) -> Any:
-        """The records of the edges of the chunk: one batch through the interpreter, names in ``details``."""
+        """The records of the edges of the chunk: one batch through the interpreter, names in ``details``;
+        edges touching a node the training graph lacks get an ``unseen-node`` record instead."""
         graph: AuthGraph = interpreter.adapter.graph  # type: ignore[attr-defined]
         table = chunk.table
         ids = plain_ids(chunk_ids(table, chunk.id_column, chunk.first_row))
         names = np.stack([_endpoint_names(table, c, ids) for c in chunk.columns], axis=1)
-        batch = interpreter.interpret_batch(self.node_ids(graph, names, ids))
-        batch = attrs.evolve(batch, feature_names=list(ENDPOINTS))
-        return records_table(ids, batch.records(full=chunk.full), edge_record_details(graph, batch))
+        pos, known = self.node_ids(graph, names)
+        seen = known.all(axis=1)
+        if seen.all():
+            batch = attrs.evolve(interpreter.interpret_batch(pos), feature_names=list(ENDPOINTS))
+            return records_table(ids, batch.records(full=chunk.full), edge_record_details(graph, batch))
+        records, details = unseen_records(names, known, float(interpreter.adapter.threshold), chunk.full)
+        if seen.any():
+            batch = attrs.evolve(interpreter.interpret_batch(pos[seen]), feature_names=list(ENDPOINTS))
+            rows = np.flatnonzero(seen)
+            for column, values in batch.records(full=chunk.full).items():
+                for row, value in zip(rows.tolist(), values):
+                    records[column][row] = value
+            for row, entry in zip(rows.tolist(), edge_record_details(graph, batch)):
+                details[row] = entry
+        return records_table(ids, records, details)
 
-    def node_ids(self, graph: AuthGraph, names: np.ndarray, ids: np.ndarray) -> np.ndarray:
-        """``[B, 2]`` node ids of endpoint ``names``; unknown names are a ValueError naming records and nodes."""
+    def node_ids(self, graph: AuthGraph, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``[B, 2]`` node ids of endpoint ``names`` and whether each is a node of the graph (ids of
+        unknown names are meaningless)."""
         pos = np.minimum(np.searchsorted(graph.names, names), graph.num_nodes - 1)
-        known = graph.names[pos] == names
-        if not known.all():
-            rows = np.flatnonzero(~known.all(axis=1))
-            unknown = list(dict.fromkeys(names[~known].tolist()))
-            raise ValueError(
-                f"input: records {ids[rows[:10]].tolist()}{' ...' if rows.size > 10 else ''} name "
-                f"{len(unknown)} node(s) not in the training graph {str(self.graph_path)!r}: "
-                f"{unknown[:10]}{' ...' if len(unknown) > 10 else ''}; the detector has no embedding "
-                "for them"
-            )
-        return pos.astype(np.int64)
+        return pos.astype(np.int64), graph.names[pos] == names
+
+
+#: ``details.status`` of a record: explained (an alert searched), normal (no alert), unseen-node.
+STATUSES = ("explained", "normal", "unseen-node")
+
+
+def unseen_records(
+    names: np.ndarray, known: np.ndarray, threshold: float, full: bool
+) -> tuple[dict[str, list[Any]], list[dict[str, Any]]]:
+    """Column-wise records and details of every row as an ``unseen-node`` record (rows with both
+    endpoints known are overwritten by the caller): an alert without a score or a reference."""
+    n = names.shape[0]
+    records: dict[str, list[Any]] = {
+        "score": [None] * n,
+        "reference_score": [None] * n,
+        "threshold": [threshold] * n,
+        "alert": [True] * n,
+        "flipped": [False] * n,
+        "changed": [[] for _ in range(n)],
+        "anomaly_values": [[] for _ in range(n)],
+        "reference_values": [[] for _ in range(n)],
+        "steps": [0] * n,
+    }
+    if full:
+        records["reference"] = [None] * n
+    details = []
+    for row in range(n):  # result assembly: one small dict per record
+        unseen = [str(x) for x, ok in zip(names[row].tolist(), known[row].tolist()) if not ok]
+        details.append(
+            {
+                "status": "unseen-node",
+                "anomaly_edge": names[row].tolist(),
+                "unseen_nodes": list(dict.fromkeys(unseen)),
+                "reason": "no training edge touches these nodes, so the detector has no embedding to score "
+                "the login with; a login of a new account or to a new host is new by itself",
+                "found": False,
+                "judged_normal": False,
+            }
+        )
+    return records, details
 
 
 def edge_record_details(graph: AuthGraph, batch: Any) -> list[dict[str, Any]]:
@@ -219,6 +273,7 @@ def edge_record_details(graph: AuthGraph, batch: Any) -> list[dict[str, Any]]:
     out = []
     for i, searched in enumerate(found):  # result assembly: one small dict per record
         entry: dict[str, Any] = {
+            "status": "explained" if bool(batch.alerts[i]) else "normal",
             "anomaly_edge": a_names[i],
             "reference_edge": r_names[i],
             "anomaly_kinds": a_kinds[i],
@@ -241,8 +296,12 @@ def stage_edge_list(
     *,
     quiet: bool = True,
     lines_per_chunk: int = STAGE_LINES,
+    order: str | None = None,
 ) -> int:
-    """Parse the ``time src dst`` lines of ``path`` into ``target`` (Parquet: ``line``, ``src``, ``dst``).
+    """Parse the edge-list lines of ``path`` into ``target`` (Parquet: ``line``, ``src``, ``dst``).
+
+    ``order`` is the column order (see ``edge_list``); None detects it from the first event line and
+    keeps it for the whole file.
 
     ``line`` is the 1-based line number in the file (blank and ``#`` lines are skipped, so it is not the
     row number). Memory holds one chunk of lines; every malformed line is counted and the first ten
@@ -262,7 +321,7 @@ def stage_edge_list(
             progress(desc="reading edges", unit="line", quiet=quiet) as bar,
         ):
             for first, lines in _line_chunks(handle, lines_per_chunk):
-                numbers, _, src, dst, wrong = parse_edge_lines(lines, delimiter, first=first)
+                numbers, _, src, dst, wrong, order = parse_edge_lines(lines, delimiter, first=first, order=order)
                 n_bad += len(wrong)
                 bad += wrong[: max(0, 10 - len(bad))]
                 if not n_bad and numbers.size:
@@ -270,7 +329,7 @@ def stage_edge_list(
                 edges += int(numbers.size)
                 bar.update(len(lines))
         if n_bad:
-            raise ValueError(f"input: {str(path)!r}: {malformed_lines(bad, n_bad)}")
+            raise ValueError(f"input: {str(path)!r}: {malformed_lines(bad, n_bad, order)}")
         if not edges:
             raise ValueError(f"input: {str(path)!r} holds no edge (every line blank or a '#' comment)")
         os.replace(tmp, target)

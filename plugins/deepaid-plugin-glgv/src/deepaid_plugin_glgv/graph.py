@@ -15,29 +15,52 @@ import attrs
 import networkx as nx
 import numpy as np
 
-from deepaid_plugin_glgv.edge_list import read_edge_list
+from deepaid_plugin_glgv.edge_list import read_edge_list, read_edge_list_with_order  # noqa: F401  # re-exported
 
 #: Node kinds of an authentication graph, in the order of their integer codes.
-KINDS: tuple[str, ...] = ("user", "host", "service")
+KINDS: tuple[str, ...] = ("user", "host", "service", "machine", "anonymous")
 
 NodeKind = Mapping[str, str] | Callable[[str], str] | None
 
+#: Well-known Windows principals (the part before ``@``, upper case) that are not a person's account.
+SERVICE_PRINCIPALS = frozenset({"SYSTEM", "LOCAL SERVICE", "NETWORK SERVICE"})
+ANONYMOUS_PRINCIPALS = frozenset({"ANONYMOUS LOGON", "ANONYMOUS"})
+
 
 def default_node_kind(name: str) -> str:
-    """``user`` for names starting with ``U``, ``service`` for ``S``, ``host`` otherwise (LANL-style names)."""
-    head = name[:1].upper()
-    return "user" if head == "U" else "service" if head == "S" else "host"
+    """The kind of a LANL-style node name (see ``KINDS``).
+
+    Names with ``@`` are accounts ``principal@domain``: ``C123$@DOM1`` (``$``: a computer's own
+    account) is ``machine``; ``SYSTEM``, ``LOCAL SERVICE`` and ``NETWORK SERVICE`` are ``service``
+    (system and service principals); ``ANONYMOUS LOGON`` is ``anonymous``; any other account
+    (``U123@DOM1``, ``Administrator@DOM1``) is ``user``. Names without ``@``: ``U...`` is ``user``,
+    ``S...`` ``service`` (the synthetic enterprise's services), ``ANONYMOUS LOGON`` ``anonymous``,
+    anything else (``C123``, ``?``) ``host``. Pass ``node_kind=`` (a mapping or a callable) for
+    other naming schemes.
+    """
+    principal, at, _ = name.partition("@")
+    head = principal.strip().upper()
+    if head in ANONYMOUS_PRINCIPALS:
+        return "anonymous"
+    if at:
+        if head.endswith("$"):
+            return "machine"
+        return "service" if head in SERVICE_PRINCIPALS else "user"
+    first = head[:1]
+    return "user" if first == "U" else "service" if first == "S" else "host"
 
 
 def _kind_codes(names: np.ndarray, node_kind: NodeKind) -> np.ndarray:
     """Integer kind code of every node name."""
     if node_kind is None:
-        heads = np.char.upper(names.astype("<U1"))
-        return np.where(heads == "U", 0, np.where(heads == "S", 2, 1)).astype(np.int8)
-    if isinstance(node_kind, Mapping):
+        kinds = [default_node_kind(n) for n in names.tolist()]
+    elif isinstance(node_kind, Mapping):
         missing = [str(n) for n in names if n not in node_kind]
         if missing:
-            raise ValueError(f"node_kind: no kind given for nodes {missing[:10]}{' ...' if len(missing) > 10 else ''}")
+            raise ValueError(
+                f"node_kind: no kind given for nodes {missing[:10]}{' ...' if len(missing) > 10 else ''} "
+                "(a mapping names every node; a callable can fall back on default_node_kind)"
+            )
         kinds = [node_kind[n] for n in names]
     elif callable(node_kind):
         kinds = [node_kind(str(n)) for n in names]
@@ -88,6 +111,8 @@ class AuthGraph:
     """The same graph in networkx: integer nodes with ``name`` and ``kind``; edges with ``count``."""
     index: dict[str, int] = attrs.field(factory=dict, repr=False)
     """Node name -> id."""
+    edge_order: str | None = None
+    """The column order of the edge list it was read from (declared or detected), None otherwise."""
 
     @classmethod
     def from_events(cls, events: Iterable[tuple[Any, Any, Any]], *, node_kind: NodeKind = None) -> AuthGraph:
@@ -103,10 +128,22 @@ class AuthGraph:
 
     @classmethod
     def from_edge_list(
-        cls, source: str | os.PathLike[str] | Iterable[str], *, delimiter: str | None = None, node_kind: NodeKind = None
+        cls,
+        source: str | os.PathLike[str] | Iterable[str],
+        *,
+        delimiter: str | None = None,
+        order: str | None = None,
+        node_kind: NodeKind = None,
     ) -> AuthGraph:
-        """Build from a text edge list (``time src dst`` per line); see ``read_edge_list``."""
-        return cls.from_arrays(*read_edge_list(source, delimiter=delimiter), node_kind=node_kind)
+        """Build from a text edge list (``time src dst``, ``src dst time`` or ``src dst`` per line).
+
+        ``order`` declares the columns; None detects them from the first event line (see
+        ``read_edge_list``); the order read is kept in ``edge_order``.
+        """
+        *events, found = read_edge_list_with_order(source, delimiter=delimiter, order=order)
+        graph = cls.from_arrays(*events, node_kind=node_kind)
+        graph.edge_order = found
+        return graph
 
     @classmethod
     def from_arrays(cls, time: Any, src: Any, dst: Any, *, node_kind: NodeKind = None) -> AuthGraph:
@@ -220,7 +257,7 @@ class AuthGraph:
         return self.names[np.asarray(ids, dtype=np.int64).reshape(-1)].tolist()
 
     def kind_names(self, ids: Any) -> list[str]:
-        """Kinds (``user``/``host``/``service``) of node ids, as a flat list."""
+        """Kinds (names in ``KINDS``) of node ids, as a flat list."""
         return np.asarray(KINDS)[self.kinds[np.asarray(ids, dtype=np.int64).reshape(-1)]].tolist()
 
     def edge_keys(self, pairs: np.ndarray) -> np.ndarray:
@@ -298,4 +335,5 @@ class AuthGraph:
     def describe(self) -> dict[str, Any]:
         """Sizes, for reports."""
         per_kind = np.bincount(self.kinds, minlength=len(KINDS))
-        return {"nodes": self.num_nodes, "edges": self.num_edges, **{f"{k}s": int(c) for k, c in zip(KINDS, per_kind)}}
+        counts = {f"{k}s": int(c) for k, c in zip(KINDS, per_kind) if c or k in KINDS[:3]}
+        return {"nodes": self.num_nodes, "edges": self.num_edges, **counts}
