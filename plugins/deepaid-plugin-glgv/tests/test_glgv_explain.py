@@ -276,6 +276,7 @@ def test_an_alerts_ideal_embedding_does_not_depend_on_its_batch(files):
     alerts = adapter.prepare(pairs[det.score_edges(pairs) > det.threshold])
     features = adapter.edge_features(alerts)
     search = GraphReferenceSearch()
-    together, _ = search.ideal_features(adapter, features, margin=0.0, lam=0.01)
+    together, _, mode = search.ideal_features(adapter, features, margin=0.0, lam=0.01)
+    assert mode == "gradient"
     alone = [search.ideal_features(adapter, features[i : i + 1], margin=0.0, lam=0.01)[0] for i in range(3)]
     np.testing.assert_allclose(torch.cat(alone).numpy(), together[:3].numpy(), rtol=1e-4, atol=1e-6)

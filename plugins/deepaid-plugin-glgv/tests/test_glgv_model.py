@@ -119,9 +119,13 @@ def test_user_embeddings_and_classifiers_are_adapted_and_checked(tiny):
         EdgeAdapter(graph, emb[:10], cosine_link)
     with pytest.raises(ValueError, match="embeddings: the classifier cannot score edge features of width 8"):
         EdgeAdapter(graph, emb, torch.nn.Sequential(torch.nn.Linear(4, 1), torch.nn.Flatten(0)))
-    with pytest.raises(ValueError, match=r"classifier: expected one probability per edge of shape"):
+    with pytest.raises(
+        ValueError, match=r"classifier: expected one probability P\(edge\) per edge .* of shape \[2\]; got \[2, 8\]"
+    ):
         EdgeAdapter(graph, emb, lambda f: f)
-    with pytest.raises(TypeError, match="classifier: expected a callable"):
+    with pytest.raises(
+        TypeError, match="classifier: expected a torch callable .* or a fitted binary estimator with predict_proba"
+    ):
         EdgeAdapter(graph, emb, "logistic")
 
 

@@ -112,7 +112,7 @@ def test_ideal_embedding_is_judged_normal(setup):
     adapter = det.adapter()
     search = GraphReferenceSearch(target="ideal")
     feats = adapter.edge_features(adapter.prepare(alerts))
-    ideal, ok = search.ideal_features(adapter, feats, margin=0.0, lam=0.01)
+    ideal, ok, _ = search.ideal_features(adapter, feats, margin=0.0, lam=0.01)
     assert ok.all()
     assert bool((adapter.score_features(ideal) <= det.threshold + 1e-6).all())
     result = search.search(adapter, alerts, [FidelityConstraint()])

@@ -1,8 +1,11 @@
 """The edge adapter: a login edge ``(src, dst)`` scored as ``1 - P(edge)`` by a link classifier.
 
 Edge features are the Hadamard product of the two node embeddings. The classifier is any
-callable on ``[B, D]`` edge features returning ``P(edge)`` in ``[0, 1]`` — our
-``LinkClassifier`` or the user's own, with the user's own embeddings.
+callable on ``[B, D]`` edge features returning ``P(edge)`` in ``[0, 1]`` (our ``LinkClassifier`` or
+the user's own, a torch tensor or a numpy array), or a fitted estimator with ``predict_proba``
+(scikit-learn; see ``classifiers`` for when it gets an exact torch twin). Embeddings are a matrix in
+the graph's node order, or keyed by node name (``KeyedEmbeddings``, a ``{name: vector}`` mapping, a
+pandas DataFrame indexed by name), which the adapter puts in the graph's order.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from deepaid_plugin_glgv.classifiers import link_classifier
+from deepaid_plugin_glgv.embeddings import KeyedEmbeddings
 from deepaid_plugin_glgv.graph import AuthGraph
 from deepaid_sdk.checks import check_output
 from deepaid_sdk.model.adapters import ModelAdapter, model_device
@@ -54,7 +59,14 @@ def _as_embeddings(value: Any, num_nodes: int) -> Tensor:
 
 
 class EdgeAdapter(ModelAdapter):
-    """GL-GV edge scorer: a sample is ``[src, dst]`` node ids; score = 1 - P(edge) from the classifier."""
+    """GL-GV edge scorer: a sample is ``[src, dst]`` node ids; score = 1 - P(edge) from the classifier.
+
+    :param embeddings: ``[N, D]`` in the order of ``graph.names``, or keyed by node name
+        (``KeyedEmbeddings``, ``{name: vector}``, a DataFrame indexed by name; names the graph
+        lacks are counted in ``describe()["unused_embeddings"]``).
+    :param classifier: a torch callable on edge features, or a fitted estimator with
+        ``predict_proba`` (``classifier_route`` says how it is scored: see ``classifiers``).
+    """
 
     sample_shape = (2,)
     input_dtype = torch.int64
@@ -71,9 +83,19 @@ class EdgeAdapter(ModelAdapter):
     ) -> None:
         if not isinstance(graph, AuthGraph):
             raise TypeError(f"graph: expected an AuthGraph; got {type(graph).__name__}")
-        if not callable(classifier):
-            raise TypeError(f"classifier: expected a callable on edge features [B, D]; got {type(classifier).__name__}")
-        emb = _as_embeddings(embeddings, graph.num_nodes)
+        keyed = KeyedEmbeddings.of(embeddings)
+        #: Embedded node names the graph does not hold (keyed embeddings only).
+        self.unused_embeddings = 0
+        if keyed is not None:
+            rows, self.unused_embeddings = keyed.aligned(graph.names)
+            emb = _as_embeddings(rows, graph.num_nodes)
+        else:
+            emb = _as_embeddings(embeddings, graph.num_nodes)
+        check = graph.edges[:: max(1, -(-graph.num_edges // 4096))]
+        check_features = emb[check[:, 0]] * emb[check[:, 1]]
+        classifier, route = link_classifier(classifier, check_features)
+        #: How the classifier is scored: ``torch``, a torch twin of an estimator, or its ``predict_proba``.
+        self.classifier_route = route
         has_params = isinstance(classifier, nn.Module) and any(True for _ in classifier.parameters())
         device = model_device(classifier, device, "classifier") if device is not None or has_params else emb.device
         super().__init__(threshold, eps=eps, device=device)
@@ -130,8 +152,22 @@ class EdgeAdapter(ModelAdapter):
         return emb.index_select(0, x[:, 0].contiguous()) * emb.index_select(0, x[:, 1].contiguous())
 
     def edge_probability(self, features: Tensor) -> Tensor:
-        """``[B]`` P(edge) of edge features, from one classifier call."""
-        return check_output(self.classifier(features), (features.shape[0],), "classifier", "one probability per edge")
+        """``[B]`` P(edge) of edge features, from one classifier call (a numpy result is taken as a tensor
+        without gradient; ``[B, 1]`` as ``[B]``)."""
+        out = self.classifier(features)
+        if isinstance(out, (np.ndarray, list)):
+            out = torch.as_tensor(np.asarray(out, dtype=np.float32), device=features.device)
+        if isinstance(out, Tensor) and out.ndim == 2 and out.shape[0] == features.shape[0]:
+            if out.shape[1] == 1:
+                out = out[:, 0]
+            elif out.shape[1] == 2:
+                raise ValueError(
+                    f"classifier: returned two columns per edge {list(out.shape)} (as predict_proba does); expected "
+                    "P(edge) [B]: return that column, or pass the fitted estimator itself (it has predict_proba)"
+                )
+        return check_output(
+            out, (features.shape[0],), "classifier", "one probability P(edge) per edge (a tensor or numpy array)"
+        )
 
     def score_features(self, features: Tensor) -> Tensor:
         """``[B]`` anomaly scores ``1 - P(edge)`` of edge features (differentiable)."""
@@ -171,4 +207,6 @@ class EdgeAdapter(ModelAdapter):
             "dim": self.dim,
             "nodes": self.graph.num_nodes,
             "classifier": type(self.classifier).__name__,
+            "classifier_route": self.classifier_route,
+            "unused_embeddings": self.unused_embeddings,
         }

@@ -2,12 +2,15 @@
 
 Walks are taken for every start node at once on the CSR adjacency (one numpy step per walk
 position); the skip-gram pairs of every window offset are formed by slicing the walk matrix.
+Embeddings made elsewhere come in keyed by node name (``KeyedEmbeddings``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Mapping
 
+import attrs
 import numpy as np
 import torch
 from torch import Tensor
@@ -144,3 +147,86 @@ def embed_graph(
         seed=seed,
         device=device,
     )
+
+
+@attrs.frozen(eq=False)
+class KeyedEmbeddings:
+    """Node embeddings keyed by node name: ``vectors[i]`` is the embedding of ``names[i]``.
+
+    Build it with ``from_files`` (a ``.npy`` matrix and a text file of node names, one per line, in the
+    matrix's row order), ``from_mapping`` (``{name: vector}``) or ``from_frame`` (a pandas DataFrame
+    indexed by name, one column per dimension). ``EdgeAdapter`` takes any of these (or the mapping or
+    DataFrame directly) and puts the rows in the graph's node order itself.
+    """
+
+    names: np.ndarray
+    """``[M]`` node names (unique)."""
+    vectors: np.ndarray
+    """``[M, D]`` float32 embeddings."""
+
+    def __attrs_post_init__(self) -> None:
+        names, vectors = np.asarray(self.names).reshape(-1).astype(str), np.asarray(self.vectors)
+        if vectors.ndim != 2 or vectors.shape[1] == 0:
+            raise ValueError(f"embeddings: expected a [N, D] matrix with D >= 1; got shape {list(vectors.shape)}")
+        if names.size != vectors.shape[0]:
+            raise ValueError(
+                f"embeddings: {names.size} node names for {vectors.shape[0]} vectors; expected one name per row"
+            )
+        unique, counts = np.unique(names, return_counts=True)
+        if (counts > 1).any():
+            raise ValueError(f"embeddings: node names given twice: {unique[counts > 1][:10].tolist()}")
+        object.__setattr__(self, "names", names)
+        object.__setattr__(self, "vectors", vectors.astype(np.float32))
+
+    @classmethod
+    def from_files(cls, vectors: str | os.PathLike[str], nodes: str | os.PathLike[str]) -> KeyedEmbeddings:
+        """A ``.npy`` matrix ``[N, D]`` (``np.save``; read without pickle) and its node names, one per line."""
+        matrix = np.load(vectors, allow_pickle=False)
+        with open(nodes, encoding="utf-8") as handle:
+            names = [line.rstrip("\r\n") for line in handle]
+        while names and not names[-1]:
+            names.pop()
+        return cls(np.asarray(names, dtype=str), matrix)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[Any, Any]) -> KeyedEmbeddings:
+        """``{node name: vector}``; every vector of one width."""
+        if not mapping:
+            raise ValueError("embeddings: the mapping holds no node")
+        widths = {np.shape(v) for v in mapping.values()}
+        if len(widths) != 1:
+            raise ValueError(f"embeddings: vectors of different shapes {sorted(widths)[:5]}; expected one width D")
+        return cls(
+            np.asarray([str(k) for k in mapping], dtype=str), np.stack([np.asarray(v) for v in mapping.values()])
+        )
+
+    @classmethod
+    def from_frame(cls, frame: Any) -> KeyedEmbeddings:
+        """A pandas DataFrame indexed by node name, one numeric column per dimension."""
+        return cls(np.asarray(frame.index, dtype=str), frame.to_numpy(dtype=np.float64))
+
+    @classmethod
+    def of(cls, value: Any) -> KeyedEmbeddings | None:
+        """``value`` as keyed embeddings where it is keyed (this class, a mapping, a DataFrame), else None."""
+        if isinstance(value, KeyedEmbeddings):
+            return value
+        if isinstance(value, Mapping):
+            return cls.from_mapping(value)
+        if hasattr(value, "index") and hasattr(value, "to_numpy") and hasattr(value, "columns"):
+            return cls.from_frame(value)
+        return None
+
+    def aligned(self, names: np.ndarray) -> tuple[np.ndarray, int]:
+        """``([N, D]`` rows in the order of the graph's ``names``, the number of embedded names the graph
+        lacks``)``; graph nodes without an embedding are a ValueError naming them."""
+        order = np.argsort(self.names)
+        sorted_names = self.names[order]
+        pos = np.minimum(np.searchsorted(sorted_names, names), sorted_names.size - 1)
+        found = sorted_names[pos] == names
+        if not found.all():
+            missing = names[~found]
+            raise ValueError(
+                f"embeddings: {missing.size} graph node(s) have no embedding: {missing[:10].tolist()}"
+                f"{' ...' if missing.size > 10 else ''} (every node with a training edge needs one)"
+            )
+        return self.vectors[order[pos]], int(self.names.size - names.size)

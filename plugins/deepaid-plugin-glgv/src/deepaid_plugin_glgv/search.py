@@ -5,7 +5,9 @@ Two stages, both on the whole batch of alerts:
 1. The ideal reference *embedding* e* of each alert's edge: the core's ``GradientSearch`` on
    edge features, with the classifier's score as a ``ScoreAdapter`` (fidelity + stability,
    optionally a K-sparse change). e* is where the alert's edge features would have to move to
-   be judged normal.
+   be judged normal. A classifier without a gradient (a scikit-learn estimator without a torch
+   twin, a numpy function) gets the core's gradient-free ``BlackboxSearch`` instead, its
+   candidate values from the features of the graph's edges judged normal (``ideal_search``).
 2. Best-first over the graph, outward from both endpoints of every alert at once, one hop
    level per step up to ``max_depth``. A level's candidate edges (all alerts together) are
    scored in one batched call (embedding gather + Hadamard + one classifier call); candidates
@@ -38,11 +40,17 @@ from deepaid_sdk.constraints import (
 )
 from deepaid_sdk.distances import Distance, L2Distance
 from deepaid_sdk.model.adapters import ModelAdapter, ScoreAdapter
+from deepaid_sdk.model.differentiable import PROBE_ROWS, gradient_problem
 from deepaid_sdk.results import InterpretationBatch
 from deepaid_sdk.search import ReferenceSearch, build_batch
+from deepaid_sdk.search.blackbox import BlackboxSearch
 from deepaid_sdk.search.gradient import GradientSearch
 
 TARGETS = ("ideal", "anomaly")
+#: How e* is found: ``gradient``, ``blackbox`` (gradient-free), ``auto`` (gradient where the score has one).
+IDEAL_SEARCHES = ("auto", "gradient", "blackbox")
+#: Normal edge features the gradient-free e* search draws its candidate values from, at most.
+IDEAL_NORMAL_ROWS = 2048
 #: Which endpoint of the alert a reference keeps when a normal edge allows it (position 0 is the
 #: source, the acting account; 1 the destination); ``"either"``: no preference.
 KEEP = {"source": 0, "destination": 1, "either": None}
@@ -79,6 +87,9 @@ class GraphReferenceSearch(ReferenceSearch):
         changes the account only when it has none; ``"destination"`` likewise for the
         destination; ``"either"``: no preference (the link model is symmetric, so either
         endpoint may change). A hard rule is the core's ``FrozenConstraint([0])`` instead.
+    :param ideal_search: how e* is found: ``"gradient"`` (the core gradient search), ``"blackbox"``
+        (the core gradient-free search, for classifiers without a gradient), ``"auto"`` (gradient
+        where the classifier's score has one on the alerts' edge features, else blackbox).
     :param ideal_steps: step budget of the gradient search for e*.
     :param ideal_lr: its step size, relative to the mean magnitude of the graph's edge features
         (``EdgeAdapter.feature_scale``: fixed by the detector, so a row's result is the same in any batch).
@@ -98,6 +109,7 @@ class GraphReferenceSearch(ReferenceSearch):
         target: str = "ideal",
         *,
         keep: str = "either",
+        ideal_search: str = "auto",
         ideal_steps: int = 100,
         ideal_lr: float = 0.1,
         ideal_k: int | None = None,
@@ -113,6 +125,9 @@ class GraphReferenceSearch(ReferenceSearch):
         if not isinstance(keep, str) or keep not in KEEP:
             raise ValueError(f"keep: expected one of {tuple(KEEP)}; got {keep!r}")
         self.keep = keep
+        if not isinstance(ideal_search, str) or ideal_search not in IDEAL_SEARCHES:
+            raise ValueError(f"ideal_search: expected one of {IDEAL_SEARCHES}; got {ideal_search!r}")
+        self.ideal_search = ideal_search
         self.ideal_steps = check_positive_int(ideal_steps, "ideal_steps")
         self.ideal_lr = check_finite_number(ideal_lr, "ideal_lr")
         if self.ideal_lr <= 0:
@@ -129,6 +144,7 @@ class GraphReferenceSearch(ReferenceSearch):
             "max_depth": self.max_depth,
             "target": self.target,
             "keep": self.keep,
+            "ideal_search": self.ideal_search,
             "ideal_steps": self.ideal_steps,
             "ideal_lr": self.ideal_lr,
             "ideal_k": self.ideal_k,
@@ -138,8 +154,8 @@ class GraphReferenceSearch(ReferenceSearch):
 
     def ideal_features(
         self, adapter: EdgeAdapter, features: Tensor, margin: float, lam: float
-    ) -> tuple[Tensor, np.ndarray]:
-        """e* ``[B, D]`` for edge features ``[B, D]`` and whether each is judged normal (core gradient search)."""
+    ) -> tuple[Tensor, np.ndarray, str]:
+        """e* ``[B, D]`` for edge features ``[B, D]``, whether each is judged normal, and the search used."""
         scorer = ScoreAdapter(
             adapter.score_features,
             threshold=adapter.threshold,
@@ -147,6 +163,18 @@ class GraphReferenceSearch(ReferenceSearch):
             sample_shape=(adapter.dim,),
             device=adapter.device,
         )
+        # probed on the graph's first edges, a property of the detector: never of the batch
+        with torch.no_grad():
+            probe = adapter.edge_features(torch.as_tensor(adapter.graph.edges[:PROBE_ROWS], device=adapter.device))
+        problem = None if self.ideal_search == "blackbox" else gradient_problem(scorer, probe)
+        if problem is not None and self.ideal_search == "gradient":
+            raise ValueError(
+                f"search='gradient': the link classifier ({adapter.classifier_route}) has no gradient with "
+                f"respect to the edge features ({problem}); use search='blackbox' (gradient-free) or 'auto'"
+            )
+        mode = "blackbox" if self.ideal_search == "blackbox" or problem is not None else "gradient"
+        if mode == "blackbox":
+            return (*self._ideal_blackbox(adapter, scorer, features, margin), mode)
         scale = adapter.feature_scale  # the detector's, not the batch's: a row's e* is the same in any batch
         search = GradientSearch(
             steps=self.ideal_steps,
@@ -157,6 +185,24 @@ class GraphReferenceSearch(ReferenceSearch):
             prune=self.ideal_k is not None,
         )
         constraints: list[Constraint] = [FidelityConstraint(eps=margin), StabilityConstraint(lam=lam)]
+        if self.ideal_k is not None and self.ideal_k < adapter.dim:
+            constraints.append(ConcisenessConstraint(self.ideal_k))
+        result = search.search(scorer, features, constraints, L2Distance())
+        return torch.as_tensor(result.references, device=adapter.device), result.flipped, mode
+
+    @torch.no_grad()
+    def _ideal_blackbox(
+        self, adapter: EdgeAdapter, scorer: ScoreAdapter, features: Tensor, margin: float
+    ) -> tuple[Tensor, np.ndarray]:
+        """e* by the core gradient-free search, candidate values from the graph's edges judged normal."""
+        edges = adapter.graph.edges
+        pool = torch.as_tensor(edges[:: max(1, -(-edges.shape[0] // (4 * IDEAL_NORMAL_ROWS)))], device=adapter.device)
+        pool_features = adapter.edge_features(pool)
+        normal = pool_features[adapter.score_features(pool_features) <= adapter.threshold - margin]
+        if normal.shape[0] == 0:  # no edge judged normal: the graph's edges still give typical values
+            normal = pool_features
+        search = BlackboxSearch(normal=normal[:: max(1, -(-normal.shape[0] // IDEAL_NORMAL_ROWS))], target=None)
+        constraints: list[Constraint] = [FidelityConstraint(eps=margin)]
         if self.ideal_k is not None and self.ideal_k < adapter.dim:
             constraints.append(ConcisenessConstraint(self.ideal_k))
         result = search.search(scorer, features, constraints, L2Distance())
@@ -179,9 +225,9 @@ class GraphReferenceSearch(ReferenceSearch):
         with torch.no_grad():
             features = adapter.edge_features(anomalies)
         if self.target == "ideal":
-            target, ideal_ok = self.ideal_features(adapter, features, margin, lam)
+            target, ideal_ok, ideal_mode = self.ideal_features(adapter, features, margin, lam)
         else:
-            target, ideal_ok = features, np.zeros(anomalies.shape[0], dtype=bool)
+            target, ideal_ok, ideal_mode = features, np.zeros(anomalies.shape[0], dtype=bool), "none"
         parts = [
             self._best_first(adapter, anomalies[lo : lo + self.group], target[lo : lo + self.group], margin, admissible)
             for lo in range(0, anomalies.shape[0], self.group)
@@ -215,7 +261,7 @@ class GraphReferenceSearch(ReferenceSearch):
             steps=found["levels"],
             started=started,
             method=self.name,
-            params={**self.describe(), "margin": margin, "lam": lam},
+            params={**self.describe(), "margin": margin, "lam": lam, "ideal_search_used": ideal_mode},
             details=details,
         )
         # The scores build_batch computed, copied into the (still unshared) detail dicts.
