@@ -4,7 +4,9 @@ Methods: ``deepaid`` (the ``glgv`` preset: the reference keeps the acting accoun
 account has an edge judged normal), ``deepaid-either-endpoint`` (``keep="either"``, the old
 default: either endpoint may change), ``deepaid-account-frozen`` (``frozen=[0]``: the account may
 never change), and the baseline ``nearest-normal-embedding`` (defined here; no graph search),
-plus any registered baseline for input kind ``graph``.
+plus any registered baseline for input kind ``graph``. Beside them, the path of a user's own artefacts
+(``bench_sklearn``): a scikit-learn ``LogisticRegression`` link classifier and embeddings saved as
+``.npy`` + node list, loaded by name, explained through its torch twin and through the blackbox search.
 
 Quality: a synthetic enterprise (``synthetic.enterprise``) with planted lateral movement, a
 GL-GV detector trained on its normal period (cached under ``.deepaid-cache/``), every alert of
@@ -27,6 +29,7 @@ import torch
 from torch import Tensor
 
 from deepaid_plugin_glgv.adapters import EdgeAdapter, LinkClassifier
+from deepaid_plugin_glgv.bench_sklearn import sklearn_path_notes
 from deepaid_plugin_glgv.detector import GLGV
 from deepaid_plugin_glgv.graph import KINDS, AuthGraph
 from deepaid_plugin_glgv.search import edge_details, orient
@@ -308,6 +311,7 @@ def run(
     truth = np.zeros((int(planted.sum()), 2), dtype=bool)
     truth[:, 1] = True  # the planted out-of-habit endpoint is each chain event's destination
     notes = [_metrics_table(explainers, alerts, planted, truth, graph, seed)]
+    notes += sklearn_path_notes(detector, ids, malicious, seed=seed, n=n)
     setup = {
         "machine": f"{platform.machine()} {os.cpu_count()} cpu, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
