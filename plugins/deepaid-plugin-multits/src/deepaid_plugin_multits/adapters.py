@@ -1,8 +1,12 @@
 """Adapter for next-vector predictors ``[B, W, D] -> [B, D]`` (any ``nn.Module`` with that signature).
 
 A sample is ``[W + 1, D]``: W context steps and the actual vector. The score is the RMSE between
-the prediction from the context and the actual vector; the reconstruction is the sample with its
-last row replaced by the prediction, which gives the search its reconstruction start.
+the model's prediction and the actual vector; the reconstruction is the sample with its last row
+replaced by the prediction, which gives the search its reconstruction start. What the model reads
+is ``input``: ``"context"`` (default) feeds it the W context steps ``x[:, :-1]`` (a forecaster);
+``"window"`` feeds it the whole sample ``x``, the actual vector included (models trained to
+reproduce the window's last step, such as the public 2021 multivariate LSTM). ``detect_input``
+tells them apart by checking each against the model's own scores.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ import contextlib
 import copy
 from typing import Any
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -23,6 +28,10 @@ from deepaid_sdk.model.rnn import rnn_gradients, rnn_train_mode  # noqa: F401  #
 #: ``train_rnn`` is ``deepaid_sdk.model.rnn.rnn_train_mode`` (thread-safe, dropout untouched); ``none``:
 #: the model handles it.
 RNN_BACKWARD = ("train_rnn", "none")
+#: What the model reads of a sample ``[W + 1, D]``: its W context steps, or the whole window.
+INPUTS = ("context", "window")
+#: Relative tolerance of ``detect_input``: an input mode matches when every checked score is within it.
+INPUT_RTOL = 1e-3
 
 
 class LSTMPredictorAdapter(ReconstructionAdapter):
@@ -34,6 +43,9 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
     :param rnn_backward: on CUDA, how gradients through cuDNN RNNs are obtained without touching
         dropout: ``"train_rnn"`` (train mode on the RNN modules only, dropout 0, restored after;
         see ``deepaid_sdk.model.rnn``), or ``"none"`` (the model handles it).
+    :param input: ``"context"``: the model reads ``x[:, :-1]`` (``[B, W, D]``, the steps before the
+        actual vector); ``"window"``: it reads the whole sample ``x`` (``[B, W + 1, D]``, the actual
+        vector included). ``detect_input`` finds it from the model's own scores.
     """
 
     def __init__(
@@ -46,7 +58,16 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         eps: float = 0.0,
         device: Any = None,
         rnn_backward: str = "train_rnn",
+        input: str = "context",
     ) -> None:
+        if input not in INPUTS:
+            raise ValueError(
+                f"input: expected one of {INPUTS} (what the model reads: the W context steps, or the whole "
+                f"window with the actual vector); got {input!r}"
+            )
+        #: What the model reads (``INPUTS``); ``input_detection`` says how it was settled.
+        self.input = input
+        self.input_detection = "given"
         if not isinstance(model, nn.Module):
             raise TypeError(f"model: expected an nn.Module mapping [B, W, D] to [B, D]; got {type(model).__name__}")
         if features is None:
@@ -88,6 +109,7 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
             min_context=min_context,
             device=self.device,
             rnn_backward=self.rnn_backward,
+            input=self.input,
         )
 
     def _call(self, fn: Any, x: Tensor) -> Tensor:
@@ -104,22 +126,31 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
         Its prediction is a constant of the search: computed without gradient, so no backward
         runs through the model (about half of a search step's cost). The scores are the same;
         only the gradient with respect to the W context rows, which such a search never uses,
-        is zero. Model, threshold and settings are shared at the time of the call.
+        is zero. Model, threshold and settings are shared at the time of the call. A model that reads
+        the whole window (``input="window"``) sees the actual vector the search changes: its
+        prediction is no constant, and the adapter itself is returned.
         """
+        if self.input == "window":
+            return self
         twin = copy.copy(self)
         twin.context_gradient = False
         return twin
 
+    def model_input(self, x: Tensor) -> Tensor:
+        """What the model reads of samples ``[B, W + 1, D]``: ``x[:, :-1]`` (``input="context"``) or ``x``."""
+        return x[:, :-1] if self.input == "context" else x
+
     def output(self, x: Tensor) -> Tensor:
-        """The model's prediction ``[B, D]`` from the sample's W context steps."""
+        """The model's prediction ``[B, D]`` of the actual vector (from what ``input`` says it reads)."""
         check_model_device(self.model, self.device)
-        out = self._call(self.model, x[:, :-1])
+        seen = self.model_input(x)
+        out = self._call(self.model, seen)
         expected = (x.shape[0], self.features)
         if not isinstance(out, Tensor) or tuple(out.shape) != expected:
             got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
             raise ValueError(
                 f"model: expected a prediction [B, D] = {list(expected)} from input "
-                f"[B, W, D] = {[x.shape[0], self.window, self.features]}; got {got}"
+                f"{list(seen.shape)} (input={self.input!r}); got {got}"
             )
         return out
 
@@ -168,6 +199,8 @@ class LSTMPredictorAdapter(ReconstructionAdapter):
             "window": self.window,
             "features": self.features,
             "rnn_backward": self.rnn_backward,
+            "input": self.input,
+            "input_detection": self.input_detection,
             "typical_score": self.typical_score,
             "context_gradient": self.context_gradient,
         }
@@ -209,8 +242,11 @@ class AllStepsAdapter(LSTMPredictorAdapter):
         eps: float = 0.0,
         device: Any = None,
         rnn_backward: str = "cudnn_off",
+        input: str = "context",
     ) -> None:
-        super().__init__(model, window, features, threshold, eps=eps, device=device, rnn_backward=rnn_backward)
+        super().__init__(
+            model, window, features, threshold, eps=eps, device=device, rnn_backward=rnn_backward, input=input
+        )
         self.min_context = check_positive_int(min_context, "min_context")
         if self.min_context > self.window:
             raise ValueError(f"min_context: expected at most W={self.window} context steps; got {self.min_context}")
@@ -226,15 +262,19 @@ class AllStepsAdapter(LSTMPredictorAdapter):
         """The scored steps ``[B, W + 1 - min_context, D]``."""
         return x[:, self.min_context :]
 
-    def _predict_all(self, context: Tensor) -> Tensor:
+    def _predict_all(self, seen: Tensor) -> Tensor:
+        # step t is predicted from rows < t (input="context") or rows <= t (input="window")
+        reach = 0 if self.input == "context" else 1
         steps = getattr(self.model, "predict_steps", None)
         if callable(steps):
-            return steps(context)[:, self.min_context - 1 :]
-        return torch.stack([self.model(context[:, :t]) for t in range(self.min_context, self.window + 1)], dim=1)
+            return steps(seen)[:, self.min_context - 1 + reach :]
+        prefixes = range(self.min_context + reach, self.window + 1 + reach)
+        return torch.stack([self.model(seen[:, :t]) for t in prefixes], dim=1)
 
     def output(self, x: Tensor) -> Tensor:
-        """Predictions ``[B, W + 1 - min_context, D]`` of the scored steps, each from the steps before it."""
-        out = self._call(self._predict_all, x[:, :-1])
+        """Predictions ``[B, W + 1 - min_context, D]`` of the scored steps, each from the steps before it
+        (with ``input="window"``: from the steps up to and including it)."""
+        out = self._call(self._predict_all, self.model_input(x))
         expected = (x.shape[0], self.scored_steps, self.features)
         if not isinstance(out, Tensor) or tuple(out.shape) != expected:
             got = list(out.shape) if isinstance(out, Tensor) else type(out).__name__
@@ -278,3 +318,54 @@ class AllStepsAdapter(LSTMPredictorAdapter):
             "min_context": self.min_context,
             "step_scale": None if self.step_scale is None else self.step_scale.tolist(),
         }
+
+
+def detect_input(
+    model: nn.Module,
+    window: int,
+    features: int | None,
+    samples: Tensor,
+    own_scores: Any,
+    *,
+    rnn_backward: str = "train_rnn",
+) -> tuple[str, str]:
+    """``(input, how it was found)``: which of ``INPUTS`` reproduces the model's own scores of ``samples``.
+
+    ``own_scores`` are the model's scores (the RMSE of its prediction of the last vector) of the
+    samples ``[N, W + 1, D]``, an array ``[N]``, or a callable on samples returning them. A mode
+    matches when every score is within ``INPUT_RTOL``; where neither does, a ValueError gives the
+    median ratio of each to the model's own (a score that is not this RMSE cannot be checked).
+    """
+    samples = samples[:256]
+    if callable(own_scores):
+        with torch.no_grad():
+            own = own_scores(samples)
+    else:
+        own = own_scores[: samples.shape[0]] if hasattr(own_scores, "__getitem__") else own_scores
+    theirs = torch.as_tensor(np.asarray(own.detach().cpu() if isinstance(own, Tensor) else own, dtype=np.float64))
+    theirs = theirs.reshape(-1)
+    if theirs.shape[0] != samples.shape[0]:
+        raise ValueError(
+            f"model_score: expected one score per normal sample ({samples.shape[0]} checked); got {theirs.shape[0]}"
+        )
+    ratios: dict[str, float] = {}
+    matched = []
+    for mode in INPUTS:
+        adapter = LSTMPredictorAdapter(model, window, features, rnn_backward=rnn_backward, input=mode)
+        with torch.no_grad():
+            ours = adapter.score(samples.to(adapter.device)).double().cpu()
+        close = torch.isclose(ours, theirs, rtol=INPUT_RTOL, atol=1e-9)
+        ratios[mode] = float(torch.median(ours / theirs.clamp_min(1e-12)))
+        if bool(close.all()):
+            matched.append(mode)
+    checked = f"on {samples.shape[0]} normal samples"
+    if not matched:
+        raise ValueError(
+            "model_score: neither input mode reproduces the model's own scores "
+            f"{checked} (median ratio ours/yours: context {ratios['context']:.3g}, window {ratios['window']:.3g}); "
+            "the score must be the RMSE of the prediction of each sample's last vector; pass input= "
+            f"{INPUTS} to choose without the check"
+        )
+    if len(matched) == 2:
+        return "context", f"detected: both input modes reproduce model_score {checked} (context taken)"
+    return matched[0], f"detected: input={matched[0]!r} reproduces model_score {checked}"

@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 from torch import nn
 
-from deepaid_plugin_multits.adapters import AllStepsAdapter, LSTMPredictorAdapter
+from deepaid_plugin_multits.adapters import INPUTS, AllStepsAdapter, LSTMPredictorAdapter, detect_input
 from deepaid_plugin_multits.windows import sliding_windows
 from deepaid_sdk.checks import as_tensor, check_finite_number
 from deepaid_sdk.constraint_specs import build_constraints, check_k
@@ -156,9 +157,52 @@ def _all_steps_adapter(adapter: ModelAdapter, normal: Any, min_context: int | No
     return twin
 
 
-def _window_adapter(model: Any, window: int | None, features: int | None, rnn_backward: str) -> ModelAdapter:
-    """``model`` as an adapter of windows ``[W + 1, D]``: an adapter as given (checked), or an LSTM wrapped."""
+def _input_mode(
+    model: nn.Module, window: int, features: int | None, rnn_backward: str, given: str | None, own: Any, normal: Any
+) -> tuple[str, str]:
+    """What the model reads (``INPUTS``) and how that was settled: given, or checked against ``own`` scores."""
+    if given is not None and given not in INPUTS:
+        raise ValueError(f"input: expected one of {INPUTS} or None (detect it with model_score=); got {given!r}")
+    if own is None:
+        return (given or "context"), ("given" if given else "default (no model_score= to check it against)")
+    if normal is not None:
+        samples = as_tensor(_samples(normal, window), "normal")
+    elif callable(own):
+        d = features if features is not None else getattr(model, "features", None)
+        if d is None:
+            raise ValueError("features: pass D, the number of features per step (the model has no .features)")
+        gen = torch.Generator().manual_seed(0)
+        samples = torch.randn(64, window + 1, int(d), generator=gen)
+    else:
+        raise ValueError(
+            "model_score: scores given as an array need normal= (the normal series or samples they score, in "
+            "the order of sliding_windows); or pass a callable on samples [B, W + 1, D]"
+        )
+    found, how = detect_input(model, window, features, samples.float(), own, rnn_backward=rnn_backward)
+    if given is not None and given != found:
+        raise ValueError(f"input: given {given!r}, but the model's own scores match input={found!r} ({how})")
+    return found, how
+
+
+def _window_adapter(
+    model: Any,
+    window: int | None,
+    features: int | None,
+    rnn_backward: str,
+    input: str | None = None,
+    model_score: Any = None,
+    normal: Any = None,
+) -> ModelAdapter:
+    """``model`` as an adapter of windows ``[W + 1, D]``: an adapter as given (checked), or an LSTM wrapped
+    (reading the context or the whole window: ``input``, or detected from ``model_score``)."""
     if isinstance(model, ModelAdapter):
+        if input is not None and getattr(model, "input", None) != input:
+            raise ValueError(
+                f"input: the adapter given reads {getattr(model, 'input', 'its own input')!r}; got input={input!r} "
+                "(set it on the adapter, or pass the model itself)"
+            )
+        if model_score is not None:
+            raise ValueError("model_score: checks the input mode of a model; pass the model itself, not an adapter")
         shape = model.sample_shape
         if shape is None or len(shape) != 2 or shape[0] < 2:
             raise ValueError(f"model: the adapter's samples must be windows [W + 1, D]; its sample_shape is {shape}")
@@ -167,8 +211,11 @@ def _window_adapter(model: Any, window: int | None, features: int | None, rnn_ba
         return model
     if isinstance(model, nn.Module):
         if window is None:
-            raise ValueError("window: give W, the number of context steps the model reads")
-        return LSTMPredictorAdapter(model, window, features, rnn_backward=rnn_backward)
+            raise ValueError("window: give W, the number of context steps before the actual vector")
+        mode, how = _input_mode(model, int(window), features, rnn_backward, input, model_score, normal)
+        adapter = LSTMPredictorAdapter(model, window, features, rnn_backward=rnn_backward, input=mode)
+        adapter.input_detection = how
+        return adapter
     raise TypeError(
         f"model: expected an LSTMPredictorAdapter or an nn.Module [B, W, D] -> [B, D]; got {type(model).__name__}"
     )
@@ -245,6 +292,8 @@ def multits_interpreter(
     search: Any = "gradient",
     search_options: dict[str, Any] | None = None,
     rnn_backward: str = "train_rnn",
+    input: str | None = None,
+    model_score: Any = None,
 ) -> Interpreter:
     """Explain alerts of a next-vector predictor: the closest window it accepts (last vector or any step).
 
@@ -266,8 +315,16 @@ def multits_interpreter(
         worse than the median normal sample (``threshold - typical_score``), so it looks normal
         rather than barely below the alarm; a number sets it; None keeps the adapter's.
     :param box, integer, frozen: per-feature constraints (features ``d`` in ``[0, D)``).
+    :param input: what an ``nn.Module`` reads of a sample ``[W + 1, D]``: ``"context"`` (the W steps
+        before the actual vector, ``x[:, :-1]``: a forecaster) or ``"window"`` (the whole sample, the
+        actual vector included). Default: detected from ``model_score`` where given, else ``"context"``;
+        ``interpreter.adapter.input_detection`` says which and how.
+    :param model_score: the model's own scores (the RMSE of its prediction of the last vector) of the
+        ``normal`` samples (an array, in the order of ``sliding_windows``), or a callable on samples
+        ``[B, W + 1, D]`` returning them: the input mode whose scores match them is taken; neither
+        matching is an error giving both ratios.
     """
-    adapter = _window_adapter(model, window, features, rnn_backward)
+    adapter = _window_adapter(model, window, features, rnn_backward, input, model_score, normal)
     adapter, score, steps = _modes(adapter, score, steps, normal, min_context)
     shape = adapter.sample_shape
     assert shape is not None  # _window_adapter checked it is [W + 1, D]
@@ -324,5 +381,7 @@ MULTITS_PRESET = Preset(
         SEARCH.but(default="gradient"),
         SEARCH_OPTIONS,
         Option("rnn_backward", "train_rnn", "name", "how gradients pass the LSTM on CUDA"),
+        Option("input", None, "name", "what the model reads: context (x[:, :-1]) or window (x); None: detect"),
+        Option("model_score", None, "array | callable", "the model's own scores of the normal samples (detects input)"),
     ),
 )
