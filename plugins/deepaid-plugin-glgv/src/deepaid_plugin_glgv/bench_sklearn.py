@@ -91,7 +91,7 @@ def sklearn_path_notes(
         ),
     ):
         adapter = interp.adapter
-        twin_route = twin_route or (adapter.classifier_route if "sklearn" in name else "")
+        twin_route = twin_route or (str(getattr(adapter, "classifier_route", "")) if "sklearn" in name else "")
         alert = (adapter.scores(pairs_ids) > adapter.threshold).cpu().numpy()
         alerts, planted = pairs_ids[alert], malicious[alert]
         if n is not None:
