@@ -69,7 +69,7 @@ class Fixes(NamedTuple):
     """Log-likelihood of the edited session (float64)."""
     rank: Tensor
     """0 for each session's best fix."""
-    count: Tensor
+    per_session: Tensor
     """``[len(act)]`` distinct fixes per session."""
 
 

@@ -238,7 +238,7 @@ class SessionRounds:
         """
         f = single_fixes(self, act)
         first = self.rounds[act] == 0
-        self.alternatives[act[first]] = f.count[first]
+        self.alternatives[act[first]] = f.per_session[first]
         top = (f.rank <= self.opts.next_best) & first[f.row]
         self._rank_record(act, f, top)
         best = f.rank == 0
