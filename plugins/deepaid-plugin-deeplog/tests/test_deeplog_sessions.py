@@ -16,6 +16,7 @@ from deepaid_plugin_deeplog.detection import detect, make_windows
 from deepaid_plugin_deeplog.edits import SessionEdit, apply_edits, apply_edits_with_origin, undo_edits
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS
 from deepaid_plugin_deeplog.parsing import PAD_KEY
+from deepaid_plugin_deeplog.session_bench import KINDS
 from deepaid_plugin_deeplog.session_plants import EXPLAINED_BY, keep, plant_edit, plant_sessions, sessions_from_windows
 
 
@@ -372,3 +373,17 @@ def test_session_bench_scores_ours_and_the_baselines(deeplog_experiment, deeplog
         # Ours (measured: flip 1, position 1, one edit per session, kind 0.75 and 0.64).
         flip, pos, n_edits, kd = figures[kind, "deepaid"]
         assert flip >= 0.95 and pos >= 0.9 and 1.0 <= n_edits <= 1.2 and kd >= 0.5
+
+
+def test_first_edit_notes_put_ours_beside_the_oracle(deeplog_experiment, deeplog_planted):
+    from deepaid_plugin_deeplog.session_bench import first_edit_notes
+
+    interp = _create(deeplog_experiment)
+    part = keep(deeplog_planted, np.arange(len(deeplog_planted)) < 12)
+    notes = first_edit_notes(interp.adapter, interp, part, oracle_n=3)
+    kinds = sorted(set(part.kinds))
+    assert [n.split(" ")[0] for n in notes] == [
+        f"sessions-g{interp.adapter.num_candidates}-{k}" for k in KINDS if k in kinds
+    ]
+    for note in notes:
+        assert "likelihood oracle" in note and "alternatives median" in note and "flip 1.000" in note
