@@ -105,6 +105,20 @@ def test_raw_log_lines_become_one_record_per_session(deeplog_files, deeplog_log_
     for c in changes:
         assert c["anomaly_template"] == (None if c["op"] == "insert" else templates[c["anomaly_key"]])
         assert c["reference_template"] == (None if c["op"] == "delete" else templates[c["reference_key"]])
+    # How ambiguous each explanation is: the count of single-edit fixes and the runners-up, as the search gave them.
+    by_id = dict(zip(sessions.ids, direct))
+    for r in records:
+        d, res = r["details"], by_id[r["id"]]
+        assert d["alternatives"] == res.alternatives and len(d["next_best"]) == len(res.next_best)
+        assert [(c["op"], c["position"], c["log_likelihood"]) for c in d["next_best"]] == [
+            (e.kind, e.position, pytest.approx(e.log_likelihood)) for e in res.next_best
+        ]
+    single = [r for r in alerts if r["details"]["alternatives"] >= 1 and len(r["changed"]) == 1]
+    assert len(single) >= 10
+    for r in single:  # one edit made it normal: its log-likelihood is given, no runner-up beats it by much
+        ll = r["details"]["log_likelihood"]
+        assert ll is not None and ll < 0 and r["details"]["changes"][0]["log_likelihood"] == ll
+        assert len(r["details"]["next_best"]) == min(3, r["details"]["alternatives"] - 1)
 
 
 def test_a_table_of_lines_and_a_column_of_keys_give_the_same_sessions(deeplog_files, deeplog_log_records, tmp_path):

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,6 +16,7 @@ from deepaid_plugin_deeplog.detection import detect, make_windows
 from deepaid_plugin_deeplog.edits import SessionEdit, apply_edits, apply_edits_with_origin, undo_edits
 from deepaid_plugin_deeplog.experiment import RESERVED_KEYS
 from deepaid_plugin_deeplog.parsing import PAD_KEY
+from deepaid_plugin_deeplog.session_bench import KINDS
 from deepaid_plugin_deeplog.session_plants import EXPLAINED_BY, keep, plant_edit, plant_sessions, sessions_from_windows
 
 
@@ -141,6 +143,78 @@ def test_batch_and_chunk_size_do_not_change_a_result(deeplog_experiment, deeplog
     for i, row in enumerate(rows):
         alone = interp.interpret_sessions([row], k=2)[0]
         assert alone.edits == together[i].edits and alone.remaining == together[i].remaining
+
+
+def test_batch_does_not_change_the_alternatives_or_the_runners_up(deeplog_experiment, deeplog_planted):
+    interp = _create(deeplog_experiment)
+    rows = list(deeplog_planted.sessions[:8])
+    together = interp.interpret_sessions(rows, k=1)
+    assert sum(r.alternatives for r in together) >= 8
+    for i in (0, 3, 7):
+        alone = interp.interpret_sessions([rows[i]], k=1)[0]
+        assert alone.alternatives == together[i].alternatives
+        assert [(e.kind, e.position, e.new_key) for e in alone.next_best] == [
+            (e.kind, e.position, e.new_key) for e in together[i].next_best
+        ]
+        assert [e.log_likelihood for e in alone.next_best] == pytest.approx(
+            [e.log_likelihood for e in together[i].next_best]
+        )
+
+
+def test_the_likelihood_rule_agrees_with_the_exhaustive_oracle(deeplog_experiment, deeplog_planted):
+    from deepaid_plugin_deeplog.session_oracle import oracle
+
+    interp = _create(deeplog_experiment)
+    rows = [s for s, kind in zip(deeplog_planted.sessions, deeplog_planted.kinds) if kind != "replace"][:4]
+    rows += [s for s, kind in zip(deeplog_planted.sessions, deeplog_planted.kinds) if kind == "replace"][:4]
+    ours = interp.interpret_sessions(rows, k=1, rule="likelihood")
+    best = oracle(interp.adapter, rows)
+    assert sum(o.edit is not None for o in best) >= 6
+    for s, r, o in zip(rows, ours, best):
+        assert r.alternatives == o.alternatives  # every single edit over every key: ours misses none
+        if o.edit is None:
+            assert not r.flipped
+            continue
+        np.testing.assert_array_equal(r.edited, apply_edits(s, [o.edit]))
+        assert r.log_likelihood == pytest.approx(o.log_likelihood, abs=1e-3)
+
+
+class _Successor(torch.nn.Module):
+    """A log model that expects key ``last + 1``, else ``last + 2`` (mod C): top-2 decides."""
+
+    def __init__(self, num_keys: int = 10, window: int = 2) -> None:
+        super().__init__()
+        self.num_keys, self.window = num_keys, window
+        m = torch.zeros(num_keys, num_keys)
+        for i in range(num_keys):
+            m[i, (i + 1) % num_keys], m[i, (i + 2) % num_keys] = 2.0, 1.0
+        self.register_buffer("m", m - 0.01 * torch.arange(num_keys, dtype=torch.float32))
+
+    def forward(self, onehot):
+        return onehot[:, -1] @ self.m
+
+
+def test_alternatives_count_every_single_fix_of_a_known_case():
+    interp = deepaid_sdk.create("deeplog", model=_Successor(), num_candidates=2)
+    sessions = [
+        [0, 1, 2, 3, 9, 5, 6, 7],  # 9 after 3: replace it by 4, or delete it (5 may follow 3): 2 fixes
+        [0, 1, 2, 3, 4, 5, 6, 7],  # normal
+        [0, 1, 2, 3, 9, 5, 6, 7, 8, 9, 0, 1, 7, 3, 4],  # two flags far apart: no single edit fixes both
+        [0, 1, 3, 8, 9, 0],  # 8 after 3, and neither 4 nor 5 (what may follow 3) leads on to 8 or 9: no fix
+    ]
+    batch = interp.interpret_sessions(sessions, k=2, pad=False)
+    assert [r.alternatives for r in batch] == [2, 0, 0, 0]
+    first = batch[0]
+    assert first.flipped and {(e.kind, e.position, e.new_key) for e in (*first.edits, *first.next_best)} == {
+        ("replace", 4, 4),
+        ("delete", 4, None),
+    }
+    assert batch[2].flipped and len(batch[2].edits) == 2  # two rounds, one edit each
+    from deepaid_plugin_deeplog.session_oracle import oracle
+
+    assert [o.alternatives for o in oracle(interp.adapter, sessions, pad=False)] == [r.alternatives for r in batch]
+    blob = json.loads(json.dumps(batch.to_dict(), allow_nan=False))
+    assert blob["results"][0]["alternatives"] == 2 and len(blob["results"][0]["next_best"]) == 1
 
 
 def test_normal_sessions_need_no_edit(deeplog_experiment):
@@ -299,3 +373,17 @@ def test_session_bench_scores_ours_and_the_baselines(deeplog_experiment, deeplog
         # Ours (measured: flip 1, position 1, one edit per session, kind 0.75 and 0.64).
         flip, pos, n_edits, kd = figures[kind, "deepaid"]
         assert flip >= 0.95 and pos >= 0.9 and 1.0 <= n_edits <= 1.2 and kd >= 0.5
+
+
+def test_first_edit_notes_put_ours_beside_the_oracle(deeplog_experiment, deeplog_planted):
+    from deepaid_plugin_deeplog.session_bench import first_edit_notes
+
+    interp = _create(deeplog_experiment)
+    part = keep(deeplog_planted, np.arange(len(deeplog_planted)) < 12)
+    notes = first_edit_notes(interp.adapter, interp, part, oracle_n=3)
+    kinds = sorted(set(part.kinds))
+    assert [n.split(" ")[0] for n in notes] == [
+        f"sessions-g{interp.adapter.num_candidates}-{k}" for k in KINDS if k in kinds
+    ]
+    for note in notes:
+        assert "likelihood oracle" in note and "alternatives median" in note and "flip 1.000" in note

@@ -14,6 +14,8 @@ import numpy as np
 
 #: Edit kinds, in the order the search prefers them on a tie.
 EDIT_KINDS = ("replace", "insert", "delete")
+#: The kinds as the integer codes of the batched search (indices into ``EDIT_KINDS``).
+REPLACE, INSERT, DELETE = range(3)
 
 
 def _opt_int(value: Any) -> int | None:
@@ -35,6 +37,8 @@ class SessionEdit:
     """Flagged positions of the original session that this edit makes normal (undo it: they alert)."""
     old_template: str | None = None
     new_template: str | None = None
+    log_likelihood: float | None = attrs.field(default=None, converter=lambda v: None if v is None else float(v))
+    """Log-likelihood of the session with this edit alone applied, when it alone makes every window normal."""
 
     def __attrs_post_init__(self) -> None:
         if self.position < 0:
@@ -55,6 +59,7 @@ class SessionEdit:
             "old_template": self.old_template,
             "new_template": self.new_template,
             "fixes": list(self.fixes),
+            "log_likelihood": self.log_likelihood,
         }
 
 
@@ -147,6 +152,16 @@ class SessionInterpretation:
     """Positions of the edited session still flagged (empty when ``flipped``)."""
     rounds: int
     """Search rounds used (edits found before unneeded ones were dropped)."""
+    alternatives: int = 0
+    """Distinct single edits that make every window of the session normal (different edited sessions),
+    the reported one included: 1 when the fix is unique, 0 when no single edit suffices."""
+    next_best: tuple[SessionEdit, ...] = ()
+    """The next most likely of those single edits, best first, each with its ``log_likelihood``."""
+
+    @property
+    def log_likelihood(self) -> float | None:
+        """Log-likelihood of the edited session, when one edit makes it normal (else None)."""
+        return self.edits[0].log_likelihood if len(self.edits) == 1 else None
 
     @property
     def flipped(self) -> bool:
@@ -162,6 +177,8 @@ class SessionInterpretation:
             "remaining": list(self.remaining),
             "flipped": self.flipped,
             "rounds": self.rounds,
+            "alternatives": self.alternatives,
+            "next_best": [e.to_dict() for e in self.next_best],
         }
 
 

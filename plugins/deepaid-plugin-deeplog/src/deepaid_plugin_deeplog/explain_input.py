@@ -273,7 +273,10 @@ def session_records(batch: SessionBatch, *, full: bool = False) -> tuple[dict[st
     (``replace at 12``), the ones that fix the most flags first, with the old and new keys as
     values (null where an insert has no old key or a delete no new one); ``steps`` are search rounds.
     ``details`` hold what an analyst reads beside the record: each edit with its templates and the
-    flags it fixes, and the flagged positions before and after.
+    flags it fixes, and the flagged positions before and after; how ambiguous the explanation is
+    (``alternatives``: distinct single edits that make the session normal, the reported one included;
+    0 when none does), the edited session's ``log_likelihood`` (null unless one edit made it normal) and
+    the ``next_best`` single edits with theirs.
     """
     out: dict[str, list[Any]] = {name: [] for name in RECORD_COLUMNS if name != "id"}  # the core's record
     if full:
@@ -298,21 +301,27 @@ def session_records(batch: SessionBatch, *, full: bool = False) -> tuple[dict[st
                 "keys": int(len(r.session)),
                 "flagged": list(r.flagged),
                 "remaining": list(r.remaining),
-                "changes": [
-                    {
-                        "op": e.kind,
-                        "position": e.position,
-                        "anomaly_key": e.old_key,
-                        "reference_key": e.new_key,
-                        "anomaly_template": e.old_template,
-                        "reference_template": e.new_template,
-                        "fixes": list(e.fixes),
-                    }
-                    for e in edits
-                ],
+                "changes": [change_record(e) for e in edits],
+                "alternatives": int(r.alternatives),
+                "log_likelihood": r.log_likelihood,
+                "next_best": [change_record(e) for e in r.next_best],
             }
         )
     return out, details
+
+
+def change_record(e: Any) -> dict[str, Any]:
+    """One session edit as the records' ``details`` hold it."""
+    return {
+        "op": e.kind,
+        "position": e.position,
+        "anomaly_key": e.old_key,
+        "reference_key": e.new_key,
+        "anomaly_template": e.old_template,
+        "reference_template": e.new_template,
+        "fixes": list(e.fixes),
+        "log_likelihood": e.log_likelihood,
+    }
 
 
 def _write_sessions(path: pathlib.Path, ids: list[str], owner: np.ndarray, keys: np.ndarray) -> None:

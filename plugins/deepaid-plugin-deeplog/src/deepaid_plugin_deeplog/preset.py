@@ -11,7 +11,7 @@ from torch import nn
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.edits import SessionBatch
 from deepaid_plugin_deeplog.search import DeepLogSearch, change_details
-from deepaid_plugin_deeplog.sessions import LENGTH_BONUS, SessionSearch
+from deepaid_plugin_deeplog.sessions import LENGTH_BONUS, NEXT_BEST, SessionSearch
 from deepaid_sdk import Interpretation, InterpretationBatch, Interpreter, ReferenceSearch, build_constraints
 from deepaid_sdk.constraints import max_changes
 from deepaid_sdk.distances import Distance
@@ -59,16 +59,23 @@ class DeepLogInterpreter(Interpreter):
         expected: int = 2,
         suspects: int = 1,
         length_bonus: float = LENGTH_BONUS,
+        next_best: int = NEXT_BEST,
+        rule: str = "channel",
     ) -> SessionBatch:
         """Explain whole sessions (key sequences of >= W + 1 keys, ragged allowed) by the fewest
         replace/insert/delete edits, at most ``k`` (default: the preset's ``k``), that make every
         window normal. ``pad`` left-pads by ``W`` pad keys (default: when the adapter has a pad key).
+        Each result also says how many distinct single edits make the session normal (``alternatives``)
+        and gives the ``next_best`` runners-up with their log-likelihoods; ``rule`` ranks those fixes
+        (``"channel"`` or ``"likelihood"``, see ``deepaid_plugin_deeplog.session_fixes``).
         See ``deepaid_plugin_deeplog.sessions``."""
         adapter = self.adapter
         if not isinstance(adapter, DeepLogAdapter):
             raise TypeError(f"adapter: expected a DeepLogAdapter; got {type(adapter).__name__}")
         budget = (max_changes(self.constraints) or 1) if k is None else k
-        search = SessionSearch(expected=expected, suspects=suspects, length_bonus=length_bonus)
+        search = SessionSearch(
+            expected=expected, suspects=suspects, length_bonus=length_bonus, next_best=next_best, rule=rule
+        )
         return search.search(adapter, sessions, budget, pad)
 
     def table_view(self, result: Interpretation | InterpretationBatch) -> TableView:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import attrs
 import numpy as np
 import torch
 
@@ -58,10 +59,15 @@ def session_results(state: SessionRounds) -> list[SessionInterpretation]:
     remaining = [tuple(np.flatnonzero(final[i, state.pre : n[i]]).tolist()) for i in range(s_count)]
     kept = _prune(state, edits, remaining)
     fixes = _fixes(state, kept, flagged, remaining)
+    ranked = _ranked(state)
+    alternatives = state.alternatives.tolist()
     out = []
     for i, seq in enumerate(state.seqs):  # result assembly, after the search
         chosen = sorted(kept[i], key=lambda e: e.position)
         final_edits = tuple(_describe(state.a, e, fixes[i].get(e.position, ())) for e in chosen)
+        best = ranked[i][:1]
+        if len(final_edits) == 1 and best and _same(best[0], final_edits[0]):
+            final_edits = (attrs.evolve(final_edits[0], log_likelihood=best[0].log_likelihood),)
         edited = apply_edits_with_origin(seq, chosen)[0]
         out.append(
             SessionInterpretation(
@@ -71,6 +77,8 @@ def session_results(state: SessionRounds) -> list[SessionInterpretation]:
                 flagged=flagged[i],
                 remaining=remaining[i],
                 rounds=int(state.rounds[i]),
+                alternatives=int(alternatives[i]),
+                next_best=tuple(_describe(state.a, e, ()) for e in ranked[i][1:]),
             )
         )
     return out
@@ -86,7 +94,22 @@ def _describe(adapter: DeepLogAdapter, e: SessionEdit, fixes: Any) -> SessionEdi
         fixes=fixes,
         old_template=None if e.old_key is None else t(e.old_key),
         new_template=None if e.new_key is None else t(e.new_key),
+        log_likelihood=e.log_likelihood,
     )
+
+
+def _same(a: SessionEdit, b: SessionEdit) -> bool:
+    return (a.kind, a.position, a.old_key, a.new_key) == (b.kind, b.position, b.old_key, b.new_key)
+
+
+def _ranked(state: SessionRounds) -> list[list[SessionEdit]]:
+    """Per session, its best single-edit fixes of the first round, best first, with their log-likelihoods."""
+    out: list[list[tuple[int, SessionEdit]]] = [[] for _ in state.seqs]
+    for part in state.ranked:
+        for s, kd, po, o, nw, ll, rk in zip(*(t.tolist() for t in part)):
+            edit = SessionEdit(EDIT_KINDS[kd], po, None if o < 0 else o, None if nw < 0 else nw, log_likelihood=ll)
+            out[s].append((rk, edit))
+    return [[e for _, e in sorted(es, key=lambda t: t[0])] for es in out]
 
 
 def _prune(

@@ -17,9 +17,10 @@ import torch
 from torch import Tensor
 
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter, topg_margin
+from deepaid_plugin_deeplog.edits import DELETE, INSERT, REPLACE
+from deepaid_plugin_deeplog.session_fixes import Fixes, single_fixes
 from deepaid_plugin_deeplog.window_scores import WindowScorer
 
-REPLACE, INSERT, DELETE = range(3)
 _INF = float("inf")
 
 
@@ -30,6 +31,8 @@ class SearchOptions(Protocol):
     suspects: int
     screen: int
     length_bonus: float
+    next_best: int
+    rule: str
 
 
 class SessionRounds:
@@ -65,6 +68,10 @@ class SessionRounds:
         self.stopped = torch.zeros(s_count, dtype=torch.bool, device=dev)
         self.records: list[tuple[Tensor, ...]] = []
         self.rounds = torch.zeros(s_count, dtype=torch.int64, device=dev)
+        self.alternatives = torch.zeros(s_count, dtype=torch.int64, device=dev)
+        """Distinct single edits that make the original session normal (``session_fixes``)."""
+        self.ranked: list[tuple[Tensor, ...]] = []
+        """The best single-edit fixes of the original sessions: (row, kind, position, old, new, log-lik., rank)."""
 
     # -- scoring -------------------------------------------------------------------------------
     def window_stats(self, windows: Tensor, nxt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -104,8 +111,12 @@ class SessionRounds:
         return self.margin > self.a.threshold
 
     # -- one round -----------------------------------------------------------------------------
-    def candidates(self, act: Tensor) -> tuple[Tensor, ...]:
-        """Flat candidate edits of the sessions ``act``: (row, kind, position, key, distance)."""
+    def candidates(self, act: Tensor, full: bool = False) -> tuple[Tensor, ...]:
+        """Flat candidate edits of the sessions ``act``: (row, kind, position, key, distance).
+
+        ``full``: every position of the first flagged window is a replace/insert site with every one of
+        the model's top-g guesses there (the complete set of single edits that can fix the flag).
+        """
         w, dev = self.w, act.device
         flags = self.flags[act]
         j0 = flags.to(torch.int8).argmax(dim=1)
@@ -119,10 +130,10 @@ class SessionRounds:
         if self.a.pad_key is not None:
             ok &= key_at != self.a.pad_key
         guessed = ok & (p >= w)
-        suspect = guessed & ((d[None] == 0) | (self.rank[act].gather(1, pc) >= self.opts.suspects))
+        suspect = guessed if full else guessed & ((d[None] == 0) | (self.rank[act].gather(1, pc) >= self.opts.suspects))
         guesses = self.guess[act].gather(1, pc[..., None].expand(-1, -1, self.top))  # [a, D, top]
         cols = torch.arange(self.top, device=dev)
-        width = torch.where(d == 0, self.g, self.m)
+        width = torch.full_like(d, self.g) if full else torch.where(d == 0, self.g, self.m)
         usable = self.allowed[guesses]  # fewer allowed keys than guesses: the rest are padding
         rep_ok = (
             suspect[..., None] & (cols[None, None] < width[None, :, None]) & (guesses != key_at[..., None]) & usable
@@ -220,8 +231,42 @@ class SessionRounds:
         total = self.nll[rows].sum(dim=1) - before_nll + after_nll.sum(dim=1)
         return left, new, total - self.opts.length_bonus * (n_new - w)
 
+    def fix(self, act: Tensor) -> Tensor:
+        """Apply the best single-edit fix where a session has one (``session_fixes``); returns those rows.
+
+        In the first round the number of fixes and the best ``1 + next_best`` of them are recorded.
+        """
+        f = single_fixes(self, act)
+        first = self.rounds[act] == 0
+        self.alternatives[act[first]] = f.per_session[first]
+        top = (f.rank <= self.opts.next_best) & first[f.row]
+        self._rank_record(act, f, top)
+        best = f.rank == 0
+        rows = act[f.row[best]]
+        self.apply(rows, f.kind[best], f.p[best], f.key[best])
+        return rows
+
+    def _rank_record(self, act: Tensor, f: Fixes, top: Tensor) -> None:
+        rows, kind, p = act[f.row[top]], f.kind[top], f.p[top]
+        opos = self.orig[rows, p]
+        old = torch.where(kind == INSERT, -1, self.X[rows, p])
+        new = torch.where(kind == DELETE, -1, f.key[top])
+        self.ranked.append((rows, kind, opos, old, new, f.log_likelihood[top], f.rank[top]))
+
     def step(self, act: Tensor) -> Tensor:
-        """One round for the sessions ``act``: pick and apply each one's best edit; returns the edited rows."""
+        """One round for the sessions ``act``: each one's best edit applied; returns the edited rows.
+
+        A session that one edit makes normal gets its most likely fix (``fix``); the others the
+        edit that leaves the fewest flags (candidates, screen, evaluate).
+        """
+        fixed = self.fix(act)
+        act = act[~torch.isin(act, fixed)]
+        return torch.cat([fixed, self.reduce(act)])
+
+    def reduce(self, act: Tensor) -> Tensor:
+        """The fewest-flags edit of each session ``act`` (none has a single-edit fix); returns the edited rows."""
+        if act.numel() == 0:
+            return act
         r, kind, p, key, dist = self.candidates(act)
         if r.numel() and self.opts.screen:
             keep = self.screen(act, r, kind, p, key, dist)

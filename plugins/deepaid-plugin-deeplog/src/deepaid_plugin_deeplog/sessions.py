@@ -7,29 +7,30 @@ are. A position is *flagged* when its key is outside the model's top-g guesses t
 The search runs in rounds, batched over every session that still has a flag:
 
 1. Every window of every session is scored (distinct windows once, see ``window_scores``).
-2. Candidates come from the first flagged position ``j`` and the ``W`` positions ``p`` before it,
-   restricted by what the model predicts: replace the key at ``j`` by, or insert before it, one of
-   the top-g keys there; delete the key at ``j``; for each ``p`` before ``j`` whose key is not the
-   model's top guess there (``suspects``), replace it by, or insert before it, one of the
-   ``expected`` top keys at ``p``; delete any key ``p`` before ``j``.
-3. Screening, one window per candidate in one pass: an edit before ``j`` must make the key at
-   ``j`` normal (its probe is the window that now predicts it); an edit at ``j`` is probed by the
-   first window after it. Per session the ``screen`` candidates with unflagged, least surprising
-   probes go on.
-4. Those are scored in one chunked pass: only the ``W + 1`` windows an edit changes are
-   re-scored, and the flags and surprise of the rest of the session carry over.
-5. Per session, the candidate that leaves the fewest flagged windows wins; ties go to the fewest
-   new flags, then the most typical edited session (least total surprise ``-log p`` of its keys,
-   less ``length_bonus`` per key), then replace < insert < delete, then the edit nearest the
-   flag. It is applied only if it lowers the number of flags; a session stops when it has none,
-   or when no candidate helps.
+2. Every single edit that can make the session normal is tried (``session_fixes``): each deletion,
+   and each replacement and insertion by one of the model's top-g guesses, at the ``W + 1``
+   positions of the first flagged window; a cascade over the windows each edit changes keeps
+   those that leave every window normal. A session with such a fix gets the most likely one (by
+   ``rule``: the edited session's log-likelihood and a prior on the kind of edit). In the
+   first round their number (``alternatives``, distinct edited sessions) and the ``next_best``
+   runners-up are recorded: an analyst sees "one of 201 equally valid fixes".
+3. A session that no single edit makes normal gets the edit that leaves the fewest flags:
+   candidates from the first flagged position ``j`` and the ``W`` positions before it (replace
+   the key at ``j`` by, or insert before it, one of the top-g keys there; delete any key; replace
+   or insert one of the ``expected`` top keys at a position whose key is not the model's top
+   guess, ``suspects``), screened by one window each (an edit before ``j`` must make the key at
+   ``j`` normal), the ``screen`` best scored on the ``W + 1`` windows they change. The fewest
+   flagged windows win; ties go to the fewest new flags, the most typical edited session, then
+   replace < insert < delete, then the edit nearest the flag. It is applied only if it lowers the
+   number of flags; a session stops when it has none, or when no candidate helps.
 
 After at most ``k`` rounds, edits that are not needed (undoing one leaves every window normal) are
 dropped, one at a time. Each remaining edit reports the flagged positions it fixes: those that
 alert again when it alone is undone.
 
 This module holds the entry point (``SessionSearch``) and the input checks; the rounds are in
-``session_rounds``, the pruning and the result assembly in ``session_results``.
+``session_rounds``, the single-edit fixes in ``session_fixes``, the pruning and the result assembly in
+``session_results``; ``session_oracle`` is the exhaustive reference the benchmark compares to.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ import torch
 
 from deepaid_plugin_deeplog.adapters import DeepLogAdapter
 from deepaid_plugin_deeplog.edits import SessionBatch
+from deepaid_plugin_deeplog.session_fixes import RULES
 
 # The rounds and the result assembly have their own modules; the edit kinds stay importable from here.
 from deepaid_plugin_deeplog.session_results import session_results
@@ -55,6 +57,8 @@ from deepaid_sdk.checks import check_finite_number, check_positive_int
 LENGTH_BONUS = 0.1
 #: Default ``screen``: candidates per session scored in full after the one-window probe.
 SCREEN = 12
+#: Default ``next_best``: runner-up single-edit fixes reported per session.
+NEXT_BEST = 3
 
 
 def prepare_sessions(
@@ -110,17 +114,30 @@ class SessionSearch:
     :param screen: candidates per session scored in full after a one-window probe (0: all of them).
     :param length_bonus: nats of surprise credited per predicted key when comparing edited sessions
         of different lengths (0: plain sum, which favours deleting; see ``LENGTH_BONUS``).
+    :param next_best: runner-up single-edit fixes reported per session (``SessionInterpretation.next_best``).
+    :param rule: how single-edit fixes are ranked: ``"channel"`` (log-likelihood and a prior on the
+        kind of edit) or ``"likelihood"`` (the plain log-likelihood); see ``session_fixes``.
     """
 
     name = "deeplog-sessions"
 
     def __init__(
-        self, expected: int = 2, suspects: int = 1, length_bonus: float = LENGTH_BONUS, screen: int = SCREEN
+        self,
+        expected: int = 2,
+        suspects: int = 1,
+        length_bonus: float = LENGTH_BONUS,
+        screen: int = SCREEN,
+        next_best: int = NEXT_BEST,
+        rule: str = "channel",
     ) -> None:
         self.expected = check_positive_int(expected, "expected")
         self.screen = check_positive_int(screen, "screen", minimum=0)
         self.suspects = check_positive_int(suspects, "suspects", minimum=0)
         self.length_bonus = check_finite_number(length_bonus, "length_bonus")
+        self.next_best = check_positive_int(next_best, "next_best", minimum=0)
+        if rule not in RULES:
+            raise ValueError(f"rule: expected one of {RULES}; got {rule!r}")
+        self.rule = rule
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -129,6 +146,8 @@ class SessionSearch:
             "suspects": self.suspects,
             "length_bonus": self.length_bonus,
             "screen": self.screen,
+            "next_best": self.next_best,
+            "rule": self.rule,
         }
 
     def search(self, adapter: DeepLogAdapter, sessions: Any, k: int, pad: bool | None = None) -> SessionBatch:
