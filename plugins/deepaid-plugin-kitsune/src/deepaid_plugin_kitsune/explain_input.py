@@ -17,7 +17,7 @@ from deepaid_plugin_kitsune.kitnet import KitNET
 from deepaid_plugin_kitsune.names import N_FEATURES, feature_names
 from deepaid_plugin_kitsune.pcap_stream import CHUNK_PACKETS, PACKET_COLUMN, stage_alerts
 from deepaid_sdk.explain.inputs import STAGED_NAME, ExplainInput, Staged
-from deepaid_sdk.explain.sources import INPUT_FORMATS, DEFAULT_BLOCK_SIZE, Source
+from deepaid_sdk.explain.sources import DEFAULT_BLOCK_SIZE, INPUT_FORMATS, Source
 
 
 class CaptureSource(Source):

@@ -24,7 +24,7 @@ import torch
 
 from deepaid_plugin_kitsune.adapters import KitNETAdapter
 from deepaid_plugin_kitsune.bench import TRAIN
-from deepaid_plugin_kitsune.kitnet import KitNET, fit_kitnet
+from deepaid_plugin_kitsune.kitnet import fit_kitnet
 from deepaid_plugin_kitsune.names import feature_names
 from deepaid_plugin_kitsune.pcap_labels import BENIGN, packet_labels, read_labels
 from deepaid_plugin_kitsune.pcap_stream import feature_chunks, kitnet_scores
