@@ -173,3 +173,25 @@ def test_an_interrupted_capture_job_resumes_where_it_stopped(kitnet_file, tmp_pa
 def test_a_capture_for_a_preset_that_reads_tables_is_a_clear_error(tmp_path) -> None:
     with pytest.raises(ValueError, match="is a packet capture; this preset reads tables"):
         explain_file("tabular", "torch.nn:Identity", LAB, tmp_path / "o.jsonl", threshold=1.0, quiet=True)
+
+
+def test_capture_bench_reports_each_attack_type() -> None:
+    from deepaid_plugin_kitsune.pcap_bench import COLUMNS, run
+
+    report = run(15, pcap=LAB, labels=DATA / "lab_small_labels.csv")
+    rows = [dict(zip(COLUMNS, row)) for row in report.rows]
+    assert [r["attack"] for r in rows] == ["syn_scan"]
+    scan = rows[0]
+    assert scan["packets"] == int(
+        (packet_labels(read_pcap(LAB), read_labels(DATA / "lab_small_labels.csv")) == "syn_scan").sum()
+    )
+    assert scan["roc_auc"] > 0.9 and scan["alerted"] > 0.5  # a SYN scan is far from the benign traffic
+    assert scan["changed"] <= 5 and 0.0 <= scan["flip"] <= 1.0 and 0.0 <= scan["distiller_acc"] <= 1.0
+    assert report.setup["train_benign"] + report.setup["held_out_benign"] == 1500
+
+
+def test_capture_bench_needs_both_files(capsys) -> None:
+    from deepaid_sdk.cli import main
+
+    assert main(["bench", "kitsune", "--pcap", str(LAB)]) == 2
+    assert "needs both --pcap FILE and --labels FILE" in capsys.readouterr().err

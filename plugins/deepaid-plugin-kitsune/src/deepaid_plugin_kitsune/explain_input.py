@@ -62,7 +62,7 @@ class KitsuneInput(ExplainInput):
     def load_model(self, spec: Any) -> Any:
         """A KitNET saved with ``KitNET.save`` (a state dict, no pickle), or whatever ``--model`` names."""
         if isinstance(spec.model, (str, os.PathLike)) and pathlib.Path(spec.model).is_file():
-            return KitNET.load(spec.model, map_location=spec.device or "cpu")
+            return KitNET.load(pathlib.Path(spec.model), map_location=spec.device or "cpu")
         return super().load_model(spec)
 
     def source(self, spec: Any, path: Any, chunk_rows: int, block_size: int) -> Source:
