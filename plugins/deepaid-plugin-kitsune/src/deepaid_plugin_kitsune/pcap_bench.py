@@ -177,7 +177,7 @@ def run(
         notes=(
             "roc_auc/alerted: every packet of the type against the held-out benign packets; the other columns on "
             f"up to {per} sampled alerts per type; flip: reference judged normal (ours at the preset's defaults, "
-            "the residual at the same K); stability: Jaccard of the changed sets of x and x + 1% noise",
+            "the residual at the same K); stability_noise: Jaccard of the changed sets of x and x + 1% noise",
             f"distiller: {LABELS_PER_TYPE} labelled alerts per type + {LABELS_PER_TYPE} benign false positives "
             "(path rules); unknown_unlabelled: refit without the type, share of its alerts answered 'unknown'",
         ),
