@@ -52,6 +52,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--seed", type=int, default=0, help="random seed")
     bench.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="torch device")
     bench.add_argument("--out", default="deepaid-out", help="folder for the chart (default: deepaid-out)")
+    bench.add_argument("--pcap", default=None, help="a packet capture, for benchmarks that read one (kitsune)")
+    bench.add_argument("--labels", default=None, help="the capture's attack segments (CSV), with --pcap")
     distill = sub.add_parser("distill", help="distil rules from explained alerts and analyst verdicts")
     distill.add_argument("--interpretations", required=True, help="explanation records (JSON lines or JSON)")
     distill.add_argument("--verdicts", required=True, help="verdicts: JSON lines {id, verdict}, CSV or one per line")
@@ -148,7 +150,8 @@ def _main(argv: Sequence[str] | None) -> int:
             if args.n is not None and args.n < 1:
                 raise ValueError(f"--n: expected a positive number of anomalies; got {args.n}")
             factory = registry().get("benchmarks", args.name).factory
-            report = factory(n=args.n, seed=args.seed, device=args.device, out=pathlib.Path(args.out))
+            files = {key: getattr(args, key) for key in ("pcap", "labels") if getattr(args, key) is not None}
+            report = factory(n=args.n, seed=args.seed, device=args.device, out=pathlib.Path(args.out), **files)
             print(json.dumps(report.to_dict(), indent=2) if args.json else report.text())
             return 0
         if args.command == "explain":

@@ -89,6 +89,11 @@ class ExplainInput:
         }
 
     # -- the file ----------------------------------------------------------------------------------
+    def source(self, spec: Any, path: Any, chunk_rows: int, block_size: int) -> Source:
+        """The input file as a ``Source``: a table file by default; an input that reads another kind of
+        file (a packet capture) returns its own, and stages its samples from it."""
+        return Source(path, chunk_rows, block_size=block_size)
+
     def select(self, schema: Any, columns: Sequence[str] | None, id_column: str | None) -> list[str]:
         """The input columns the samples are made of."""
         return select_columns(schema, list(columns) if columns else None, id_column)

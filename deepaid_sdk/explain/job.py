@@ -168,7 +168,7 @@ def _plan(spec: ExplainSpec, job: ExplainJob, engine: Engine) -> _Plan:
     )
     reader = spec.input()
     spec.check_options(reader)
-    source = Source(job.input, spec.batch_size, block_size=job.block_size)
+    source = reader.source(spec, job.input, spec.batch_size, job.block_size)
     if source.format == "lines" and not reader.reads_lines:
         raise ValueError(
             f"input: {str(job.input)!r} is read as text lines (.log/.txt), which the {spec.preset} "

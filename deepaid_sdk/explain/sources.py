@@ -21,6 +21,7 @@ INPUT_FORMATS: dict[str, tuple[str, ...]] = {
     "parquet": (".parquet", ".pq"),
     "jsonl": (".jsonl", ".ndjson", ".json"),
     "lines": (".log", ".txt"),
+    "pcap": (".pcap", ".pcapng", ".cap"),
 }
 #: The one column of a text file read as lines (``lines`` format): each non-blank line, as it is.
 LINE_COLUMN = "line"
@@ -200,6 +201,11 @@ class Source:
         if not self.path.is_file():
             raise ValueError(f"{name}: no such file {str(self.path)!r}")
         self.format = file_format(self.path, INPUT_FORMATS, name)
+        if self.format == "pcap":
+            raise ValueError(
+                f"{name}: {str(self.path)!r} is a packet capture; this preset reads tables (CSV, Parquet, JSON "
+                "lines): the kitsune preset reads captures"
+            )
         if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1024:
             raise ValueError(f"block_size: expected a whole number of bytes >= 1024; got {block_size!r}")
         self.block_size = block_size

@@ -113,8 +113,23 @@ def kitsune_case(
     )
 
 
-def run(n: int | None = None, seed: int = 0, device: str = "cpu", out: pathlib.Path | None = None) -> BenchmarkReport:
-    """DeepAID vs every continuous baseline on KitNET alerts (default 300): flip@5, recall@5, ..."""
+def run(
+    n: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    out: pathlib.Path | None = None,
+    pcap: str | pathlib.Path | None = None,
+    labels: str | pathlib.Path | None = None,
+) -> BenchmarkReport:
+    """DeepAID vs every continuous baseline on KitNET alerts (default 300): flip@5, recall@5, ...
+
+    With ``pcap`` and ``labels``: the same preset on a real labelled capture (``pcap_bench``).
+    """
     from deepaid_sdk.bench.compare import compare
+
+    if pcap is not None or labels is not None:
+        from deepaid_plugin_kitsune.pcap_bench import run as run_pcap
+
+        return run_pcap(n, seed, device, out, pcap=pcap, labels=labels)
 
     return compare(kitsune_case(n, seed, device), out)

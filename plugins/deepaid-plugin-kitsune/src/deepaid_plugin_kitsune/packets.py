@@ -11,7 +11,7 @@ import pathlib
 import socket
 import struct
 import warnings
-from typing import Any, BinaryIO, Hashable, Sequence
+from typing import Any, BinaryIO, Hashable, Iterator, Sequence
 
 import attrs
 import dpkt
@@ -31,7 +31,7 @@ class PacketTable:
     ts: np.ndarray = array_field(dtype=np.float64)
     """Arrival time in seconds."""
     size: np.ndarray = array_field(dtype=np.float64)
-    """Frame length in bytes."""
+    """Frame length on the wire in bytes (the record header's original length, not the bytes captured)."""
     src_mac: np.ndarray = array_field(dtype=np.int64)
     src_ip: np.ndarray = array_field(dtype=np.int64)
     dst_ip: np.ndarray = array_field(dtype=np.int64)
@@ -92,20 +92,47 @@ class PacketTable:
 
 
 class _ReadTracker:
-    """File wrapper remembering the last read's size, so a record cut short is noticed."""
+    """File wrapper remembering its last two reads, so a record cut short is noticed and its header read.
+
+    dpkt's readers read a record's header, then its body, then yield the frame: at that moment ``previous``
+    and ``last`` hold the record, whose header gives the frame's original (wire) length.
+    """
 
     def __init__(self, f: BinaryIO) -> None:
         self._f = f
         self.requested = 0
         self.got = 0
+        self.previous = b""
+        self.last = b""
 
     def read(self, n: int = -1) -> bytes:
         data = self._f.read(n)
         self.requested, self.got = (n if n >= 0 else len(data)), len(data)
+        self.previous, self.last = self.last, data
         return data
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._f, name)
+
+
+def _byte_order(path: pathlib.Path) -> tuple[str, bool]:
+    """``(struct byte order, is pcapng)`` from the file's magic number."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    if head[:4] == b"\x0a\x0d\x0d\x0a":  # pcapng: the section header's byte-order magic
+        return ("<" if head[8:12] == b"\x4d\x3c\x2b\x1a" else ">"), True
+    return ("<" if head[:4] in (b"\xd4\xc3\xb2\xa1", b"\x4d\x3c\xb2\xa1") else ">"), False
+
+
+def _wire_length(f: _ReadTracker, order: str, pcapng: bool, captured: int) -> int:
+    """The frame's original length from the record just read (classic pcap: ``orig_len``; pcapng: the
+    packet block's ``packet length``); never below the bytes captured."""
+    if pcapng:
+        block = f.previous + f.last  # 8 bytes of type and length, then the block
+        wire = struct.unpack(order + "I", block[24:28])[0] if len(block) >= 28 else captured
+    else:
+        wire = struct.unpack(order + "I", f.previous[12:16])[0] if len(f.previous) >= 16 else captured
+    return max(int(wire), captured)
 
 
 def _mac(b: bytes) -> str:
@@ -143,48 +170,121 @@ def _open_reader(f: _ReadTracker, path: pathlib.Path) -> Any:
         raise ValueError(f"path: {str(path)!r} is not a pcap or pcapng file ({exc})") from None
 
 
-def read_pcap(path: str | os.PathLike[str]) -> PacketTable:
-    """Every complete packet of a pcap/pcapng file; a truncated file warns how many were read.
+@attrs.define(eq=False)
+class PcapReader:
+    """A pcap/pcapng file read in chunks of ``chunk_packets`` packets, with one address table for all chunks.
 
-    Frames dpkt cannot decode are skipped with a warning giving their number.
+    Sizes are wire lengths from the record headers, so a capture with a snap length keeps true sizes;
+    ``chunks`` warns once at the end how many frames were captured short. ``offset`` (a byte position a
+    previous chunk ended at, see ``chunks``) continues a read without the packets before it.
     """
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise ValueError(f"path: {str(path)!r} is not an existing file")
-    rows: list[tuple[float, int, str, str, str, int, int]] = []
-    truncated, undecodable = False, 0
-    with open(path, "rb") as raw:
-        f = _ReadTracker(raw)
-        reader = _open_reader(f, path)
-        linktype = reader.datalink()
-        if linktype not in _SUPPORTED:
-            raise ValueError(
-                f"path: {str(path)!r} has link type {linktype}; supported are Ethernet (1), "
-                f"Linux cooked (113) and raw IP ({sorted(_RAW_IP)})"
-            )
+
+    path: pathlib.Path = attrs.field(converter=pathlib.Path)
+    chunk_packets: int = 50_000
+    ids: dict[str, int] = attrs.field(factory=dict)
+    """Address text -> id, shared by every chunk (give the one of a previous run to continue it)."""
+    packets: int = 0
+    """Complete packets read so far."""
+    snapped: int = 0
+    """Frames captured shorter than they were on the wire."""
+    undecodable: int = 0
+    truncated: bool = False
+    """Whether the file ended inside a record."""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.path.is_file():
+            raise ValueError(f"path: {str(self.path)!r} is not an existing file")
+        if isinstance(self.chunk_packets, bool) or not isinstance(self.chunk_packets, int) or self.chunk_packets < 1:
+            raise ValueError(f"chunk_packets: expected a whole number >= 1; got {self.chunk_packets!r}")
+
+    def _table(self, rows: list[tuple[float, int, str, str, str, int, int]]) -> PacketTable:
+        n = len(rows)
+        if not n:
+            return PacketTable.from_records([], [], [], [], [], [], [])
+        ts, size, mac, src, dst, sport, dport = zip(*rows)
+        ids = self.ids
+        cols = [np.fromiter((ids.setdefault(a, len(ids)) for a in col), np.int64, n) for col in (mac, src, dst)]
+        return PacketTable(
+            ts=np.asarray(ts),
+            size=np.asarray(size),
+            src_mac=cols[0],
+            src_ip=cols[1],
+            dst_ip=cols[2],
+            sport=np.asarray(sport),
+            dport=np.asarray(dport),
+            labels=tuple(ids),
+        )
+
+    def chunks(self, offset: int | None = None) -> Iterator[tuple[PacketTable, int]]:
+        """``(table, byte offset after its last packet)`` per chunk; the last chunk may be shorter."""
+        order, pcapng = _byte_order(self.path)
+        with open(self.path, "rb") as raw:
+            f = _ReadTracker(raw)
+            reader = _open_reader(f, self.path)
+            linktype = reader.datalink()
+            if linktype not in _SUPPORTED:
+                raise ValueError(
+                    f"path: {str(self.path)!r} has link type {linktype}; supported are Ethernet (1), "
+                    f"Linux cooked (113) and raw IP ({sorted(_RAW_IP)})"
+                )
+            if offset is not None:
+                raw.seek(offset)
+            rows: list[tuple[float, int, str, str, str, int, int]] = []
+            for ts, buf in self._records(reader, f):
+                wire = _wire_length(f, order, pcapng, len(buf))
+                self.snapped += wire > len(buf)
+                try:
+                    rows.append((float(ts), wire, *_decode(buf, linktype)))
+                except (dpkt.UnpackError, struct.error, IndexError, OSError):
+                    self.undecodable += 1
+                    continue
+                if len(rows) == self.chunk_packets:
+                    self.packets += len(rows)
+                    yield self._table(rows), raw.tell()
+                    rows = []
+            self.packets += len(rows)
+            if rows:
+                yield self._table(rows), raw.tell()
+        self._warn()
+
+    def _records(self, reader: Any, f: _ReadTracker) -> Iterator[tuple[float, bytes]]:
         packets = iter(reader)
         while True:
             try:
                 ts, buf = next(packets)
             except StopIteration:
-                break
+                return
             except (dpkt.UnpackError, struct.error, ValueError):
-                truncated = True
-                break
+                self.truncated = True
+                return
             if f.got < f.requested:
-                truncated = True
-                break
-            try:
-                rows.append((float(ts), len(buf), *_decode(buf, linktype)))
-            except (dpkt.UnpackError, struct.error, IndexError, OSError):
-                undecodable += 1
-    if truncated:
-        warnings.warn(
-            f"{path}: the capture is truncated; read {len(rows)} complete packets before the break", stacklevel=2
-        )
-    if undecodable:
-        warnings.warn(f"{path}: skipped {undecodable} frames dpkt could not decode", stacklevel=2)
-    if not rows:
-        return PacketTable.from_records([], [], [], [], [], [], [])
-    ts_, size, mac, src, dst, sport, dport = zip(*rows)
-    return PacketTable.from_records(ts_, size, mac, src, dst, sport, dport)
+                self.truncated = True
+                return
+            yield ts, buf
+
+    def _warn(self) -> None:
+        path = self.path
+        if self.truncated:
+            warnings.warn(
+                f"{path}: the capture is truncated; read {self.packets} complete packets before the break",
+                stacklevel=3,
+            )
+        if self.undecodable:
+            warnings.warn(f"{path}: skipped {self.undecodable} frames dpkt could not decode", stacklevel=3)
+        if self.snapped:
+            warnings.warn(
+                f"{path}: {self.snapped} of {self.packets + self.undecodable} frames were captured shorter than "
+                "on the wire (a snap length); sizes are the wire lengths from the record headers",
+                stacklevel=3,
+            )
+
+
+def read_pcap(path: str | os.PathLike[str]) -> PacketTable:
+    """Every complete packet of a pcap/pcapng file; a truncated file warns how many were read.
+
+    Sizes are the frames' wire lengths (a snap-length capture warns how many frames were cut).
+    Frames dpkt cannot decode are skipped with a warning giving their number.
+    """
+    reader = PcapReader(pathlib.Path(path), chunk_packets=1 << 62)
+    tables = [table for table, _ in reader.chunks()]
+    return tables[0] if tables else reader._table([])

@@ -22,6 +22,13 @@ def register_interpreters(register: Register) -> None:
 
 
 @hookimpl
+def register_explain_inputs(register: Register) -> None:
+    from deepaid_plugin_kitsune.explain_input import KitsuneInput
+
+    register("kitsune", KitsuneInput)
+
+
+@hookimpl
 def register_demos(register: Register) -> None:
     register(
         "kitsune",
