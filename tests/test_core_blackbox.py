@@ -19,6 +19,7 @@ from deepaid_sdk.constraints import (
 )
 from deepaid_sdk.model.foreign import NumpyScoreAdapter, SklearnAdapter
 from deepaid_sdk.search.blackbox import BlackboxSearch
+from deepaid_sdk.target import DEFAULT_FALLBACK_SHARE
 from deepaid_sdk.testing import check_search
 
 D, K = 12, 3
@@ -190,7 +191,8 @@ def test_uses_reconstruction_without_normal_rows() -> None:
     x = (torch.randn(5, 2) @ proj.T) + torch.eye(6)[:5] * 2.0
     result = check_search(BlackboxSearch(), adapter, x, [ConcisenessConstraint(6)])
     assert result.flip_rate == 1.0
-    assert result.params["target_score"] == pytest.approx(0.05)
+    # No normal scores: the one typical rule of deepaid_sdk.target, a quarter of |threshold| below it.
+    assert result.params["target_score"] == pytest.approx(0.05 * (1 - DEFAULT_FALLBACK_SHARE))
 
 
 def test_lof_novelty(data) -> None:

@@ -58,7 +58,7 @@ from deepaid_sdk.search.base import ReferenceSearch, build_batch
 from deepaid_sdk.search.blackbox_run import BlackboxRun
 from deepaid_sdk.search.blackbox_scoring import BlackboxScorer, flat
 from deepaid_sdk.search.blackbox_settings import VALUE_SOURCES, BlackboxSettings
-from deepaid_sdk.target import TargetPolicy, margin_of, strict_bound
+from deepaid_sdk.target import DEFAULT_KEEP_SHARE, DEFAULT_QUANTILE, TargetPolicy, margin_of, strict_bound
 
 __all__ = ["VALUE_SOURCES", "BlackboxSearch", "BlackboxSettings"]
 
@@ -98,16 +98,17 @@ class BlackboxSearch(ReferenceSearch):
         self,
         normal: Any = None,
         *,
-        target: float | None = 0.5,
+        target: float | None = DEFAULT_QUANTILE,
         values: Sequence[str] = ("neighbours", "reconstruction"),
         quantiles: Sequence[float] = (0.25, 0.5, 0.75),
         neighbours: int = 8,
-        width: int = 3,
+        width: int = 1,
         screen: int = 32,
         refine_steps: int = 10,
         swaps: int = 2,
         line_steps: int = 6,
         prune: bool = True,
+        keep_share: float | None = DEFAULT_KEEP_SHARE,
         max_normal: int = 2048,
         chunk: int = 1 << 24,
     ) -> None:
@@ -127,6 +128,7 @@ class BlackboxSearch(ReferenceSearch):
             swaps=swaps,
             line_steps=line_steps,
             prune=prune,
+            keep_share=keep_share,
             max_normal=max_normal,
             chunk=chunk,
         )
@@ -146,6 +148,7 @@ class BlackboxSearch(ReferenceSearch):
             "swaps": s.swaps,
             "line_steps": s.line_steps,
             "prune": s.prune,
+            "keep_share": s.keep_share,
             "max_normal": s.max_normal,
             "normal_rows": None if self.normal is None else len(self.normal),
         }
@@ -165,7 +168,7 @@ class BlackboxSearch(ReferenceSearch):
         """The score a reference must reach (``deepaid_sdk.target``): the ``target`` quantile of normal
         scores, the adapter's recorded ones where it has them, else those of the ``normal`` rows."""
         quantile = self.settings.target
-        policy = TargetPolicy("threshold" if quantile is None else "typical", quantile, fallback_share=None)
+        policy = TargetPolicy("threshold" if quantile is None else "typical", quantile)
 
         def scores() -> Tensor | None:
             return None if normal is None else score_in_chunks(adapter, normal, 4096)

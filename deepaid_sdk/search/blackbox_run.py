@@ -57,6 +57,32 @@ class NormalStats:
         )
 
 
+#: Normal rows nearest by the plain distance among which the trimmed distance picks the neighbours.
+NEIGHBOUR_POOL = 128
+#: Alerts per block of the trimmed distance (``[block, pool, N]`` differences at once).
+TRIM_BLOCK = 256
+
+
+def _trimmed_neighbours(z: Tensor, z_rows: Tensor, d: Tensor, m: int, drop: int) -> Tensor:
+    """``[B, m]`` indices of the normal rows nearest each alert once its ``drop`` largest per-feature
+    differences are left out, among the ``NEIGHBOUR_POOL`` nearest by the plain distance ``d``.
+
+    The alert's causes (at most K features) are far from every normal row and would pull the plain
+    neighbours towards rows that happen to be near them there; left out, the neighbours agree with
+    the alert on its normal features, so only the causes need large moves.
+    """
+    pool = d.topk(min(NEIGHBOUR_POOL, z_rows.shape[0]), dim=1, largest=False).indices  # [B, P]
+    if drop < 1:
+        return pool[:, :m]
+    out = []
+    for rows, close in zip(z.split(TRIM_BLOCK), pool.split(TRIM_BLOCK)):
+        diff = (rows[:, None, :] - z_rows[close]).pow(2)  # [b, P, N]
+        trimmed = diff.sum(dim=2) - diff.topk(drop, dim=2).values.sum(dim=2)
+        # Stable: on equal trimmed distances the plain nearer row first.
+        out.append(torch.gather(close, 1, torch.sort(trimmed, dim=1, stable=True).indices[:, :m]))
+    return torch.cat(out) if out else pool[:, :m]
+
+
 class BlackboxRun:
     """One search's fixed inputs (scorer, budget, settings, normal data) and its phases on a chunk of alerts."""
 
@@ -86,7 +112,7 @@ class BlackboxRun:
             # on how many rows share the call (BLAS blocking changes the rounding).
             d = torch.cdist(z, normal.z_rows, compute_mode="donot_use_mm_for_euclid_dist")
             m = min(self.settings.neighbours, normal.z_rows.shape[0])
-            near = d.topk(m, dim=1, largest=False).indices  # [B, m], nearest first (ties: lower index)
+            near = _trimmed_neighbours(z, normal.z_rows, d, m, min(self.k, z.shape[1] - 1))
             rows = normal.rows[near]  # [B, m, N]
         for source in self.sources:
             if source == "neighbours":
@@ -132,10 +158,17 @@ class BlackboxRun:
         value.scatter_(1, picked, torch.gather(options, 2, best_c[..., None])[..., 0])
         effect = torch.full_like(a, INF).scatter_(1, picked, excess.to(a.dtype))
         effect = effect.masked_fill(~movable | (value == a), INF)
-        # Best-screened first; on ties (a plateau of the score) the larger move in normal std units.
+        # A cause first: of the features whose best candidate alone lowers the objective, the largest
+        # move in normal std units first (the others after, the same way). The move names the cause;
+        # the score only says that fixing it helps (on a forest, fixing a normal feature towards a
+        # denser region can lower the score as much as fixing the cause).
+        base = self.scorer.evaluate(a, a).excess
+        helps = (effect < base[:, None]).to(a.dtype)
         order = torch.sort((value - a).abs() * scale, dim=1, descending=True, stable=True).indices
-        order = torch.gather(order, 1, torch.sort(torch.gather(effect, 1, order), dim=1, stable=True).indices)
-        return value, effect, order, torch.full((b,), s * c, dtype=torch.int64, device=a.device)
+        order = torch.gather(
+            order, 1, torch.sort(torch.gather(helps, 1, order), dim=1, descending=True, stable=True).indices
+        )
+        return value, effect, order, torch.full((b,), s * c + 1, dtype=torch.int64, device=a.device)
 
     def _greedy(self, a: Tensor, value: Tensor, effect: Tensor, order: Tensor, steps: Tensor) -> tuple[Tensor, Tensor]:
         """Up to K rounds from the anomaly made feasible (e.g. clamped into a box): each tries the
@@ -208,7 +241,7 @@ class BlackboxRun:
                 ref, used = later.refine(scorer, ref, a, added, low, high, settings.refine_steps, self.reconstructs)
                 steps += used
         if settings.prune:
-            ref, used = later.prune(scorer, ref, a)
+            ref, used = later.prune(scorer, ref, a, settings.keep_share)
             steps += used
         if settings.line_steps:
             ref, used = later.line_search(scorer, ref, a, settings.line_steps)

@@ -12,7 +12,9 @@ percentile of the normal rows' scores), the detected anomalies are explained by:
   reconstruction where the adapter has one, else the normal rows' median).
 
 A last note gives the batched throughput of ``blackbox`` on 10,000 IsolationForest alerts
-(blob, D=100, K=10). Run with ``OMP_NUM_THREADS=1``: ``deepaid bench pyod``.
+(blob, D=100, K=10), and another the ``blackbox_budget`` figures (IsolationForest on 20 correlated
+features, 3 planted, K = 3, 4, 6, beside the nearest-normal baseline).
+Run with ``OMP_NUM_THREADS=1``: ``deepaid bench pyod``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import torch
 from deepaid_plugin_pyod.adapters import pyod_adapter
 from deepaid_plugin_tabular import synthetic
 from deepaid_plugin_tabular.preset import tabular_interpreter
+from deepaid_sdk.bench import blackbox_budget
 from deepaid_sdk.bench.case import BenchmarkCase, Explainer
 from deepaid_sdk.bench.compare import baseline_explainers, compare
 from deepaid_sdk.bench.report import BenchmarkReport
@@ -176,6 +179,7 @@ def run(
         f"D={width}, K={DESIGNS['blob']}, torch threads={torch.get_num_threads()}): {rate:,.0f} alerts/s; "
         f"recall@10 {recall:.4f}, flip rate {batch.flip_rate:.4f}, mean steps {batch.steps.mean():.1f}"
     )
+    budget = blackbox_budget.note(blackbox_budget.forest_rows(seed=seed))  # k as a budget, beside nearest_normal
     return BenchmarkReport(
-        name="pyod", columns=report.columns, rows=report.rows, setup=report.setup, notes=(*report.notes, note)
+        name="pyod", columns=report.columns, rows=report.rows, setup=report.setup, notes=(*report.notes, note, budget)
     )
