@@ -180,7 +180,13 @@ def swap(
     trial[idx, best_add] = value[rows, best_add]
     swapped = scorer.evaluate(trial, r_a)
     steps[rows] += 1
-    accept = possible & (swapped.score < found.score[rows]) & ((swapped.refs != r_a).sum(dim=1) <= chosen.sum(dim=1))
+    # Feasible only (a projection can leave a constraint broken, e.g. an emptied one-hot group).
+    accept = (
+        possible
+        & torch.isfinite(swapped.excess)
+        & (swapped.score < found.score[rows])
+        & ((swapped.refs != r_a).sum(dim=1) <= chosen.sum(dim=1))
+    )
     if not bool(accept.any()):
         return ref, added, steps, False
     ref, added = ref.clone(), added.clone()

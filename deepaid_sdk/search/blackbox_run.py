@@ -158,22 +158,23 @@ class BlackboxRun:
         value.scatter_(1, picked, torch.gather(options, 2, best_c[..., None])[..., 0])
         effect = torch.full_like(a, INF).scatter_(1, picked, excess.to(a.dtype))
         effect = effect.masked_fill(~movable | (value == a), INF)
-        # A cause first: of the features whose best candidate alone lowers the objective, the largest
-        # move in normal std units first (the others after, the same way). The move names the cause;
-        # the score only says that fixing it helps (on a forest, fixing a normal feature towards a
-        # denser region can lower the score as much as fixing the cause).
-        base = self.scorer.evaluate(a, a).excess
-        helps = (effect < base[:, None]).to(a.dtype)
-        order = torch.sort((value - a).abs() * scale, dim=1, descending=True, stable=True).indices
-        order = torch.gather(
-            order, 1, torch.sort(torch.gather(helps, 1, order), dim=1, descending=True, stable=True).indices
-        )
-        return value, effect, order, torch.full((b,), s * c + 1, dtype=torch.int64, device=a.device)
+        # A cause first: the largest move in normal std units (the greedy phase skips features with no
+        # feasible move). The move names the cause; on a forest, moving a normal feature towards a
+        # denser region lowers the score as much as fixing the cause.
+        # A feature that never varies on normal rows and differs here moves infinitely far.
+        move = (value - a).abs() * scale
+        if self.normal is not None:
+            constant = (self.normal.inv_std.to(a.device) == 0) & (value != a)
+            move = move.masked_fill(constant, INF)
+        order = torch.sort(move, dim=1, descending=True, stable=True).indices
+        return value, effect, order, torch.full((b,), s * c, dtype=torch.int64, device=a.device)
 
     def _greedy(self, a: Tensor, value: Tensor, effect: Tensor, order: Tensor, steps: Tensor) -> tuple[Tensor, Tensor]:
         """Up to K rounds from the anomaly made feasible (e.g. clamped into a box): each tries the
-        ``width`` best-screened free features on the current reference and keeps the best; a row
-        stops once it meets the target. Returns the references and the features in the order added."""
+        ``width`` first free features (largest move first) on the current reference and keeps the best.
+        The budget is filled as the gradient search's residual start fills it (a row stops early only
+        when it meets the target at the anomaly, or has no feature left): pruning then undoes every
+        change the target does not need. Returns the references and the features in the order added."""
         b, n = a.shape
         usable = torch.gather(torch.isfinite(effect), 1, order)
         start = self.scorer.evaluate(a, a)
@@ -186,8 +187,7 @@ class BlackboxRun:
             if live.numel() == 0:
                 break
             free = usable[live] & ~torch.gather(chosen[live], 1, order[live])
-            rank = torch.cumsum(free.long(), dim=1)
-            pick = free & (rank <= self.settings.width)
+            pick = free & (torch.cumsum(free.long(), dim=1) <= self.settings.width)
             has = pick.any(dim=1)
             live, pick = live[has], pick[has]
             if live.numel() == 0:
@@ -206,8 +206,7 @@ class BlackboxRun:
             ref[sel] = found.refs.reshape(-1, w, n)[rows, best][take]
             chosen[sel, feat[rows, best][take]] = True
             added[sel, round_] = feat[rows, best][take]
-            finished = found.done.reshape(-1, w)[rows, best] & take
-            live = live[~finished & take]
+            live = live[take]
         return ref, added
 
     def _brackets(self, cand: Tensor) -> tuple[Tensor, Tensor]:

@@ -4,8 +4,9 @@ Per design of ``deepaid_plugin_tabular.synthetic`` (blob K=10, manifold K=5) and
 (sklearn ``IsolationForest``, PyOD ``ECOD``, PyOD ``AutoEncoder``; every threshold at the 99th
 percentile of the normal rows' scores), the detected anomalies are explained by:
 
-- ``blackbox``: the ``tabular`` preset with ``search="blackbox"`` (target: the median normal
-  score); ``blackbox-q25``: the same with ``target=0.25`` (the lower quartile);
+- ``blackbox``: the ``tabular`` preset with ``search="blackbox"`` (target: the 0.9 quantile of the
+  normal scores, the rule of ``deepaid_sdk.target``); ``blackbox-q25``: the same with
+  ``target=0.25`` (the lower quartile);
 - ``gradient``: the same preset's gradient search, where the score has a gradient (AutoEncoder);
 - ``kernel_shap`` and ``lime``: the baselines package's searches on the same adapter (same
   score), top-K features by |attribution| set to the same reference values (the
@@ -108,7 +109,7 @@ def build_case(design: str, detector: str, *, n: int = DEFAULT_N, seed: int = 0)
     alerts[drawn:] = False
     explainers: dict[str, Explainer] = {
         "blackbox": _ours(tabular_interpreter(adapter, normal=table.normal, k=k, search="blackbox", seed=seed)),
-        # A stricter typical target (the normal scores' lower quartile instead of the median).
+        # A stricter typical target (the normal scores' lower quartile instead of the 0.9 quantile).
         "blackbox-q25": _ours(
             tabular_interpreter(
                 adapter, normal=table.normal, k=k, search="blackbox", seed=seed, search_options={"target": 0.25}
