@@ -20,6 +20,12 @@ from deepaid_sdk.checks import check_finite_number
 
 #: The target modes: a typically normal reference, or the strict minimum below the threshold.
 MODES = ("typical", "threshold")
+#: The normal-score quantile a typical reference must reach, in every search.
+DEFAULT_QUANTILE = 0.9
+#: Without normal scores: the typical target is this share of ``|threshold|`` below the threshold.
+DEFAULT_FALLBACK_SHARE = 0.25
+#: A change whose undo raises the score by this share of the row's largest rise is kept (typical target).
+DEFAULT_KEEP_SHARE = 0.2
 
 
 def margin_of(adapter: Any, constraints: Sequence[Any] = ()) -> float:
@@ -68,9 +74,9 @@ class TargetPolicy:
 
     mode: str = attrs.field(default="typical", validator=_mode)
     """``typical`` (a typically normal reference) or ``threshold`` (the strict minimum)."""
-    quantile: float | None = attrs.field(default=0.9, converter=_quantile)
+    quantile: float | None = attrs.field(default=DEFAULT_QUANTILE, converter=_quantile)
     """The normal-score quantile a typical reference must reach; None: the strict bound."""
-    fallback_share: float | None = attrs.field(default=0.25, converter=_share)
+    fallback_share: float | None = attrs.field(default=DEFAULT_FALLBACK_SHARE, converter=_share)
     """Without normal scores: the typical target is this share of ``|threshold|`` below the threshold
     (None: the strict bound)."""
 

@@ -19,6 +19,7 @@ from deepaid_sdk.constraints import (
 )
 from deepaid_sdk.model.foreign import NumpyScoreAdapter, SklearnAdapter
 from deepaid_sdk.search.blackbox import BlackboxSearch
+from deepaid_sdk.target import DEFAULT_FALLBACK_SHARE
 from deepaid_sdk.testing import check_search
 
 D, K = 12, 3
@@ -190,7 +191,8 @@ def test_uses_reconstruction_without_normal_rows() -> None:
     x = (torch.randn(5, 2) @ proj.T) + torch.eye(6)[:5] * 2.0
     result = check_search(BlackboxSearch(), adapter, x, [ConcisenessConstraint(6)])
     assert result.flip_rate == 1.0
-    assert result.params["target_score"] == pytest.approx(0.05)
+    # No normal scores: the one typical rule of deepaid_sdk.target, a quarter of |threshold| below it.
+    assert result.params["target_score"] == pytest.approx(0.05 * (1 - DEFAULT_FALLBACK_SHARE))
 
 
 def test_lof_novelty(data) -> None:
@@ -201,3 +203,17 @@ def test_lof_novelty(data) -> None:
     assert len(x) > 0
     result = BlackboxSearch(normal=normal).search(adapter, x, [ConcisenessConstraint(K)])
     assert result.flip_rate >= 0.95
+
+
+def test_k_is_a_budget_the_search_changes_only_the_cause() -> None:
+    from deepaid_sdk.model.adapters import ScoreAdapter
+
+    gen = torch.Generator().manual_seed(0)
+    normal = torch.randn(400, 6, generator=gen) * 0.1
+    adapter = ScoreAdapter(lambda x: x.pow(2).sum(dim=1), threshold=0.2, sample_shape=(6,))
+    adapter.observe_normal(normal)
+    anomalies = torch.randn(8, 6, generator=gen) * 0.1
+    anomalies[:, 2] = 1.0  # one cause; k=4 leaves room for three needless changes
+    result = BlackboxSearch(normal=normal).search(adapter, anomalies, [ConcisenessConstraint(4)])
+    assert result.flip_rate == 1.0
+    assert [list(c) for c in result.changed] == [[2]] * 8

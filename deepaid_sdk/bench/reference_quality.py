@@ -198,7 +198,12 @@ def score_only_rows(det: Detector, baselines: Sequence[str]) -> list[tuple[Any, 
     rows = []
     for method, explain in _methods(det, k, [b for b in baselines if b != "residual"], adapter, adapter).items():
         rows.append(_row(f"{det.design.name}-score-only", "hard", k, method, explain, x, truth, ratio))
-    return rows
+    from deepaid_sdk.bench import blackbox_budget
+
+    # The gradient-free search on the same score, at K = F and 2F (fewer planted than K), and on a forest.
+    case = f"{det.design.name}-score-only"
+    rows += blackbox_budget.budget_rows(case, "hard", adapter, det.normal, x, truth, ratio, (k, 2 * k))
+    return [*rows, *blackbox_budget.forest_rows()]
 
 
 # -- robustness under attack ---------------------------------------------------------------------

@@ -10,9 +10,13 @@ never depends on its chunk):
 2. *Screening*: the ``screen`` movable features whose candidates lie furthest from the alert
    (in normal std units; no model call) are tried alone with every candidate; each keeps the
    candidate that lowers the objective most.
-3. *Greedy support*: up to K rounds; each round tries the ``width`` best-screened features not
-   yet chosen on top of the current reference and keeps the best. A row stops once its
-   reference meets the target and every constraint.
+3. *Greedy support*: K rounds; each round tries the ``width`` (1) first features not yet chosen
+   on top of the current reference and keeps the best. First: the largest move in normal std
+   units (the cause, not whatever fixing lowers the score: on a forest, moving a normal feature
+   towards a denser region lowers it as much). The neighbours' median is taken over the normal
+   rows nearest once the alert's K largest per-feature differences are left out, so only the
+   causes move far. The budget is filled, as the gradient search's residual start fills it;
+   pruning (phase 5) undoes what the target does not need.
 4. *Refine and exchange*: for alerts the detector still flags, the chosen features are set
    to the reconstruction of the reference itself a few times (where the adapter reconstructs),
    then two sweeps of a golden-section search of every chosen feature's value at once (between
@@ -27,10 +31,12 @@ Objective of a candidate: ``relu(score - target)`` plus the penalties of the sof
 other than fidelity (evaluated, never differentiated); hard constraints are enforced by
 ``project`` and checked by ``satisfied``, a candidate that fails them is never taken.
 
-Target: a *typically normal* reference, not a barely normal one. With normal scores known (the
-adapter's recorded ones, else those of ``normal``) the target is their ``target`` quantile
-(default 0.5, the median), never above the threshold minus the fidelity margin;
-without them it is that threshold bound.
+Target and pruning: the one rule of every search (``deepaid_sdk.target.TargetPolicy``): the
+``target`` quantile (0.9) of the normal scores (the adapter's recorded ones, else those of
+``normal``), else a quarter of ``|threshold|`` below the threshold; never above the threshold minus
+the fidelity margin. Pruning is the gradient search's (``deepaid_sdk.search.prune_and_rank``): a
+change is undone only when the reference still meets the target without it, never one whose undo
+raises the score by ``keep_share`` of the row's largest rise. K is a budget, not a quota.
 
 ``steps`` per alert is the number of candidate references scored for it: at most
 ``C * S + 1 + K * width`` (screening, greedy) ``+ R + swaps * (1 + D + 1 + R)`` (refinement and
@@ -58,7 +64,7 @@ from deepaid_sdk.search.base import ReferenceSearch, build_batch
 from deepaid_sdk.search.blackbox_run import BlackboxRun
 from deepaid_sdk.search.blackbox_scoring import BlackboxScorer, flat
 from deepaid_sdk.search.blackbox_settings import VALUE_SOURCES, BlackboxSettings
-from deepaid_sdk.target import TargetPolicy, margin_of, strict_bound
+from deepaid_sdk.target import DEFAULT_KEEP_SHARE, DEFAULT_QUANTILE, TargetPolicy, margin_of, strict_bound
 
 __all__ = ["VALUE_SOURCES", "BlackboxSearch", "BlackboxSettings"]
 
@@ -68,13 +74,9 @@ class BlackboxSearch(ReferenceSearch):
 
     :param normal: normal rows ``[M, *sample_shape]`` (numpy or tensor): candidate values and
         the target's score distribution. Presets pass their calibration rows.
-    :param target: quantile of the normal scores the reference must reach (default 0.5, the
-        median: a reference the detector finds typically normal, not one just below the
-        threshold); None for the threshold minus the fidelity margin. Never above that bound.
-        The gradient search's typical target is the same idea at its own default quantile (0.9);
-        here the median, because a gradient-free reference only takes candidate values and a
-        tighter target makes it fix more of the alert's causes (ECOD blob recall@10: 0.61 at 0.5,
-        0.46 at 0.9).
+    :param target: quantile of the normal scores the reference must reach (default 0.9, the
+        gradient search's: ``deepaid_sdk.target.DEFAULT_QUANTILE``); None for the threshold minus
+        the fidelity margin. Never above that bound.
     :param values: candidate sources, a subset of ``VALUE_SOURCES``; sources that do not apply
         (no reconstruction, no normal rows) are skipped.
     :param quantiles: quantiles of each normal column used as candidates.
@@ -87,7 +89,9 @@ class BlackboxSearch(ReferenceSearch):
     :param swaps: exchange rounds for alerts the detector still flags (least useful chosen
         feature out, best unchosen screened feature in; each followed by a refinement).
     :param line_steps: bisection steps of the final line search (0 for none).
-    :param prune: undo changes the reference does not need.
+    :param prune: undo changes the reference does not need (the shared rule, see above).
+    :param keep_share: a change whose undo raises the score by at least this share of the row's
+        largest rise is kept (None: only the target decides).
     :param max_normal: normal rows used at most (evenly spaced, so the choice is deterministic).
     :param chunk: scored elements per model call at most (alerts are chunked to fit).
     """
@@ -98,16 +102,17 @@ class BlackboxSearch(ReferenceSearch):
         self,
         normal: Any = None,
         *,
-        target: float | None = 0.5,
+        target: float | None = DEFAULT_QUANTILE,
         values: Sequence[str] = ("neighbours", "reconstruction"),
         quantiles: Sequence[float] = (0.25, 0.5, 0.75),
         neighbours: int = 8,
-        width: int = 3,
+        width: int = 1,
         screen: int = 32,
         refine_steps: int = 10,
         swaps: int = 2,
         line_steps: int = 6,
         prune: bool = True,
+        keep_share: float | None = DEFAULT_KEEP_SHARE,
         max_normal: int = 2048,
         chunk: int = 1 << 24,
     ) -> None:
@@ -127,6 +132,7 @@ class BlackboxSearch(ReferenceSearch):
             swaps=swaps,
             line_steps=line_steps,
             prune=prune,
+            keep_share=keep_share,
             max_normal=max_normal,
             chunk=chunk,
         )
@@ -146,6 +152,7 @@ class BlackboxSearch(ReferenceSearch):
             "swaps": s.swaps,
             "line_steps": s.line_steps,
             "prune": s.prune,
+            "keep_share": s.keep_share,
             "max_normal": s.max_normal,
             "normal_rows": None if self.normal is None else len(self.normal),
         }
@@ -165,7 +172,7 @@ class BlackboxSearch(ReferenceSearch):
         """The score a reference must reach (``deepaid_sdk.target``): the ``target`` quantile of normal
         scores, the adapter's recorded ones where it has them, else those of the ``normal`` rows."""
         quantile = self.settings.target
-        policy = TargetPolicy("threshold" if quantile is None else "typical", quantile, fallback_share=None)
+        policy = TargetPolicy("threshold" if quantile is None else "typical", quantile)
 
         def scores() -> Tensor | None:
             return None if normal is None else score_in_chunks(adapter, normal, 4096)

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from deepaid_sdk.search.blackbox_scoring import INF, BlackboxScorer, flat, one_change_trials
-from deepaid_sdk.search.ranking import true_columns
+from deepaid_sdk.search.ranking import prune_and_rank, true_columns
 
 #: Fixed-point steps of the reconstruction on the support (alerts the detector still flags only).
 RECONSTRUCT_STEPS = 5
@@ -180,7 +180,13 @@ def swap(
     trial[idx, best_add] = value[rows, best_add]
     swapped = scorer.evaluate(trial, r_a)
     steps[rows] += 1
-    accept = possible & (swapped.score < found.score[rows]) & ((swapped.refs != r_a).sum(dim=1) <= chosen.sum(dim=1))
+    # Feasible only (a projection can leave a constraint broken, e.g. an emptied one-hot group).
+    accept = (
+        possible
+        & torch.isfinite(swapped.excess)
+        & (swapped.score < found.score[rows])
+        & ((swapped.refs != r_a).sum(dim=1) <= chosen.sum(dim=1))
+    )
     if not bool(accept.any()):
         return ref, added, steps, False
     ref, added = ref.clone(), added.clone()
@@ -218,33 +224,24 @@ def reconstruct_support(
     return ref, score, steps
 
 
-def prune(scorer: BlackboxScorer, ref: Tensor, a: Tensor) -> tuple[Tensor, Tensor]:
-    """Undo, one per row per round, the change whose undo leaves the lowest score, while done."""
+def prune(scorer: BlackboxScorer, ref: Tensor, a: Tensor, keep_share: float | None) -> tuple[Tensor, Tensor]:
+    """Undo the changes a reference does not need: the rule every search shares
+    (``deepaid_sdk.search.ranking.prune_and_rank``): a change is undone only when the reference still
+    meets the target without it (its own score, where it misses the target), never one whose undo
+    raises the score by ``keep_share`` of the row's largest rise. Returns the references and the
+    candidates scored per row (its own score, one undo per change, one prefix check per undo)."""
     b, n = a.shape
-    steps = torch.zeros(b, dtype=torch.int64, device=a.device)
-    steps += 1
-    live = scorer.evaluate(ref, a).done.nonzero().flatten()
-    while live.numel():
-        changed = ref[live] != a[live]
-        count = changed.sum(dim=1)
-        keep = count > 1
-        live, changed, count = live[keep], changed[keep], count[keep]
-        if live.numel() == 0:
-            break
-        index, valid, _ = true_columns(changed)
-        m = index.shape[1]
-        trial = one_change_trials(ref[live], index, torch.gather(a[live], 1, index))
-        found = scorer.evaluate(trial.reshape(-1, n), a[live].repeat_interleave(m, dim=0))
-        steps[live] += count
-        # Projection can put an undone change back (a value outside a box): only real undos count.
-        fewer = (found.refs != a[live].repeat_interleave(m, dim=0)).sum(dim=1).reshape(-1, m) < count[:, None]
-        ok = found.done.reshape(-1, m) & valid & fewer
-        best = found.score.reshape(-1, m).masked_fill(~ok, INF).argmin(dim=1)
-        rows = torch.arange(live.numel(), device=a.device)
-        accept = ok[rows, best]
-        ref[live[accept]] = found.refs.reshape(-1, m, n)[rows, best][accept]
-        live = live[accept]
-    return ref, steps
+    changes = (ref != a).sum(dim=1)
+    shaped = (b, *scorer.shape)
+    pruned, _ = prune_and_rank(
+        scorer.adapter,
+        scorer.constraints,
+        a.reshape(shaped),
+        ref.reshape(shaped),
+        scorer.target,
+        keep_share=keep_share,
+    )
+    return flat(pruned), 1 + 2 * changes
 
 
 def line_search(scorer: BlackboxScorer, ref: Tensor, a: Tensor, line_steps: int) -> tuple[Tensor, Tensor]:

@@ -57,6 +57,32 @@ class NormalStats:
         )
 
 
+#: Normal rows nearest by the plain distance among which the trimmed distance picks the neighbours.
+NEIGHBOUR_POOL = 128
+#: Alerts per block of the trimmed distance (``[block, pool, N]`` differences at once).
+TRIM_BLOCK = 256
+
+
+def _trimmed_neighbours(z: Tensor, z_rows: Tensor, d: Tensor, m: int, drop: int) -> Tensor:
+    """``[B, m]`` indices of the normal rows nearest each alert once its ``drop`` largest per-feature
+    differences are left out, among the ``NEIGHBOUR_POOL`` nearest by the plain distance ``d``.
+
+    The alert's causes (at most K features) are far from every normal row and would pull the plain
+    neighbours towards rows that happen to be near them there; left out, the neighbours agree with
+    the alert on its normal features, so only the causes need large moves.
+    """
+    pool = d.topk(min(NEIGHBOUR_POOL, z_rows.shape[0]), dim=1, largest=False).indices  # [B, P]
+    if drop < 1:
+        return pool[:, :m]
+    out = []
+    for rows, close in zip(z.split(TRIM_BLOCK), pool.split(TRIM_BLOCK)):
+        diff = (rows[:, None, :] - z_rows[close]).pow(2)  # [b, P, N]
+        trimmed = diff.sum(dim=2) - diff.topk(drop, dim=2).values.sum(dim=2)
+        # Stable: on equal trimmed distances the plain nearer row first.
+        out.append(torch.gather(close, 1, torch.sort(trimmed, dim=1, stable=True).indices[:, :m]))
+    return torch.cat(out) if out else pool[:, :m]
+
+
 class BlackboxRun:
     """One search's fixed inputs (scorer, budget, settings, normal data) and its phases on a chunk of alerts."""
 
@@ -86,7 +112,7 @@ class BlackboxRun:
             # on how many rows share the call (BLAS blocking changes the rounding).
             d = torch.cdist(z, normal.z_rows, compute_mode="donot_use_mm_for_euclid_dist")
             m = min(self.settings.neighbours, normal.z_rows.shape[0])
-            near = d.topk(m, dim=1, largest=False).indices  # [B, m], nearest first (ties: lower index)
+            near = _trimmed_neighbours(z, normal.z_rows, d, m, min(self.k, z.shape[1] - 1))
             rows = normal.rows[near]  # [B, m, N]
         for source in self.sources:
             if source == "neighbours":
@@ -132,15 +158,23 @@ class BlackboxRun:
         value.scatter_(1, picked, torch.gather(options, 2, best_c[..., None])[..., 0])
         effect = torch.full_like(a, INF).scatter_(1, picked, excess.to(a.dtype))
         effect = effect.masked_fill(~movable | (value == a), INF)
-        # Best-screened first; on ties (a plateau of the score) the larger move in normal std units.
-        order = torch.sort((value - a).abs() * scale, dim=1, descending=True, stable=True).indices
-        order = torch.gather(order, 1, torch.sort(torch.gather(effect, 1, order), dim=1, stable=True).indices)
+        # A cause first: the largest move in normal std units (the greedy phase skips features with no
+        # feasible move). The move names the cause; on a forest, moving a normal feature towards a
+        # denser region lowers the score as much as fixing the cause.
+        # A feature that never varies on normal rows and differs here moves infinitely far.
+        move = (value - a).abs() * scale
+        if self.normal is not None:
+            constant = (self.normal.inv_std.to(a.device) == 0) & (value != a)
+            move = move.masked_fill(constant, INF)
+        order = torch.sort(move, dim=1, descending=True, stable=True).indices
         return value, effect, order, torch.full((b,), s * c, dtype=torch.int64, device=a.device)
 
     def _greedy(self, a: Tensor, value: Tensor, effect: Tensor, order: Tensor, steps: Tensor) -> tuple[Tensor, Tensor]:
         """Up to K rounds from the anomaly made feasible (e.g. clamped into a box): each tries the
-        ``width`` best-screened free features on the current reference and keeps the best; a row
-        stops once it meets the target. Returns the references and the features in the order added."""
+        ``width`` first free features (largest move first) on the current reference and keeps the best.
+        The budget is filled as the gradient search's residual start fills it (a row stops early only
+        when it meets the target at the anomaly, or has no feature left): pruning then undoes every
+        change the target does not need. Returns the references and the features in the order added."""
         b, n = a.shape
         usable = torch.gather(torch.isfinite(effect), 1, order)
         start = self.scorer.evaluate(a, a)
@@ -153,8 +187,7 @@ class BlackboxRun:
             if live.numel() == 0:
                 break
             free = usable[live] & ~torch.gather(chosen[live], 1, order[live])
-            rank = torch.cumsum(free.long(), dim=1)
-            pick = free & (rank <= self.settings.width)
+            pick = free & (torch.cumsum(free.long(), dim=1) <= self.settings.width)
             has = pick.any(dim=1)
             live, pick = live[has], pick[has]
             if live.numel() == 0:
@@ -173,8 +206,7 @@ class BlackboxRun:
             ref[sel] = found.refs.reshape(-1, w, n)[rows, best][take]
             chosen[sel, feat[rows, best][take]] = True
             added[sel, round_] = feat[rows, best][take]
-            finished = found.done.reshape(-1, w)[rows, best] & take
-            live = live[~finished & take]
+            live = live[take]
         return ref, added
 
     def _brackets(self, cand: Tensor) -> tuple[Tensor, Tensor]:
@@ -208,7 +240,7 @@ class BlackboxRun:
                 ref, used = later.refine(scorer, ref, a, added, low, high, settings.refine_steps, self.reconstructs)
                 steps += used
         if settings.prune:
-            ref, used = later.prune(scorer, ref, a)
+            ref, used = later.prune(scorer, ref, a, settings.keep_share)
             steps += used
         if settings.line_steps:
             ref, used = later.line_search(scorer, ref, a, settings.line_steps)
