@@ -157,6 +157,7 @@ class _Live:
 
     def write(self, out: Descent, stop: Tensor | None, ok: Tensor, step: int) -> None:
         """Write the rows that stop (all where ``stop`` is None) to ``out``, and keep only the others."""
+        rows: Tensor | slice
         if stop is None:
             rows, pos = slice(None), self.pos
         else:
