@@ -79,12 +79,14 @@ def descend(
             live.best = torch.where(keep[:, None], ref.detach(), live.best)
             live.best_loss = torch.where(keep, loss_now, live.best_loss)
         stop = ok | (step - live.improved_at >= patience)
-        if step == steps_budget or bool(stop.all()):
-            live.write(out, None, ok, step)
-            break
+        # The gradient of the step a row stops at is part of its record (``grad_sq``) whether or not
+        # other rows go on, so it is taken on the last step too.
         (grad,) = torch.autograd.grad(loss.sum(), ref)
         with torch.no_grad():
             live.step(grad, loss_now, step, scale, lr, optimizer, per_row)
+        if step == steps_budget or bool(stop.all()):
+            live.write(out, None, ok, step)
+            break
         if bool(stop.any()):
             live.write(out, stop, ok, step)
     return out
