@@ -142,6 +142,8 @@ class Interpreter:
                     started=started,
                     method=self.search.name,
                     params=self.search.describe(),
+                    scores=scores[normal_idx],
+                    reference_scores=scores[normal_idx],
                 ),
             )
         ]

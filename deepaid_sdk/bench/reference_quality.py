@@ -348,6 +348,9 @@ def run(
         f"{1 / speed['ratio']:.1f}); rows that needed descent {speed['descended']:.3f}; "
         f"flip {speed['flip']:.4f}"
     )
+    from deepaid_sdk.bench.speed import report_notes  # it imports this module
+
+    notes.extend(report_notes(detectors, seed=seed, alerts=speed_alerts, quiet=quiet))
     return BenchmarkReport(
         name="search",
         columns=COLUMNS,

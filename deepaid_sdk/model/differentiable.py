@@ -100,31 +100,48 @@ def choose_search(adapter: ModelAdapter, normal: Any = None) -> str:
 
 
 def input_gradient(adapter: ModelAdapter, x: Tensor, search: str = "gradient", chunk: int = 4096) -> Tensor:
-    """The score's gradient at every row of ``x`` (in row chunks), checked as a gradient search needs it.
+    """The score's gradient at every row of ``x`` (``score_and_gradient`` without the scores)."""
+    return score_and_gradient(adapter, x, search, chunk)[1]
+
+
+def score_and_gradient(
+    adapter: ModelAdapter, x: Tensor, search: str = "gradient", chunk: int = 4096
+) -> tuple[Tensor, Tensor]:
+    """The score ``[B]`` and its gradient at every row of ``x`` (in row chunks), checked as a gradient search
+    needs it; one forward and one backward pass per chunk, and the search reuses both.
 
     No autograd graph at all (a score computed under ``no_grad``, through numpy, or detached) is an
-    error; so is a gradient that is unusable on the first rows (``require_input_gradient``). A
-    gradient that is zero for some rows (a flat or piecewise-constant score) is a warning: the
-    search cannot move those rows. The search reuses the gradient, so it is taken only once.
+    error; so is a gradient that is unusable on the first rows (not finite, or zero on all of them:
+    the ``gradient_problem`` checks, read off the same pass). A gradient that is zero for some rows
+    (a flat or piecewise-constant score) is a warning: the search cannot move those rows.
     """
     if x.shape[0] == 0:
-        return torch.zeros_like(x)
-    grads = []
+        return x.new_zeros(0), torch.zeros_like(x)
+    if getattr(adapter, "differentiable", True) is False or not x.is_floating_point():
+        require_input_gradient(adapter, x, search)  # names the problem
+    scores, grads = [], []
     for part in x.split(chunk):
         probe = part.detach().clone().requires_grad_(True)
-        with torch.enable_grad():
-            scores = adapter.score(probe)
-        if not scores.requires_grad:
+        try:
+            with torch.enable_grad():
+                score = adapter.score(probe)
+        except RuntimeError:
+            require_input_gradient(adapter, part, search)  # says why scoring with gradients failed
+            raise
+        if not score.requires_grad:
             raise ValueError(
                 f"model: the score of {model_name(adapter)} has no gradient with respect to the input "
                 "(it is computed without autograd: under torch.no_grad, through numpy, or detached), "
                 "so the gradient search cannot move; make the score differentiable in torch, or use "
                 "search='blackbox' (gradient-free, needs normal rows or a reconstruction)"
             )
-        (grad,) = torch.autograd.grad(scores.sum(), probe, allow_unused=True)
+        (grad,) = torch.autograd.grad(score.sum(), probe, allow_unused=True)
+        scores.append(score.detach())
         grads.append(torch.zeros_like(probe) if grad is None else grad)
-    require_input_gradient(adapter, x, search)
     gradient = torch.cat(grads)
+    first = gradient[:PROBE_ROWS]
+    if not bool(torch.isfinite(first).all()) or not bool((first != 0).any()):
+        require_input_gradient(adapter, x, search)  # unusable on the first rows: says why, on them
     flat = (gradient.reshape(x.shape[0], -1) == 0).all(dim=1)
     if bool(flat.any()):
         rows = flat.nonzero().flatten().tolist()
@@ -135,4 +152,4 @@ def input_gradient(adapter: ModelAdapter, x: Tensor, search: str = "gradient", c
             RuntimeWarning,
             stacklevel=4,
         )
-    return gradient
+    return torch.cat(scores), gradient

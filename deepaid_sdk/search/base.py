@@ -66,15 +66,18 @@ def build_batch(
     params: dict[str, Any],
     details: Sequence[dict[str, Any]] = (),
     changed: Sequence[np.ndarray] | None = None,
+    scores: Tensor | None = None,
+    reference_scores: Tensor | None = None,
 ) -> InterpretationBatch:
     """Scores, verdicts and ranked changes of final references, as an ``InterpretationBatch``.
 
     ``changed``: the ranked changes where the search has them already (``prune_and_rank``);
-    otherwise they are ranked here with ``rank_changes``.
+    otherwise they are ranked here with ``rank_changes``. ``scores`` / ``reference_scores``: the
+    model's scores of the anomalies / references where the caller has them already (no second model call).
     """
     with torch.no_grad():
-        scores = score_in_chunks(adapter, anomalies)
-        ref_scores = score_in_chunks(adapter, references)
+        scores = score_in_chunks(adapter, anomalies) if scores is None else scores.detach()
+        ref_scores = score_in_chunks(adapter, references) if reference_scores is None else reference_scores.detach()
         flipped = ref_scores <= adapter.threshold
     if changed is None:
         changed = rank_changes(adapter, anomalies, references)

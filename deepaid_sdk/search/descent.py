@@ -13,7 +13,7 @@ import attrs
 import torch
 from torch import Tensor
 
-from deepaid_sdk.constraints import Constraint, evaluate_all, project_all
+from deepaid_sdk.constraints import Constraint, evaluate_all, ordered_hard, project_all
 
 _BETA1, _BETA2 = 0.9, 0.99  # moment decays, as in Adam
 
@@ -54,53 +54,134 @@ def descend(
     (as Adam does), so features move in proportion to their pull: the change then says
     where the objective wants to move, which is what the support is chosen by. Steps are
     taken in ``scale`` units: the gradient and the step of feature i are both scaled by s_i.
+
+    The rows still searching are held as one compact batch: a step touches no row index, and
+    the rows that stop at a step are written out and dropped together.
     """
-    u = start.clone()
-    rows = u.shape[0]
-    best = project_all(constraints, shaped(u), shaped(a)).reshape(u.shape).clone()
-    best_loss = torch.full((rows,), float("inf"), device=u.device)
-    done = torch.zeros(rows, dtype=torch.bool, device=u.device)
-    steps = torch.zeros(rows, dtype=torch.int64, device=u.device)
-    moment, grad_sq = torch.zeros_like(u), torch.zeros_like(u)
-    row_lr = torch.full((rows, 1), lr, device=u.device, dtype=u.dtype)
-    prev_loss = torch.full((rows,), float("inf"), device=u.device)
-    improved_at = torch.zeros(rows, dtype=torch.int64, device=u.device)
-    idx = torch.arange(rows, device=u.device)  # rows still searching; finished rows drop out in bulk
+    hard = ordered_hard(constraints)
+    out = Descent(
+        start.clone(),
+        start.new_zeros(start.shape[0], dtype=torch.bool),
+        start.new_zeros(start.shape[0], dtype=torch.int64),
+        torch.zeros_like(start),
+    )
+    live = _Live.begin(hard, start, a, movable, lr, shaped)
     for step in range(steps_budget + 1):
-        a_i, live = a[idx], movable[idx]
         with torch.no_grad():
-            ref = flat(project_all(constraints, shaped(u[idx]), shaped(a_i))).clone()
+            ref = flat(project_all(hard, shaped(live.u), shaped(live.a))).clone()
         ref.requires_grad_(True)
-        loss, ok = evaluate_all(constraints, shaped(ref), shaped(a_i))
+        loss, ok = evaluate_all(constraints, shaped(ref), shaped(live.a))
         with torch.no_grad():
             loss_now = loss.detach()
-            better = loss_now < best_loss[idx] * (1 - 1e-4)
-            improved_at[idx[better]] = step
+            better = loss_now < live.best_loss * (1 - 1e-4)
+            live.improved_at = torch.where(better, step, live.improved_at)
             keep = ok | better
-            best[idx[keep]] = ref.detach()[keep]
-            best_loss[idx] = torch.where(keep, loss_now, best_loss[idx])
-            done[idx] = ok
-            steps[idx] = step
-        stop = ok | (step - improved_at[idx] >= patience)
-        if step == steps_budget or bool(stop.all()):
-            break
+            live.best = torch.where(keep[:, None], ref.detach(), live.best)
+            live.best_loss = torch.where(keep, loss_now, live.best_loss)
+        stop = ok | (step - live.improved_at >= patience)
+        # The gradient of the step a row stops at is part of its record (``grad_sq``) whether or not
+        # other rows go on, so it is taken on the last step too.
         (grad,) = torch.autograd.grad(loss.sum(), ref)
         with torch.no_grad():
-            grad = torch.where(live, grad * scale, torch.zeros_like(grad))
-            overshot = (loss_now > prev_loss[idx])[:, None]
-            lr_i = torch.where(overshot, row_lr[idx] * 0.5, torch.clamp(row_lr[idx] * 1.1, max=lr))
-            g2 = grad.pow(2) if step == 0 else _BETA2 * grad_sq[idx] + (1 - _BETA2) * grad.pow(2)
-            m = _BETA1 * moment[idx] + (1 - _BETA1) * grad
-            if per_row:
-                rms = m.pow(2).sum(dim=1, keepdim=True).div(live.sum(dim=1, keepdim=True).clamp_min(1)).sqrt()
-                update = m / (rms + 1e-12)
-            elif optimizer == "adam":
-                t = step + 1
-                update = (m / (1 - _BETA1**t)) / ((g2 / (1 - _BETA2**t)).sqrt() + 1e-12)
-            else:
-                m = 0.9 * moment[idx] + grad
-                update = m
-            u[idx] = torch.where(live, u[idx] - lr_i * scale * update, u[idx])
-            moment[idx], grad_sq[idx], row_lr[idx], prev_loss[idx] = m, g2, lr_i, loss_now
-            idx = idx[~stop]
-    return Descent(best, done, steps, grad_sq)
+            live.step(grad, loss_now, step, scale, lr, optimizer, per_row)
+        if step == steps_budget or bool(stop.all()):
+            live.write(out, None, ok, step)
+            break
+        if bool(stop.any()):
+            live.write(out, stop, ok, step)
+    return out
+
+
+@attrs.define(eq=False)
+class _Live:
+    """The rows of a descent still searching: where they go in the output, and their state."""
+
+    pos: Tensor
+    u: Tensor
+    a: Tensor
+    movable: Tensor
+    best: Tensor
+    best_loss: Tensor
+    moment: Tensor
+    grad_sq: Tensor
+    row_lr: Tensor
+    prev_loss: Tensor
+    improved_at: Tensor
+
+    @classmethod
+    def begin(
+        cls,
+        hard: list[Constraint],
+        start: Tensor,
+        a: Tensor,
+        movable: Tensor,
+        lr: float,
+        shaped: Callable[[Tensor], Tensor],
+    ) -> _Live:
+        rows, dev = start.shape[0], start.device
+        with torch.no_grad():
+            best = project_all(hard, shaped(start), shaped(a)).reshape(start.shape).clone()
+        return cls(
+            pos=torch.arange(rows, device=dev),
+            u=start.clone(),
+            a=a,
+            movable=movable,
+            best=best,
+            best_loss=torch.full((rows,), float("inf"), device=dev),
+            moment=torch.zeros_like(start),
+            grad_sq=torch.zeros_like(start),
+            row_lr=torch.full((rows, 1), lr, device=dev, dtype=start.dtype),
+            prev_loss=torch.full((rows,), float("inf"), device=dev),
+            improved_at=torch.zeros(rows, dtype=torch.int64, device=dev),
+        )
+
+    def step(
+        self, grad: Tensor, loss: Tensor, step: int, scale: Tensor, lr: float, optimizer: str, per_row: bool
+    ) -> None:
+        """One optimiser step of every live row, with its own step size (halved after an overshoot)."""
+        live = self.movable
+        grad = torch.where(live, grad * scale, 0.0)
+        overshot = (loss > self.prev_loss)[:, None]
+        self.row_lr = torch.where(overshot, self.row_lr * 0.5, torch.clamp(self.row_lr * 1.1, max=lr))
+        g2 = grad.pow(2) if step == 0 else _BETA2 * self.grad_sq + (1 - _BETA2) * grad.pow(2)
+        m = _BETA1 * self.moment + (1 - _BETA1) * grad
+        if per_row:
+            rms = m.pow(2).sum(dim=1, keepdim=True).div(live.sum(dim=1, keepdim=True).clamp_min(1)).sqrt()
+            update = m / (rms + 1e-12)
+        elif optimizer == "adam":
+            t = step + 1
+            update = (m / (1 - _BETA1**t)) / ((g2 / (1 - _BETA2**t)).sqrt() + 1e-12)
+        else:
+            m = 0.9 * self.moment + grad
+            update = m
+        self.u = torch.where(live, self.u - self.row_lr * scale * update, self.u)
+        self.moment, self.grad_sq, self.prev_loss = m, g2, loss
+
+    def write(self, out: Descent, stop: Tensor | None, ok: Tensor, step: int) -> None:
+        """Write the rows that stop (all where ``stop`` is None) to ``out``, and keep only the others."""
+        rows: Tensor | slice
+        if stop is None:
+            rows, pos = slice(None), self.pos
+        else:
+            rows = stop.nonzero().flatten()
+            pos = self.pos[rows]
+        out.best[pos] = self.best[rows]
+        out.done[pos] = ok[rows]
+        out.steps[pos] = step
+        out.grad_sq[pos] = self.grad_sq[rows]
+        if stop is not None:
+            kept = (~stop).nonzero().flatten()
+            for name in (
+                "pos",
+                "u",
+                "a",
+                "movable",
+                "best",
+                "best_loss",
+                "moment",
+                "grad_sq",
+                "row_lr",
+                "prev_loss",
+                "improved_at",
+            ):
+                setattr(self, name, getattr(self, name)[kept])

@@ -48,7 +48,7 @@ from deepaid_sdk.constraints import (
 )
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.model.adapters import ModelAdapter
-from deepaid_sdk.model.differentiable import input_gradient
+from deepaid_sdk.model.differentiable import score_and_gradient
 from deepaid_sdk.results.data import InterpretationBatch
 from deepaid_sdk.search.base import ReferenceSearch, build_batch
 from deepaid_sdk.search.descent import Descent, descend, flat
@@ -168,7 +168,7 @@ class GradientSearch(ReferenceSearch):
         self, adapter: ModelAdapter, anomalies: Tensor, constraints: list[Constraint], distance: Distance
     ) -> InterpretationBatch:
         started = time.perf_counter()
-        grad = input_gradient(adapter, anomalies, self.name, self.chunk_rows)
+        scores, grad = score_and_gradient(adapter, anomalies, self.name, self.chunk_rows)
         given = next((c for c in constraints if isinstance(c, FidelityConstraint)), None)
         margin = margin_of(adapter, constraints)
         target = self.target_score(adapter, margin)
@@ -201,6 +201,7 @@ class GradientSearch(ReferenceSearch):
             method=self.name,
             changed=changed,
             params={**self.describe(), "k": k, "target_score": target},
+            scores=scores,
         )
 
     def _scale_for(self, width: int, anomalies: Tensor) -> Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor
 
 from deepaid_sdk.constraints import Constraint, FidelityConstraint, all_satisfied
-from deepaid_sdk.model.adapters import ModelAdapter, score_in_chunks
+from deepaid_sdk.model.adapters import SCORE_CHUNK, ModelAdapter, score_in_chunks
 from deepaid_sdk.target import strict_bound
 
 
@@ -38,21 +38,23 @@ def _changed_lists(changed: Tensor) -> tuple[Tensor, Tensor]:
 def undo_scores(adapter: ModelAdapter, anomalies: Tensor, references: Tensor, index: Tensor) -> Tensor:
     """``[B, M]``: the score of each reference with one change (``index[b, m]``) undone; inf on padding.
 
-    One model call per change slot over the rows that have that many changes, so memory stays
-    ``O(B x N)`` whatever the batch, and no row's figure depends on the others.
+    Every variant of a block of rows goes to the model in one call (blocks of at most ``SCORE_CHUNK``
+    variants, so memory stays bounded whatever the batch); no row's figure depends on the others.
     """
     b, m = index.shape
     shape = anomalies.shape[1:]
     a, r = anomalies.reshape(b, -1), references.reshape(b, -1)
     out = torch.full((b, m), float("inf"), device=a.device, dtype=torch.float64)
-    for slot in range(m):
-        rows = (index[:, slot] >= 0).nonzero().flatten()
-        if rows.numel() == 0:
+    block = max(1, SCORE_CHUNK // max(m, 1))
+    for first in range(0, b, block):
+        idx = index[first : first + block]
+        row, slot = (idx >= 0).nonzero(as_tuple=True)
+        if row.numel() == 0:
             continue
-        col = index[rows, slot]
-        variant = r[rows].clone()
-        variant[torch.arange(rows.numel(), device=a.device), col] = a[rows, col]
-        out[rows, slot] = score_in_chunks(adapter, variant.reshape(-1, *shape)).double()
+        col = idx[row, slot]
+        variant = r[first + row].clone()
+        variant[torch.arange(row.numel(), device=a.device), col] = a[first + row, col]
+        out[first + row, slot] = score_in_chunks(adapter, variant.reshape(-1, *shape)).double()
     return out
 
 
@@ -215,20 +217,48 @@ def _longest_prefix(
     accepted = torch.zeros(n, dtype=torch.int64, device=a.device)
     cheapest = torch.gather(undone, 1, cheap)
     going = cheapest[:, 0] <= bars  # the first undo alone must already fit
-    variant = r.clone()
-    for j in range(m):
-        rows = (going & (cols[:, j] >= 0) & torch.isfinite(cheapest[:, j])).nonzero().flatten()
-        if rows.numel() == 0:
-            break
-        col = cols[rows, j]
-        variant[rows, col] = a[rows, col]
-        sub = variant[rows].reshape(-1, *shape)
-        # The first prefix is a single undo, already scored.
-        score = cheapest[rows, 0] if j == 0 else score_in_chunks(adapter, sub).double()
-        fits = (score <= bars[rows]) & all_satisfied(checked, sub, a[rows].reshape(-1, *shape))
-        accepted[rows[fits]] = j + 1
-        going[rows[~fits]] = False
+    # Every prefix of every row at once (one model call per block of rows): a row's accepted count is
+    # its number of leading prefixes that fit, as if they were tried one by one.
+    fits = torch.zeros(n, m, dtype=torch.bool, device=a.device)
+    block = max(1, SCORE_CHUNK // max(m, 1))
+    for first in range(0, n, block):
+        part = slice(first, first + block)
+        fits[part] = _prefixes_fit(
+            adapter, checked, a[part], r[part], cols[part], cheapest[part], bars[part], going[part], shape
+        )
+    accepted = fits.to(torch.int64).cumprod(dim=1).sum(dim=1)
     return accepted, cols
+
+
+def _prefixes_fit(
+    adapter: ModelAdapter,
+    checked: list[Constraint],
+    a: Tensor,
+    r: Tensor,
+    cols: Tensor,
+    cheapest: Tensor,
+    bars: Tensor,
+    going: Tensor,
+    shape: tuple[int, ...],
+) -> Tensor:
+    """``[R, M]``: whether the reference with its first ``j + 1`` cheapest undos applied fits (score at or
+    below the bar, every other constraint kept), for the rows ``going`` (the first undo alone fits; the
+    others are all False). The first prefix is a single undo, already scored; only rows with a second
+    valid undo are scored again."""
+    rows, m = cols.shape
+    width = a.shape[1]
+    valid = (cols >= 0) & torch.isfinite(cheapest)
+    one_hot = torch.zeros(rows, m, width + 1, dtype=torch.int8, device=a.device)
+    one_hot.scatter_(2, torch.where(valid, cols, width)[:, :, None], 1)
+    undone = one_hot[:, :, :width].cumsum(dim=1) > 0  # [R, M, N]: prefix j undoes cols[:, : j + 1]
+    variants = torch.where(undone, a[:, None, :], r[:, None, :]).reshape(rows * m, *shape)
+    score = cheapest.clone()
+    more = (going & valid[:, 1]).nonzero().flatten() if m > 1 else going.new_zeros(0, dtype=torch.int64)
+    if more.numel():
+        rest = variants.reshape(rows, m, -1)[more, 1:].reshape(-1, *shape)
+        score[more, 1:] = score_in_chunks(adapter, rest).double().reshape(more.numel(), m - 1)
+    kept = all_satisfied(checked, variants, a.repeat_interleave(m, dim=0).reshape(-1, *shape)).reshape(rows, m)
+    return going[:, None] & valid & (score <= bars[:, None]) & kept
 
 
 @torch.no_grad()
