@@ -94,7 +94,7 @@ def stability_rows(
     """
     x = np.asarray(x)
     copies = [noised(adapter, x, float(std), seed, valid) for std in stds]
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for k in progress(list(ks), desc="stability K", quiet=quiet):
         for method, explain in explainers(int(k)).items():
             clean = _mask(explain(x))
