@@ -77,6 +77,21 @@ def correlated_manifold(
     return CorrelatedData(normal.astype(np.float32), candidates.astype(np.float32), truth, config)
 
 
+def as_counts(data: CorrelatedData, top: int) -> CorrelatedData:
+    """The same rows as whole counts ``0 .. top``: ``round(top * x)``, clipped; truth and config kept.
+
+    Alerts whose planted shifts round away to nothing keep their truth (they are dropped later by
+    the detector, which no longer flags them)."""
+    if top < 1:
+        raise ValueError(f"top: expected a positive largest count; got {top}")
+
+    def counts(x: np.ndarray) -> np.ndarray:
+        return np.clip(np.rint(top * x), 0, top).astype(np.float32)
+
+    config = {**data.config, "counts": top}
+    return CorrelatedData(counts(data.normal), counts(data.candidates), data.truth, config)
+
+
 def relu_autoencoder(width: int, hidden: int = 32, bottleneck: int = 8) -> nn.Module:
     """MLP autoencoder ``width-hidden-bottleneck-hidden-width`` with ReLU."""
     return nn.Sequential(

@@ -7,8 +7,11 @@ the same K: ours (the ``tabular`` preset's defaults), the reconstruction residua
 attribution baselines. Figures: recall@K, precision (planted share of what is changed), flip
 (the reference is judged normal), mean changes, alerts/s. Plus a detector with no
 reconstruction (the autoencoder exposed only as a score function), robustness of the changed
-set under a gradient attack and under random noise of the same size, and throughput at D=100,
-K=10 on 10,000 alerts against the residual in the same run.
+set under a gradient attack and under random noise of the same size, stability under Gaussian
+noise (std 0.01 and 0.001, ``bench.stability``) of ours and the residual at K = 2 .. 20 on every
+continuous detector, and throughput at D=100, K=10 on 10,000 alerts against the residual in the
+same run. ``c40`` and ``c40-small`` are the count cases: the m40 design's rows as whole counts
+0 .. 10 and 0 .. 3 (``correlated.as_counts``), declared integer to ours.
 
 Run with ``OMP_NUM_THREADS=1``: the figures of a shared machine are only comparable on one thread.
 """
@@ -23,9 +26,11 @@ import numpy as np
 import torch
 
 from deepaid_sdk.bench.compare import baseline_explainers, machine
-from deepaid_sdk.bench.correlated import correlated_manifold, train_relu_autoencoder
+from deepaid_sdk.bench.correlated import as_counts, correlated_manifold, train_relu_autoencoder
 from deepaid_sdk.bench.report import BenchmarkReport
+from deepaid_sdk.bench.stability import random_perturbation, residual_attack, stability_rows, tables
 from deepaid_sdk.bench.synthetic import manifold_data, train_autoencoder
+from deepaid_sdk.constraints import IntegerConstraint
 from deepaid_sdk.evaluation import jaccard
 from deepaid_sdk.model.adapters import ModelAdapter, ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.presets import create
@@ -43,6 +48,8 @@ class Design:
     width: int
     latent: int
     planted: int
+    counts: int = 0
+    """Largest count where the features are whole counts ``0 .. counts``; 0: continuous in [0, 1]."""
 
 
 #: The family (F planted features; each case runs at K = F/2, F, 2F).
@@ -51,6 +58,8 @@ DESIGNS = (
     Design("m60", 60, 6, 4),
     Design("m100", 100, 4, 10),
     Design("m200", 200, 8, 6),
+    Design("c40", 40, 3, 3, counts=10),
+    Design("c40-small", 40, 3, 3, counts=3),
 )
 #: Alert kinds: shift range and the band of score / threshold an alert must fall in.
 KINDS = {"hard": ((0.35, 0.6), (1.0, 1.2)), "large": ((0.6, 0.9), (1.2, np.inf))}
@@ -78,6 +87,8 @@ def build_detector(design: Design, *, n: int, seed: int, quiet: bool = False) ->
         )
         for kind, (shift, _) in KINDS.items()
     }
+    if design.counts:
+        data = {kind: as_counts(d, design.counts) for kind, d in data.items()}
     normal = data["hard"].normal
     # Wide data converges more slowly: 30 epochs fit D <= 100, D = 200 needs 60.
     model = train_relu_autoencoder(
@@ -114,6 +125,11 @@ def _ours(model: torch.nn.Module, normal: np.ndarray, adapter: ModelAdapter, k: 
     return interp.interpret_batch
 
 
+def _valid(det: Detector) -> dict[str, Any]:
+    """What ours is told about the valid domain: count designs declare every feature a whole number."""
+    return {"constraints": [IntegerConstraint()]} if det.design.counts else {}
+
+
 def _score_only(model: torch.nn.Module, width: int) -> Callable[[torch.Tensor], torch.Tensor]:
     """The autoencoder's RMSE as a plain score function: no reconstruction for any method to use."""
 
@@ -127,7 +143,7 @@ def _methods(
     det: Detector, k: int, baselines: Sequence[str], adapter: ModelAdapter | None = None, model: Any = None
 ) -> dict[str, Explain]:
     adapter = adapter or det.adapter
-    out = {"deepaid": _ours(model if model is not None else det.model, det.normal, adapter, k)}
+    out = {"deepaid": _ours(model if model is not None else det.model, det.normal, adapter, k, **_valid(det))}
     found = baseline_explainers(adapter, k, normal=det.normal)
     # A lambda with a default argument fits Explain, but mypy cannot infer its type (Explain takes one argument).
     out.update({name: (lambda x, fn=found[name]: fn(x, 0)) for name in baselines if name in found})  # type: ignore[misc]
@@ -209,37 +225,6 @@ def score_only_rows(det: Detector, baselines: Sequence[str]) -> list[tuple[Any, 
 # -- robustness under attack ---------------------------------------------------------------------
 
 
-def residual_attack(
-    adapter: ReconstructionAdapter, x: torch.Tensor, explained: torch.Tensor, size: float, steps: int = 20
-) -> torch.Tensor:
-    """A gradient attack within +-``size`` that keeps every row an alert.
-
-    It raises the detector's residual on the features the clean explanation leaves out and
-    lowers it on those it names, so a residual-driven explanation moves away from the clean one.
-    """
-    weight = torch.where(explained, -1.0, 1.0)
-    delta = torch.zeros_like(x)
-    step = 2.5 * size / steps
-    for _ in range(steps):
-        probe = (x + delta).requires_grad_(True)
-        residual = (adapter.reconstruct(probe) - probe).abs()
-        (grad,) = torch.autograd.grad((weight * residual).sum(), probe)
-        with torch.no_grad():
-            moved = (delta + step * grad.sign()).clamp(-size, size)
-            still = ~adapter.is_normal(x + moved)
-            delta = torch.where(still[:, None], moved, delta)
-    return (x + delta).detach()
-
-
-def random_perturbation(x: torch.Tensor, size: float, seed: int, adapter: ModelAdapter) -> torch.Tensor:
-    """``x`` plus +-``size`` on every feature with random signs; rows it would make normal keep x."""
-    gen = torch.Generator().manual_seed(seed)
-    signs = torch.randint(0, 2, x.shape, generator=gen).to(x.dtype) * 2 - 1
-    moved = x + size * signs
-    still = ~adapter.is_normal(moved)
-    return torch.where(still[:, None], moved, x)
-
-
 def robustness_rows(
     det: Detector, k: int, size: float, seed: int, n: int, options: dict[str, dict[str, Any]]
 ) -> list[tuple[Any, ...]]:
@@ -273,6 +258,29 @@ def robustness_rows(
             )
         )
     return rows
+
+
+#: Budgets of the stability columns.
+STABILITY_KS = (2, 4, 8, 10, 20)
+
+
+def stability_notes(det: Detector, seed: int, ks: Sequence[int] = STABILITY_KS, quiet: bool = False) -> list[str]:
+    """Stability under Gaussian noise (std 0.01 and 0.001) of ours and the residual at every K of ``ks``,
+    on the hard and large alerts of one detector. The noisy copies are not clipped: the data declare no
+    input domain (ours' box bounds references, not inputs)."""
+    x = np.concatenate([det.candidates[kind][0] for kind in KINDS])
+
+    def ours(k: int) -> Any:
+        return create(
+            "tabular", model=det.model, threshold=det.adapter.threshold, normal=det.normal, k=k, **_valid(det)
+        )
+
+    def explainers(k: int) -> dict[str, Explain]:
+        residual = baseline_explainers(det.adapter, k, normal=det.normal)["residual"]
+        return {"deepaid": ours(k).interpret_batch, "residual": lambda rows: residual(rows, 0)}
+
+    rows = stability_rows(det.adapter, explainers, x, ks, seed=seed, quiet=quiet)
+    return tables(rows, [], f"{det.design.name} hard+large")
 
 
 # -- throughput ----------------------------------------------------------------------------------
@@ -328,6 +336,9 @@ def run(
         detectors.append(det)
         rows.extend(quality_rows(det, baselines, quiet=quiet))
     rows.extend(score_only_rows(detectors[min(1, len(detectors) - 1)], baselines))
+    for det in detectors:
+        if not det.design.counts:  # noise of std 0.01 on whole counts rounds back to the same input
+            notes.extend(stability_notes(det, seed, quiet=quiet))
     robust_det = detectors[min(1, len(detectors) - 1)]
     for r in robustness_rows(
         robust_det,

@@ -24,6 +24,28 @@ def keep_top(score: Tensor, k: int) -> Tensor:
     return torch.zeros_like(score, dtype=torch.bool).scatter_(1, score.topk(k, dim=1).indices, True)
 
 
+#: A feature whose effect is at least this share of its row's largest is chosen by effect; the rest
+#: of the budget is filled in residual order.
+DECISIVE_SHARE = 0.1
+
+
+def support_key(grad: Tensor, rec: Tensor, a: Tensor, scale: Tensor, share: float = DECISIVE_SHARE) -> Tensor:
+    """``[B, N]`` ranking key of the residual start's support: decisive effects first, then residuals.
+
+    The effect (|gradient| x |reconstruction - anomaly|) tells a cause from the features it drags
+    along, but below the few decisive features its order is set by small gradients that a tiny
+    change of the input reorders; the residual's order there is steadier. So the features whose
+    effect is at least ``share`` of the row's largest rank first (by effect), and the rest of the
+    budget is filled by residual size in ``scale`` units. Measured (issue 21): on the kitsune bench
+    this lifts stability under noise at K = 10 / 20 to the residual's, with recall unchanged.
+    """
+    effect = (grad.abs() * (rec - a).abs()).nan_to_num(0.0)
+    top = effect.max(dim=1, keepdim=True).values.clamp_min(torch.finfo(effect.dtype).tiny)
+    residual = ((rec - a).abs() / scale).nan_to_num(0.0)
+    filler = residual / residual.max(dim=1, keepdim=True).values.clamp_min(torch.finfo(effect.dtype).tiny)
+    return torch.where((effect >= share * top) & (effect > 0), 2.0 + effect / top, filler)
+
+
 def settle_start(
     adapter: ModelAdapter,
     anomalies: Tensor,
@@ -43,7 +65,8 @@ def settle_start(
 
     The support is DeepAID's effectiveness with the reconstruction as the change: the K
     features with the largest |gradient of the score at the anomaly| (``grad``, taken once by
-    ``input_gradient``) x |reconstruction - anomaly| (the product is the same in any units). Where the detector
+    ``input_gradient``) x |reconstruction - anomaly| (the product is the same in any units), the
+    budget left after the decisive ones filled by residual size (``support_key``). Where the detector
     spreads one cause's error over correlated features, the gradient tells the cause from the
     features it drags along, which the residual alone cannot. The values are then refined
     ``rec_rounds`` times by reconstructing the start itself on its support (an anomaly's
@@ -53,7 +76,7 @@ def settle_start(
     """
     a = flat(anomalies)
     with torch.no_grad():
-        effect = (flat(grad).abs() * (rec - a).abs()).nan_to_num(0.0).masked_fill(~movable, -1.0)
+        effect = support_key(flat(grad), rec, a, scale).masked_fill(~movable, -1.0)
         support = keep_top(effect, k) & movable
         start = torch.where(support, rec, a)
         for _ in range(rec_rounds):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import pathlib
 from typing import Any
 
+import attrs
 import numpy as np
 import torch
 
@@ -70,6 +71,13 @@ def kitsune_case(
     n: int | None = None, seed: int = 0, device: str = "cpu", cache: pathlib.Path | None = CACHE
 ) -> BenchmarkCase:
     """The benchmark case: ``n`` (default 300) KitNET alerts in scaled units, planted truth, all explainers."""
+    return _case_parts(n, seed, device, cache)[0]
+
+
+def _case_parts(
+    n: int | None, seed: int, device: str, cache: pathlib.Path | None
+) -> tuple[BenchmarkCase, KitNET, np.ndarray]:
+    """The case, its KitNET and 2,000 normal rows in scaled units."""
     n = n or 300
     check_device(device)
     data = traffic_features(N_NORMAL, int(n * 1.6) + 20, seed=seed)
@@ -95,7 +103,7 @@ def kitsune_case(
         box = [c for c in interp.constraints if c.name == "box"]  # the same valid domain for every method
         explainers.update(baseline_explainers(adapter, K, normal=normal, kind="continuous", constraints=box))
     counts = {kind: kinds.count(kind) for kind in sorted(set(kinds))}
-    return BenchmarkCase(
+    case = BenchmarkCase(
         name="kitsune",
         anomalies=anomalies.astype(np.float32),
         k=K,
@@ -111,6 +119,36 @@ def kitsune_case(
             "threshold": round(adapter.threshold, 5),
         },
     )
+    return case, model, normal
+
+
+#: Budgets of the stability columns (the comparison itself runs at ``K``).
+STABILITY_KS = (5, 10, 20)
+
+
+def stability_notes(model: KitNET, case: BenchmarkCase, normal: np.ndarray, *, seed: int = 0) -> list[str]:
+    """Stability under Gaussian noise (std 0.01 and 0.001 in KitNET's min-max units, kept inside the
+    AfterImage bounds) at K = 5, 10, 20 and robustness under the residual attack (+-0.03) at ``K``:
+    ours beside the residual, same alerts."""
+    from deepaid_sdk.bench.compare import baseline_explainers
+    from deepaid_sdk.bench.stability import robustness_rows, stability_rows, tables
+
+    base = kitsune_interpreter(model, k=K)
+    adapter = base.adapter
+    box = [c for c in base.constraints if c.name == "box"]
+
+    def explainers(k: int) -> dict[str, Any]:
+        interp = base if k == K else kitsune_interpreter(model, k=k)
+        residual = baseline_explainers(adapter, k, normal=normal, kind="continuous", constraints=box)["residual"]
+        return {
+            "deepaid": lambda x: Interpreter.interpret_batch(interp, x),
+            "residual": lambda x: residual(x, 0),
+        }
+
+    x = case.anomalies
+    stable = stability_rows(adapter, explainers, x, STABILITY_KS, seed=seed, valid=box)
+    robust = robustness_rows(adapter, explainers(K), x[:128], K, seed=seed, valid=box)
+    return tables(stable, robust, "kitsune")
 
 
 def run(
@@ -121,7 +159,8 @@ def run(
     pcap: str | pathlib.Path | None = None,
     labels: str | pathlib.Path | None = None,
 ) -> BenchmarkReport:
-    """DeepAID vs every continuous baseline on KitNET alerts (default 300): flip@5, recall@5, ...
+    """DeepAID vs every continuous baseline on KitNET alerts (default 300): flip@5, recall@5, ...,
+    then stability under noise at K = 5, 10, 20 and robustness under attack, ours beside the residual.
 
     With ``pcap`` and ``labels``: the same preset on a real labelled capture (``pcap_bench``).
     """
@@ -132,4 +171,6 @@ def run(
 
         return run_pcap(n, seed, device, out, pcap=pcap, labels=labels)
 
-    return compare(kitsune_case(n, seed, device), out)
+    case, model, normal = _case_parts(n, seed, device, CACHE)
+    report = compare(case, out)
+    return attrs.evolve(report, notes=(*report.notes, *stability_notes(model, case, normal, seed=seed)))
