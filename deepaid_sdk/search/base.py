@@ -66,11 +66,14 @@ def build_batch(
     params: dict[str, Any],
     details: Sequence[dict[str, Any]] = (),
     changed: Sequence[np.ndarray] | None = None,
+    needs: np.ndarray | None = None,
 ) -> InterpretationBatch:
     """Scores, verdicts and ranked changes of final references, as an ``InterpretationBatch``.
 
     ``changed``: the ranked changes where the search has them already (``prune_and_rank``);
-    otherwise they are ranked here with ``rank_changes``.
+    otherwise they are ranked here with ``rank_changes``. ``needs``: per row, the ``(features, groups)``
+    that would reach normal where the budget did not (``deepaid_sdk.search.needs``). The adapter's
+    ``feature_groups`` travel with the result.
     """
     with torch.no_grad():
         scores = score_in_chunks(adapter, anomalies)
@@ -96,4 +99,6 @@ def build_batch(
         method=method,
         params=params,
         details=tuple(details),
+        feature_groups=getattr(adapter, "feature_groups", None),
+        needs=needs,
     )
