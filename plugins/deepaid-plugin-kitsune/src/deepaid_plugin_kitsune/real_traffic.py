@@ -348,3 +348,18 @@ def measure(
             ),
         ),
     }
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m deepaid_plugin_kitsune.real_traffic CAPTURE.pcap LABELS.csv [SEED]``: print the three tables."""
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) not in (2, 3):
+        raise SystemExit("usage: python -m deepaid_plugin_kitsune.real_traffic CAPTURE.pcap LABELS.csv [SEED]")
+    for report in measure(args[0], args[1], seed=int(args[2]) if len(args) == 3 else 0).values():
+        print(report.text(), end="\n\n")
+
+
+if __name__ == "__main__":
+    main()
