@@ -15,18 +15,20 @@ from typing import Sequence
 
 import numpy as np
 
-from deepaid_sdk.distill.rules import Rule, encode, path_scores, state_similarity
+from deepaid_sdk.distill.rules import LEVEL_SPAN, Rule, encode, path_scores, state_similarity
 from deepaid_sdk.distill.states import State
 
 
-def leave_one_out(rules: Sequence[Rule], paths: Sequence[tuple[State, ...]], verdicts: Sequence[str]) -> np.ndarray:
+def leave_one_out(
+    rules: Sequence[Rule], paths: Sequence[tuple[State, ...]], verdicts: Sequence[str], span: float = LEVEL_SPAN
+) -> np.ndarray:
     """``[n]``: each labelled alert's best score against the rules of its own verdict, without its own
     contribution (its rule is left out where its support is 1); 0 where no other rule of the verdict exists."""
     vocab: dict[State, int] = {}
     rule_enc = encode([r.states for r in rules], vocab)
     rule_states = list(vocab)
     alert_enc = encode(paths, vocab)
-    scores = path_scores(alert_enc, rule_enc, state_similarity(list(vocab), rule_states))  # [n, R]
+    scores = path_scores(alert_enc, rule_enc, state_similarity(list(vocab), rule_states, span))  # [n, R]
     where = {(r.verdict, r.states): j for j, r in enumerate(rules)}
     rule_verdict = np.array([r.verdict for r in rules], dtype=object)
     own = np.array([where.get((v, p), -1) for v, p in zip(verdicts, paths)])
@@ -38,9 +40,13 @@ def leave_one_out(rules: Sequence[Rule], paths: Sequence[tuple[State, ...]], ver
 
 
 def verdict_thresholds(
-    rules: Sequence[Rule], paths: Sequence[tuple[State, ...]], verdicts: Sequence[str], floor: float
+    rules: Sequence[Rule],
+    paths: Sequence[tuple[State, ...]],
+    verdicts: Sequence[str],
+    floor: float,
+    span: float = LEVEL_SPAN,
 ) -> dict[str, float]:
     """Per verdict, the lowest leave-one-out score of its labelled alerts (at least ``floor``, at most 1)."""
-    loo = leave_one_out(rules, paths, verdicts)
+    loo = leave_one_out(rules, paths, verdicts, span)
     labels = np.asarray(verdicts, dtype=object)
     return {v: float(np.clip(loo[labels == v].min(), floor, 1.0)) for v in dict.fromkeys(verdicts)}

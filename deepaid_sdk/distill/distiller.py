@@ -134,7 +134,7 @@ class Distiller:
         rules = tuple(Rule(v, p, n) for (v, p), n in support.items())
         if not self.calibrate:
             return attrs.evolve(self, rules=rules)
-        found = verdict_thresholds(rules, paths, labels, self.min_score)
+        found = verdict_thresholds(rules, paths, labels, self.min_score, self.states.level_span)
         return attrs.evolve(self, rules=rules, thresholds=tuple({**dict(self.thresholds), **found}.items()))
 
     @property
@@ -154,7 +154,7 @@ class Distiller:
         rule_enc = encode([r.states for r in self.rules], vocab)  # rule states take ids 0..S-1
         rule_states = list(vocab)
         alert_enc = encode(paths, vocab)
-        sim = state_similarity(list(vocab), rule_states)  # [all states, rule states]
+        sim = state_similarity(list(vocab), rule_states, self.states.level_span)  # [all states, rule states]
         best, confidence = np.zeros(n, dtype=np.int64), np.zeros(n)
         # chunks bound the [rows, La, R, Lr] similarity block; a row's result does not depend on them
         size = max(1, _BLOCK // max(1, alert_enc.index.shape[1] * rule_enc.index.size))

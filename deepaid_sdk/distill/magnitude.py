@@ -48,6 +48,8 @@ class MagnitudeStates(IntervalStates):
     """
 
     name = "magnitude"
+    #: Octaves are finer cells than quantiles: a flood at 4x or 16x the range is still partly the same state.
+    level_span = 10.0
 
     def __init__(
         self,
@@ -77,7 +79,7 @@ class MagnitudeStates(IntervalStates):
         )
 
     @classmethod
-    def fit(  # type: ignore[override]
+    def fit(
         cls,
         normal: Any,
         feature_names: Sequence[str] | None = None,

@@ -207,7 +207,7 @@ def detection_rows(capture: Capture, model: KitNET, train: np.ndarray) -> tuple[
     scores = adapter.scores(capture.features.astype(np.float32)).cpu().numpy()
     alerted = scores > adapter.threshold
     benign = (capture.labels == BENIGN) & ~train
-    out = [(BENIGN + " (held out)", int(benign.sum()), float(alerted[benign].mean()), None)]
+    out: list[tuple[Any, ...]] = [(BENIGN + " (held out)", int(benign.sum()), float(alerted[benign].mean()), None)]
     for kind in capture.types:
         sel = capture.labels == kind
         y = np.r_[np.ones(sel.sum()), np.zeros(benign.sum())]
@@ -233,8 +233,8 @@ def distill_scores(alerts: Sequence[Any], truth: np.ndarray, make: Callable[[], 
     labelled = label_split(truth, seed=seed)
     test = ~labelled
     idx_l, idx_t = np.flatnonzero(labelled), np.flatnonzero(test)
-    fitted = make().fit([alerts[i] for i in idx_l], truth[labelled].tolist())
-    pred = fitted.triage([alerts[i] for i in idx_t])
+    fitted = make().fit([alerts[int(i)] for i in idx_l], truth[labelled].tolist())
+    pred = fitted.triage([alerts[int(i)] for i in idx_t])
     verdicts, suppressed = np.asarray(pred.verdicts, dtype=object), np.asarray(pred.suppressed)
     held = truth[test]
     attacks = [t for t in dict.fromkeys(truth.tolist()) if t != FALSE_POSITIVE]
@@ -245,9 +245,11 @@ def distill_scores(alerts: Sequence[Any], truth: np.ndarray, make: Callable[[], 
     out["unknown"] = {}
     for t in attacks:
         keep = labelled & (truth != t)
-        model = make().fit([alerts[i] for i in np.flatnonzero(keep)], truth[keep].tolist())
+        model = make().fit([alerts[int(i)] for i in np.flatnonzero(keep)], truth[keep].tolist())
         unseen = np.flatnonzero(test & (truth == t))
-        out["unknown"][t] = float(np.mean(np.asarray(model.triage([alerts[i] for i in unseen]).verdicts) == "unknown"))
+        out["unknown"][t] = float(
+            np.mean(np.asarray(model.triage([alerts[int(i)] for i in unseen]).verdicts) == "unknown")
+        )
     return out
 
 
