@@ -279,18 +279,26 @@ def distillers(normal: np.ndarray) -> dict[str, Callable[[], Any]]:
 
 
 def distill_rows(
-    batch: InterpretationBatch, truth: np.ndarray, normal: np.ndarray, seed: int = 0
+    batch: InterpretationBatch,
+    truth: np.ndarray,
+    normal: np.ndarray,
+    seed: int = 0,
+    only: Sequence[int] | None = None,
+    prefix: str = "",
 ) -> list[tuple[Any, ...]]:
-    """One row per Distiller (see ``distillers``) on the explained alerts ``batch`` with verdicts ``truth``."""
+    """One row per Distiller (see ``distillers``; ``only``: those positions) on the explained alerts ``batch``
+    with verdicts ``truth``."""
     from deepaid_sdk.distill import as_alerts
 
     alerts = as_alerts(batch)
     out = []
-    for name, make in distillers(normal).items():
+    for j, (name, make) in enumerate(distillers(normal).items()):
+        if only is not None and j not in only:
+            continue
         r = distill_scores(alerts, truth, make, seed)
         out.append(
             (
-                name,
+                prefix + name,
                 r["rules"],
                 min(r["accuracy"].values()),
                 min(r["unknown"].values()),
@@ -329,7 +337,16 @@ def measure(
     explained, _ = explanation_rows(capture, model, train, rows, truth, seed)
     rows, truth = pick_alerts(capture, alerted, train, per_type, seed + 1)
     batch = deepaid_sdk.create("kitsune", model=model).interpret_batch(capture.features[rows].astype(np.float32))
-    distilled = distill_rows(batch, truth, capture.features[train], seed)
+    before = deepaid_sdk.create("kitsune", model=model, k=5, budget="features")
+    distilled = distill_rows(
+        before.interpret_batch(capture.features[rows].astype(np.float32)),
+        truth,
+        capture.features[train],
+        seed,
+        only=[0],
+        prefix="k=5 features explanations, ",
+    )
+    distilled += distill_rows(batch, truth, capture.features[train], seed)
     return {
         "detection": BenchmarkReport(
             "kitsune-capture-detection", ("type", "packets", "alerted", "roc_auc"), tuple(detected), setup
