@@ -40,8 +40,10 @@ def _octave_label(side: str, j: int, octaves: int) -> str:
 class MagnitudeStates(IntervalStates):
     """Interval cells of normal data, plus octaves of the normal range beyond it (see the module docstring).
 
-    :param feature_names, edges, labels: as ``IntervalStates`` (``edges[d, 0]`` and ``edges[d, -1]`` are
-        the normal minimum and maximum of feature ``d``; ``labels`` name the cells between them).
+    :param feature_names: as ``IntervalStates``.
+    :param edges: as ``IntervalStates``: ``edges[d, 0]`` and ``edges[d, -1]`` are the normal minimum and
+        maximum of feature ``d``.
+    :param labels: as ``IntervalStates``: the names of the cells between them.
     :param octaves: cells beyond each end of the normal range (the last one open-ended).
     :param direction: name whether the anomaly is above or below its reference.
     :param groups: a group name per feature, or None (see the module docstring).
