@@ -74,6 +74,8 @@ def register_benchmarks(register: Register) -> None:
 
 @hookimpl
 def register_distill_states(register: Register) -> None:
+    from deepaid_sdk.distill.magnitude import MagnitudeStates
     from deepaid_sdk.distill.states import IntervalStates
 
     register(IntervalStates.name, IntervalStates)
+    register(MagnitudeStates.name, MagnitudeStates)

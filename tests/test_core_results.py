@@ -35,7 +35,11 @@ def test_interpretation_fields_and_json(batch):
         "steps",
         "seconds",
         "feature_names",
+        "feature_groups",
+        "needs",
         "alert",
+        "changed_groups",
+        "needs_text",
     ]
     assert first.changed.tolist() == [1]
     assert first.anomaly_values.tolist() == pytest.approx([2.0])

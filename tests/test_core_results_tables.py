@@ -43,6 +43,7 @@ def test_dataframe_round_trip_keeps_feature_names(interp, batch):
         "anomaly_values",
         "reference_values",
         "steps",
+        "needs",
     ]
     assert frame["changed"].tolist() == [["bytes"], [], ["pkts"]]
     assert frame["alert"].tolist() == [True, False, True]

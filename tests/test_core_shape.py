@@ -60,7 +60,8 @@ def test_every_registered_preset_is_a_declaration_that_the_listing_shows() -> No
         recipe = deepaid_sdk.preset(name)
         assert isinstance(recipe, Preset) and recipe.doc
         assert [o["name"] for o in listing[name]["options"]] == list(recipe.names)
-    assert deepaid_sdk.preset_options("kitsune")["k"] == "5"
+    assert deepaid_sdk.preset_options("kitsune")["k"] == "10"  # groups: a statistic over its decay windows
+    assert deepaid_sdk.preset_options("kitsune")["budget"] == "'groups'"
 
 
 def test_a_bare_function_registered_the_old_way_still_works_with_a_warning() -> None:

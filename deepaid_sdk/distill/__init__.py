@@ -8,6 +8,7 @@ false positives into a retraining set or an allow-list.
 from deepaid_sdk.distill.alerts import Alert, as_alerts
 from deepaid_sdk.distill.distiller import FALSE_POSITIVE, UNKNOWN, Distiller, Predictions
 from deepaid_sdk.distill.improve import AllowList, RetrainingSet, retraining_set
+from deepaid_sdk.distill.magnitude import MagnitudeStates
 from deepaid_sdk.distill.rules import Rule
 from deepaid_sdk.distill.states import IntervalStates, State, StateExtractor
 
@@ -19,6 +20,7 @@ __all__ = [
     "Distiller",
     "FALSE_POSITIVE",
     "IntervalStates",
+    "MagnitudeStates",
     "Predictions",
     "Rule",
     "State",

@@ -17,6 +17,7 @@ import attrs
 import numpy as np
 
 from deepaid_sdk.distill.alerts import as_alerts
+from deepaid_sdk.distill.calibration import verdict_thresholds
 from deepaid_sdk.distill.rules import MODES, Encoded, Rule, encode, fsm_scores, path_scores, state_similarity
 from deepaid_sdk.distill.states import State, StateExtractor
 from deepaid_sdk.progress import progress
@@ -71,6 +72,20 @@ def _check_verdicts(verdicts: Any, n: int) -> tuple[str, ...]:
     return tuple(verdicts)
 
 
+def _thresholds(value: Any, where: str = "thresholds") -> tuple[tuple[str, float], ...]:
+    """Per-verdict thresholds (a dict or pairs) as sorted ``(verdict, value in [0, 1])`` pairs."""
+    pairs = list(value.items()) if isinstance(value, Mapping) else list(value)
+    out = []
+    for item in pairs:
+        if not (isinstance(item, (tuple, list)) and len(item) == 2 and isinstance(item[0], str)):
+            raise ValueError(f"{where}: expected {{verdict: least confidence}}; got {item!r}")
+        number = float(item[1])
+        if not 0.0 <= number <= 1.0:
+            raise ValueError(f"{where}[{item[0]!r}]: expected a value in [0, 1]; got {item[1]!r}")
+        out.append((item[0], number))
+    return tuple(sorted(out))
+
+
 def _rule_tuple(rules: Iterable[Rule]) -> tuple[Rule, ...]:
     """``tuple`` as a typed converter (mypy cannot solve the type variable of ``converter=tuple``)."""
     return tuple(rules)
@@ -91,6 +106,16 @@ class Distiller:
     mode: str = attrs.field(default=DEFAULT_MODE, validator=attrs.validators.in_(MODES))
     min_score: float = attrs.field(default=DEFAULT_MIN_SCORE, converter=float)
     suppress: tuple[str, ...] = attrs.field(default=(FALSE_POSITIVE,), converter=_str_tuple)
+    calibrate: bool = attrs.field(default=False, converter=bool)
+    """``fit`` sets a threshold per verdict from the labelled alerts (``deepaid_sdk.distill.calibration``):
+    a pattern unlike every labelled one is ``unknown`` even where it is near some rule."""
+    thresholds: tuple[tuple[str, float], ...] = attrs.field(default=(), converter=_thresholds)
+    """``(verdict, least confidence)`` pairs set by a calibrated ``fit`` (at least ``min_score`` each)."""
+
+    @calibrate.validator
+    def _check_calibrate(self, _attr: Any, value: bool) -> None:
+        if value and self.mode != "path":
+            raise ValueError(f"calibrate: the thresholds are path scores; use mode='path' (got mode={self.mode!r})")
 
     @min_score.validator
     def _check_min_score(self, _attr: Any, value: float) -> None:
@@ -107,7 +132,10 @@ class Distiller:
         for verdict, path in zip(labels, paths):
             support[(verdict, path)] = support.get((verdict, path), 0) + 1
         rules = tuple(Rule(v, p, n) for (v, p), n in support.items())
-        return attrs.evolve(self, rules=rules)
+        if not self.calibrate:
+            return attrs.evolve(self, rules=rules)
+        found = verdict_thresholds(rules, paths, labels, self.min_score, self.states.level_span)
+        return attrs.evolve(self, rules=rules, thresholds=tuple({**dict(self.thresholds), **found}.items()))
 
     @property
     def verdicts(self) -> tuple[str, ...]:
@@ -126,7 +154,7 @@ class Distiller:
         rule_enc = encode([r.states for r in self.rules], vocab)  # rule states take ids 0..S-1
         rule_states = list(vocab)
         alert_enc = encode(paths, vocab)
-        sim = state_similarity(list(vocab), rule_states)  # [all states, rule states]
+        sim = state_similarity(list(vocab), rule_states, self.states.level_span)  # [all states, rule states]
         best, confidence = np.zeros(n, dtype=np.int64), np.zeros(n)
         # chunks bound the [rows, La, R, Lr] similarity block; a row's result does not depend on them
         size = max(1, _BLOCK // max(1, alert_enc.index.shape[1] * rule_enc.index.size))
@@ -135,6 +163,9 @@ class Distiller:
             part = Encoded(alert_enc.index[rows], alert_enc.weight[rows])
             best[rows], confidence[rows] = self._match(part, rule_enc, sim)
         known = confidence >= self.min_score
+        if self.thresholds:
+            least = dict(self.thresholds)
+            known &= confidence >= np.array([least.get(self.rules[b].verdict, self.min_score) for b in best.tolist()])
         verdict = tuple(self.rules[b].verdict if k else UNKNOWN for b, k in zip(best.tolist(), known.tolist()))
         rule = np.where(known, best, -1)
         text = tuple(f"#{r} {self.rules[r].verdict}: {self.rules[r].text()}" if r >= 0 else None for r in rule.tolist())
@@ -181,6 +212,10 @@ class Distiller:
             f"states: {self.states.name}; matching: {self.mode}; below confidence {self.min_score:g}: "
             f"{UNKNOWN}; suppressed verdicts: {', '.join(self.suppress) or 'none'}"
         ]
+        if self.thresholds:
+            lines.append(
+                "calibrated least confidence per verdict: " + ", ".join(f"{v} {t:.3g}" for v, t in self.thresholds)
+            )
         for verdict in self.verdicts:
             rules = [(i, r) for i, r in enumerate(self.rules) if r.verdict == verdict]
             total = sum(r.support for _, r in rules)
@@ -199,6 +234,8 @@ class Distiller:
             "suppress": list(self.suppress),
             "states": self.states.to_dict(),
             "rules": [r.to_dict() for r in self.rules],
+            "calibrate": self.calibrate,
+            "thresholds": dict(self.thresholds),
         }
 
     def to_json(self, indent: int | None = 1) -> str:
@@ -231,6 +268,8 @@ class Distiller:
             mode=data.get("mode", DEFAULT_MODE),
             min_score=data.get("min_score", DEFAULT_MIN_SCORE),
             suppress=tuple(suppress),
+            calibrate=bool(data.get("calibrate", False)),
+            thresholds=_thresholds(data.get("thresholds") or {}, "data.thresholds"),
         )
 
     @classmethod

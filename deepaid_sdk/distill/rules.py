@@ -65,8 +65,11 @@ class Rule:
         )
 
 
-def state_similarity(a: Sequence[State], b: Sequence[State]) -> np.ndarray:
-    """``[len(a), len(b)]``: 1 for equal states, partial for one feature in near cells, else 0."""
+def state_similarity(a: Sequence[State], b: Sequence[State], span: float = LEVEL_SPAN) -> np.ndarray:
+    """``[len(a), len(b)]``: 1 for equal states, partial for one feature in near cells, else 0.
+
+    ``span``: cells of distance over which the bonus above ``SAME_FEATURE`` falls to zero (the state
+    extractor's ``level_span``: finer cells need a longer span)."""
     if not a or not b:
         return np.zeros((len(a), len(b)))
     fa = np.array([s.feature for s in a], dtype=object)
@@ -74,7 +77,7 @@ def state_similarity(a: Sequence[State], b: Sequence[State]) -> np.ndarray:
     same_feature = fa[:, None] == fb[None, :]
     la = np.array([np.nan if s.level is None else s.level for s in a], dtype=np.float64)
     lb = np.array([np.nan if s.level is None else s.level for s in b], dtype=np.float64)
-    closeness = np.nan_to_num(np.clip(1.0 - np.abs(la[:, None] - lb[None, :]) / LEVEL_SPAN, 0.0, 1.0), nan=0.0)
+    closeness = np.nan_to_num(np.clip(1.0 - np.abs(la[:, None] - lb[None, :]) / span, 0.0, 1.0), nan=0.0)
     va = np.array([s.value for s in a], dtype=object)
     vb = np.array([s.value for s in b], dtype=object)
     equal = same_feature & (va[:, None] == vb[None, :])

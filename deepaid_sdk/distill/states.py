@@ -61,6 +61,9 @@ class StateExtractor(abc.ABC):
     """Turns alerts into state paths; ``params()`` is JSON-safe and rebuilds it as ``factory(**params)``."""
 
     name: ClassVar[str] = "custom"
+    #: Cells of distance over which two states of one feature stop being more than partly similar
+    #: (``deepaid_sdk.distill.rules.state_similarity``).
+    level_span: ClassVar[float] = 3.0
 
     def states(self, alerts: Sequence[Alert]) -> list[tuple[State, ...]]:
         """One state path per alert, most important change first."""

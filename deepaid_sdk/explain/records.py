@@ -31,6 +31,10 @@ RECORD_COLUMNS = (
     "steps",
 )
 
+#: Columns a record has where the adapter declares feature groups (``changed_groups``) or a change
+#: budget applied (``needs``: the size that reaches normal, where the budget did not).
+OPTIONAL_COLUMNS = ("changed_groups", "needs")
+
 #: ``field(records) -> {column: values}``: extra per-record columns from a chunk's records (a
 #: ``pyarrow.Table`` with the columns above), one value per record, whatever the domain.
 RecordField = Callable[[Any], dict[str, Sequence[Any]]]
@@ -60,9 +64,11 @@ def records_table(
         "reference_values": pa.list_(pa.float64()),
         "steps": pa.int64(),
         "reference": pa.list_(pa.float64()),
+        "changed_groups": pa.list_(pa.string()),
+        "needs": pa.string(),
     }
     columns: dict[str, Any] = {"id": pa.array(ids.tolist() if ids.dtype == object else ids)}
-    for name in (*RECORD_COLUMNS[1:], "reference"):
+    for name in (*RECORD_COLUMNS[1:], *OPTIONAL_COLUMNS, "reference"):
         if name in records:
             columns[name] = pa.array(records[name], types[name])
     if details:

@@ -120,6 +120,10 @@ class ModelAdapter(ABC):
     #: defines ``reconstruct`` has it unless it says otherwise (a class attribute, or a property where
     #: it depends on the instance); searches read this, never the method.
     reconstructs: bool = False
+    #: Group name of each flattened feature (features that stand for one cause together: a statistic
+    #: over several time windows, the columns of a one-hot field), or None: every feature is its own
+    #: group. Conciseness may count groups (``deepaid_sdk.groups``); results show them.
+    feature_groups: tuple[str, ...] | None = None
 
     @classmethod
     def accepts(cls, model: Any) -> bool:
@@ -269,6 +273,7 @@ class ModelAdapter(ABC):
             "threshold": self._threshold,
             "eps": self.eps,
             "device": str(self.device),
+            "feature_groups": None if self.feature_groups is None else len(set(self.feature_groups)),
         }
 
 

@@ -49,6 +49,34 @@ def _names(value: Any) -> tuple[str, ...] | None:
     return tuple(str(v) for v in value)
 
 
+def _groups(value: Any) -> tuple[str, ...] | None:
+    """Group names, one per flattened feature (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, Sequence | np.ndarray):
+        raise TypeError(f"feature_groups: expected one group name per feature; got {type(value).__name__}")
+    return tuple(str(v) for v in value)
+
+
+def _check_groups(groups: tuple[str, ...] | None, sample_shape: tuple[int, ...]) -> None:
+    width = int(np.prod(sample_shape)) if sample_shape else 1
+    if groups is not None and len(groups) != width:
+        raise ValueError(f"feature_groups: expected {width} group names (one per feature); got {len(groups)}")
+
+
+def _needs(value: Any) -> tuple[int, int] | None:
+    if value is None:
+        return None
+    pair = tuple(int(v) for v in np.asarray(value).reshape(-1))
+    if len(pair) != 2:
+        raise ValueError(f"needs: expected (features, groups); got {value!r}")
+    return None if pair[0] < 0 else (pair[0], pair[1])
+
+
+def _needs_rows(value: Any) -> np.ndarray | None:
+    return None if value is None else np.asarray(value, dtype=np.int64).reshape(-1, 2)
+
+
 def _check_names(names: tuple[str, ...] | None, sample_shape: tuple[int, ...]) -> None:
     width = sample_shape[-1] if sample_shape else 1
     if names is not None and len(names) != width:
@@ -91,9 +119,30 @@ class Interpretation:
     """Search time attributed to this sample (its share of the batch)."""
     feature_names: tuple[str, ...] | None = attrs.field(default=None, converter=_names)
     """Names of the last axis of a sample (columns of the input), when known."""
+    feature_groups: tuple[str, ...] | None = attrs.field(default=None, converter=_groups)
+    """Group name of each flattened feature, where the adapter declares groups (``deepaid_sdk.groups``)."""
+    needs: tuple[int, int] | None = attrs.field(default=None, converter=_needs)
+    """Where the budget left the reference anomalous: the ``(features, groups)`` that reach normal."""
 
     def __attrs_post_init__(self) -> None:
         _check_names(self.feature_names, self.anomaly.shape)
+        _check_groups(self.feature_groups, self.anomaly.shape)
+
+    def changed_groups(self) -> list[str]:
+        """The groups of the changed features, each once, most important first (empty without groups)."""
+        if self.feature_groups is None:
+            return []
+        flat = _flat_index(self.changed, tuple(self.anomaly.shape))
+        return list(dict.fromkeys(self.feature_groups[int(i)] for i in flat))
+
+    @property
+    def needs_text(self) -> str | None:
+        """``needs 21 features in 5 groups`` where the budget left the reference anomalous, else None."""
+        if self.needs is None:
+            return None
+        from deepaid_sdk.groups import needs_text
+
+        return needs_text(self.needs[0], self.needs[1] if self.feature_groups is not None else None)
 
     @property
     def alert(self) -> bool:
@@ -115,6 +164,8 @@ class Interpretation:
         """Every field and ``alert`` as strict JSON types (a non-finite value is a ValueError naming its field)."""
         out = {f.name: _json(getattr(self, f.name), f.name) for f in attrs.fields(type(self))}
         out["alert"] = self.alert
+        out["changed_groups"] = self.changed_groups() if self.feature_groups is not None else None
+        out["needs_text"] = self.needs_text
         return out
 
     def table(
@@ -159,9 +210,18 @@ class InterpretationBatch:
     """Names of the last axis of a sample (columns of the input), when known."""
     index: Any = attrs.field(default=None, eq=False, repr=False)
     """The input's row labels (a DataFrame's index: the user's alert ids), one per row; ``to_pandas`` keeps it."""
+    feature_groups: tuple[str, ...] | None = attrs.field(default=None, converter=_groups)
+    """Group name of each flattened feature, where the adapter declares groups (``deepaid_sdk.groups``)."""
+    needs: np.ndarray | None = attrs.field(
+        default=None, converter=_needs_rows, eq=attrs.cmp_using(eq=lambda a, b: np.array_equal(a, b))
+    )
+    """``[B, 2]`` ``(features, groups)`` that reach normal where the budget did not; -1 elsewhere (or None)."""
 
     def __attrs_post_init__(self) -> None:
         _check_names(self.feature_names, self.anomalies.shape[1:])
+        _check_groups(self.feature_groups, self.anomalies.shape[1:])
+        if self.needs is not None and self.needs.shape[0] != self.anomalies.shape[0]:
+            raise ValueError(f"needs: expected {self.anomalies.shape[0]} rows; got {self.needs.shape[0]}")
         n = self.anomalies.shape[0]
         if self.index is not None and len(self.index) != n:
             raise ValueError(f"index: expected {n} row labels; got {len(self.index)}")
@@ -195,6 +255,8 @@ class InterpretationBatch:
             steps=int(self.steps[i]),
             seconds=self.seconds / max(len(self), 1),
             feature_names=self.feature_names,
+            feature_groups=self.feature_groups,
+            needs=None if self.needs is None else self.needs[i],
         )
 
     def __repr__(self) -> str:
@@ -217,7 +279,9 @@ class InterpretationBatch:
     def records(self, *, full: bool = False) -> dict[str, list[Any]]:
         """Column-wise output records (no ids): what ``to_pandas``/``to_arrow`` and the explain job write.
 
-        ``full`` adds the whole reference of each row (flattened).
+        ``full`` adds the whole reference of each row (flattened). Where the adapter declares feature
+        groups, ``changed_groups`` lists each row's groups; where a budget applied, ``needs`` says the size
+        that reaches normal for the rows it left anomalous (``needs 21 features in 5 groups``; None elsewhere).
         """
         n = len(self)
         flat_a = self.anomalies.reshape(n, -1)
@@ -238,6 +302,10 @@ class InterpretationBatch:
             "reference_values": [v.tolist() for v in values_r],
             "steps": np.asarray(self.steps, dtype=np.int64).tolist(),
         }
+        if self.feature_groups is not None:
+            out["changed_groups"] = [item.changed_groups() for item in self]
+        if self.needs is not None:
+            out["needs"] = [item.needs_text for item in self]
         if full:
             out["reference"] = flat_r.astype(np.float64).tolist()
         return out
@@ -349,6 +417,10 @@ class InterpretationBatch:
             if any(p.details for _, p in parts)
             else (),
             feature_names=next((p.feature_names for _, p in parts if p.feature_names is not None), None),
+            feature_groups=next((p.feature_groups for _, p in parts if p.feature_groups is not None), None),
+            needs=np.stack([p.needs[j] if p.needs is not None else np.full(2, -1) for p, j in rows])
+            if any(p.needs is not None for _, p in parts)
+            else None,
         )
 
 

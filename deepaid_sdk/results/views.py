@@ -85,8 +85,21 @@ def change_table(
             ]
         )
     verdict = "normal" if result.flipped else "STILL ANOMALOUS"
+    groups = result.changed_groups() if getattr(result, "feature_groups", None) is not None else None
+    size = f"{len(rows)} changed" + (
+        "" if groups is None else f" in {len(groups)} group{'' if len(groups) == 1 else 's'}"
+    )
     title = (
         f"score {result.score:.6g} -> reference {result.reference_score:.6g} "
-        f"(threshold {result.threshold:.6g}, reference {verdict}); {len(rows)} changed, most important first"
+        f"(threshold {result.threshold:.6g}, reference {verdict}); {size}, most important first"
     )
-    return format_table(["feature", "anomaly", "reference", "change"], rows, title=title)
+    needs = getattr(result, "needs_text", None)
+    if not result.flipped and needs:
+        title += f"\nthe budget is too small to reach normal: the shortest sufficient explanation {needs}"
+    headers = ["feature", "anomaly", "reference", "change"]
+    if groups is not None:
+        flat = [int(np.ravel_multi_index(tuple(np.atleast_1d(i)), result.anomaly.shape)) for i in result.changed]
+        for row, index in zip(rows, flat):
+            row.insert(1, result.feature_groups[index])
+        headers.insert(1, "group")
+    return format_table(headers, rows, title=title)

@@ -68,12 +68,15 @@ def build_batch(
     changed: Sequence[np.ndarray] | None = None,
     scores: Tensor | None = None,
     reference_scores: Tensor | None = None,
+    needs: np.ndarray | None = None,
 ) -> InterpretationBatch:
     """Scores, verdicts and ranked changes of final references, as an ``InterpretationBatch``.
 
     ``changed``: the ranked changes where the search has them already (``prune_and_rank``);
     otherwise they are ranked here with ``rank_changes``. ``scores`` / ``reference_scores``: the
     model's scores of the anomalies / references where the caller has them already (no second model call).
+    ``needs``: per row, the ``(features, groups)`` that would reach normal where the budget did not
+    (``deepaid_sdk.search.needs``). The adapter's ``feature_groups`` travel with the result.
     """
     with torch.no_grad():
         scores = score_in_chunks(adapter, anomalies) if scores is None else scores.detach()
@@ -99,4 +102,6 @@ def build_batch(
         method=method,
         params=params,
         details=tuple(details),
+        feature_groups=getattr(adapter, "feature_groups", None),
+        needs=needs,
     )

@@ -47,13 +47,15 @@ from deepaid_sdk.constraints import (
     project_all,
 )
 from deepaid_sdk.distances import Distance
-from deepaid_sdk.model.adapters import ModelAdapter
+from deepaid_sdk.groups import choose_support, group_budget, without_budgets
+from deepaid_sdk.model.adapters import ModelAdapter, score_in_chunks
 from deepaid_sdk.model.differentiable import score_and_gradient
 from deepaid_sdk.results.data import InterpretationBatch
 from deepaid_sdk.search.base import ReferenceSearch, build_batch
 from deepaid_sdk.search.descent import Descent, descend, flat
+from deepaid_sdk.search.needs import budget_needs
 from deepaid_sdk.search.ranking import prune_and_rank
-from deepaid_sdk.search.starts import check_scale, keep_top, pick, settle_start
+from deepaid_sdk.search.starts import check_scale, pick, settle_start
 from deepaid_sdk.target import MODES, TargetPolicy, margin_of, strict_bound
 
 STARTS = ("auto", "anomaly", "reconstruction", "both")
@@ -192,6 +194,8 @@ class GradientSearch(ReferenceSearch):
             prune=self.prune,
             keep_share=self.keep_share if self.target == "typical" else None,
         )
+        with torch.no_grad():
+            ref_scores = score_in_chunks(adapter, refs_out)
         return build_batch(
             adapter,
             anomalies,
@@ -202,6 +206,8 @@ class GradientSearch(ReferenceSearch):
             changed=changed,
             params={**self.describe(), "k": k, "target_score": target},
             scores=scores,
+            reference_scores=ref_scores,
+            needs=budget_needs(self, adapter, anomalies, refs_out, constraints, distance, ref_scores),
         )
 
     def _scale_for(self, width: int, anomalies: Tensor) -> Tensor:
@@ -312,7 +318,7 @@ class GradientSearch(ReferenceSearch):
         starts, supports, first_phase = [], [], []
         if self.start in ("auto", "both", "anomaly"):
             dense = self._descend(
-                [c for c in constraints if c.max_changes is None],
+                without_budgets(constraints),
                 self._noisy(a_r, movable_r, scale),
                 a_r,
                 movable_r,
@@ -321,11 +327,11 @@ class GradientSearch(ReferenceSearch):
                 per_row=True,
             )
             first_phase.append(dense.steps)
-            if k < n:
+            if k < n or group_budget(constraints) is not None:
                 # |gradient| x |change| in input units (the stored gradients are in scale units),
                 # so the choice does not depend on the units the features are measured in.
                 effect = (dense.grad_sq.sqrt() / scale * (dense.best - a_r).abs()).masked_fill(~movable_r, -1.0)
-                supports.append(keep_top(effect, k) & movable_r)
+                supports.append(choose_support(effect, k, constraints, movable_r))
                 starts.append(torch.where(supports[-1], dense.best, a_r))
             else:
                 supports.append(movable_r)

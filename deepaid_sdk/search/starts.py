@@ -15,6 +15,7 @@ from torch import Tensor
 
 from deepaid_sdk.constraints import Constraint, FidelityConstraint, all_satisfied, project_all
 from deepaid_sdk.distances import Distance
+from deepaid_sdk.groups import choose_support
 from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.search.descent import Descent, flat
 
@@ -77,13 +78,13 @@ def settle_start(
     a = flat(anomalies)
     with torch.no_grad():
         effect = support_key(flat(grad), rec, a, scale).masked_fill(~movable, -1.0)
-        support = keep_top(effect, k) & movable
+        support = choose_support(effect, k, constraints, movable)
         start = torch.where(support, rec, a)
         for _ in range(rec_rounds):
             again = flat(cast(Tensor, adapter.reconstruct(shaped(start)))).to(a.dtype)  # rec: it reconstructs
             start = torch.where(support, again, a)
         start = flat(project_all(constraints, shaped(start), anomalies))
-        plain_support = keep_top(((rec - a).abs() / scale).masked_fill(~movable, -1.0), k) & movable
+        plain_support = choose_support(((rec - a).abs() / scale).masked_fill(~movable, -1.0), k, constraints, movable)
         plain = flat(project_all(constraints, shaped(torch.where(plain_support, rec, a)), anomalies))
         others = [c for c in constraints if not isinstance(c, FidelityConstraint)]
         ok = all_satisfied(others, shaped(start), anomalies) & (adapter.score(shaped(start)) <= bound)

@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from deepaid_plugin_kitsune.kitnet import KitNET, _span
+from deepaid_plugin_kitsune.names import N_FEATURES, feature_groups
 from deepaid_sdk.model.adapters import ModelAdapter, model_device
 
 SPACES = ("raw", "scaled")
@@ -41,6 +42,8 @@ class KitNETAdapter(ModelAdapter):
         self.space = space
         super().__init__(threshold, eps=eps, device=model_device(model, device))
         self.sample_shape = (model.width,)
+        #: AfterImage's 23 groups (a statistic over its five decay windows) for 115 features, else none.
+        self.feature_groups = tuple(feature_groups()) if model.width == N_FEATURES else None
 
     def _affine(self, like: Tensor) -> tuple[Tensor, Tensor]:
         low = self.model.x_min.to(like.device, like.dtype)

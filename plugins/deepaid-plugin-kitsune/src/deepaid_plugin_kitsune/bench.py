@@ -83,7 +83,7 @@ def _case_parts(
     data = traffic_features(N_NORMAL, int(n * 1.6) + 20, seed=seed)
     model = cached_kitnet(data, seed=seed, device=device, cache=cache)
     raw, truth, kinds = alerts_of(model, data, n)
-    interp = kitsune_interpreter(model, k=K)
+    interp = kitsune_interpreter(model, k=K, budget="features")  # flip@K counts features, like the baselines
     adapter = interp.adapter  # KitNET in scaled units
     assert isinstance(adapter, KitNETAdapter)
     with torch.no_grad():

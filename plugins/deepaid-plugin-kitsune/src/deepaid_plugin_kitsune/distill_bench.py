@@ -42,6 +42,7 @@ from deepaid_plugin_kitsune.names import feature_names
 from deepaid_plugin_kitsune.synthetic import traffic_rows
 from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.distill import AllowList, Distiller, IntervalStates, as_alerts, retraining_set
+from deepaid_sdk.distill.magnitude import MagnitudeStates
 from deepaid_sdk.progress import progress
 
 LABELS_PER_CLASS = 10
@@ -224,12 +225,21 @@ def _distilled(
     test_alerts = [alerts[i] for i in np.flatnonzero(~train)]
     results: dict[str, dict[str, Any]] = {}
     distillers: dict[str, Distiller] = {}
-    for mode, min_score in (("path", None), ("fsm", None), ("fsm", 0.4)):
+    magnitude = MagnitudeStates.fit(case.normal, feature_names())
+    for mode, min_score, chosen, calibrate in (
+        ("path", None, states, False),
+        ("fsm", None, states, False),
+        ("fsm", 0.4, states, False),
+        ("path", None, magnitude, False),
+        ("path", None, magnitude, True),
+    ):
         options: dict[str, Any] = {} if min_score is None else {"min_score": min_score}
-        model = Distiller(states, mode=mode, **options).fit(train_alerts, labels)
-        distillers.setdefault(mode, model)
+        model = Distiller(chosen, mode=mode, calibrate=calibrate, **options).fit(train_alerts, labels)
+        if chosen is states:
+            distillers.setdefault(mode, model)
         pred = model.triage(test_alerts)
-        results[f"distiller ({mode}, min_score {model.min_score:g}, {len(model.rules)} rules)"] = scores(
+        how = f"{chosen.name} states, {mode}, min_score {model.min_score:g}{', calibrated' if calibrate else ''}"
+        results[f"distiller ({how}, {len(model.rules)} rules)"] = scores(
             np.array(pred.verdicts), kinds[~train], pred.suppressed
         )
     distiller = distillers["path"]

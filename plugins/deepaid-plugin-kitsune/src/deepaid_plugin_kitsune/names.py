@@ -12,6 +12,9 @@ larger factor forgets faster):
 
 1-D statistics are ``weight`` (damped packet count), ``mean`` and ``std``; the bidirectional
 streams add ``magnitude``, ``radius``, ``covariance`` and ``pcc`` of the two directions.
+
+A statistic over the five windows is one cause seen at five time scales: ``feature_groups`` names
+it (``HH_jit_weight``), so explanations count causes, not windows.
 """
 
 from __future__ import annotations
@@ -45,6 +48,17 @@ def feature_names() -> list[str]:
 
 
 N_FEATURES: int = len(feature_names())
+
+
+def group_name(name: str) -> str:
+    """The group of one feature: its statistic across the five decay windows (``HH_jit_weight``)."""
+    stream, _, stat = parse_name(name)
+    return f"{stream}_{stat}"
+
+
+def feature_groups() -> list[str]:
+    """The group of each of the 115 features: 23 groups of one statistic over the five decay windows."""
+    return [group_name(n) for n in feature_names()]
 
 
 def parse_name(name: str) -> tuple[str, float, str]:

@@ -21,6 +21,7 @@ from deepaid_plugin_kitsune.names import N_FEATURES, feature_bounds
 from deepaid_plugin_kitsune.names import feature_names as afterimage_names
 from deepaid_sdk.constraint_specs import build_constraints, check_k
 from deepaid_sdk.distances import Distance
+from deepaid_sdk.groups import FeatureGroups, GroupConcisenessConstraint
 from deepaid_sdk.interpreter import Interpreter, TableView
 from deepaid_sdk.preset_options import (
     CONSTRAINTS,
@@ -43,6 +44,9 @@ DEFAULT_LR = 0.05
 DEFAULT_STEPS = 300
 DEFAULT_EPS_SHARE = 0.02
 DEFAULT_LAM_SHARE = 0.01
+#: Default budget: 10 groups (statistics over AfterImage's windows), or 10 features with budget="features".
+DEFAULT_K = 10
+BUDGETS = ("groups", "features")
 
 
 @attrs.define(eq=False)
@@ -103,11 +107,26 @@ def _scaled_box(box: Any, adapter: KitNETAdapter) -> tuple[np.ndarray, np.ndarra
         return (low - x_min) / span, (high - x_min) / span
 
 
+def group_budget_constraint(k: int | None, adapter: KitNETAdapter, by_groups: bool) -> list[Any]:
+    """The group budget of ``k`` groups over the adapter's feature groups (none for a feature budget)."""
+    if not by_groups or k is None:
+        return []
+    k = check_k(k, base_width := adapter.model.width)
+    assert k is not None and adapter.feature_groups is not None
+    groups = FeatureGroups(adapter.feature_groups)
+    if k > groups.n_groups:
+        raise ValueError(
+            f"k: expected at most the number of groups ({groups.n_groups} of {base_width} features); got {k}"
+        )
+    return [GroupConcisenessConstraint(k, groups)]
+
+
 def kitsune_interpreter(
     model: KitNET | KitNETAdapter,
     *,
     threshold: float | None = None,
-    k: int | None = 5,
+    k: int | None = DEFAULT_K,
+    budget: str = "groups",
     lam: float | None = None,
     eps: float | None = None,
     box: Any = True,
@@ -115,21 +134,26 @@ def kitsune_interpreter(
     lr: float = DEFAULT_LR,
     init_noise: float = 0.0,
     seed: int = 0,
-    start: str = "reconstruction",
-    prune: bool = False,
+    start: str | None = None,
+    prune: bool | None = None,
     distance: Any = "l2",
     constraints: Sequence[Any] = (),
     feature_names: Sequence[str] | None = None,
 ) -> KitsuneInterpreter:
-    """DeepAID on KitNET: at most ``k`` changed features, references KitNET judges normal.
+    """DeepAID on KitNET: at most ``k`` changed groups (or features), references KitNET judges normal.
 
-    ``lam`` (distance weight) and ``eps`` (margin below the threshold) default to
-    ``0.01 * threshold`` and ``0.02 * threshold``; ``lr`` is in scaled units (share of a
-    feature's training range per step). ``box=True`` applies the AfterImage bounds.
-    The search starts from the ensemble's reconstruction of the K most deviant features and
-    keeps all K changes (``prune=False``): on KitNET a flood shows in several windows at once,
-    and pruning to the fewest sufficient changes drops some of them from the explanation.
-    ``start="auto", prune=True`` gives the shortest explanation instead.
+    ``budget="groups"`` (default, with 115 AfterImage features): ``k`` counts groups, a statistic
+    across its five decay windows (``HH_jit_weight``), as one cause; ``budget="features"`` counts
+    features. ``k=None``: no budget, the shortest sufficient explanation (pruned). ``lam`` (distance
+    weight) and ``eps`` (margin below the threshold) default to ``0.01 * threshold`` and
+    ``0.02 * threshold``; ``lr`` is in scaled units (share of a feature's training range per step).
+    ``box=True`` applies the AfterImage bounds. With a feature budget the search starts from the
+    ensemble's reconstruction of the K most deviant features and keeps all K changes
+    (``prune=False``): on KitNET a flood shows in several windows at once, and pruning to the
+    fewest sufficient changes drops some of them. With a group budget (and with ``k=None``) it
+    starts from both the reconstruction and the anomaly (``start="auto"``) and prunes the windows
+    the reference does not need, keeping every strong cause. Where a budget cannot reach normal,
+    the result says which size would (``needs 21 features in 5 groups``).
     """
     if isinstance(model, KitNETAdapter):
         base, threshold = model.model, model.threshold if threshold is None else threshold
@@ -137,7 +161,14 @@ def kitsune_interpreter(
         base = model
     else:
         raise TypeError(f"model: expected a KitNET or a KitNETAdapter; got {type(model).__name__}")
+    if budget not in BUDGETS:
+        raise ValueError(f"budget: expected one of {BUDGETS}; got {budget!r}")
     adapter = KitNETAdapter(base, threshold, space="scaled")
+    by_groups = budget == "groups" and adapter.feature_groups is not None
+    if start is None:
+        start = "reconstruction" if k is not None and not by_groups else "auto"
+    if prune is None:
+        prune = k is None or by_groups
     t = adapter.threshold
     eps = DEFAULT_EPS_SHARE * t if eps is None else eps
     adapter.eps = float(eps)
@@ -164,11 +195,11 @@ def kitsune_interpreter(
         adapter=adapter,
         search=search,
         constraints=build_constraints(
-            k=check_k(k, base.width),
+            k=None if by_groups else check_k(k, base.width),
             lam=DEFAULT_LAM_SHARE * t if lam is None else lam,
             eps=eps,
             box=_scaled_box(box, adapter),
-            extra=constraints,
+            extra=[*constraints, *group_budget_constraint(k, adapter, by_groups)],
             reg=reg,
         ),
         distance=reg.build("distances", distance, Distance),
@@ -182,7 +213,8 @@ KITSUNE_PRESET = Preset(
     kitsune_interpreter,
     (
         THRESHOLD,
-        K.but(default=5),
+        K.but(default=DEFAULT_K, doc="at most this many groups (or features, see budget) change; None: no budget"),
+        Option("budget", "groups", "name", "what k counts: groups (a statistic over its decay windows) or features"),
         LAM,
         EPS,
         Option("box", True, "bool | [low, high]", "True: KitNET's min-max range; or bounds in raw units"),
@@ -190,8 +222,16 @@ KITSUNE_PRESET = Preset(
         Option("lr", DEFAULT_LR, "float", "step size of the gradient search"),
         Option("init_noise", 0.0, "float", "std of the seeded start noise (robustness)"),
         SEED,
-        Option("start", "reconstruction", "name", "where the search starts (reconstruction, anomaly, both, auto)"),
-        Option("prune", False, "bool", "undo changes the reference does not need"),
+        Option(
+            "start",
+            None,
+            "name",
+            "where the search starts (reconstruction, anomaly, both, auto); default: reconstruction for a "
+            "feature budget, else auto",
+        ),
+        Option(
+            "prune", None, "bool", "undo changes the reference does not need; default: with a group budget or k=None"
+        ),
         DISTANCE,
         CONSTRAINTS,
         FEATURE_NAMES,
