@@ -32,8 +32,9 @@ def budget_needs(
 ) -> np.ndarray | None:
     """``[B, 2]`` int64 ``(features, groups)`` of the shortest sufficient explanation of each row whose
     reference the budget left anomalous (-1 elsewhere, and where even no budget reaches normal); None
-    when no budget applies. ``reference_scores``: the references' scores where the caller has them. ``search`` is a gradient search: a copy with ``prune=True`` and no budget runs
-    on those rows only, so no row's figure depends on the others."""
+    when no budget applies. ``search`` is a gradient search: a copy with ``prune=True`` and no budget runs
+    on those rows only, so no row's figure depends on the others. ``reference_scores``: the references'
+    scores where the caller has them (no second model call)."""
     if max_changes(constraints) is None and group_budget(constraints) is None:
         return None
     b = anomalies.shape[0]
