@@ -6,11 +6,11 @@ the slow AfterImage windows (about 100 s) still carry the attacks there, and the
 positives the Distiller learns to suppress.
 Per attack type the bench prints detection (ROC AUC against held-out benign packets, share alerted),
 then on ``n`` sampled alerts of the type: the label-flip rate of the ``kitsune`` preset at its default
-budget and of the reconstruction residual at the same K, features changed, stability under 1% noise
-(Jaccard of the changed sets, ours and the residual's), and the Distiller fit on 10 labelled alerts per
-type plus 10 benign false positives: accuracy on the held-out alerts of the type, the share ``unknown``
-when the type was never labelled (refit without it), attacks wrongly suppressed; benign false positives
-suppressed is one figure for the capture.
+budget and of the reconstruction residual at the same K (in features), features and groups changed, stability
+under 1% noise (Jaccard of the changed sets, ours and the residual's), and the Distiller fit on 10 labelled
+alerts per type plus 10 benign false positives: accuracy on the held-out alerts of the type, the share
+``unknown`` when the type was never labelled (refit without it), attacks wrongly suppressed; benign false
+positives suppressed is one figure for the capture.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from deepaid_plugin_kitsune.preset import kitsune_interpreter
 from deepaid_sdk.bench.report import BenchmarkReport
 from deepaid_sdk.distill import Distiller, IntervalStates, as_alerts
 from deepaid_sdk.evaluation import robustness
+from deepaid_sdk.groups import FeatureGroups
 from deepaid_sdk.interpreter import Interpreter
 
 PER_TYPE = 60
@@ -47,6 +48,7 @@ COLUMNS = (
     "flip",
     "flip_residual",
     "changed",
+    "groups",
     "stability_noise",
     "stability_noise_residual",
     "distiller_acc",
@@ -135,6 +137,7 @@ def run(
     ours_stab = _stability(lambda v: Interpreter.interpret_batch(interp, v), scaled, row_kind, seed)
     res_stab = _stability(lambda v: residual(v)[0], scaled, row_kind, seed)
     changed = batch.changed_mask()
+    groups = np.asarray(FeatureGroups.of(adapter.feature_groups, changed.shape[1]).count(changed))
     distill = _distiller_figures(batch, row_kind, types, x[train])
     rows = []
     for t in types:
@@ -149,6 +152,7 @@ def run(
                 float(batch.flipped[m].mean()) if m.any() else None,
                 float(res_flip[m].mean()) if m.any() else None,
                 float(changed[m].sum(axis=1).mean()) if m.any() else None,
+                float(groups[m].mean()) if m.any() else None,
                 ours_stab.get(t),
                 res_stab.get(t),
                 *distill["per_type"][t],
@@ -177,7 +181,8 @@ def run(
         notes=(
             "roc_auc/alerted: every packet of the type against the held-out benign packets; the other columns on "
             f"up to {per} sampled alerts per type; flip: reference judged normal (ours at the preset's defaults, "
-            "the residual at the same K); stability_noise: Jaccard of the changed sets of x and x + 1% noise",
+            "the residual's top K features, K the preset's k); groups: groups changed (a statistic over its decay "
+            "windows); stability_noise: Jaccard of the changed sets of x and x + 1% noise",
             f"distiller: {LABELS_PER_TYPE} labelled alerts per type + {LABELS_PER_TYPE} benign false positives "
             "(path rules); unknown_unlabelled: refit without the type, share of its alerts answered 'unknown'",
         ),
