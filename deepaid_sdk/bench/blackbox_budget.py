@@ -64,7 +64,8 @@ def measure(
     truth: np.ndarray,
     ratio: np.ndarray,
 ) -> tuple[Any, ...]:
-    """One row: recall@K, precision, flip, mean changes and alerts/s (after a warm-up call on 4 rows)."""
+    """One row of the search bench's table: recall@K, precision, flip, mean changes and alerts/s (after a
+    warm-up call on 4 rows: first-call costs are not throughput)."""
     explain(x[:4])
     started = time.perf_counter()
     batch = explain(x)

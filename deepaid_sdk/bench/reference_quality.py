@@ -25,6 +25,7 @@ import attrs
 import numpy as np
 import torch
 
+from deepaid_sdk.bench.blackbox_budget import measure
 from deepaid_sdk.bench.compare import baseline_explainers, machine
 from deepaid_sdk.bench.correlated import as_counts, correlated_manifold, train_relu_autoencoder
 from deepaid_sdk.bench.report import BenchmarkReport
@@ -150,30 +151,6 @@ def _methods(
     return out
 
 
-def _row(
-    case: str, kind: str, k: int, method: str, explain: Explain, x: np.ndarray, truth: np.ndarray, ratio: np.ndarray
-) -> tuple[Any, ...]:
-    explain(x[:4])  # first-call costs are not throughput
-    started = time.perf_counter()
-    batch = explain(x)
-    seconds = time.perf_counter() - started
-    precision, recall = precision_recall(batch, truth, k)
-    spread = "{:.2f}/{:.2f}/{:.2f}".format(*np.quantile(ratio, [0.0, 0.5, 1.0]))
-    return (
-        case,
-        kind,
-        len(x),
-        spread,
-        k,
-        method,
-        round(recall, 4),
-        round(precision, 4),
-        round(batch.flip_rate, 4),
-        round(float(batch.changed_mask().sum(axis=1).mean()), 2),
-        round(len(x) / seconds, 1),
-    )
-
-
 COLUMNS = (
     "case",
     "alerts",
@@ -199,7 +176,7 @@ def quality_rows(det: Detector, baselines: Sequence[str], quiet: bool = False) -
         if len(x) == 0:
             continue
         for method, explain in _methods(det, k, baselines).items():
-            rows.append(_row(det.design.name, kind, k, method, explain, x, truth, ratio))
+            rows.append(measure(det.design.name, kind, k, method, explain, x, truth, ratio))
     return rows
 
 
@@ -213,7 +190,7 @@ def score_only_rows(det: Detector, baselines: Sequence[str]) -> list[tuple[Any, 
     x, truth, ratio = det.candidates["hard"]
     rows = []
     for method, explain in _methods(det, k, [b for b in baselines if b != "residual"], adapter, adapter).items():
-        rows.append(_row(f"{det.design.name}-score-only", "hard", k, method, explain, x, truth, ratio))
+        rows.append(measure(f"{det.design.name}-score-only", "hard", k, method, explain, x, truth, ratio))
     from deepaid_sdk.bench import blackbox_budget
 
     # The gradient-free search on the same score, at K = F and 2F (fewer planted than K), and on a forest.
