@@ -217,15 +217,23 @@ def _longest_prefix(
     accepted = torch.zeros(n, dtype=torch.int64, device=a.device)
     cheapest = torch.gather(undone, 1, cheap)
     going = cheapest[:, 0] <= bars  # the first undo alone must already fit
-    # Every prefix of every row at once (one model call per block of rows): a row's accepted count is
-    # its number of leading prefixes that fit, as if they were tried one by one.
+    # Prefixes in doubling spans (1, 2-3, 4-7, ...), every row of a block in one model call per span: a
+    # row's accepted count is its number of leading prefixes that fit, as if they were tried one by one,
+    # and a row whose prefix failed is not scored on longer ones (few calls for one row, little waste
+    # for a large batch).
     fits = torch.zeros(n, m, dtype=torch.bool, device=a.device)
     block = max(1, SCORE_CHUNK // max(m, 1))
     for first in range(0, n, block):
         part = slice(first, first + block)
-        fits[part] = _prefixes_fit(
-            adapter, checked, a[part], r[part], cols[part], cheapest[part], bars[part], going[part], shape
-        )
+        alive = going[part].clone()
+        start = 0
+        while start < m and bool(alive.any()):
+            stop = min(m, 2 * start + 1)
+            fits[part, start:stop] = _prefixes_fit(
+                adapter, checked, a[part], r[part], cols[part], cheapest[part], bars[part], alive, shape, start, stop
+            )
+            alive &= fits[part, start:stop].all(dim=1)
+            start = stop
     accepted = fits.to(torch.int64).cumprod(dim=1).sum(dim=1)
     return accepted, cols
 
@@ -240,25 +248,31 @@ def _prefixes_fit(
     bars: Tensor,
     going: Tensor,
     shape: tuple[int, ...],
+    start: int,
+    stop: int,
 ) -> Tensor:
-    """``[R, M]``: whether the reference with its first ``j + 1`` cheapest undos applied fits (score at or
-    below the bar, every other constraint kept), for the rows ``going`` (the first undo alone fits; the
-    others are all False). The first prefix is a single undo, already scored; only rows with a second
-    valid undo are scored again."""
+    """``[R, stop - start]``: whether the reference with its first ``j + 1`` cheapest undos applied fits
+    (score at or below the bar, every other constraint kept), for ``start <= j < stop`` and the rows
+    ``going`` (the others are all False). The first prefix is a single undo, already scored; only rows
+    with a valid undo at ``j`` are scored for it."""
     rows, m = cols.shape
-    width = a.shape[1]
+    width, span = a.shape[1], stop - start
     valid = (cols >= 0) & torch.isfinite(cheapest)
     one_hot = torch.zeros(rows, m, width + 1, dtype=torch.int8, device=a.device)
     one_hot.scatter_(2, torch.where(valid, cols, width)[:, :, None], 1)
-    undone = one_hot[:, :, :width].cumsum(dim=1) > 0  # [R, M, N]: prefix j undoes cols[:, : j + 1]
-    variants = torch.where(undone, a[:, None, :], r[:, None, :]).reshape(rows * m, *shape)
-    score = cheapest.clone()
-    more = (going & valid[:, 1]).nonzero().flatten() if m > 1 else going.new_zeros(0, dtype=torch.int64)
-    if more.numel():
-        rest = variants.reshape(rows, m, -1)[more, 1:].reshape(-1, *shape)
-        score[more, 1:] = score_in_chunks(adapter, rest).double().reshape(more.numel(), m - 1)
-    kept = all_satisfied(checked, variants, a.repeat_interleave(m, dim=0).reshape(-1, *shape)).reshape(rows, m)
-    return going[:, None] & valid & (score <= bars[:, None]) & kept
+    undone = one_hot[:, :stop, :width].cumsum(dim=1)[:, start:] > 0  # [R, span, N]: prefix j undoes cols[:, : j + 1]
+    variants = torch.where(undone, a[:, None, :], r[:, None, :])
+    score = cheapest[:, start:stop].clone()
+    lo = max(start, 1)  # prefix 0 is the single cheapest undo: its score is known
+    scored = going[:, None] & valid[:, lo:stop]
+    if lo < stop and bool(scored.any()):
+        row, j = scored.nonzero(as_tuple=True)
+        picked = variants[:, lo - start :][row, j].reshape(-1, *shape)
+        score[:, lo - start :][row, j] = score_in_chunks(adapter, picked).double()
+    flat_variants = variants.reshape(rows * span, *shape)
+    anomalies = a.repeat_interleave(span, dim=0).reshape(-1, *shape)
+    kept = all_satisfied(checked, flat_variants, anomalies).reshape(rows, span)
+    return going[:, None] & valid[:, start:stop] & (score <= bars[:, None]) & kept
 
 
 @torch.no_grad()
