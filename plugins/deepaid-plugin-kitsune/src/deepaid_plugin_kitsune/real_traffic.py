@@ -18,7 +18,6 @@ label when its time is inside ``[start, end]`` and its two addresses are the att
 
 from __future__ import annotations
 
-import csv
 import pathlib
 from typing import Any, Callable, Sequence
 
@@ -32,12 +31,12 @@ from deepaid_plugin_kitsune.afterimage import extract_features
 from deepaid_plugin_kitsune.kitnet import KitNET, fit_kitnet
 from deepaid_plugin_kitsune.names import feature_names
 from deepaid_plugin_kitsune.packets import read_pcap
+from deepaid_plugin_kitsune.pcap_labels import BENIGN, packet_labels, read_labels
 from deepaid_sdk.evaluation import jaccard
 from deepaid_sdk.groups import FeatureGroups
 from deepaid_sdk.progress import progress
 from deepaid_sdk.results import InterpretationBatch
 
-BENIGN = "benign"
 FALSE_POSITIVE = "false_positive"
 TRAIN: dict[str, Any] = {"max_group": 10, "epochs": 10, "lr": 1e-2, "percentile": 99.0}
 LABELS_PER_TYPE = 10
@@ -60,26 +59,10 @@ class Capture:
         return [t for t in dict.fromkeys(self.labels.tolist()) if t != BENIGN]
 
 
-def read_segments(path: str | pathlib.Path) -> list[dict[str, Any]]:
-    """The rows of ``labels.csv`` (``start,end,label,attacker,victim``), times as floats."""
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    need = {"start", "end", "label", "attacker", "victim"}
-    if not rows or not need <= set(rows[0]):
-        raise ValueError(f"labels: expected a CSV with columns {sorted(need)} and one row per attack segment")
-    return [{**r, "start": float(r["start"]), "end": float(r["end"])} for r in rows]
-
-
 def read_capture(pcap: str | pathlib.Path, labels: str | pathlib.Path) -> Capture:
     """Features and labels of every packet of ``pcap`` (see the module docstring for the labelling rule)."""
     packets = read_pcap(pcap)
-    names = np.asarray(packets.labels, dtype=object)
-    src, dst = names[packets.src_ip], names[packets.dst_ip]
-    label = np.full(len(packets), BENIGN, dtype=object)
-    for seg in read_segments(labels):
-        inside = (packets.ts >= seg["start"]) & (packets.ts <= seg["end"])
-        pair = ((src == seg["attacker"]) & (dst == seg["victim"])) | ((src == seg["victim"]) & (dst == seg["attacker"]))
-        label[inside & pair] = seg["label"]
+    label = packet_labels(packets, read_labels(labels))
     attack = label != BENIGN
     if not attack.any():
         raise ValueError("labels: no packet of the capture falls in a labelled attack segment")
