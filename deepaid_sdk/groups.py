@@ -180,15 +180,20 @@ def without_budgets(constraints: Sequence[Constraint]) -> list[Constraint]:
     return [c for c in constraints if c.max_changes is None and not isinstance(c, GroupConcisenessConstraint)]
 
 
+def keep_top(score: Tensor, k: int) -> Tensor:
+    """``[B, N]`` bool mask of the k highest entries per row."""
+    return torch.zeros_like(score, dtype=torch.bool).scatter_(1, score.topk(k, dim=1).indices, True)
+
+
 def choose_support(effect: Tensor, k: int, constraints: Sequence[Constraint], movable: Tensor) -> Tensor:
     """``[B, N]`` bool support of the search: the ``k`` features with the largest ``effect``, or, under a
     group budget, the features of the budget's groups with the largest summed effect (at most ``k`` of
     them when a feature budget applies too)."""
     budget = group_budget(constraints)
     if budget is None:
-        return torch.zeros_like(effect, dtype=torch.bool).scatter_(1, effect.topk(k, dim=1).indices, True) & movable
+        return keep_top(effect, k) & movable
     support = budget.groups.top(effect.masked_fill(~movable, 0.0), budget.k, movable)
     if k < effect.shape[1]:  # a feature budget as well: the strongest k inside the chosen groups
         inside = effect.masked_fill(~support, -float("inf"))
-        support = support & torch.zeros_like(support).scatter_(1, inside.topk(k, dim=1).indices, True)
+        support = support & keep_top(inside, k)
     return support

@@ -19,12 +19,6 @@ from deepaid_sdk.groups import choose_support
 from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.search.descent import Descent, flat
 
-
-def keep_top(score: Tensor, k: int) -> Tensor:
-    """``[B, N]`` bool mask of the k highest entries per row."""
-    return torch.zeros_like(score, dtype=torch.bool).scatter_(1, score.topk(k, dim=1).indices, True)
-
-
 #: A feature whose effect is at least this share of its row's largest is chosen by effect; the rest
 #: of the budget is filled in residual order.
 DECISIVE_SHARE = 0.1
