@@ -214,7 +214,6 @@ def _longest_prefix(
         undone = undone.masked_fill(locked, float("inf"))
     cheap = torch.sort(undone, dim=1, stable=True).indices
     cols = torch.gather(index, 1, cheap)
-    accepted = torch.zeros(n, dtype=torch.int64, device=a.device)
     cheapest = torch.gather(undone, 1, cheap)
     going = cheapest[:, 0] <= bars  # the first undo alone must already fit
     # Prefixes in doubling spans (1, 2-3, 4-7, ...), every row of a block in one model call per span: a
@@ -225,17 +224,29 @@ def _longest_prefix(
     block = max(1, SCORE_CHUNK // max(m, 1))
     for first in range(0, n, block):
         part = slice(first, first + block)
+        valid = (cols[part] >= 0) & torch.isfinite(cheapest[part])
+        masks = _prefix_masks(cols[part], valid, a.shape[1])
         alive = going[part].clone()
         start = 0
         while start < m and bool(alive.any()):
             stop = min(m, 2 * start + 1)
-            fits[part, start:stop] = _prefixes_fit(
-                adapter, checked, a[part], r[part], cols[part], cheapest[part], bars[part], alive, shape, start, stop
-            )
-            alive &= fits[part, start:stop].all(dim=1)
+            span = slice(start, stop)
+            fits[part, span] = _prefixes_fit(
+                adapter, checked, a[part], r[part], masks[:, span], valid[:, span], cheapest[part, span], bars[part],
+                alive, shape, known_first=start == 0,
+            )  # fmt: skip
+            alive &= fits[part, span].all(dim=1)
             start = stop
     accepted = fits.to(torch.int64).cumprod(dim=1).sum(dim=1)
     return accepted, cols
+
+
+def _prefix_masks(cols: Tensor, valid: Tensor, width: int) -> Tensor:
+    """``[R, M, N]`` bool: prefix ``j`` undoes the changes ``cols[:, : j + 1]`` (padding undoes nothing)."""
+    rows, m = cols.shape
+    one_hot = torch.zeros(rows, m, width + 1, dtype=torch.int8, device=cols.device)
+    one_hot.scatter_(2, torch.where(valid, cols, width)[:, :, None], 1)
+    return one_hot[:, :, :width].cumsum(dim=1) > 0
 
 
 def _prefixes_fit(
@@ -243,36 +254,34 @@ def _prefixes_fit(
     checked: list[Constraint],
     a: Tensor,
     r: Tensor,
-    cols: Tensor,
+    masks: Tensor,
+    valid: Tensor,
     cheapest: Tensor,
     bars: Tensor,
     going: Tensor,
     shape: tuple[int, ...],
-    start: int,
-    stop: int,
+    known_first: bool,
 ) -> Tensor:
-    """``[R, stop - start]``: whether the reference with its first ``j + 1`` cheapest undos applied fits
-    (score at or below the bar, every other constraint kept), for ``start <= j < stop`` and the rows
-    ``going`` (the others are all False). The first prefix is a single undo, already scored; only rows
-    with a valid undo at ``j`` are scored for it."""
-    rows, m = cols.shape
-    width, span = a.shape[1], stop - start
-    valid = (cols >= 0) & torch.isfinite(cheapest)
-    one_hot = torch.zeros(rows, m, width + 1, dtype=torch.int8, device=a.device)
-    one_hot.scatter_(2, torch.where(valid, cols, width)[:, :, None], 1)
-    undone = one_hot[:, :stop, :width].cumsum(dim=1)[:, start:] > 0  # [R, span, N]: prefix j undoes cols[:, : j + 1]
-    variants = torch.where(undone, a[:, None, :], r[:, None, :])
-    score = cheapest[:, start:stop].clone()
-    lo = max(start, 1)  # prefix 0 is the single cheapest undo: its score is known
-    scored = going[:, None] & valid[:, lo:stop]
-    if lo < stop and bool(scored.any()):
-        row, j = scored.nonzero(as_tuple=True)
-        picked = variants[:, lo - start :][row, j].reshape(-1, *shape)
-        score[:, lo - start :][row, j] = score_in_chunks(adapter, picked).double()
-    flat_variants = variants.reshape(rows * span, *shape)
-    anomalies = a.repeat_interleave(span, dim=0).reshape(-1, *shape)
-    kept = all_satisfied(checked, flat_variants, anomalies).reshape(rows, span)
-    return going[:, None] & valid[:, start:stop] & (score <= bars[:, None]) & kept
+    """``[R, S]``: whether the reference with the undos of each of ``S`` prefixes (``masks [R, S, N]``)
+    applied fits (score at or below the bar, every other constraint kept), for the rows ``going`` (the
+    others are all False; only they are scored). ``known_first``: the first prefix is the single cheapest
+    undo, whose score (``cheapest``) is known."""
+    rows, span = valid.shape
+    out = torch.zeros(rows, span, dtype=torch.bool, device=a.device)
+    todo = going.nonzero().flatten()
+    if todo.numel() == 0:
+        return out
+    a_t, valid_t = a[todo], valid[todo]
+    variants = torch.where(masks[todo], a_t[:, None, :], r[todo][:, None, :])  # [T, S, N]
+    score = cheapest[todo].clone()
+    skip = 1 if known_first else 0
+    row, j = valid_t[:, skip:].nonzero(as_tuple=True)
+    if row.numel():
+        score[:, skip:][row, j] = score_in_chunks(adapter, variants[:, skip:][row, j].reshape(-1, *shape)).double()
+    flat_variants = variants.reshape(-1, *shape)
+    kept = all_satisfied(checked, flat_variants, a_t.repeat_interleave(span, dim=0).reshape(-1, *shape))
+    out[todo] = valid_t & (score <= bars[todo, None]) & kept.reshape(-1, span)
+    return out
 
 
 @torch.no_grad()
