@@ -8,6 +8,8 @@ Call them from a plugin's tests with real data of the plugin's domain::
         check_constraint(MyConstraint(...), sample_shape=(20,))
 
 ``check_plugin(name)`` runs every check that applies on everything a plugin registers.
+``assert_records_close(got, expected)`` compares records or results with a tolerance on floats
+(another batch or CPU rounds float32 sums differently).
 """
 
 from deepaid_sdk.component_checks import (
@@ -19,12 +21,14 @@ from deepaid_sdk.component_checks import (
     check_search,
 )
 from deepaid_sdk.conformance import CheckReport, CheckResult, Example, check_plugin
+from deepaid_sdk.record_compare import assert_records_close
 
 __all__ = [
     "INVARIANCE_ROWS",
     "CheckReport",
     "CheckResult",
     "Example",
+    "assert_records_close",
     "check_adapter",
     "check_batch_invariance",
     "check_constraint",
