@@ -43,6 +43,7 @@ MARKER = re.compile(r"<!--\s*doc-test:\s*(\w+)\s*(?::\s*(.*?))?\s*-->\s*\Z", re.
 NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 TOKEN = re.compile(rf"\.\.\.|{NUMBER}|\w+|[^\w\s]")
 RTOL, ATOL = 1e-3, 1e-6
+INSTALLS = re.compile(r"\bpip3?\s+install\b|-m\s+pip\s+install\b")
 
 
 @attrs.frozen
@@ -139,6 +140,12 @@ class DocRun:
         return out.getvalue()
 
     def bash(self, code: str, where: str) -> str:
+        if INSTALLS.search(code):
+            raise AssertionError(
+                f"{where}: a bash block that runs `pip install` would change the running environment (its editable "
+                "installs would point at this temporary copy); mark it"
+                " '<!-- doc-test: skip: installs a package -->'"
+            )
         script = code.replace(".venv/bin/", f"{self.bin}/").replace("../.venv/bin/", f"{self.bin}/")
         env = {**os.environ, "PATH": f"{self.bin}{os.pathsep}{os.environ.get('PATH', '')}", "DEEPAID_QUIET": "1"}
         done = subprocess.run(
@@ -247,3 +254,11 @@ def test_a_wrong_output_and_an_unmarked_block_fail(tmp_path, monkeypatch):
 def _fresh(path: pathlib.Path) -> pathlib.Path:
     path.mkdir()
     return path
+
+
+@pytest.mark.parametrize(
+    "code", ["pip install -e contrib/deepaid-baselines", "python -m pip install x", "ls && pip3 install y"]
+)
+def test_a_block_that_would_install_into_the_running_environment_is_refused(code, tmp_path):
+    with pytest.raises(AssertionError, match="pip install"):
+        DocRun(ROOT / "README.md", tmp_path).bash(code, "doc.md:1")
