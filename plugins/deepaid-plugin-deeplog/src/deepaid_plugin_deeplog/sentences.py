@@ -48,7 +48,7 @@ def session_sentence(record: Mapping[str, Any]) -> str:
     if record.get("flipped"):
         tail = f" The detector accepts the session after: {edits}{more}."
         if (details.get("alternatives") or 0) > 1:
-            tail += f" ({readable(details['alternatives'])} single edits would do.)"
+            tail += f" ({readable(details['alternatives'])} single edits would each do.)"
         return head + tail
     left = readable(record.get("reference_score"))
     return head + f" After {edits}{more}, {left} keys are still unexpected."

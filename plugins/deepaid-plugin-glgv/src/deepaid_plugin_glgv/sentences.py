@@ -8,11 +8,12 @@ from typing import Any, Mapping, Sequence
 from deepaid_sdk.explain.sentences import readable
 
 
-def _edge(edge: Sequence[Any] | None, kinds: Sequence[Any] | None = None) -> str:
+def _edge(edge: Sequence[Any] | None, kinds: Sequence[Any] | None = None, extra: str = "") -> str:
     if not edge:
         return "the login"
-    text = f"{edge[0]} -> {edge[1]}"
-    return f"{text} ({kinds[0]} to {kinds[1]})" if kinds else text
+    notes = [f"{kinds[0]} to {kinds[1]}"] if kinds else []
+    notes += [extra] if extra else []
+    return f"{edge[0]} -> {edge[1]}" + (f" ({', '.join(notes)})" if notes else "")
 
 
 def edge_sentence(record: Mapping[str, Any]) -> str:
@@ -34,9 +35,11 @@ def edge_sentence(record: Mapping[str, Any]) -> str:
         levels = d.get("levels_searched")
         within = f" within {readable(levels)} hops" if levels else ""
         return head + f"; no login the detector accepts was found{within}."
-    reference = _edge(d.get("reference_edge"), d.get("reference_kinds"))
-    hops = f", {readable(d.get('hops'))} hops away" if d.get("hops") is not None else ""
+    hops = d.get("hops")
+    away = f", {readable(hops)} hop{'' if hops == 1 else 's'} away" if hops is not None else ""
     ref_score = readable(record.get("reference_score"))
     if record.get("flipped"):
-        return head + f"; the nearest login the detector accepts is {reference} (score {ref_score}){hops}."
-    return head + f"; the nearest login found, {reference}{hops}, still scores {ref_score}."
+        reference = _edge(d.get("reference_edge"), d.get("reference_kinds"), f"score {ref_score}")
+        return head + f"; the nearest login the detector accepts is {reference}{away}."
+    reference = _edge(d.get("reference_edge"), d.get("reference_kinds"))
+    return head + f"; the nearest login found, {reference}{away}, still scores {ref_score}."
