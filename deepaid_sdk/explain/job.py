@@ -207,11 +207,11 @@ def run_job(spec: ExplainSpec, job: ExplainJob, engine: Engine = Engine()) -> Ex
     digests = None if stages or engine.name != "local" else (lambda committed: changed_chunk(plan.source, committed))
     manifest_path, parts = plan.paths.manifest, plan.paths.parts
     resuming = job.resume and manifest_path.is_file()
+    stats = None if resuming else normal_stats(spec, plan.reader, cols)  # a bad --normal: nothing written yet
     manifest = _start(
         manifest_path, parts, job.output, plan.input_fingerprint, plan.job_fingerprint, job.resume, plan.fmt, digests
     )
     if not manifest.started_ms:  # a fresh job: its normal ranges and start time, settled once in the manifest
-        stats = normal_stats(spec, plan.reader, cols)
         manifest = attrs.evolve(manifest, normal_stats=None if stats is None else stats.to_dict(), started_ms=now_ms())
         manifest.save(manifest_path)
     normal = None if manifest.normal_stats is None else NormalStats.from_dict(manifest.normal_stats)
