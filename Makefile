@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PACKAGES := . $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml))
 STAMP  := $(VENV)/.installed
 # Extras asked of the core; every other package is asked for `plot` only (a variable: commas cannot stand in $(if)).
-CORE_EXTRAS := [plot,files,ray]
+CORE_EXTRAS := [plot,files,ray,ocsf]
 
 .PHONY: demo test install bench clean
 
@@ -15,7 +15,8 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip "setuptools>=68" wheel
 
 # torch first, pinned: a CPU build of 2.13.0 is on these machines; an open range pulls CUDA wheels.
-# Extras for the tests: the core gets plot (matplotlib), files (pyarrow, pandas, safetensors), ray (Ray Data);
+# Extras for the tests: the core gets plot (matplotlib), files (pyarrow, pandas, safetensors), ray (Ray Data),
+# ocsf (jsonschema: the OCSF findings are validated in tests/test_explain_ocsf.py);
 # every plugin and contrib package has only `plot` (see their pyproject.toml).
 # mkdocs, mkdocs-material and mkdocstrings: tests/test_docs_site.py builds the docs site (the core's `docs` extra).
 $(STAMP): $(BIN)/python pyproject.toml $(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml)

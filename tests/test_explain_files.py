@@ -45,7 +45,7 @@ def test_record_schema_and_content(reference_run, explain_files):
     assert summary.columns == tuple(explain_files.names)  # every numeric column but the id; host is text
     assert [r["id"] for r in records] == [f"e{i}" for i in range(len(records))]
     # a budget (k) applied: "needs" says which size reaches normal where it did not (None elsewhere)
-    assert list(records[0]) == [*RECORD_COLUMNS, "needs"]
+    assert list(records[0]) == [*RECORD_COLUMNS, "needs", "sentence"]
     alerts = [r for r in records if r["alert"]]
     assert summary.alerts == len(alerts) >= len(records) // 2
     for r in alerts:
@@ -79,7 +79,7 @@ def test_every_input_format_gives_the_same_records(fmt, reference_run, explain_f
         quiet=True,
         **explain_files.model_options(),
     )
-    assert pq.read_table(out).column_names == [*RECORD_COLUMNS, "needs"]
+    assert pq.read_table(out).column_names == [*RECORD_COLUMNS, "needs", "sentence"]
     _, expected = reference_run
     got = read_records(out)
     assert [r["id"] for r in got] == [r["id"] for r in expected]
@@ -112,7 +112,7 @@ def test_full_adds_the_reference_and_row_numbers_are_ids(explain_files, tmp_path
     )
     records = read_records(out)
     assert [r["id"] for r in records] == list(range(40))
-    assert list(records[0]) == [*RECORD_COLUMNS, "needs", "reference"]
+    assert list(records[0]) == [*RECORD_COLUMNS, "needs", "reference", "sentence"]
     for r in records:
         assert len(r["reference"]) == 6 and len(r["changed"]) <= 2
         assert r["reference_values"] == [r["reference"][explain_files.names.index(n)] for n in r["changed"]]

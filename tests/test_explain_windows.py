@@ -73,3 +73,18 @@ def test_windows_refuse_the_ray_engine_and_small_chunks(series_files, tmp_path):
         _run(root, tmp_path / "o.jsonl", batch_size=3)
     with pytest.raises(ValueError, match="needs --engine local"):
         _run(root, tmp_path / "o.jsonl", engine="ray")
+
+
+def test_window_cells_are_worded_with_their_columns_normal_range(series_files, tmp_path):
+    from deepaid_sdk.explain.sentences import NormalStats, ungrounded
+
+    root, _, _, normal = series_files
+    out = tmp_path / "o.jsonl"
+    _run(root, out, batch_size=20)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    stats = NormalStats.from_dict(json.loads(out.with_name(out.name + ".manifest.json").read_text())["normal_stats"])
+    for r in records:
+        assert ungrounded(r["sentence"], r, stats) == [], r["sentence"]
+    spike = next(r for r in records if r["id"] == 1020)
+    assert stats.range_of(f"t={W} mem") == stats.range_of("mem") is not None
+    assert spike["sentence"].split(". ")[1].startswith(f"t={W} mem is ") and "(normal " in spike["sentence"]

@@ -34,6 +34,13 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument("--input", required=True, metavar="FILE", help="rows to explain: .csv, .parquet or .jsonl")
     p.add_argument("--output", required=True, metavar="FILE", help="records: .jsonl or .parquet")
+    p.add_argument(
+        "--format",
+        choices=("jsonl", "parquet", "ocsf"),
+        default=None,
+        help="jsonl or parquet records (default: by the --output extension), or ocsf: one OCSF 1.5 "
+        "Detection Finding per alert, as JSON lines (.jsonl)",
+    )
     _add_detection_arguments(p)
     _add_job_arguments(p)
 
@@ -208,6 +215,7 @@ def _explain(explain_file: Any, args: argparse.Namespace, model_args: dict[str, 
         strict_columns=args.strict_columns,
         overwrite=args.overwrite,
         on_error=args.on_error,
+        format=args.format,
         **({} if args.block_size is None else {"block_size": args.block_size}),
     )
 

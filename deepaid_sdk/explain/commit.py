@@ -43,6 +43,10 @@ class ExplainSummary:
     """The change budget given (None: the preset's default)."""
     options: dict[str, Any] = attrs.field(factory=dict)
     """The preset and input options given (``--option``)."""
+    format: str = "jsonl"
+    """What ``output`` holds: ``jsonl`` or ``parquet`` records, or ``ocsf`` findings (one per alert)."""
+    normal_ranges: str | None = None
+    """Where the sentences' normal ranges come from (the ``--normal`` rows' quantiles), or None."""
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as a plain dict (``deepaid explain --json`` prints it)."""
@@ -57,10 +61,11 @@ class ExplainSummary:
                 f"; {self.rejected} {self.unit}{'s' if self.rejected != 1 else ''} could not be explained: "
                 f"see {self.rejects}"
             )
+        findings = f" ({self.alerts} OCSF Detection Findings, one per alert)" if self.format == "ocsf" else ""
         return (
             f"explained {self.rows} {self.unit}s{resumed}: {self.alerts} alerts, {self.flipped} of their "
             "references judged "
-            f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}{extra}"
+            f"normal; {self.seconds:.1f} s with setup ({self.engine}); wrote {self.output}{findings}{extra}"
         )
 
 
@@ -71,8 +76,12 @@ def part_path(parts: pathlib.Path, index: int, fmt: str) -> pathlib.Path:
 class Committer:
     """Writes each chunk's records as the next part, then the manifest (each atomically)."""
 
-    def __init__(self, parts: pathlib.Path, manifest_path: pathlib.Path, manifest: Manifest, fmt: str) -> None:
+    def __init__(
+        self, parts: pathlib.Path, manifest_path: pathlib.Path, manifest: Manifest, fmt: str, ocsf: Any = None
+    ) -> None:
         self.parts, self.manifest_path, self.manifest, self.fmt = parts, manifest_path, manifest, fmt
+        self.ocsf = ocsf
+        """The job's ``ocsf.OcsfContext`` where it writes OCSF findings."""
 
     def commit(self, records: Any, rejects: Sequence[dict[str, Any]] = (), digest: str | None = None) -> None:
         """Commit one chunk: its records (None: every row rejected), its rejects, the digest of its input."""
@@ -83,7 +92,7 @@ class Committer:
         if rejects:
             write_rejects(rejects, rejects_part(self.parts, m.chunks_done))
         records = pa.table({}) if records is None else records
-        write_part(records, part_path(self.parts, m.chunks_done, self.fmt), self.fmt)
+        write_part(records, part_path(self.parts, m.chunks_done, self.fmt), self.fmt, self.ocsf)
         counted = records.num_rows > 0
         self.manifest = attrs.evolve(
             m,

@@ -129,6 +129,17 @@ class ExplainInput:
             context_rows=chunk.context_rows,
         )
 
+    def sentence(self, record: dict[str, Any], normal: Any = None) -> str | None:
+        """The plain-language sentence of one record (a dict of its columns, ``details`` parsed), built only
+        from its numbers and ``normal`` (``sentences.NormalStats``, or None without ``--normal`` rows).
+
+        Default: a record of features (``sentences.feature_sentence``). An input whose records are not
+        features words its own (DeepLog's edits with their templates, GL-GV's edges); None leaves it empty.
+        """
+        from deepaid_sdk.explain.sentences import feature_sentence
+
+        return feature_sentence(record, normal)
+
 
 @attrs.frozen
 class Chunk:

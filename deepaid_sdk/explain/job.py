@@ -18,12 +18,14 @@ import attrs
 from deepaid_sdk.checks import check_positive_int
 from deepaid_sdk.explain.columns import ColumnPlan, job_schema, plan_columns
 from deepaid_sdk.explain.commit import Committer, ExplainSummary, part_path
+from deepaid_sdk.explain.describe import normal_stats, normal_text, now_ms, ocsf_context
 from deepaid_sdk.explain.digests import changed_chunk, chunk_digest
 from deepaid_sdk.explain.inputs import Chunk, ExplainInput
 from deepaid_sdk.explain.manifest import Manifest
 from deepaid_sdk.explain.outputs import JobPaths, check_output, clean_failed
 from deepaid_sdk.explain.records import RecordField, add_fields
 from deepaid_sdk.explain.rejects import assemble_rejects, check_on_error, explain_or_reject
+from deepaid_sdk.explain.sentences import NormalStats, add_sentences
 from deepaid_sdk.explain.sinks import assemble, output_format
 from deepaid_sdk.explain.sources import DEFAULT_BLOCK_SIZE, Source, fingerprint, numeric_columns
 from deepaid_sdk.explain.spec import ExplainSpec, check_input
@@ -64,6 +66,8 @@ class ExplainJob:
     on_error: str = attrs.field(default="fail", converter=check_on_error)
     block_size: int = DEFAULT_BLOCK_SIZE
     quiet: bool = False
+    format: str | None = None
+    """``jsonl``, ``parquet`` (default: by the output's extension) or ``ocsf`` (findings, JSON lines)."""
 
 
 def explain_file(
@@ -96,6 +100,7 @@ def explain_file(
     overwrite: bool = False,
     on_error: str = "fail",
     block_size: int = DEFAULT_BLOCK_SIZE,
+    format: str | None = None,
 ) -> ExplainSummary:
     """Explain every row of the ``input`` file with preset ``preset`` and write one record per row to ``output``.
 
@@ -111,7 +116,9 @@ def explain_file(
     refuses input columns the schema does not know. An existing ``output`` is refused unless
     ``overwrite`` (or ``resume`` of the job that wrote it); ``on_error="skip"`` writes the rows that
     cannot be explained to ``OUTPUT.rejects.jsonl`` instead of stopping (``deepaid_sdk.explain.rejects``).
-    A failed job removes what it created, or keeps its committed chunks and says how to resume.
+    A failed job removes what it created, or keeps its committed chunks and says how to resume. Every
+    record has a ``sentence`` (``deepaid_sdk.explain.sentences``); ``format="ocsf"`` writes one OCSF
+    Detection Finding per alert instead of the records (``deepaid_sdk.explain.ocsf``).
     """
     where = Engine(engine, ray_address, workers)
     spec = ExplainSpec(
@@ -131,7 +138,9 @@ def explain_file(
         options=dict(options or {}),
         device=device,
     )
-    job = ExplainJob(input, output, fields, schema, strict_columns, overwrite, resume, on_error, block_size, quiet)
+    job = ExplainJob(
+        input, output, fields, schema, strict_columns, overwrite, resume, on_error, block_size, quiet, format
+    )
     return run_job(spec, job, where)
 
 
@@ -152,7 +161,7 @@ def _plan(spec: ExplainSpec, job: ExplainJob, engine: Engine) -> _Plan:
     """Check the output, the options and the columns; nothing is written yet."""
     if job.on_error == "skip" and engine.name != "local":
         raise ValueError("on_error: 'skip' runs on the local engine; use --engine local, or fix the rows")
-    fmt = output_format(job.output)
+    fmt = output_format(job.output, job.format)
     paths = JobPaths.of(job.output)
     check_output(
         paths,
@@ -198,12 +207,20 @@ def run_job(spec: ExplainSpec, job: ExplainJob, engine: Engine = Engine()) -> Ex
     digests = None if stages or engine.name != "local" else (lambda committed: changed_chunk(plan.source, committed))
     manifest_path, parts = plan.paths.manifest, plan.paths.parts
     resuming = job.resume and manifest_path.is_file()
+    stats = None if resuming else normal_stats(spec, plan.reader, cols)  # a bad --normal: nothing written yet
     manifest = _start(
         manifest_path, parts, job.output, plan.input_fingerprint, plan.job_fingerprint, job.resume, plan.fmt, digests
     )
+    if not manifest.started_ms:  # a fresh job: its normal ranges and start time, settled once in the manifest
+        manifest = attrs.evolve(manifest, normal_stats=None if stats is None else stats.to_dict(), started_ms=now_ms())
+        manifest.save(manifest_path)
+    normal = None if manifest.normal_stats is None else NormalStats.from_dict(manifest.normal_stats)
     resumed, done_before = manifest.rows_done, manifest.chunks_done
-    committer = Committer(parts, manifest_path, manifest, plan.fmt)
-    work = _Work(spec, plan.reader, plan.source, cols, spec.id_column, job.fields, job.on_error, digests is not None)
+    ocsf = ocsf_context(spec.preset, plan.reader.unit, manifest.started_ms) if plan.fmt == "ocsf" else None
+    committer = Committer(parts, manifest_path, manifest, plan.fmt, ocsf)
+    work = _Work(
+        spec, plan.reader, plan.source, cols, spec.id_column, job.fields, job.on_error, digests is not None, normal
+    )
     try:
         manifest = _run(manifest, committer, work, engine, job.quiet, job.output, plan.fmt)
     except BaseException as exc:
@@ -234,6 +251,8 @@ def run_job(spec: ExplainSpec, job: ExplainJob, engine: Engine = Engine()) -> Ex
         rejects=str(plan.paths.rejects) if rejected else None,
         k=spec.k,
         options=dict(spec.options),
+        format=plan.fmt,
+        normal_ranges=normal_text(normal),
     )
 
 
@@ -281,6 +300,8 @@ class _Work:
     on_error: str = "fail"
     digests: bool = False
     """Record a digest of each chunk's input rows (a resume after a fix past them checks only those)."""
+    normal: NormalStats | None = None
+    """The normal ranges the records' sentences quote."""
 
     def build(self) -> Any:
         """The interpreter, with the input settled on how rows become samples."""
@@ -289,9 +310,11 @@ class _Work:
         return interpreter
 
     def records(self, interpreter: Any, table: Any, first_row: int = 0, context_rows: int = 0) -> Any:
-        """The per-chunk function of every engine: the input's records, then the record fields."""
+        """The per-chunk function of every engine: the input's records, the record fields, the sentences."""
         chunk = Chunk(table, self.columns, self.id_column, first_row, context_rows, self.spec.full)
-        return add_fields(self.reader.to_records(interpreter, chunk), self.fields)
+        return add_sentences(
+            add_fields(self.reader.to_records(interpreter, chunk), self.fields), self.reader, self.normal
+        )
 
 
 def _start(

@@ -38,6 +38,10 @@ class Manifest:
     """Input rows written to the rejects file (``on_error="skip"``), among those done."""
     chunk_digests: list[str] = attrs.field(factory=list)
     """A hash of each committed chunk's input rows: a resume after a fix past them checks only these."""
+    normal_stats: dict[str, Any] | None = None
+    """The normal ranges the sentences quote (``sentences.NormalStats.to_dict``), computed once per job."""
+    started_ms: int = 0
+    """When the job started (ms since the epoch): the ``time`` of its OCSF findings, the same after a resume."""
     version: int = MANIFEST_VERSION
 
     def save(self, path: pathlib.Path) -> None:

@@ -1,4 +1,5 @@
-"""Output files: JSON lines or Parquet by extension, committed as part files then assembled atomically.
+"""Output files: JSON lines or Parquet by extension (or OCSF findings as JSON lines with ``format="ocsf"``),
+committed as part files then assembled atomically.
 
 JSON lines are strict JSON (no NaN or infinity): a non-finite value is a ValueError naming the row's
 id and the column.
@@ -18,11 +19,25 @@ from deepaid_sdk.optional import require
 
 #: File extensions by output format.
 OUTPUT_FORMATS: dict[str, tuple[str, ...]] = {"jsonl": (".jsonl", ".ndjson"), "parquet": (".parquet", ".pq")}
+#: What ``--format`` takes: the record formats, and ``ocsf`` (OCSF Detection Findings, JSON lines).
+FORMATS = ("jsonl", "parquet", "ocsf")
 
 
-def output_format(path: str | os.PathLike) -> str:
-    """``jsonl`` or ``parquet`` from the file name; a ValueError listing the known extensions."""
-    return file_format(path, OUTPUT_FORMATS, "output")
+def output_format(path: str | os.PathLike, fmt: str | None = None) -> str:
+    """``jsonl``, ``parquet`` or ``ocsf``: ``fmt`` where given (checked against the extension), else from the
+    file name; a ValueError listing what is accepted."""
+    by_name = file_format(path, OUTPUT_FORMATS, "output")
+    if fmt is None:
+        return by_name
+    if fmt not in FORMATS:
+        raise ValueError(f"format: expected one of {', '.join(FORMATS)}; got {fmt!r}")
+    wanted = "jsonl" if fmt == "ocsf" else fmt
+    if by_name != wanted:
+        what = "OCSF findings are JSON lines" if fmt == "ocsf" else f"{fmt} output"
+        raise ValueError(
+            f"format: {what}: name the output {' or '.join(OUTPUT_FORMATS[wanted])}; got {str(path)!r} ({by_name})"
+        )
+    return fmt
 
 
 def check_finite(table: Any) -> None:
@@ -62,10 +77,19 @@ def _replace(tmp: pathlib.Path, final: pathlib.Path) -> None:
     os.replace(tmp, final)
 
 
-def write_part(table: Any, path: pathlib.Path, fmt: str) -> None:
-    """Write one chunk's records to ``path`` atomically (a temporary file, fsync, rename)."""
+def write_part(table: Any, path: pathlib.Path, fmt: str, ocsf: Any = None) -> None:
+    """Write one chunk's records to ``path`` atomically (a temporary file, fsync, rename); ``ocsf`` (an
+    ``ocsf.OcsfContext``) turns the alerts into findings for ``fmt`` ``ocsf``."""
     tmp = path.with_name(path.name + ".tmp")
-    if fmt == "jsonl":
+    if fmt == "ocsf":
+        from deepaid_sdk.explain.ocsf import write_findings
+
+        if ocsf is None:
+            raise ValueError("format: 'ocsf' needs the job's OcsfContext")
+        check_finite(table)
+        with tmp.open("w", encoding="utf-8") as fh:
+            write_findings(ocsf.findings(table), fh)
+    elif fmt == "jsonl":
         check_finite(table)
         with tmp.open("w", encoding="utf-8") as fh:
             for row in table.to_pylist():
@@ -78,14 +102,14 @@ def write_part(table: Any, path: pathlib.Path, fmt: str) -> None:
 
         pq.write_table(table, tmp)
     else:
-        raise ValueError(f"format: expected one of {sorted(OUTPUT_FORMATS)}; got {fmt!r}")
+        raise ValueError(f"format: expected one of {', '.join(FORMATS)}; got {fmt!r}")
     _replace(tmp, path)
 
 
 def assemble(parts: Sequence[pathlib.Path], output: pathlib.Path, fmt: str) -> None:
     """Concatenate the part files, in order, into ``output`` atomically (never a half-written output)."""
     tmp = output.with_name(output.name + ".tmp")
-    if fmt == "jsonl":
+    if fmt in ("jsonl", "ocsf"):
         with tmp.open("wb") as out:
             for part in parts:
                 with part.open("rb") as fh:

@@ -276,3 +276,48 @@ def test_sessions_run_on_ray_as_on_one_machine(deeplog_files, deeplog_log_record
     )
     assert summary.engine == "ray"
     assert_records_close(_records(tmp_path / "ray.jsonl"), from_log)
+
+
+def test_every_session_record_has_a_grounded_sentence_naming_its_edits(deeplog_files, deeplog_log_records):
+    from deepaid_sdk.explain.sentences import readable, ungrounded
+
+    _, records = deeplog_log_records
+    alerts = [r for r in records if r["alert"]]
+    assert alerts and len(alerts) < len(records)
+    for r in records:
+        assert ungrounded(r["sentence"], r) == [], r["sentence"]
+        keys = readable(r["details"]["keys"])
+        if not r["alert"]:
+            assert r["sentence"] == f"All of {keys} keys of the session were among the model's guesses: no alert."
+            continue
+        assert r["sentence"].startswith(f"{readable(r['score'])} of {keys} keys were not among")
+        for change in r["details"]["changes"][:3]:
+            assert f" at {change['position']}" in r["sentence"]
+            template = change["reference_template"] or change["anomaly_template"]
+            assert template.split()[0] in r["sentence"]  # the log template, not only the key id
+    fixed = next(r for r in alerts if r["flipped"] and r["details"]["changes"])
+    assert "The detector accepts the session after: " in fixed["sentence"]
+    position = str(fixed["details"]["changes"][0]["position"])
+    wrong = fixed["sentence"].replace(f" at {position}", f" at {int(position) + 1000}", 1)
+    assert ungrounded(wrong, fixed) == [str(int(position) + 1000)]
+
+
+def test_session_alerts_become_valid_ocsf_findings(deeplog_files, deeplog_log_records, tmp_path):
+    from deepaid_sdk.explain.ocsf import severity
+    from deepaid_sdk.explain.ocsf_schema import validate
+
+    _, records = deeplog_log_records
+    out = tmp_path / "findings.jsonl"
+    _explain(deeplog_files, deeplog_files["root"] / "test.log", out, batch_size=64, format="ocsf")
+    findings = _records(out)
+    alerts = [r for r in records if r["alert"]]
+    assert [f["finding_info"]["uid"] for f in findings] == [r["id"] for r in alerts]
+    for f, r in zip(findings, alerts):
+        validate(f)
+        assert f["finding_info"]["desc"] == r["sentence"]
+        assert f["metadata"]["product"]["feature"]["uid"] == "deepaid-plugin-deeplog:deeplog"
+        (analysis,) = f["anomaly_analyses"]
+        assert analysis["analysis_targets"] == [{"name": r["id"], "type": "session"}]
+        if r["changed"]:
+            assert [a["observation_parameter"] for a in analysis["anomalies"]] == r["changed"]  # "replace at 12"
+        assert f["severity_id"] == severity(r["score"], 0.0)[0]  # threshold 0: severity by keys flagged

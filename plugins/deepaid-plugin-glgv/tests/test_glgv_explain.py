@@ -281,3 +281,43 @@ def test_an_alerts_ideal_embedding_does_not_depend_on_its_batch(files):
     assert mode == "gradient"
     alone = [search.ideal_features(adapter, features[i : i + 1], margin=0.0, lam=0.01)[0] for i in range(3)]
     np.testing.assert_allclose(torch.cat(alone).numpy(), together[:3].numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_every_edge_record_has_a_grounded_sentence_and_each_alert_a_valid_ocsf_finding(files, tmp_path):
+    from deepaid_sdk.explain.ocsf_schema import validate
+    from deepaid_sdk.explain.sentences import readable, ungrounded
+
+    edges = pd.read_csv(files["dir"] / "alerts.csv")
+    mixed = tmp_path / "mixed.csv"
+    pd.concat([edges, pd.DataFrame({"alert_id": ["new"], "src": ["U999"], "dst": ["C00"]})]).to_csv(mixed, index=False)
+    _run(files, mixed, tmp_path / "mixed.jsonl", id_column="alert_id")
+    records = _records(tmp_path / "mixed.jsonl")
+    for r in records:
+        assert ungrounded(r["sentence"], r) == [], r["sentence"]
+        src, dst = r["details"]["anomaly_edge"]
+        assert r["sentence"].startswith(f"Login {src} -> {dst}")
+    explained = next(r for r in records if r["details"]["status"] == "explained")
+    ref = explained["details"]["reference_edge"]
+    assert f"accepts is {ref[0]} -> {ref[1]}" in explained["sentence"]
+    hops = explained["details"]["hops"]
+    assert f"{readable(hops)} hop{'' if hops == 1 else 's'} away" in explained["sentence"]
+    assert next(r for r in records if not r["alert"])["sentence"].endswith("no alert.")
+    unseen = records[-1]
+    assert "U999 is not in the training graph" in unseen["sentence"]
+    wrong = explained["sentence"].replace(f"scores {readable(explained['score'])}", "scores 0.123", 1)
+    assert ungrounded(wrong, explained) == ["0.123"]  # a number the record does not hold is caught
+
+    _run(files, mixed, tmp_path / "findings.jsonl", id_column="alert_id", format="ocsf")
+    findings = _records(tmp_path / "findings.jsonl")
+    alerts = [r for r in records if r["alert"]]
+    assert [f["finding_info"]["uid"] for f in findings] == [r["id"] for r in alerts]
+    for f, r in zip(findings, alerts):
+        validate(f)
+        assert f["metadata"]["product"]["feature"]["uid"] == "deepaid-plugin-glgv:glgv"
+        assert f["finding_info"]["desc"] == r["sentence"]
+        assert f["anomaly_analyses"][0]["analysis_targets"][0]["type"] == "edge"
+    assert findings[-1]["severity_id"] == 0 and findings[-1]["anomaly_analyses"][0]["anomalies"][0] == {
+        "observation_parameter": "score",
+        "observation_type": "Deviation Analysis",
+        "observations": [{"value": "none"}],
+    }  # an unseen node: no score, severity Unknown

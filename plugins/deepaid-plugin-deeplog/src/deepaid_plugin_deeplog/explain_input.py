@@ -226,6 +226,12 @@ class LogSessionInput(ExplainInput):
             super().start(interpreter, source, columns)
 
     # -- the records -------------------------------------------------------------------------------
+    def sentence(self, record: dict[str, Any], normal: Any = None) -> str | None:
+        """Windows: the core's sentence; sessions: the flagged keys and the edits, with their templates."""
+        from deepaid_plugin_deeplog.sentences import session_sentence
+
+        return super().sentence(record, normal) if self.mode == "windows" else session_sentence(record)
+
     def to_records(self, interpreter: Any, chunk: Chunk) -> Any:
         """Windows: the core's records; sessions: one record per session, its edits in ``details``."""
         if self.mode == "windows":

@@ -212,6 +212,12 @@ class EdgeListInput(ExplainInput):
                 details[row] = entry
         return records_table(ids, records, details)
 
+    def sentence(self, record: dict[str, Any], normal: Any = None) -> str | None:
+        """The login, its score, and the nearest login the detector accepts (``sentences.edge_sentence``)."""
+        from deepaid_plugin_glgv.sentences import edge_sentence
+
+        return edge_sentence(record)
+
     def node_ids(self, graph: AuthGraph, names: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """``[B, 2]`` node ids of endpoint ``names`` and whether each is a node of the graph (ids of
         unknown names are meaningless)."""
