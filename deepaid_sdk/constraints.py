@@ -215,10 +215,10 @@ class BoxConstraint(Constraint):
         return torch.minimum(torch.maximum(_flat(ref), low), high).reshape(ref.shape)
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:
-        """``[B]`` bool: every feature lies within ``[low, high]``."""
+        """``[B]`` bool: every feature lies within ``[low, high]`` or keeps the anomaly's own value."""
         low, high = self._lh(ref)
         r = _flat(ref)
-        return ((r >= low) & (r <= high)).all(dim=1)
+        return ((r >= low) & (r <= high) | (r == _flat(anomaly))).all(dim=1)
 
 
 class _DimsConstraint(Constraint):
