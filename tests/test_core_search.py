@@ -9,6 +9,7 @@ from torch import nn
 
 import deepaid_sdk
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
+from deepaid_sdk.constraints import BoxConstraint
 from deepaid_sdk.distances import L2Distance
 from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.testing import check_adapter, check_search
@@ -207,7 +208,7 @@ def test_a_feature_outside_the_box_the_reference_leaves_alone_needs_no_descent()
     truth[:, 9] = False
     adapter = ReconstructionAdapter(CentreAE(), sample_shape=(D,))
     adapter.threshold = 1.0
-    constraints = build_constraints(k=3, box=(-5.0, 5.0))
+    constraints = [*build_constraints(k=3), BoxConstraint(-5.0, 5.0, changed_only=True)]
     result = Interpreter(adapter, GradientSearch(), constraints, L2Distance()).interpret_batch(x)
     assert result.flip_rate == 1.0
     assert (result.steps == 0).all()
