@@ -195,6 +195,7 @@ class BoxConstraint(Constraint):
     def __init__(self, low: Any, high: Any, *, changed_only: bool = False) -> None:
         self.changed_only = bool(changed_only)
         self.low, self.high = _bounds(low, "low"), _bounds(high, "high")
+        self._converted: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
         if self.low.ndim > 1 or self.high.ndim > 1:
             raise ValueError(
                 f"low/high: expected scalars or 1-d arrays; got shapes {tuple(self.low.shape)}, "
@@ -216,7 +217,12 @@ class BoxConstraint(Constraint):
         for name, t in (("low", self.low), ("high", self.high)):
             if t.ndim == 1 and t.shape[0] != width:
                 raise ValueError(f"box {name}: has {t.shape[0]} values; the samples have {width} features")
-        return self.low.to(ref.device, ref.dtype), self.high.to(ref.device, ref.dtype)
+        # Converted once per device and dtype: a search projects and checks the box at every step.
+        key = (ref.device, ref.dtype)
+        cached = self._converted.get(key)
+        if cached is None:
+            cached = self._converted[key] = (self.low.to(ref.device, ref.dtype), self.high.to(ref.device, ref.dtype))
+        return cached
 
     def project(self, ref: Tensor, anomaly: Tensor) -> Tensor:
         """Clamp every feature into ``[low, high]``."""
