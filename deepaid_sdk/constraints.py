@@ -178,14 +178,24 @@ def _bounds(value: Any, name: str) -> Tensor:
 
 
 class BoxConstraint(Constraint):
-    """Each feature stays within ``[low, high]`` (scalars, or one value per flattened feature)."""
+    """Each feature stays within ``[low, high]`` (scalars, or one value per flattened feature).
+
+    ``changed_only``: only the features the reference changes must lie in the box; one left at the
+    anomaly's own value is as possible an input as the anomaly. That is the reading of a box drawn
+    from the normal rows' range (the tabular preset's default): an anomaly is often outside it on
+    more features than the budget K may change, and the budget's projection resets those features
+    to the anomaly's values, so a strict box could never be met. The default (False) is the strict
+    domain check: every feature of the reference, changed or not, lies in the box.
+    """
 
     name = "box"
     hard = True
     priority = 10
 
-    def __init__(self, low: Any, high: Any) -> None:
+    def __init__(self, low: Any, high: Any, *, changed_only: bool = False) -> None:
+        self.changed_only = bool(changed_only)
         self.low, self.high = _bounds(low, "low"), _bounds(high, "high")
+        self._converted: dict[tuple[torch.device, torch.dtype], tuple[Tensor, Tensor]] = {}
         if self.low.ndim > 1 or self.high.ndim > 1:
             raise ValueError(
                 f"low/high: expected scalars or 1-d arrays; got shapes {tuple(self.low.shape)}, "
@@ -207,7 +217,12 @@ class BoxConstraint(Constraint):
         for name, t in (("low", self.low), ("high", self.high)):
             if t.ndim == 1 and t.shape[0] != width:
                 raise ValueError(f"box {name}: has {t.shape[0]} values; the samples have {width} features")
-        return self.low.to(ref.device, ref.dtype), self.high.to(ref.device, ref.dtype)
+        # Converted once per device and dtype: a search projects and checks the box at every step.
+        key = (ref.device, ref.dtype)
+        cached = self._converted.get(key)
+        if cached is None:
+            cached = self._converted[key] = (self.low.to(ref.device, ref.dtype), self.high.to(ref.device, ref.dtype))
+        return cached
 
     def project(self, ref: Tensor, anomaly: Tensor) -> Tensor:
         """Clamp every feature into ``[low, high]``."""
@@ -215,10 +230,12 @@ class BoxConstraint(Constraint):
         return torch.minimum(torch.maximum(_flat(ref), low), high).reshape(ref.shape)
 
     def satisfied(self, ref: Tensor, anomaly: Tensor) -> Tensor:
-        """``[B]`` bool: every feature lies within ``[low, high]``."""
+        """``[B]`` bool: every feature lies within ``[low, high]`` (or, with ``changed_only``, keeps the
+        anomaly's own value)."""
         low, high = self._lh(ref)
         r = _flat(ref)
-        return ((r >= low) & (r <= high)).all(dim=1)
+        inside = (r >= low) & (r <= high)
+        return (inside | (r == _flat(anomaly)) if self.changed_only else inside).all(dim=1)
 
 
 class _DimsConstraint(Constraint):

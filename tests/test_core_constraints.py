@@ -69,6 +69,21 @@ def test_box_never_leaves_bounds(data, low, high):
     assert torch.equal(c.project(inside, anomaly), inside)
 
 
+def test_box_accepts_a_feature_left_at_the_anomalys_own_value():
+    # The anomaly is outside the box on feature 0; a reference that keeps that value is no less a
+    # possible input than the anomaly itself, one that moves it elsewhere outside the box is not.
+    box = BoxConstraint(0.0, 1.0, changed_only=True)
+    anomaly = torch.tensor([[3.0, 0.5, 0.5]])
+    kept = torch.tensor([[3.0, 0.2, 0.9]])
+    moved = torch.tensor([[2.0, 0.2, 0.9]])
+    changed_out = torch.tensor([[3.0, 1.5, 0.5]])
+    assert box.satisfied(kept, anomaly).tolist() == [True]
+    assert box.satisfied(moved, anomaly).tolist() == [False]
+    assert box.satisfied(changed_out, anomaly).tolist() == [False]
+    # The strict box (the default) asks every feature to lie inside, the kept one too.
+    assert BoxConstraint(0.0, 1.0).satisfied(kept, anomaly).tolist() == [False]
+
+
 @settings(max_examples=60, deadline=None)
 @given(pairs, st.lists(st.integers(0, WIDTH - 1), max_size=WIDTH))
 def test_integer_dims_become_whole_and_others_stay(data, dims):

@@ -43,7 +43,7 @@ def test_every_preset_lists_its_options():
 def test_a_constraint_needing_options_says_how_to_pass_them():
     with pytest.raises(
         TypeError,
-        match=r"constraint 'box': missing a required argument: 'low'; it takes low, high; "
+        match=r"constraint 'box': missing a required argument: 'low'; it takes low, high, changed_only; "
         r"pass options as a \(name, options\) pair",
     ):
         deepaid_sdk.create(

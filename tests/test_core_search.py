@@ -9,6 +9,7 @@ from torch import nn
 
 import deepaid_sdk
 from deepaid_sdk import GradientSearch, Interpreter, build_constraints
+from deepaid_sdk.constraints import BoxConstraint
 from deepaid_sdk.distances import L2Distance
 from deepaid_sdk.model.adapters import ReconstructionAdapter, ScoreAdapter
 from deepaid_sdk.testing import check_adapter, check_search
@@ -183,3 +184,34 @@ def test_any_planted_shift_is_explained_within_k(shifted, size, k):
     assert sorted(result.changed.tolist()) == sorted(shifted)
     assert np.flatnonzero(result.reference != x.numpy()).tolist() == sorted(shifted)
     assert RadiusDetector()(torch.as_tensor(result.reference)[None]).item() <= 1.0
+
+
+class CentreAE(nn.Module):
+    """Reconstructs every feature as the centre but the last, which it passes through (so it never errs there)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("centre", torch.linspace(-1, 1, D))
+
+    def forward(self, x):
+        out = self.centre.expand_as(x).clone()
+        out[:, -1] = x[:, -1]
+        return out
+
+
+def test_a_feature_outside_the_box_the_reference_leaves_alone_needs_no_descent():
+    # Feature 9 lies far outside the box and the detector never errs on it. The residual start
+    # changes only the shifted features and is normal: it must be kept as it is (no descent),
+    # not sent down a descent that can never repair the anomaly's own value on feature 9.
+    x, truth = anomalies_with_shifts(n=4)
+    x[:, 9] = 50.0
+    truth[:, 9] = False
+    adapter = ReconstructionAdapter(CentreAE(), sample_shape=(D,))
+    adapter.threshold = 1.0
+    constraints = [*build_constraints(k=3), BoxConstraint(-5.0, 5.0, changed_only=True)]
+    result = Interpreter(adapter, GradientSearch(), constraints, L2Distance()).interpret_batch(x)
+    assert result.flip_rate == 1.0
+    assert (result.steps == 0).all()
+    assert np.array_equal(result.references[:, 9], x[:, 9].numpy())
+    changed = result.changed_mask()
+    assert changed.any(axis=1).all() and not (changed & ~truth.numpy()).any(), "only shifted features change"

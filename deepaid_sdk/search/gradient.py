@@ -48,13 +48,13 @@ from deepaid_sdk.constraints import (
 )
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.groups import choose_support, group_budget, without_budgets
-from deepaid_sdk.model.adapters import ModelAdapter, score_in_chunks
+from deepaid_sdk.model.adapters import ModelAdapter
 from deepaid_sdk.model.differentiable import score_and_gradient
 from deepaid_sdk.results.data import InterpretationBatch
 from deepaid_sdk.search.base import ReferenceSearch, build_batch
 from deepaid_sdk.search.descent import Descent, descend, flat
 from deepaid_sdk.search.needs import budget_needs
-from deepaid_sdk.search.ranking import prune_and_rank
+from deepaid_sdk.search.ranking import prune_rank_and_score
 from deepaid_sdk.search.starts import check_scale, pick, settle_start
 from deepaid_sdk.target import MODES, TargetPolicy, margin_of, strict_bound
 
@@ -182,10 +182,10 @@ class GradientSearch(ReferenceSearch):
         width = int(anomalies[0].numel()) if anomalies.shape[0] else 0
         k = min(max_changes(constraints) or width, width)
         scale = self._scale_for(width, anomalies)
-        found, steps = self._search_all(
+        found, steps, found_scores = self._search_all(
             adapter, anomalies, grad, constraints, distance, k, scale, strict_bound(adapter, margin)
         )
-        refs_out, changed = prune_and_rank(
+        refs_out, changed, ref_scores = prune_rank_and_score(
             adapter,
             constraints,
             anomalies,
@@ -193,9 +193,8 @@ class GradientSearch(ReferenceSearch):
             target,
             prune=self.prune,
             keep_share=self.keep_share if self.target == "typical" else None,
+            scores=found_scores,
         )
-        with torch.no_grad():
-            ref_scores = score_in_chunks(adapter, refs_out)
         return build_batch(
             adapter,
             anomalies,
@@ -228,8 +227,9 @@ class GradientSearch(ReferenceSearch):
         k: int,
         scale: Tensor,
         strict: float,
-    ) -> tuple[Tensor, Tensor]:
-        """References (shaped like ``anomalies``) and steps ``[B]`` of every row, ``chunk_rows`` at a time.
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """References (shaped like ``anomalies``), steps ``[B]`` and the references' scores ``[B]`` of every
+        row, ``chunk_rows`` at a time.
 
         Residual starts come first, for all rows. A start that is normal with the strict margin
         (``strict``) is kept without descent even when it misses the typical target: the descent
@@ -239,6 +239,7 @@ class GradientSearch(ReferenceSearch):
         b = anomalies.shape[0]
         refs = _flat(anomalies).clone()
         steps = torch.zeros(b, dtype=torch.int64, device=anomalies.device)
+        scores = torch.zeros(b, dtype=anomalies.dtype, device=anomalies.device)
         todo = torch.ones(b, dtype=torch.bool, device=anomalies.device)
         parts: list[tuple[Tensor, ...]] = []
         if self.start != "anomaly":
@@ -247,8 +248,9 @@ class GradientSearch(ReferenceSearch):
                 found = self._residual_start(adapter, part, part_grad, constraints, k, scale, strict)
                 if found is None:
                     break
-                parts.append(found[:-1])
-                todo[offset : offset + part.shape[0]] = ~found[-1]
+                parts.append(found[:4])
+                todo[offset : offset + part.shape[0]] = ~found[4]
+                scores[offset : offset + part.shape[0]] = found[5].to(scores.dtype)
                 offset += part.shape[0]
         # (refined start, its support, plain residual start, its support) of every row
         residual = tuple(torch.cat(t) for t in zip(*parts)) if parts else None
@@ -258,10 +260,11 @@ class GradientSearch(ReferenceSearch):
             if rows.numel() == 0:
                 continue
             given = None if residual is None else [(residual[i][rows], residual[i + 1][rows]) for i in (0, 2)]
-            refs[rows], steps[rows] = self._descend_rows(
+            refs[rows], steps[rows], picked = self._descend_rows(
                 adapter, anomalies[rows], constraints, distance, k, scale, given
             )
-        return refs.reshape(anomalies.shape), steps
+            scores[rows] = picked.to(scores.dtype)
+        return refs.reshape(anomalies.shape), steps, scores
 
     def _residual_start(
         self,
@@ -305,8 +308,9 @@ class GradientSearch(ReferenceSearch):
         k: int,
         scale: Tensor,
         residual: list[tuple[Tensor, Tensor]] | None,
-    ) -> tuple[Tensor, Tensor]:
-        """The two-phase descent (and the residual start's, where given) of rows that need one."""
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The two-phase descent (and the residual start's, where given) of rows that need one: their
+        references, steps and the references' scores."""
         shape = anomalies.shape[1:]
         a_r = _flat(anomalies)
         n = a_r.shape[1]
@@ -356,8 +360,8 @@ class GradientSearch(ReferenceSearch):
             torch.cat([sparse.steps, torch.cat(first_phase)]),
             sparse.grad_sq,
         )
-        picked, picked_steps = pick(sparse, a_r, 2 * s, a_r.shape[0], adapter, distance, shaped)
-        return picked.to(a_r.dtype), picked_steps
+        picked, picked_steps, picked_scores = pick(sparse, a_r, 2 * s, a_r.shape[0], adapter, distance, shaped)
+        return picked.to(a_r.dtype), picked_steps, picked_scores
 
     def _noisy(self, a: Tensor, movable: Tensor, scale: Tensor) -> Tensor:
         if self.init_noise == 0:

@@ -7,7 +7,7 @@ over all rows, so memory is bounded and no row sees another.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -127,7 +127,31 @@ def prune_and_rank(
     protected: Tensor | None = None,
     keep_share: float | None = None,
 ) -> tuple[Tensor, list[np.ndarray]]:
-    """Undo the changes a reference does not need, then rank the rest; returns ``(references, changed)``.
+    """Undo the changes a reference does not need, then rank the rest; returns ``(references, changed)``
+    (``prune_rank_and_score`` says how)."""
+    refs, changed, _ = prune_rank_and_score(
+        adapter, constraints, anomalies, references, bar, prune=prune, protected=protected, keep_share=keep_share
+    )
+    return refs, changed
+
+
+@torch.no_grad()
+def prune_rank_and_score(
+    adapter: ModelAdapter,
+    constraints: Sequence[Constraint],
+    anomalies: Tensor,
+    references: Tensor,
+    bar: Tensor | float | None = None,
+    *,
+    prune: bool = True,
+    protected: Tensor | None = None,
+    keep_share: float | None = None,
+    scores: Tensor | None = None,
+) -> tuple[Tensor, list[np.ndarray], Tensor]:
+    """Undo the changes a reference does not need, then rank the rest; returns ``(references, changed,
+    scores)``, the scores being the model's scores of the returned references ``[B]``. ``scores``: those
+    of ``references`` where the caller has them (the search does): no model call for them, and only
+    the rows pruning changed are scored again.
 
     ``bar`` is the score a reference must stay at or below (per row or one value; default: the
     threshold minus the adapter's margin). A row whose reference scores above its bar keeps its
@@ -153,11 +177,11 @@ def prune_and_rank(
     if bar is None:
         bar = strict_bound(adapter)
     bars = torch.as_tensor(bar, dtype=torch.float64, device=a.device).expand(b).clone()
-    bars_own = score_in_chunks(adapter, references).double()
+    own = score_in_chunks(adapter, references) if scores is None else scores.detach()
+    bars_own = own.double()
     bars = torch.maximum(bars, bars_own)
     lock_all = None if protected is None else protected.reshape(b, -1).clone()
     first = True
-    final_counts = torch.zeros(b, dtype=torch.int64, device=a.device)
     active = torch.arange(b, device=a.device)
     results: list[tuple[Tensor, Tensor, Tensor]] = []
     while active.numel():
@@ -188,12 +212,31 @@ def prune_and_rank(
             sub = active[rows]
             refs[sub] = torch.where(_mask_of(cols[rows], take, a.shape[1]), a[sub], refs[sub])
         active = active[~done]
+    out = refs.reshape(references.shape)
+    return out, _assemble(results, b, shape, a.device), _rescored(adapter, out, references, own)
+
+
+def _assemble(
+    results: list[tuple[Tensor, Tensor, Tensor]], b: int, shape: tuple[int, ...], device: Any
+) -> list[np.ndarray]:
+    """The ranked changes of every row from the ``(rows, ranked index, counts)`` parts pruning ended them in."""
     width = max((idx.shape[1] for _, idx, _ in results), default=0)
-    ordered = torch.full((b, width), -1, dtype=torch.int64, device=a.device)
-    for rows, idx, counts in results:
+    ordered = torch.full((b, width), -1, dtype=torch.int64, device=device)
+    counts = torch.zeros(b, dtype=torch.int64, device=device)
+    for rows, idx, part_counts in results:
         ordered[rows, : idx.shape[1]] = idx
-        final_counts[rows] = counts
-    return refs.reshape(references.shape), _as_lists(ordered, final_counts, shape)
+        counts[rows] = part_counts
+    return _as_lists(ordered, counts, shape)
+
+
+def _rescored(adapter: ModelAdapter, pruned: Tensor, references: Tensor, scores: Tensor) -> Tensor:
+    """Scores of the pruned references: ``scores`` (those of ``references``) where pruning undid nothing,
+    the model's score of each row it changed."""
+    out = scores.clone()
+    rows = (pruned != references).reshape(pruned.shape[0], -1).any(dim=1).nonzero().flatten()
+    if rows.numel():
+        out[rows] = score_in_chunks(adapter, pruned[rows]).to(out.dtype)
+    return out
 
 
 def _longest_prefix(

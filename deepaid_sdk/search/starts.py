@@ -53,10 +53,11 @@ def settle_start(
     constraints: list[Constraint],
     bound: float,
     rec_rounds: int,
-) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
-    """The refined residual start, its support, the plain residual start, its support, and
-    whether the refined one needs no descent: every constraint holds and its score is at most
-    ``bound`` (the threshold minus its margin).
+) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor, Tensor]:
+    """The refined residual start, its support, the plain residual start, its support,
+    whether the refined one needs no descent (every constraint holds and its score is at most
+    ``bound``, the threshold minus its margin), and the start's score (one model call: the
+    search reuses it for the rows it keeps).
 
     The support is DeepAID's effectiveness with the reconstruction as the change: the K
     features with the largest |gradient of the score at the anomaly| (``grad``, taken once by
@@ -81,12 +82,19 @@ def settle_start(
         plain_support = choose_support(((rec - a).abs() / scale).masked_fill(~movable, -1.0), k, constraints, movable)
         plain = flat(project_all(constraints, shaped(torch.where(plain_support, rec, a)), anomalies))
         others = [c for c in constraints if not isinstance(c, FidelityConstraint)]
-        ok = all_satisfied(others, shaped(start), anomalies) & (adapter.score(shaped(start)) <= bound)
-        # Where the effectiveness start is not normal but the plain residual one is, that one serves.
-        plain_ok = ~ok & all_satisfied(others, shaped(plain), anomalies) & (adapter.score(shaped(plain)) <= bound)
+        score = adapter.score(shaped(start))
+        ok = all_satisfied(others, shaped(start), anomalies) & (score <= bound)
+        # Where the effectiveness start is not normal but the plain residual one is, that one serves
+        # (scored only on those rows: a row whose start fits needs no second model call).
+        plain_ok = torch.zeros_like(ok)
+        rows = (~ok).nonzero().flatten()
+        if rows.numel():
+            plain_score = adapter.score(shaped(plain[rows]))
+            plain_ok[rows] = all_satisfied(others, shaped(plain[rows]), anomalies[rows]) & (plain_score <= bound)
+            score[rows] = torch.where(plain_ok[rows], plain_score.to(score.dtype), score[rows])
         start = torch.where(plain_ok[:, None], plain, start)
         support = torch.where(plain_ok[:, None], plain_support, support)
-    return start, support, plain, plain_support, ok | plain_ok
+    return start, support, plain, plain_support, ok | plain_ok, score
 
 
 def pick(
@@ -97,11 +105,12 @@ def pick(
     adapter: ModelAdapter,
     distance: Distance,
     shaped: Callable[[Tensor], Tensor],
-) -> tuple[Tensor, Tensor]:
-    """Per row, among its starts: a finished reference nearest the anomaly, else the lowest score."""
-    if s == 1:
-        return result.best, result.steps
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Per row, among its starts: a finished reference nearest the anomaly, else the lowest score.
+    Returns the chosen references, their steps and their scores."""
     with torch.no_grad():
+        if s == 1:
+            return result.best, result.steps, adapter.score(shaped(result.best))
         dist = distance(shaped(result.best), shaped(a.repeat(s, 1))).reshape(s, b)
         score = adapter.score(shaped(result.best)).reshape(s, b)
         fin = result.done.reshape(s, b)
@@ -109,7 +118,7 @@ def pick(
         key = torch.where(fin, dist, dist.new_full((), float("inf")))
         choice = torch.where(fin.any(dim=0), key.argmin(dim=0), score.argmin(dim=0))
         rows = choice * b + torch.arange(b, device=a.device)
-    return result.best[rows], result.steps[rows]
+    return result.best[rows], result.steps[rows], score.reshape(-1)[rows]
 
 
 def check_scale(scale: Any) -> Tensor | None:

@@ -246,7 +246,8 @@ def _calibration(
 def _normal_box(normal: Any, scaler: Any, box_margin: float, cal: Calibration) -> tuple[BoxConstraint, Calibration]:
     """The default box from the normal rows' range, and the calibration record saying so."""
     margin = check_finite_number(box_margin, "box_margin", minimum=0.0)
-    box = BoxConstraint(*normal_box(normal, scaler, margin))
+    # The changes stay in range; a feature the reference leaves alone keeps the anomaly's value (see BoxConstraint).
+    box = BoxConstraint(*normal_box(normal, scaler, margin), changed_only=True)
     return box, attrs.evolve(
         cal, box=f"normal rows' range widened by {margin:g} of it on each side (>= 0 where the normal rows are)"
     )
@@ -291,9 +292,10 @@ def tabular_interpreter(
     :param distance, search: registered names (or instances / ``(name, options)`` pairs);
         ``search="auto"``: ``gradient`` where the score has an input gradient, else ``blackbox``
         (IsolationForest, ECOD, ONNX models...; it takes its candidate values from ``normal``).
-    :param box_margin: with ``normal`` rows, references stay inside each feature's normal range
-        widened by this share of it (default 0.1; never below 0 for a feature that is never negative
-        in the normal rows), so the reference remains a possible input; None: no default box.
+    :param box_margin: with ``normal`` rows, the values a reference changes stay inside each feature's
+        normal range widened by this share of it (default 0.1; never below 0 for a feature that is never
+        negative in the normal rows), so the reference remains a possible input (a feature it leaves at
+        the anomaly's value may lie outside); None: no default box.
     """
     built = _adapter(model, threshold, adapter, width, output, device)
     data = _normal(built, threshold, normal, percentile)
