@@ -102,7 +102,8 @@ def _cascade(state: SessionRounds, rows: Tensor, kind: Tensor, p: Tensor, key: T
         idx, o = alive[judged], o[judged]
         if idx.numel():
             win = strip[idx].gather(1, o[:, None] + span)
-            margin, nll, _ = state.window_stats(win[:, :w], win[:, w])
+            # Window o keeps the W - o keys before the edit: shared by every candidate at that place.
+            margin, nll, _ = state.window_stats(win[:, :w], win[:, w], w - o)
             total[idx] += nll.double()
             bad = margin > state.a.threshold
             total[idx[bad]] = float("inf")
