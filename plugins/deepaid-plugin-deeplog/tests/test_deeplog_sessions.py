@@ -388,3 +388,39 @@ def test_first_edit_notes_put_ours_beside_the_oracle(deeplog_experiment, deeplog
     ]
     for note in notes:
         assert "likelihood oracle" in note and "alternatives median" in note and "flip 1.000" in note
+
+
+def test_windows_resumed_from_a_shared_prefix_give_the_same_logits(deeplog_experiment):
+    from deepaid_plugin_deeplog.window_scores import WindowScorer, prefix_logits
+
+    adapter = _create(deeplog_experiment).adapter
+    w, c = adapter.window, adapter.num_keys
+    gen = torch.Generator().manual_seed(0)
+    base = torch.randint(0, c, (40, w), generator=gen)
+    windows = base.repeat(5, 1)  # each base window edited at one place: many share a prefix
+    cut = torch.randint(0, w + 1, (len(windows),), generator=gen)
+    at = cut.clamp(max=w - 1)
+    edited = torch.randint(0, c, (len(windows),), generator=gen)
+    rows = torch.arange(len(windows))
+    windows[rows, at] = torch.where(cut < w, edited, windows[rows, at])
+    whole = WindowScorer(adapter)
+    assert whole.resumable  # the plugin's own LSTM
+    expected = whole.logits(windows)
+    mult = whole._mult
+    assert mult is not None
+    for chunk in (1024, 7):  # chunked or not, with or without the hint: the same logits
+        torch.testing.assert_close(prefix_logits(adapter.model, windows, cut, mult, chunk), expected)
+    hinted = WindowScorer(adapter)
+    torch.testing.assert_close(hinted.logits(windows, cut), expected)
+    assert hinted.model_windows == whole.model_windows  # the hint changes how, not which, windows are run
+
+
+def test_other_models_ignore_the_prefix_hint():
+    from deepaid_plugin_deeplog.adapters import DeepLogAdapter
+    from deepaid_plugin_deeplog.window_scores import WindowScorer
+
+    adapter = DeepLogAdapter(_Successor(), num_candidates=2)
+    scorer = WindowScorer(adapter)
+    assert not scorer.resumable
+    windows = torch.tensor([[0, 1], [3, 4], [0, 1]])
+    torch.testing.assert_close(scorer.logits(windows, torch.tensor([1, 0, 2])), adapter.model(adapter.one_hot(windows)))

@@ -25,8 +25,9 @@ window normal. Per session they are ranked by ``rule``:
   deeplog``, sessions cases: delete 0.38 -> 0.96 at g=9);
 
 ties go to replace < insert < delete, then the edit nearest the flag. Edits that give the same
-sequence (deleting either key of a run, inserting a key before or after an equal one) count once:
-``alternatives`` is the number of distinct edited sessions.
+sequence (deleting either key of a run, inserting a key before or after an equal one) count once,
+and are merged before the cascade (the one nearest the flag stays): ``alternatives`` is the number
+of distinct edited sessions.
 """
 
 from __future__ import annotations
@@ -102,7 +103,8 @@ def _cascade(state: SessionRounds, rows: Tensor, kind: Tensor, p: Tensor, key: T
         idx, o = alive[judged], o[judged]
         if idx.numel():
             win = strip[idx].gather(1, o[:, None] + span)
-            margin, nll, _ = state.window_stats(win[:, :w], win[:, w])
+            # Window o keeps the W - o keys before the edit: shared by every candidate at that place.
+            margin, nll, _ = state.window_stats(win[:, :w], win[:, w], w - o)
             total[idx] += nll.double()
             bad = margin > state.a.threshold
             total[idx[bad]] = float("inf")
@@ -112,15 +114,15 @@ def _cascade(state: SessionRounds, rows: Tensor, kind: Tensor, p: Tensor, key: T
     return total
 
 
-def _canonical(state: SessionRounds, rows: Tensor, kind: Tensor, p: Tensor, key: Tensor) -> Tensor:
+def _canonical(state: SessionRounds, act: Tensor, r: Tensor, kind: Tensor, p: Tensor, key: Tensor) -> Tensor:
     """Position that names the edited sequence: equal keys around an insert or a delete give the same one."""
-    X = state.X[rows]
+    X = state.X[act]  # once per session, indexed by each candidate's row ``r``
     t = torch.arange(X.shape[1], device=X.device)
     change = torch.ones_like(X, dtype=torch.bool)
     change[:, 1:] = X[:, 1:] != X[:, :-1]
     run_start = torch.where(change, t[None], 0).cummax(dim=1).values  # first index of each key's run
-    at = lambda i: run_start.gather(1, i.clamp(min=0)[:, None]).squeeze(1)  # noqa: E731
-    before = X.gather(1, (p - 1).clamp(min=0)[:, None]).squeeze(1)
+    at = lambda i: run_start[r, i.clamp(min=0)]  # noqa: E731
+    before = X[r, (p - 1).clamp(min=0)]
     ins = torch.where((p > 0) & (before == key), at(p - 1), p)
     return torch.where(kind == INSERT, ins, torch.where(kind == DELETE, at(p), p))
 
@@ -133,20 +135,21 @@ def single_fixes(state: SessionRounds, act: Tensor) -> Fixes:
     outside = state.flags[rows].sum(dim=1) - region_flags
     keep = outside == 0
     r, kind, p, key, dist, rows, region_nll = (t[keep] for t in (r, kind, p, key, dist, rows, region_nll))
+    # Edits that give the same sequence (deleting either key of a run, ...) are one candidate: the nearest.
+    canon = _canonical(state, act, r, kind, p, key)
+    code = ((r * 3 + kind) * state.T + canon) * (state.c + 1) + key.clamp(min=-1) + 1
+    order = torch.sort(dist, stable=True).indices
+    order = order[torch.sort(code[order], stable=True).indices]
+    first = torch.ones(len(order), dtype=torch.bool, device=r.device)
+    first[1:] = code[order][1:] != code[order][:-1]
+    once = order[first]
+    r, kind, p, key, dist, rows, region_nll = (t[once] for t in (r, kind, p, key, dist, rows, region_nll))
     changed = _cascade(state, rows, kind, p, key, dist)
     ok = torch.isfinite(changed)
     r, kind, p, key, dist, rows = (t[ok] for t in (r, kind, p, key, dist, rows))
     nll = state.nll[rows].double().sum(dim=1) - region_nll[ok] + changed[ok]
     score = nll - kind_prior(state, kind)
-    canon = _canonical(state, rows, kind, p, key)
-    code = ((r * 3 + kind) * state.T + canon) * (state.c + 1) + key.clamp(min=-1) + 1
     order = torch.arange(len(r), device=r.device)
-    for value in (dist, kind, score):  # least significant first, stable sorts
-        order = order[torch.sort(value[order], stable=True).indices]
-    order = order[torch.sort(code[order], stable=True).indices]
-    first = torch.ones(len(order), dtype=torch.bool, device=r.device)
-    first[1:] = code[order][1:] != code[order][:-1]
-    order = order[first]  # the best-ranked edit of each distinct edited session
     for value in (dist, kind, score, r):
         order = order[torch.sort(value[order], stable=True).indices]
     rs = r[order]

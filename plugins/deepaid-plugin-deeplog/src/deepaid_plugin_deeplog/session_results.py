@@ -61,14 +61,18 @@ def session_results(state: SessionRounds) -> list[SessionInterpretation]:
     fixes = _fixes(state, kept, flagged, remaining)
     ranked = _ranked(state)
     alternatives = state.alternatives.tolist()
+    keys = state.X.cpu().numpy()
     out = []
     for i, seq in enumerate(state.seqs):  # result assembly, after the search
         chosen = sorted(kept[i], key=lambda e: e.position)
-        final_edits = tuple(_describe(state.a, e, fixes[i].get(e.position, ())) for e in chosen)
         best = ranked[i][:1]
-        if len(final_edits) == 1 and best and _same(best[0], final_edits[0]):
-            final_edits = (attrs.evolve(final_edits[0], log_likelihood=best[0].log_likelihood),)
-        edited = apply_edits_with_origin(seq, chosen)[0]
+        if len(chosen) == 1 and best and _same(best[0], chosen[0]):  # described already, with its log-likelihood
+            final_edits: tuple[SessionEdit, ...] = (attrs.evolve(best[0], fixes=fixes[i].get(chosen[0].position, ())),)
+        else:
+            final_edits = tuple(_describe(state.a, e, fixes[i].get(e.position, ())) for e in chosen)
+        # Nothing pruned: the search's own keys are the edited session.
+        pruned = len(chosen) < len(edits[i])
+        edited = apply_edits_with_origin(seq, chosen)[0] if pruned else keys[i, state.pre : n[i]].copy()
         out.append(
             SessionInterpretation(
                 session=seq,
@@ -78,7 +82,7 @@ def session_results(state: SessionRounds) -> list[SessionInterpretation]:
                 remaining=remaining[i],
                 rounds=int(state.rounds[i]),
                 alternatives=int(alternatives[i]),
-                next_best=tuple(_describe(state.a, e, ()) for e in ranked[i][1:]),
+                next_best=tuple(ranked[i][1:]),
             )
         )
     return out
@@ -105,9 +109,11 @@ def _same(a: SessionEdit, b: SessionEdit) -> bool:
 def _ranked(state: SessionRounds) -> list[list[SessionEdit]]:
     """Per session, its best single-edit fixes of the first round, best first, with their log-likelihoods."""
     out: list[list[tuple[int, SessionEdit]]] = [[] for _ in state.seqs]
-    for part in state.ranked:
+    tpl = state.a.template
+    for part in state.ranked:  # described here once: the results take these records as they are
         for s, kd, po, o, nw, ll, rk in zip(*(t.tolist() for t in part)):
-            edit = SessionEdit(EDIT_KINDS[kd], po, None if o < 0 else o, None if nw < 0 else nw, log_likelihood=ll)
+            old, new = (None, None) if o < 0 else (o, tpl(o)), (None, None) if nw < 0 else (nw, tpl(nw))
+            edit = SessionEdit(EDIT_KINDS[kd], po, old[0], new[0], (), old[1], new[1], ll)
             out[s].append((rk, edit))
     return [[e for _, e in sorted(es, key=lambda t: t[0])] for es in out]
 
@@ -143,8 +149,10 @@ def _fixes(
     out: list[dict[int, tuple[int, ...]]] = [{} for _ in kept]
     jobs, seqs, origins = [], [], []
     for i, es in enumerate(kept):
-        final_edited, final_origin = apply_edits_with_origin(state.seqs[i], es)
-        still = {int(final_origin[q]) for q in remaining[i] if final_origin[q] >= 0}
+        still: set[int] = set()
+        if remaining[i]:  # flags left: which original keys they sit on
+            final_origin = apply_edits_with_origin(state.seqs[i], es)[1]
+            still = {int(final_origin[q]) for q in remaining[i] if final_origin[q] >= 0}
         if len(es) == 1:
             out[i][es[0].position] = tuple(sorted(set(flagged[i]) - still))
             continue

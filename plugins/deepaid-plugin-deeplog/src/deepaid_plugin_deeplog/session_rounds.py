@@ -74,9 +74,9 @@ class SessionRounds:
         """The best single-edit fixes of the original sessions: (row, kind, position, old, new, log-lik., rank)."""
 
     # -- scoring -------------------------------------------------------------------------------
-    def window_stats(self, windows: Tensor, nxt: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """Margin, surprise ``-log p`` and logits of (window, next key) pairs."""
-        logits = self.scorer.logits(windows)
+    def window_stats(self, windows: Tensor, nxt: Tensor, shared: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """Margin, surprise ``-log p`` and logits of (window, next key) pairs (``shared``: see ``WindowScorer``)."""
+        logits = self.scorer.logits(windows, shared)
         margin = topg_margin(logits, nxt, self.g)
         nll = -logits.log_softmax(dim=1).gather(1, nxt[:, None]).squeeze(1)
         return margin, nll, logits
@@ -182,7 +182,7 @@ class SessionRounds:
         probe = strip.gather(1, idx)
         q = p + oc
         valid = reach & (q >= w) & (q < n_new)
-        margin, nll, _ = self.window_stats(probe[valid][:, :w], probe[valid][:, w])
+        margin, nll, _ = self.window_stats(probe[valid][:, :w], probe[valid][:, w], w - oc[valid])
         flagged = torch.zeros(len(r), dtype=torch.bool, device=dev)
         flagged[valid] = margin > self.a.threshold
         surprise = torch.zeros(len(r), device=dev)
@@ -207,7 +207,8 @@ class SessionRounds:
         q = p[:, None] + torch.arange(w + 1, device=dev)[None]
         valid = (q >= w) & (q < n_new[:, None])
         sel = win[valid]
-        margin, nll, _ = self.window_stats(sel[:, :w], sel[:, w])
+        offset = torch.arange(w + 1, device=dev)[None].expand(len(rows), -1)[valid]
+        margin, nll, _ = self.window_stats(sel[:, :w], sel[:, w], w - offset)
         after = torch.zeros(valid.shape, dtype=torch.bool, device=dev)
         after[valid] = margin > self.a.threshold
         after_nll = torch.zeros(valid.shape, device=dev)
