@@ -27,8 +27,6 @@ from deepaid_plugin_deeplog.model import DeepLog
 
 #: Windows per model call (small chunks keep an LSTM's working set in a CPU's cache).
 CHUNK = 1024
-#: Fixed cost of one LSTM call on a CPU, in row-steps (measured: ~0.3 ms a call, ~3 us a row-step).
-CALL_COST = 100
 
 
 class WindowScorer:
@@ -58,7 +56,9 @@ class WindowScorer:
     def _forward(self, windows: Tensor, shared: Tensor | None = None) -> Tensor:
         self.model_windows += int(windows.shape[0])
         a = self.adapter
-        if shared is not None and self.resumable and _worth_resuming(shared, a.window):
+        # Always the same path for a resumable model: a switch on how much a call shares would make a
+        # row's logits (to the last digits) depend on the other rows of its batch.
+        if shared is not None and self.resumable:
             return prefix_logits(cast(DeepLog, a.model), windows, shared, cast(Tensor, self._mult), self.chunk)
         with torch.no_grad():
             parts = [a.logits(a.one_hot(part)).float() for part in windows.split(self.chunk)]
@@ -90,13 +90,6 @@ class WindowScorer:
             self._logits = torch.cat([self._logits, new_logits])[order]
             where = torch.searchsorted(self._codes, uniq)
         return self._logits[where][inv]
-
-
-def _worth_resuming(shared: Tensor, w: int) -> bool:
-    """Resuming costs two LSTM calls per prefix length and saves the shared steps: few windows run whole."""
-    cut = shared.clamp(0, w)
-    calls = 2 * int(torch.unique(cut).numel())
-    return int(cut.sum()) > CALL_COST * calls
 
 
 def prefix_logits(model: DeepLog, windows: Tensor, shared: Tensor, mult: Tensor, chunk: int) -> Tensor:
