@@ -36,6 +36,9 @@ def _run(constraints, x, movable, **options):
         patience=options.get("patience", 5),
         optimizer=options.get("optimizer", "adam"),
         per_row=options.get("per_row", False),
+        tolerance=options.get("tolerance", 1e-4),
+        lr_growth=options.get("lr_growth", 1.1),
+        lr_max=options.get("lr_max"),
     )
 
 
@@ -47,7 +50,8 @@ def test_rows_stop_at_different_steps_and_each_matches_itself_alone():
     # different steps, so the live batch shrinks several times during the descent.
     x = torch.randn(12, D, generator=gen) * torch.linspace(0.3, 2.5, 12)[:, None]
     movable = torch.rand(12, D, generator=gen) < 0.5
-    for options in ({}, {"per_row": True}, {"optimizer": "sgd", "patience": 3}):
+    grown = {"lr_growth": 1.3, "lr_max": 0.8, "tolerance": 2e-3, "patience": 4}
+    for options in ({}, {"per_row": True}, {"optimizer": "sgd", "patience": 3}, grown):
         batch = _run(constraints, x, movable, **options)
         assert len(set(batch.steps.tolist())) > 2, "the rows should stop at different steps"
         for i in range(x.shape[0]):
@@ -58,3 +62,31 @@ def test_rows_stop_at_different_steps_and_each_matches_itself_alone():
             torch.testing.assert_close(alone.grad_sq[0], batch.grad_sq[i], atol=1e-6, rtol=1e-6)
         # Features that may not move stay at the anomaly (inside the box).
         assert bool((batch.best[~movable] == x[~movable]).all())
+
+
+def _far_rows():
+    adapter = ScoreAdapter(Bowl(), threshold=1.0)
+    constraints = [c.bind(adapter, L2Distance()) for c in build_constraints(k=D, lam=0.001, box=(-10, 10))]
+    x = torch.full((2, D), 3.0) * torch.tensor([[1.0], [1.5]])  # far outside the unit ball
+    return constraints, x, torch.ones(2, D, dtype=torch.bool)
+
+
+def test_a_growing_step_reaches_a_far_target_in_fewer_steps():
+    constraints, x, movable = _far_rows()
+    plain = _run(constraints, x, movable, steps=200, patience=200)
+    grown = _run(constraints, x, movable, steps=200, patience=200, lr_growth=1.3, lr_max=1.6)
+    assert bool(plain.done.all()) and bool(grown.done.all())
+    assert bool((grown.steps < plain.steps).all()), (grown.steps, plain.steps)
+
+
+def test_a_stalled_row_stops_before_the_budget_only_with_a_coarse_tolerance():
+    adapter = ScoreAdapter(Bowl(), threshold=1.0)
+    # One feature may move: the row cannot reach the ball, its objective creeps towards a floor.
+    constraints = [c.bind(adapter, L2Distance()) for c in build_constraints(k=1, lam=0.01, box=(-10, 10))]
+    x = torch.full((1, D), 2.0)
+    movable = torch.zeros(1, D, dtype=torch.bool)
+    movable[0, -1] = True
+    fine = _run(constraints, x, movable, steps=120, patience=10, tolerance=0.0)
+    coarse = _run(constraints, x, movable, steps=120, patience=10, tolerance=0.05)
+    assert not bool(fine.done[0]) and not bool(coarse.done[0])
+    assert int(coarse.steps[0]) < int(fine.steps[0])

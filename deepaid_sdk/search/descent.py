@@ -2,7 +2,8 @@
 
 Gradients are taken at the projected point and applied to a continuous variable, so integer and
 one-hot features still move. A row stops once every constraint is met or after ``patience`` steps
-without improvement; it keeps its best reference.
+without improving its best objective by the relative ``tolerance`` (it has stalled); it keeps its best
+reference.
 """
 
 from __future__ import annotations
@@ -47,6 +48,9 @@ def descend(
     patience: int,
     optimizer: str,
     per_row: bool = False,
+    tolerance: float = 1e-4,
+    lr_growth: float = 1.1,
+    lr_max: float | None = None,
 ) -> Descent:
     """Descend the summed penalties from ``start``, moving only ``movable`` features.
 
@@ -54,6 +58,10 @@ def descend(
     (as Adam does), so features move in proportion to their pull: the change then says
     where the objective wants to move, which is what the support is chosen by. Steps are
     taken in ``scale`` units: the gradient and the step of feature i are both scaled by s_i.
+
+    A row's step size starts at ``lr``, halves when its objective went up (it overshot) and grows by
+    ``lr_growth`` per step otherwise, up to ``lr_max`` (``lr`` when None): a row far from its target
+    then reaches it in fewer steps, and one that overshoots still settles.
 
     The rows still searching are held as one compact batch: a step touches no row index, and
     the rows that stop at a step are written out and dropped together.
@@ -73,7 +81,7 @@ def descend(
         loss, ok = evaluate_all(constraints, shaped(ref), shaped(live.a))
         with torch.no_grad():
             loss_now = loss.detach()
-            better = loss_now < live.best_loss * (1 - 1e-4)
+            better = loss_now < live.best_loss * (1 - tolerance)
             live.improved_at = torch.where(better, step, live.improved_at)
             keep = ok | better
             live.best = torch.where(keep[:, None], ref.detach(), live.best)
@@ -83,7 +91,7 @@ def descend(
         # other rows go on, so it is taken on the last step too.
         (grad,) = torch.autograd.grad(loss.sum(), ref)
         with torch.no_grad():
-            live.step(grad, loss_now, step, scale, lr, optimizer, per_row)
+            live.step(grad, loss_now, step, scale, (lr_growth, lr if lr_max is None else lr_max), optimizer, per_row)
         if step == steps_budget or bool(stop.all()):
             live.write(out, None, ok, step)
             break
@@ -136,13 +144,22 @@ class _Live:
         )
 
     def step(
-        self, grad: Tensor, loss: Tensor, step: int, scale: Tensor, lr: float, optimizer: str, per_row: bool
+        self,
+        grad: Tensor,
+        loss: Tensor,
+        step: int,
+        scale: Tensor,
+        lrs: tuple[float, float],
+        optimizer: str,
+        per_row: bool,
     ) -> None:
-        """One optimiser step of every live row, with its own step size (halved after an overshoot)."""
+        """One optimiser step of every live row, with its own step size (halved after an overshoot, else
+        grown by ``lrs[0]`` up to ``lrs[1]``)."""
+        growth, most = lrs
         live = self.movable
         grad = torch.where(live, grad * scale, 0.0)
         overshot = (loss > self.prev_loss)[:, None]
-        self.row_lr = torch.where(overshot, self.row_lr * 0.5, torch.clamp(self.row_lr * 1.1, max=lr))
+        self.row_lr = torch.where(overshot, self.row_lr * 0.5, torch.clamp(self.row_lr * growth, max=most))
         g2 = grad.pow(2) if step == 0 else _BETA2 * self.grad_sq + (1 - _BETA2) * grad.pow(2)
         m = _BETA1 * self.moment + (1 - _BETA1) * grad
         if per_row:

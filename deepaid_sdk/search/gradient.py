@@ -55,7 +55,7 @@ from deepaid_sdk.search.base import ReferenceSearch, build_batch
 from deepaid_sdk.search.descent import Descent, descend, flat
 from deepaid_sdk.search.needs import budget_needs
 from deepaid_sdk.search.ranking import prune_rank_and_score
-from deepaid_sdk.search.starts import check_scale, pick, settle_start
+from deepaid_sdk.search.starts import check_scale, noisy_start, pick, scale_for, settle_start
 from deepaid_sdk.target import MODES, TargetPolicy, margin_of, strict_bound
 
 STARTS = ("auto", "anomaly", "reconstruction", "both")
@@ -77,8 +77,12 @@ class GradientSearch(ReferenceSearch):
         largest residual features, starting from the detector's reconstruction); ``"both"``;
         ``"auto"`` = both where the adapter can reconstruct.
     :param prune: after the search, undo changes the reference does not need to meet the target.
-    :param patience: a row whose objective has not improved for this many steps stops (it keeps
-        its best reference); the step budget still bounds every row.
+    :param patience: a row whose objective has not improved by the relative ``tolerance`` for this
+        many steps stops (it keeps its best reference); the step budget still bounds every row.
+    :param tolerance: the relative improvement of a row's best objective that counts as progress.
+    :param lr_growth, lr_max: in the descent on the support, a row that did not overshoot grows its
+        step by ``lr_growth`` per step, up to ``lr_max`` x ``lr`` (the dense phase, which chooses the
+        support, keeps steps of at most ``lr``).
     :param target: ``"typical"`` (default: see the module docstring) or ``"threshold"`` (the strict
         minimum: just below ``threshold - eps``).
     :param quantile: the normal-score quantile a typical reference must reach.
@@ -117,6 +121,9 @@ class GradientSearch(ReferenceSearch):
         chunk_rows: int = 4096,
         rec_rounds: int = 3,
         keep_share: float = 0.2,
+        tolerance: float = 1e-4,
+        lr_growth: float = 1.1,
+        lr_max: float = 1.0,
     ) -> None:
         self.steps = check_positive_int(steps, "steps")
         self.lr = check_finite_number(lr, "lr", above=0)
@@ -140,6 +147,9 @@ class GradientSearch(ReferenceSearch):
         self.keep_share = check_finite_number(keep_share, "keep_share", minimum=0)
         if self.keep_share > 1:
             raise ValueError(f"keep_share: expected a share in [0, 1]; got {keep_share}")
+        self.tolerance = check_finite_number(tolerance, "tolerance", minimum=0)
+        self.lr_growth = check_finite_number(lr_growth, "lr_growth", minimum=1)
+        self.lr_max = check_finite_number(lr_max, "lr_max", minimum=1)
 
     def describe(self) -> dict[str, Any]:
         """Every option of the search (``scale`` only as whether one was given), recorded for reproducibility."""
@@ -160,6 +170,9 @@ class GradientSearch(ReferenceSearch):
             "chunk_rows": self.chunk_rows,
             "rec_rounds": self.rec_rounds,
             "keep_share": self.keep_share,
+            "tolerance": self.tolerance,
+            "lr_growth": self.lr_growth,
+            "lr_max": self.lr_max,
         }
 
     def target_score(self, adapter: ModelAdapter, eps: float | None = None) -> float:
@@ -181,7 +194,7 @@ class GradientSearch(ReferenceSearch):
         constraints = [aimed, *(c for c in constraints if not isinstance(c, FidelityConstraint))]
         width = int(anomalies[0].numel()) if anomalies.shape[0] else 0
         k = min(max_changes(constraints) or width, width)
-        scale = self._scale_for(width, anomalies)
+        scale = scale_for(self.scale, width, anomalies)
         found, steps, found_scores = self._search_all(
             adapter, anomalies, grad, constraints, distance, k, scale, strict_bound(adapter, margin)
         )
@@ -208,14 +221,6 @@ class GradientSearch(ReferenceSearch):
             reference_scores=ref_scores,
             needs=budget_needs(self, adapter, anomalies, refs_out, constraints, distance, ref_scores),
         )
-
-    def _scale_for(self, width: int, anomalies: Tensor) -> Tensor:
-        """``[1, N]`` per-feature units on the anomalies' device (ones when no scale was given)."""
-        if self.scale is None:
-            return torch.ones(1, width, device=anomalies.device, dtype=anomalies.dtype)
-        if self.scale.numel() != width:
-            raise ValueError(f"scale: has {self.scale.numel()} values; the samples have {width} features")
-        return self.scale.to(anomalies.device, anomalies.dtype).reshape(1, width)
 
     def _search_all(
         self,
@@ -323,7 +328,7 @@ class GradientSearch(ReferenceSearch):
         if self.start in ("auto", "both", "anomaly"):
             dense = self._descend(
                 without_budgets(constraints),
-                self._noisy(a_r, movable_r, scale),
+                noisy_start(a_r, movable_r, scale, self.init_noise, self.seed),
                 a_r,
                 movable_r,
                 scale,
@@ -363,13 +368,6 @@ class GradientSearch(ReferenceSearch):
         picked, picked_steps, picked_scores = pick(sparse, a_r, 2 * s, a_r.shape[0], adapter, distance, shaped)
         return picked.to(a_r.dtype), picked_steps, picked_scores
 
-    def _noisy(self, a: Tensor, movable: Tensor, scale: Tensor) -> Tensor:
-        if self.init_noise == 0:
-            return a.clone()
-        gen = torch.Generator(device="cpu").manual_seed(self.seed)
-        noise = torch.randn(a.shape[1], generator=gen, dtype=torch.float64).to(a.device, a.dtype)
-        return torch.where(movable, a + self.init_noise * scale * noise, a)
-
     def _descend(
         self,
         constraints: list[Constraint],
@@ -394,4 +392,7 @@ class GradientSearch(ReferenceSearch):
             patience=self.patience,
             optimizer=self.optimizer,
             per_row=per_row,
+            tolerance=self.tolerance,
+            lr_growth=1.1 if per_row else self.lr_growth,
+            lr_max=self.lr * (1.0 if per_row else self.lr_max),
         )

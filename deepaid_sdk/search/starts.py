@@ -134,3 +134,22 @@ def check_scale(scale: Any) -> Tensor | None:
     if t.numel() == 0 or not bool(torch.isfinite(t).all()) or bool((t <= 0).any()):
         raise ValueError("scale: expected positive finite values, one per feature (e.g. each feature's std)")
     return t
+
+
+def scale_for(scale: Tensor | None, width: int, anomalies: Tensor) -> Tensor:
+    """``[1, N]`` per-feature units on the anomalies' device (ones when no scale was given)."""
+    if scale is None:
+        return torch.ones(1, width, device=anomalies.device, dtype=anomalies.dtype)
+    if scale.numel() != width:
+        raise ValueError(f"scale: has {scale.numel()} values; the samples have {width} features")
+    return scale.to(anomalies.device, anomalies.dtype).reshape(1, width)
+
+
+def noisy_start(a: Tensor, movable: Tensor, scale: Tensor, init_noise: float, seed: int) -> Tensor:
+    """The dense phase's start: ``a`` plus seeded noise of std ``init_noise`` (scale units) on the movable
+    features; the same noise pattern for every row, so no row's start depends on its batch."""
+    if init_noise == 0:
+        return a.clone()
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    noise = torch.randn(a.shape[1], generator=gen, dtype=torch.float64).to(a.device, a.dtype)
+    return torch.where(movable, a + init_noise * scale * noise, a)

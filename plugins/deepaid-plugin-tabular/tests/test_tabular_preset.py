@@ -12,8 +12,10 @@ from torch import nn
 
 import deepaid_sdk
 from deepaid_plugin_tabular import FeatureSpec, TabularInterpreter, calibrate, synthetic
+from deepaid_plugin_tabular.calibration import SCORE_ONLY_DESCENT
 from deepaid_sdk.distances import Distance
 from deepaid_sdk.evaluation import precision_recall_at_k
+from deepaid_sdk.model.adapters import ScoreAdapter
 from deepaid_sdk.registry import Component
 from deepaid_sdk.scaling import MinMaxScaler
 from deepaid_sdk.search.gradient import GradientSearch
@@ -45,6 +47,16 @@ def test_create_with_threshold_or_normal_data(blob):
     assert calibrated.adapter.threshold == pytest.approx(np.quantile(scores.astype(np.float64), 0.95), rel=1e-5)
     assert calibrated.calibration.scale_source == "normal"
     assert calibrated.describe()["calibration"]["k"] == 4  # round(sqrt(20))
+    # A detector that reconstructs keeps the core's step rule and stall exit; one that only scores gets
+    # the faster ones (issue 21 item 3), and a user's option still wins.
+    described = calibrated.search.describe()
+    assert (described["lr_growth"], described["lr_max"], described["patience"]) == (1.1, 1.0, 50)
+    scorer = ScoreAdapter(lambda x: model(x).sub(x).pow(2).mean(dim=1).sqrt(), 0.05, sample_shape=(20,))
+    blind = deepaid_sdk.create("tabular", model=scorer, normal=table.normal).search.describe()
+    assert {key: blind[key] for key in SCORE_ONLY_DESCENT} == SCORE_ONLY_DESCENT
+    assert blind["lr_growth"] > 1.1 and blind["lr_max"] > 1.0
+    own = deepaid_sdk.create("tabular", model=scorer, normal=table.normal, search_options={"patience": 9})
+    assert own.search.describe()["patience"] == 9
 
 
 def test_calibrated_defaults_follow_width_scale_and_threshold():

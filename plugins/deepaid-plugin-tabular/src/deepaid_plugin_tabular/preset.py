@@ -22,6 +22,7 @@ from deepaid_plugin_tabular.calibration import (  # noqa: F401  # re-exported: t
     MAX_DEFAULT_K,
     MIXED_UNITS_RATIO,
     NORMAL_BOX_MARGIN,
+    SCORE_ONLY_DESCENT,
     SPREAD_PER_THRESHOLD,
     Calibration,
     calibrate,
@@ -311,7 +312,13 @@ def tabular_interpreter(
     reg = registry()
     if search == "auto":
         search = choose_search(built, data)
-    offered = {"lr": cal.lr, "steps": cal.steps, "seed": seed, **({} if data is None else {"normal": data})}
+    offered = {
+        "lr": cal.lr,
+        "steps": cal.steps,
+        "seed": seed,
+        **({} if built.reconstructs else SCORE_ONLY_DESCENT),
+        **({} if data is None else {"normal": data}),
+    }
     if normal is not None and (units := feature_scale(normal)) is not None:
         offered["scale"] = units
     search_obj = _search(search, search_options, offered)
