@@ -55,8 +55,10 @@ def feature_chunks(
     done = 0
     with progress(total=reader.path.stat().st_size, desc="AfterImage", unit="B", unit_scale=True, quiet=quiet) as bar:
         for table, offset in reader.chunks():
+            n = len(table)
             yield FeatureChunk(first, table, extractor.update(table), offset)
-            first += len(table)
+            del table  # not held while the reader decodes the next chunk
+            first += n
             bar.update(offset - done)
             done = offset
 
@@ -116,6 +118,7 @@ def stage_alerts(
                 cols: list[Any] = [chunk.first + keep, chunk.packets.ts[keep]]
                 cols += list(chunk.features[keep].T)
                 writer.write_table(pa.Table.from_arrays([pa.array(c) for c in cols], schema=schema))
+            del chunk  # nor this chunk's packets and features while the next one is read
         if not alerts:
             writer.write_table(schema.empty_table())
     os.replace(tmp, out)
