@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from deepaid_plugin_kitsune import afterimage
+from deepaid_plugin_kitsune import afterimage, pcap_stream
 from deepaid_plugin_kitsune.adapters import SCORE_ROWS, KitNETAdapter
 from deepaid_plugin_kitsune.afterimage import pcap_features
 from deepaid_plugin_kitsune.kitnet import fit_kitnet
@@ -86,3 +86,12 @@ def test_kitnet_scores_large_blocks_a_bounded_number_of_rows_at_a_time(kitnet) -
         handle.remove()
     assert sizes == [SCORE_ROWS, SCORE_ROWS, 7, x.shape[0]]
     torch.testing.assert_close(chunked, whole.detach(), rtol=1e-5, atol=1e-6)
+
+
+def test_staged_row_groups_are_whole_groups_not_one_per_chunk(kitnet, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr(pcap_stream, "GROUP_ROWS", 64)
+    staged = stage_alerts(LAB, kitnet, float(kitnet.threshold), tmp_path / "a.parquet", chunk_packets=137, quiet=True)
+    meta = pq.ParquetFile(staged.path).metadata
+    sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
+    assert sum(sizes) == staged.alerts > 3 * 64
+    assert sizes[:-1] == [64] * (len(sizes) - 1) and 0 < sizes[-1] <= 64

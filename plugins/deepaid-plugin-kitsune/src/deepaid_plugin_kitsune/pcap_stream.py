@@ -2,7 +2,7 @@
 
 Memory is set by ``chunk_packets`` and the streams alive at a time (``AfterImage`` forgets streams
 silent past its horizon), not by the capture's length: a day of traffic goes through like a minute.
-``stage_alerts`` writes the alerts (packet number, time, features) to Parquet row group by row group,
+``stage_alerts`` writes the alerts (packet number, time, features) to Parquet in row groups of ``GROUP_ROWS``,
 which is what ``deepaid explain kitsune --input capture.pcap`` explains.
 """
 
@@ -26,6 +26,9 @@ from deepaid_sdk.progress import progress
 CHUNK_PACKETS = 20_000
 #: Rows KitNET scores at a time.
 SCORE_BATCH = 8192
+#: Alerts per row group of the staged file: a writer keeps every row group's metadata (~16 KB for 117
+#: columns) until it closes, so one group per chunk would grow with the capture's length.
+GROUP_ROWS = 4096
 PACKET_COLUMN = "packet"
 TIME_COLUMN = "time"
 
@@ -105,6 +108,7 @@ def stage_alerts(
     out = pathlib.Path(out)
     tmp = out.with_name(out.name + ".part")
     packets = alerts = 0
+    pending: list[Any] = []
     with pq.ParquetWriter(tmp, schema) as writer:
         for chunk in feature_chunks(path, chunk_packets, quiet=quiet):
             if chunk.features.shape[1] != model.width:
@@ -117,9 +121,14 @@ def stage_alerts(
             if keep.size:
                 cols: list[Any] = [chunk.first + keep, chunk.packets.ts[keep]]
                 cols += list(chunk.features[keep].T)
-                writer.write_table(pa.Table.from_arrays([pa.array(c) for c in cols], schema=schema))
+                pending.append(pa.Table.from_arrays([pa.array(c) for c in cols], schema=schema))
             del chunk  # nor this chunk's packets and features while the next one is read
-        if not alerts:
-            writer.write_table(schema.empty_table())
+            if sum(t.num_rows for t in pending) >= GROUP_ROWS:  # whole groups out, the rest kept
+                held = pa.concat_tables(pending)
+                full = held.num_rows - held.num_rows % GROUP_ROWS
+                writer.write_table(held.slice(0, full), row_group_size=GROUP_ROWS)
+                pending = [held.slice(full)] if full < held.num_rows else []
+        if pending or not alerts:
+            writer.write_table(pa.concat_tables(pending) if pending else schema.empty_table())
     os.replace(tmp, out)
     return StagedAlerts(out, packets, alerts)
