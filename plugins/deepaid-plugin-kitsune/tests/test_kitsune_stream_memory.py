@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 import pytest
 import torch
 
-from deepaid_plugin_kitsune import afterimage, pcap_stream
+from deepaid_plugin_kitsune import afterimage, malloc, pcap_stream
 from deepaid_plugin_kitsune.adapters import SCORE_ROWS, KitNETAdapter
 from deepaid_plugin_kitsune.afterimage import pcap_features
 from deepaid_plugin_kitsune.kitnet import fit_kitnet
@@ -95,3 +95,24 @@ def test_staged_row_groups_are_whole_groups_not_one_per_chunk(kitnet, tmp_path, 
     sizes = [meta.row_group(i).num_rows for i in range(meta.num_row_groups)]
     assert sum(sizes) == staged.alerts > 3 * 64
     assert sizes[:-1] == [64] * (len(sizes) - 1) and 0 < sizes[-1] <= 64
+
+
+def test_streaming_fixes_glibcs_mmap_threshold_unless_the_user_set_one(monkeypatch) -> None:
+    calls: list[tuple[int, int]] = []
+
+    class Libc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append((param, value))
+            return 1
+
+    monkeypatch.setattr(malloc.ctypes, "CDLL", lambda name: Libc())
+    monkeypatch.setattr(malloc.platform, "system", lambda: "Linux")
+    monkeypatch.setattr(malloc.platform, "libc_ver", lambda: ("glibc", "2.36"))
+    monkeypatch.delenv(malloc.ENV, raising=False)
+    next(feature_chunks(LAB, chunk_packets=500, quiet=True))
+    assert calls == [(malloc.M_MMAP_THRESHOLD, malloc.THRESHOLD)]
+    monkeypatch.setenv(malloc.ENV, "65536")
+    assert not malloc.fix_mmap_threshold() and len(calls) == 1
+    monkeypatch.delenv(malloc.ENV)
+    monkeypatch.setattr(malloc.platform, "libc_ver", lambda: ("", ""))
+    assert not malloc.fix_mmap_threshold() and len(calls) == 1

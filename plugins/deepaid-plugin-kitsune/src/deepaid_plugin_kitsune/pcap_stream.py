@@ -18,11 +18,12 @@ import torch
 
 from deepaid_plugin_kitsune.afterimage import AfterImage
 from deepaid_plugin_kitsune.kitnet import KitNET
+from deepaid_plugin_kitsune.malloc import fix_mmap_threshold
 from deepaid_plugin_kitsune.names import DECAYS, N_FEATURES, feature_names
 from deepaid_plugin_kitsune.packets import PacketTable, PcapReader
 from deepaid_sdk.progress import progress
 
-#: Packets per chunk by default (peak RSS ~460 MB with torch loaded, flat from 150k to 1M packets).
+#: Packets per chunk by default (the staged pass's peak RSS ~390 MB with torch loaded, see docs/benchmarks.md).
 CHUNK_PACKETS = 20_000
 #: Rows KitNET scores at a time.
 SCORE_BATCH = 8192
@@ -51,8 +52,12 @@ def feature_chunks(
     decays: Sequence[float] = DECAYS,
     quiet: bool = False,
 ) -> Iterator[FeatureChunk]:
-    """The AfterImage rows of a capture, ``chunk_packets`` packets at a time (one pass, one state)."""
+    """The AfterImage rows of a capture, ``chunk_packets`` packets at a time (one pass, one state).
+
+    glibc's mmap threshold is fixed first (``malloc.fix_mmap_threshold``), so freed chunks do not stay resident.
+    """
     reader = PcapReader(pathlib.Path(path), chunk_packets)
+    fix_mmap_threshold()
     extractor = AfterImage(decays)
     first = 0
     done = 0
