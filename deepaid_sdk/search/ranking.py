@@ -289,7 +289,8 @@ def _prefix_masks(cols: Tensor, valid: Tensor, width: int) -> Tensor:
     rows, m = cols.shape
     one_hot = torch.zeros(rows, m, width + 1, dtype=torch.int8, device=cols.device)
     one_hot.scatter_(2, torch.where(valid, cols, width)[:, :, None], 1)
-    return one_hot[:, :, :width].cumsum(dim=1) > 0
+    # A column is undone at most once per row, so the running sum is 0 or 1: int8 (not int64) holds it.
+    return one_hot[:, :, :width].cumsum(dim=1, dtype=torch.int8) > 0
 
 
 def _prefixes_fit(

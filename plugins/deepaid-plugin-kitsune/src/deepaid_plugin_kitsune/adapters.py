@@ -20,6 +20,9 @@ from deepaid_plugin_kitsune.names import N_FEATURES, feature_groups
 from deepaid_sdk.model.adapters import ModelAdapter, model_device
 
 SPACES = ("raw", "scaled")
+#: Rows per KitNET call when no gradient is taken: the core scores up to 65,536 variants at once, and
+#: KitNET's padded ensemble holds ``[rows, groups, max_group]`` several times over (about 250 MB there).
+SCORE_ROWS = 4096
 
 
 class KitNETAdapter(ModelAdapter):
@@ -69,7 +72,10 @@ class KitNETAdapter(ModelAdapter):
             return self.to_raw(torch.as_tensor(np.asarray(x), dtype=torch.float64).to(self.device)).cpu().numpy()
 
     def score(self, x: Tensor) -> Tensor:
-        return self.model(self.to_raw(x))
+        """KitNET's score ``[B]``; without a gradient, ``SCORE_ROWS`` rows at a time (each row on its own)."""
+        if torch.is_grad_enabled() or x.shape[0] <= SCORE_ROWS:
+            return self.model(self.to_raw(x))
+        return torch.cat([self.model(self.to_raw(part)) for part in x.split(SCORE_ROWS)])
 
     def reconstruct(self, x: Tensor) -> Tensor:
         """The ensemble's reconstruction of every feature, in this adapter's space."""

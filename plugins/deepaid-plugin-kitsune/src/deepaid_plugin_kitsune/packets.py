@@ -240,11 +240,13 @@ class PcapReader:
                     continue
                 if len(rows) == self.chunk_packets:
                     self.packets += len(rows)
-                    yield self._table(rows), raw.tell()
-                    rows = []
+                    table, rows = self._table(rows), []  # the decoded tuples go before the caller's work
+                    yield table, raw.tell()
+                    del table
             self.packets += len(rows)
             if rows:
-                yield self._table(rows), raw.tell()
+                table, rows = self._table(rows), []
+                yield table, raw.tell()
         self._warn()
 
     def _records(self, reader: Any, f: _ReadTracker) -> Iterator[tuple[float, bytes]]:

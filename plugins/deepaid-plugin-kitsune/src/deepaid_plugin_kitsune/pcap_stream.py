@@ -2,7 +2,7 @@
 
 Memory is set by ``chunk_packets`` and the streams alive at a time (``AfterImage`` forgets streams
 silent past its horizon), not by the capture's length: a day of traffic goes through like a minute.
-``stage_alerts`` writes the alerts (packet number, time, features) to Parquet row group by row group,
+``stage_alerts`` writes the alerts (packet number, time, features) to Parquet in row groups of ``GROUP_ROWS``,
 which is what ``deepaid explain kitsune --input capture.pcap`` explains.
 """
 
@@ -18,14 +18,18 @@ import torch
 
 from deepaid_plugin_kitsune.afterimage import AfterImage
 from deepaid_plugin_kitsune.kitnet import KitNET
+from deepaid_plugin_kitsune.malloc import fix_mmap_threshold
 from deepaid_plugin_kitsune.names import DECAYS, N_FEATURES, feature_names
 from deepaid_plugin_kitsune.packets import PacketTable, PcapReader
 from deepaid_sdk.progress import progress
 
-#: Packets per chunk by default (peak RSS ~460 MB with torch loaded, flat from 150k to 1M packets).
+#: Packets per chunk by default (the staged pass's peak RSS ~390 MB with torch loaded, see docs/benchmarks.md).
 CHUNK_PACKETS = 20_000
 #: Rows KitNET scores at a time.
 SCORE_BATCH = 8192
+#: Alerts per row group of the staged file: a writer keeps every row group's metadata (~16 KB for 117
+#: columns) until it closes, so one group per chunk would grow with the capture's length.
+GROUP_ROWS = 4096
 PACKET_COLUMN = "packet"
 TIME_COLUMN = "time"
 
@@ -48,15 +52,21 @@ def feature_chunks(
     decays: Sequence[float] = DECAYS,
     quiet: bool = False,
 ) -> Iterator[FeatureChunk]:
-    """The AfterImage rows of a capture, ``chunk_packets`` packets at a time (one pass, one state)."""
+    """The AfterImage rows of a capture, ``chunk_packets`` packets at a time (one pass, one state).
+
+    glibc's mmap threshold is fixed first (``malloc.fix_mmap_threshold``), so freed chunks do not stay resident.
+    """
     reader = PcapReader(pathlib.Path(path), chunk_packets)
+    fix_mmap_threshold()
     extractor = AfterImage(decays)
     first = 0
     done = 0
     with progress(total=reader.path.stat().st_size, desc="AfterImage", unit="B", unit_scale=True, quiet=quiet) as bar:
         for table, offset in reader.chunks():
+            n = len(table)
             yield FeatureChunk(first, table, extractor.update(table), offset)
-            first += len(table)
+            del table  # not held while the reader decodes the next chunk
+            first += n
             bar.update(offset - done)
             done = offset
 
@@ -103,6 +113,7 @@ def stage_alerts(
     out = pathlib.Path(out)
     tmp = out.with_name(out.name + ".part")
     packets = alerts = 0
+    pending: list[Any] = []
     with pq.ParquetWriter(tmp, schema) as writer:
         for chunk in feature_chunks(path, chunk_packets, quiet=quiet):
             if chunk.features.shape[1] != model.width:
@@ -115,8 +126,14 @@ def stage_alerts(
             if keep.size:
                 cols: list[Any] = [chunk.first + keep, chunk.packets.ts[keep]]
                 cols += list(chunk.features[keep].T)
-                writer.write_table(pa.Table.from_arrays([pa.array(c) for c in cols], schema=schema))
-        if not alerts:
-            writer.write_table(schema.empty_table())
+                pending.append(pa.Table.from_arrays([pa.array(c) for c in cols], schema=schema))
+            del chunk  # nor this chunk's packets and features while the next one is read
+            if sum(t.num_rows for t in pending) >= GROUP_ROWS:  # whole groups out, the rest kept
+                held = pa.concat_tables(pending)
+                full = held.num_rows - held.num_rows % GROUP_ROWS
+                writer.write_table(held.slice(0, full), row_group_size=GROUP_ROWS)
+                pending = [held.slice(full)] if full < held.num_rows else []
+        if pending or not alerts:
+            writer.write_table(pa.concat_tables(pending) if pending else schema.empty_table())
     os.replace(tmp, out)
     return StagedAlerts(out, packets, alerts)
