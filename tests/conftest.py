@@ -45,6 +45,21 @@ class ExplainFiles:
     def model_options(self) -> dict:
         return {"model_args": dict(MODEL_ARGS), "weights": self.weights}
 
+    def cli_args(self, *extra, input=None, output=None, normal=True, weights=None) -> list[str]:
+        """``deepaid explain tabular`` on this model (``--input``/``--output``/``--normal`` where given or
+        on), ids from ``event``, quiet, then ``extra``."""
+        import json
+
+        args = ["explain", "tabular", "--model", FACTORY, "--model-args", json.dumps(MODEL_ARGS)]
+        args += ["--weights", str(weights or self.weights)]
+        if input is not False:
+            args += ["--input", str(input or self.csv)]
+        if output is not None:
+            args += ["--output", str(output)]
+        if normal:
+            args += ["--normal", str(self.normal_csv)]
+        return [*args, "--id-column", "event", "--quiet", *extra]
+
 
 @pytest.fixture(scope="session")
 def explain_files(tmp_path_factory) -> ExplainFiles:

@@ -44,19 +44,7 @@ def files(explain_files, tmp_path_factory):
 
 
 def _cli_base(explain_files, weights=None):
-    return [
-        "explain",
-        "tabular",
-        "--model",
-        FACTORY,
-        "--model-args",
-        json.dumps(explain_files.model_options()["model_args"]),
-        "--weights",
-        str(weights or explain_files.weights),
-        "--id-column",
-        "event",
-        "--quiet",
-    ]
+    return explain_files.cli_args(input=False, normal=False, weights=weights)
 
 
 # (case, extra arguments, input file under `files` (None: the good alerts), message regex)

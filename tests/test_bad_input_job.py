@@ -15,25 +15,7 @@ UNRELATED = b'{"mine": "a file the user had"}\n'
 
 
 def _cli(files, out, *extra, input=None, normal=True):
-    args = [
-        "explain",
-        "tabular",
-        "--model",
-        FACTORY,
-        "--model-args",
-        json.dumps(MODEL_ARGS),
-        "--weights",
-        str(files.weights),
-        "--input",
-        str(input or files.csv),
-        "--output",
-        str(out),
-        "--id-column",
-        "event",
-        "--quiet",
-        *extra,
-    ]
-    return main([*args, "--normal", str(files.normal_csv)] if normal else args)
+    return main(files.cli_args(*extra, input=input, output=out, normal=normal))
 
 
 def _listing(folder):

@@ -21,30 +21,7 @@ def _lines(path):
 
 
 def _command(files, out, *extra):
-    return [
-        "explain",
-        "tabular",
-        "--model",
-        FACTORY,
-        "--model-args",
-        json.dumps(MODEL_ARGS),
-        "--weights",
-        str(files.weights),
-        "--input",
-        str(files.csv),
-        "--output",
-        str(out),
-        "--normal",
-        str(files.normal_csv),
-        "--percentile",
-        "95",
-        "--k",
-        "2",
-        "--id-column",
-        "event",
-        "--quiet",
-        *extra,
-    ]
+    return files.cli_args("--percentile", "95", "--k", "2", *extra, output=out)
 
 
 @pytest.fixture(scope="module")

@@ -36,27 +36,7 @@ def big_input(explain_files, tmp_path_factory):
 
 
 def _args(explain_files, src, out):
-    return [
-        "explain",
-        "tabular",
-        "--model",
-        FACTORY,
-        "--model-args",
-        json.dumps({"width": 6, "hidden": 12, "bottleneck": 3}),
-        "--weights",
-        str(explain_files.weights),
-        "--input",
-        str(src),
-        "--output",
-        str(out),
-        "--normal",
-        str(explain_files.normal_csv),
-        "--id-column",
-        "event",
-        "--batch-size",
-        str(CHUNK),
-        "--quiet",
-    ]
+    return explain_files.cli_args("--batch-size", str(CHUNK), input=src, output=out)
 
 
 def _api_kwargs(explain_files):
