@@ -45,6 +45,15 @@ class ExplainFiles:
     def model_options(self) -> dict:
         return {"model_args": dict(MODEL_ARGS), "weights": self.weights}
 
+    def explain(self, output, input=None, **options):
+        """``explain_file`` of the tabular preset on this model: the alerts (or ``input``), ``--normal``,
+        ids from ``event``, chunks of 16, quiet; ``options`` add to or replace these."""
+        from deepaid_sdk.explain import explain_file
+
+        given = {"normal": self.normal_csv, "id_column": "event", "batch_size": 16, "quiet": True}
+        given.update(self.model_options(), **options)
+        return explain_file("tabular", FACTORY, input or self.csv, output, **given)
+
     def cli_args(self, *extra, input=None, output=None, normal=True, weights=None) -> list[str]:
         """``deepaid explain tabular`` on this model (``--input``/``--output``/``--normal`` where given or
         on), ids from ``event``, quiet, then ``extra``."""

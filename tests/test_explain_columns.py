@@ -42,36 +42,14 @@ def _shuffled_csv(explain_files, path, order):
 @pytest.fixture(scope="module")
 def ordered(explain_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("ordered") / "out.jsonl"
-    summary = explain_file(
-        "tabular",
-        FACTORY,
-        explain_files.csv,
-        out,
-        normal=explain_files.normal_csv,
-        k=2,
-        id_column="event",
-        batch_size=16,
-        quiet=True,
-        **explain_files.model_options(),
-    )
+    summary = explain_files.explain(out, k=2)
     return summary, _records(out), out
 
 
 def test_alert_file_in_another_column_order_gives_the_same_records(explain_files, ordered, tmp_path):
     src = _shuffled_csv(explain_files, tmp_path / "shuffled.csv", ["f3", "event", "f5", "f0", "host", "f4", "f2", "f1"])
     out = tmp_path / "out.jsonl"
-    summary = explain_file(
-        "tabular",
-        FACTORY,
-        src,
-        out,
-        normal=explain_files.normal_csv,
-        k=2,
-        id_column="event",
-        batch_size=16,
-        quiet=True,
-        **explain_files.model_options(),
-    )
+    summary = explain_files.explain(out, src, k=2)
     _same_records(_records(out), ordered[1])
     assert summary.columns == tuple(explain_files.names)  # the model's order, from --normal's header
     assert summary.schema == f"--normal {explain_files.normal_csv}"

@@ -25,17 +25,7 @@ def read_records(path):
 @pytest.fixture(scope="module")
 def reference_run(explain_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("ref") / "out.jsonl"
-    summary = explain_file(
-        "tabular",
-        FACTORY,
-        explain_files.csv,
-        out,
-        normal=explain_files.normal_csv,
-        id_column="event",
-        batch_size=16,
-        quiet=True,
-        **explain_files.model_options(),
-    )
+    summary = explain_files.explain(out)
     return summary, read_records(out)
 
 
@@ -68,17 +58,7 @@ def test_every_input_format_gives_the_same_records(fmt, reference_run, explain_f
     else:
         src.write_text("".join(json.dumps(row) + "\n" for row in explain_files.table.to_pylist()))
     out = tmp_path / "out.parquet"
-    explain_file(
-        "tabular",
-        FACTORY,
-        src,
-        out,
-        normal=explain_files.normal_csv,
-        id_column="event",
-        batch_size=16,
-        quiet=True,
-        **explain_files.model_options(),
-    )
+    explain_files.explain(out, src)
     assert pq.read_table(out).column_names == [*RECORD_COLUMNS, "needs", "sentence"]
     _, expected = reference_run
     got = read_records(out)

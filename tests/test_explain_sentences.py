@@ -49,19 +49,7 @@ def test_clipped_text_never_splits_a_word():
 @pytest.fixture(scope="module")
 def explained(explain_files, tmp_path_factory):
     out = tmp_path_factory.mktemp("sentences") / "explained.jsonl"
-    summary = explain_file(
-        "tabular",
-        FACTORY,
-        explain_files.csv,
-        out,
-        normal=explain_files.normal_csv,
-        percentile=95,
-        k=2,
-        id_column="event",
-        batch_size=16,
-        quiet=True,
-        **explain_files.model_options(),
-    )
+    summary = explain_files.explain(out, percentile=95, k=2)
     manifest = json.loads(out.with_name(out.name + ".manifest.json").read_text())
     return summary, _records(out), NormalStats.from_dict(manifest["normal_stats"])
 
