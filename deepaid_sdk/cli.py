@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     from deepaid_sdk.explain.command import add_parser as add_explain
 
     add_explain(sub)
+    from deepaid_sdk.serve.command import add_parser as add_serve
+
+    add_serve(sub)
     return parser
 
 
@@ -158,6 +161,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from deepaid_sdk.explain.command import run as run_explain
 
             return run_explain(args)
+        if args.command == "serve":
+            from deepaid_sdk.serve.command import run as run_serve
+
+            return run_serve(args)
     except (RegistryError, ValueError, TypeError, ImportError, OSError) as exc:
         # A user's mistake (a bad file, option or model): one line, no traceback. Bugs raise other types.
         message = " ".join(str(exc).split()) or type(exc).__name__

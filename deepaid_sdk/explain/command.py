@@ -16,6 +16,22 @@ def add_parser(sub: Any) -> None:
         description="Explain every row of INPUT with preset PRESET and write one record per row to OUTPUT "
         "(.jsonl or .parquet). Resumable with --resume; --engine ray runs on Ray Data.",
     )
+    add_model_arguments(p)
+    p.add_argument("--input", required=True, metavar="FILE", help="rows to explain: .csv, .parquet or .jsonl")
+    p.add_argument("--output", required=True, metavar="FILE", help="records: .jsonl or .parquet")
+    p.add_argument(
+        "--format",
+        choices=("jsonl", "parquet", "ocsf"),
+        default=None,
+        help="jsonl or parquet records (default: by the --output extension), or ocsf: one OCSF 1.5 "
+        "Detection Finding per alert, as JSON lines (.jsonl)",
+    )
+    _add_detection_arguments(p)
+    _add_job_arguments(p)
+
+
+def add_model_arguments(p: Any) -> None:
+    """PRESET, --model, --model-args, --weights, --allow-pickle (``deepaid explain`` and ``deepaid serve``)."""
     p.add_argument("preset", help="interpreter preset (tabular, gradient, ...; see `deepaid plugins`)")
     p.add_argument(
         "--model",
@@ -32,21 +48,10 @@ def add_parser(sub: Any) -> None:
         action="store_true",
         help="allow a pickled nn.Module as --model (runs code from the file: trusted files only)",
     )
-    p.add_argument("--input", required=True, metavar="FILE", help="rows to explain: .csv, .parquet or .jsonl")
-    p.add_argument("--output", required=True, metavar="FILE", help="records: .jsonl or .parquet")
-    p.add_argument(
-        "--format",
-        choices=("jsonl", "parquet", "ocsf"),
-        default=None,
-        help="jsonl or parquet records (default: by the --output extension), or ocsf: one OCSF 1.5 "
-        "Detection Finding per alert, as JSON lines (.jsonl)",
-    )
-    _add_detection_arguments(p)
-    _add_job_arguments(p)
 
 
-def _add_detection_arguments(p: Any) -> None:
-    """The threshold, the budget and how the input's columns are read."""
+def add_threshold_arguments(p: Any) -> None:
+    """--threshold or --normal with --percentile, and --k (``deepaid explain`` and ``deepaid serve``)."""
     threshold = p.add_mutually_exclusive_group()
     threshold.add_argument("--threshold", type=float, default=None, metavar="T", help="alert threshold")
     threshold.add_argument(
@@ -63,9 +68,10 @@ def _add_detection_arguments(p: Any) -> None:
         help="percentile of the normal scores used as threshold (default 99)",
     )
     p.add_argument("--k", type=int, default=None, metavar="K", help="features a reference may change")
-    p.add_argument(
-        "--id-column", default=None, metavar="COL", help="column giving each record's id (default: the row number)"
-    )
+
+
+def add_feature_arguments(p: Any) -> None:
+    """--columns and --schema: the detector's feature names (``deepaid explain`` and ``deepaid serve``)."""
     p.add_argument(
         "--columns",
         nargs="+",
@@ -80,6 +86,29 @@ def _add_detection_arguments(p: Any) -> None:
         metavar="FILE",
         help="the detector's feature names, in the model's order (JSON {\"names\": [...]}); default: "
         "WEIGHTS.schema.json beside --weights when present, else --normal's header",
+    )
+
+
+def add_option_arguments(p: Any) -> None:
+    """--device and --option KEY=VALUE (``deepaid explain`` and ``deepaid serve``)."""
+    p.add_argument("--device", default="cpu", help="torch device of the model (default cpu)")
+    p.add_argument(
+        "--option",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="preset or input option; VALUE is read as JSON where it parses (k=5, box=[0,1]), else a "
+        "string; the deeplog input takes parser=FILE, session_pattern=REGEX, unit=windows|sessions, "
+        "the glgv input graph=FILE (see `deepaid plugins`, explain_inputs)",
+    )
+
+
+def _add_detection_arguments(p: Any) -> None:
+    """The threshold, the budget and how the input's columns are read."""
+    add_threshold_arguments(p)
+    add_feature_arguments(p)
+    p.add_argument(
+        "--id-column", default=None, metavar="COL", help="column giving each record's id (default: the row number)"
     )
     p.add_argument(
         "--strict-columns",
@@ -128,16 +157,7 @@ def _add_job_arguments(p: Any) -> None:
         metavar="N",
         help="Ray actors, one interpreter each (default: the cluster's CPUs)",
     )
-    p.add_argument("--device", default="cpu", help="torch device of the model (default cpu)")
-    p.add_argument(
-        "--option",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="preset or input option; VALUE is read as JSON where it parses (k=5, box=[0,1]), else a "
-        "string; the deeplog input takes parser=FILE, session_pattern=REGEX, unit=windows|sessions, "
-        "the glgv input graph=FILE (see `deepaid plugins`, explain_inputs)",
-    )
+    add_option_arguments(p)
     p.add_argument(
         "--rules",
         default=None,
@@ -159,10 +179,8 @@ def parse_option(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the job from parsed arguments; print a one-line summary (or JSON)."""
-    from deepaid_sdk.explain.job import explain_file
-
+def model_args_of(args: argparse.Namespace) -> dict[str, Any]:
+    """``--model-args`` read as a JSON object ({} without it)."""
     model_args: dict[str, Any] = {}
     if args.model_args is not None:
         try:
@@ -171,9 +189,22 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--model-args: expected a JSON object; {exc}") from None
         if not isinstance(model_args, dict):
             raise ValueError(f"--model-args: expected a JSON object; got {args.model_args!r}")
-    columns = None
-    if args.columns:
-        columns = [c for arg in args.columns for c in arg.split(",") if c]
+    return model_args
+
+
+def columns_of(args: argparse.Namespace) -> list[str] | None:
+    """``--columns`` (names, or comma-separated lists of them), None without it."""
+    if not args.columns:
+        return None
+    return [c for arg in args.columns for c in arg.split(",") if c]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the job from parsed arguments; print a one-line summary (or JSON)."""
+    from deepaid_sdk.explain.job import explain_file
+
+    model_args = model_args_of(args)
+    columns = columns_of(args)
     try:
         summary = _explain(explain_file, args, model_args, columns)
     except KeyboardInterrupt:
