@@ -62,6 +62,14 @@ def make_app(
         await batcher.stop()
 
     app = FastAPI(title="deepaid serve", lifespan=lifespan)
+    _access(app, limits, metrics)
+    _info_routes(app, model, batcher, metrics)
+    _explain_route(app, model, batcher, metrics, limits)
+    return app
+
+
+def _access(app: FastAPI, limits: Limits, metrics: Metrics) -> None:
+    """The token check, the metrics of every request and its JSON access log line (no feature values)."""
 
     @app.middleware("http")
     async def access(request: Request, call_next: Any) -> Response:
@@ -92,6 +100,8 @@ def make_app(
         )
         return response
 
+
+def _info_routes(app: FastAPI, model: ServeModel, batcher: Batcher, metrics: Metrics) -> None:
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
@@ -109,6 +119,8 @@ def make_app(
         metrics.queue.set(batcher.queued)
         return Response(metrics.text(), media_type="text/plain; version=0.0.4")
 
+
+def _explain_route(app: FastAPI, model: ServeModel, batcher: Batcher, metrics: Metrics, limits: Limits) -> None:
     body_schema = {"content": {"application/json": {"schema": ExplainRequest.model_json_schema()}}, "required": True}
 
     @app.post("/v1/explain", openapi_extra={"requestBody": body_schema})
@@ -136,8 +148,6 @@ def make_app(
         if format == "ocsf":
             return JSONResponse({"findings": model.findings(records)})
         return JSONResponse({"records": records})
-
-    return app
 
 
 async def _body(request: Request, limit: int) -> bytes:

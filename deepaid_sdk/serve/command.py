@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from typing import Any
 
@@ -85,5 +86,11 @@ def run(args: argparse.Namespace) -> int:
         app, host=args.host, port=args.port, access_log=False, log_level="info", timeout_graceful_shutdown=30
     )
     server = uvicorn.Server(config)
-    server.run()
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again under the handler it found:
+    # a no-op one, so a stop asked for by SIGTERM (systemd, docker stop) exits 0.
+    previous = signal.signal(signal.SIGTERM, lambda number, frame: None)
+    try:
+        server.run()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
