@@ -70,6 +70,14 @@ def register_benchmarks(register: Register) -> None:
             "Local engine on n and n // 10 alerts, kill-and-resume on n, Ray (1 and 2 workers) on n // 10.",
         ),
     )
+    register(
+        "serve",
+        Lazy(
+            "deepaid_sdk.bench.serve:run_benchmark",
+            "deepaid serve over loopback: 1/8/64 clients x 1 alert, 64 x 32 (n alerts each, default 512), "
+            "beside in-process interpret_batch and a stdlib http.server.",
+        ),
+    )
 
 
 @hookimpl
