@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 PACKAGES := . $(patsubst %/pyproject.toml,%,$(wildcard plugins/*/pyproject.toml contrib/*/pyproject.toml))
 STAMP  := $(VENV)/.installed
 # Extras asked of the core; every other package is asked for `plot` only (a variable: commas cannot stand in $(if)).
-CORE_EXTRAS := [plot,files,ray,ocsf]
+CORE_EXTRAS := [plot,files,ray,ocsf,serve]
 
 .PHONY: demo test install bench clean
 
