@@ -128,11 +128,14 @@ def _explain_route(app: FastAPI, model: ServeModel, batcher: Batcher, metrics: M
         try:
             if format not in ("records", "ocsf"):
                 raise _Refused(400, f"format: expected records or ocsf; got {format!r}")
-            alerts = _alerts(await _body(request, limits.max_body_bytes), limits.max_alerts)
+            batcher.arriving += 1
             try:
+                alerts = _alerts(await _body(request, limits.max_body_bytes), limits.max_alerts)
                 rows = model.check(alerts)
             except ValueError as exc:
                 raise _Refused(400, str(exc)) from None
+            finally:
+                batcher.arriving -= 1
             ids = [a["id"] for a in alerts]
             try:
                 records = await asyncio.wait_for(batcher.submit(rows, ids), limits.timeout_s) if ids else []

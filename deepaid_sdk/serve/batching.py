@@ -1,7 +1,7 @@
 """A dynamic batcher: concurrent requests' alerts gathered into one interpreter call, split back.
 
 Requests wait in a queue; the batcher takes the first, then whatever arrives within ``max_wait_ms`` up to
-``max_batch`` alerts, and runs ``work(rows, ids)`` on its one worker thread (off the event loop). A row's
+``max_batch`` alerts (it waits only while other requests are arriving), and runs ``work(rows, ids)`` on its one worker thread (off the event loop). A row's
 record never depends on the batch it came in (the interpreter's batch invariance), so a request's answer
 is the one it would get alone. Where a batch fails, each request is run alone, so an error reaches only
 the request that caused it.
@@ -39,6 +39,8 @@ class Batcher:
     """Alerts that may wait at once; more are refused (``QueueFull``)."""
     on_batch: Callable[[int], None] = lambda n: None
     queued: int = 0
+    arriving: int = 0
+    """Requests read and checked but not yet submitted: the batch waits for them, not for nobody."""
     _queue: asyncio.Queue[_Pending] | None = None
     _task: asyncio.Task[None] | None = None
     _pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -76,6 +78,8 @@ class Batcher:
             size = len(batch[0].ids)
             deadline = loop.time() + self.max_wait_ms / 1000.0
             while size < self.max_batch:
+                if self._queue.empty() and not self.arriving:
+                    break  # nothing else on its way: do not wait max_wait_ms for nobody
                 left = deadline - loop.time()
                 try:
                     item = self._queue.get_nowait() if left <= 0 else await asyncio.wait_for(self._queue.get(), left)
