@@ -1,10 +1,10 @@
 """A dynamic batcher: concurrent requests' alerts gathered into one interpreter call, split back.
 
 Requests wait in a queue; the batcher takes the first, then whatever arrives within ``max_wait_ms`` up to
-``max_batch`` alerts (it waits only while other requests are arriving), and runs ``work(rows, ids)`` on its one worker thread (off the event loop). A row's
-record never depends on the batch it came in (the interpreter's batch invariance), so a request's answer
-is the one it would get alone. Where a batch fails, each request is run alone, so an error reaches only
-the request that caused it.
+``max_batch`` alerts (it waits only while other requests are arriving), and runs ``work(rows, ids)`` on
+its one worker thread (off the event loop). A row's record never depends on the batch it came in (the
+interpreter's batch invariance), so a request's answer is the one it would get alone. Where a batch
+fails, each request is run alone, so an error reaches only the request that caused it.
 """
 
 from __future__ import annotations
