@@ -73,3 +73,21 @@ def test_empty_and_bad_input():
     assert group_campaigns([]) == []
     with pytest.raises(TypeError):
         group_campaigns(42)
+
+
+def test_a_real_explain_job_groups_every_alert(explain_files, tmp_path):
+    import json
+
+    out = tmp_path / "explained.jsonl"
+    explain_files.explain(out, percentile=95, k=2)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    manifest = json.loads(out.with_name(out.name + ".manifest.json").read_text())
+    stats = NormalStats.from_dict(manifest["normal_stats"])
+    campaigns = group_campaigns(records, stats)
+    assert sum(c.count for c in campaigns) == len(records)
+    assert [c.count for c in campaigns] == sorted((c.count for c in campaigns), reverse=True)
+    for c in campaigns:
+        assert c.representative in c.indices.tolist()
+        for i in c.indices.tolist():
+            assert sorted(records[i]["changed"]) == [f for f, _, _ in c.key]
+        assert all(d in ("up", "down") for _, d, _ in c.key)
