@@ -217,25 +217,32 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def detection_options(args: argparse.Namespace, model_args: dict[str, Any], columns: Any) -> dict[str, Any]:
+    """The model, threshold, budget, column and option flags every job built from these arguments shares."""
+    return {
+        "weights": args.weights,
+        "model_args": model_args,
+        "allow_pickle": args.allow_pickle,
+        "threshold": args.threshold,
+        "normal": args.normal,
+        "percentile": args.percentile,
+        "k": args.k,
+        "columns": columns,
+        "full": args.full,
+        "options": dict(parse_option(o) for o in args.option),
+        "device": args.device,
+    }
+
+
 def _explain(explain_file: Any, args: argparse.Namespace, model_args: dict[str, Any], columns: Any) -> Any:
     return explain_file(
         args.preset,
         args.model,
         args.input,
         args.output,
-        weights=args.weights,
-        model_args=model_args,
-        allow_pickle=args.allow_pickle,
-        threshold=args.threshold,
-        normal=args.normal,
-        percentile=args.percentile,
-        k=args.k,
+        **detection_options(args, model_args, columns),
         id_column=args.id_column,
-        columns=columns,
         batch_size=args.batch_size,
-        full=args.full,
-        options=dict(parse_option(o) for o in args.option),
-        device=args.device,
         resume=args.resume,
         engine=args.engine,
         ray_address=args.ray_address,

@@ -14,8 +14,8 @@ from deepaid_sdk.explain.command import (
     add_option_arguments,
     add_threshold_arguments,
     columns_of,
+    detection_options,
     model_args_of,
-    parse_option,
 )
 
 
@@ -59,17 +59,7 @@ def build(args: argparse.Namespace) -> tuple[Any, Any]:
     spec = ExplainSpec(
         preset=args.preset,
         model=args.model,
-        weights=args.weights,
-        model_args=model_args_of(args),
-        allow_pickle=args.allow_pickle,
-        threshold=args.threshold,
-        normal=args.normal,
-        percentile=args.percentile,
-        k=args.k,
-        columns=columns_of(args),
-        full=args.full,
-        options=dict(parse_option(o) for o in args.option),
-        device=args.device,
+        **detection_options(args, model_args_of(args), columns_of(args)),
     )
     model = ServeModel.load(spec, args.schema)
     limits = Limits(args.max_body, args.max_alerts, args.timeout, token)
