@@ -135,9 +135,9 @@ def _key(joined: str) -> tuple[tuple[str, str, str], ...]:
 def _representative(members: np.ndarray, offsets: np.ndarray, change: np.ndarray) -> int:
     """The member whose changes (spread units) are nearest, in L1, to the members' median."""
     width = int(offsets[members[0] + 1] - offsets[members[0]])
-    if width == 0 or len(members) == 1:
+    if width == 0 or len(members) <= 2:  # two members are equally near their midpoint: the first
         return int(members[0])
     matrix = change[offsets[members][:, None] + np.arange(width)]
-    matrix = np.nan_to_num(matrix)
+    matrix[np.isnan(matrix)] = 0.0
     distance = np.abs(matrix - np.median(matrix, axis=0)).sum(axis=1)
     return int(members[int(np.argmin(distance))])
