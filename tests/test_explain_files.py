@@ -76,6 +76,25 @@ def test_chunks_are_cut_at_fixed_rows(explain_files, tmp_path):
     assert Source(src, 16).count_rows() == 40 == Source(explain_files.csv, 16).count_rows()
 
 
+def test_a_records_keys_do_not_depend_on_its_chunk(explain_files, tmp_path):
+    """A chunk of rows the detector accepts carries ``needs`` (null) like the chunks the search ran on."""
+    normal = pa.table(
+        {
+            "event": [f"n{i}" for i in range(8)],
+            "host": ["h"] * 8,
+            **{n: explain_files.normal[:8, i] for i, n in enumerate(explain_files.names)},
+        }
+    )
+    src = tmp_path / "mixed.parquet"
+    pq.write_table(pa.concat_tables([explain_files.table.slice(0, 8), normal]), src)
+    out = tmp_path / "mixed.jsonl"
+    explain_files.explain(out, src, batch_size=8)  # chunk 1: alerts; chunk 2: normal rows only
+    records = read_records(out)
+    assert [r["alert"] for r in records[8:]] == [False] * 8
+    assert {tuple(r) for r in records} == {(*RECORD_COLUMNS, "needs", "sentence")}
+    assert [r["needs"] for r in records[8:]] == [None] * 8
+
+
 def test_full_adds_the_reference_and_row_numbers_are_ids(explain_files, tmp_path):
     out = tmp_path / "full.jsonl"
     explain_file(

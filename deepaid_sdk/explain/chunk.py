@@ -7,9 +7,11 @@ from typing import Any, Sequence
 import attrs
 import numpy as np
 
+from deepaid_sdk.constraints import max_changes
 from deepaid_sdk.explain.layout import Layout
 from deepaid_sdk.explain.records import record_table
 from deepaid_sdk.explain.sources import feature_matrix
+from deepaid_sdk.groups import group_budget
 from deepaid_sdk.interpreter import Interpreter
 
 #: Column the Ray engine adds to carry each row's number in the input.
@@ -69,7 +71,23 @@ def explain_chunk(
         batch = attrs.evolve(batch, feature_names=list(columns))
     if id_column is not None:
         sample_ids = plain_ids(sample_ids)
-    return record_table(batch, sample_ids, full=full)
+    return with_needs_column(record_table(batch, sample_ids, full=full), interpreter)
+
+
+def with_needs_column(table: Any, interpreter: Interpreter) -> Any:
+    """``table`` with a ``needs`` column (null where the search gave none) whenever a change budget applies.
+
+    The search reports ``needs`` only for rows it searched, so a chunk of rows the detector accepts would
+    otherwise lack the key that the other chunks' records carry: a record's keys must not depend on its chunk.
+    """
+    import pyarrow as pa
+
+    if "needs" in table.column_names:
+        return table
+    if max_changes(interpreter.constraints) is None and group_budget(interpreter.constraints) is None:
+        return table
+    before = "changed_groups" if "changed_groups" in table.column_names else "steps"
+    return table.add_column(table.column_names.index(before) + 1, "needs", pa.nulls(table.num_rows, pa.string()))
 
 
 def plain_ids(ids: np.ndarray) -> np.ndarray:
